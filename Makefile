@@ -1,0 +1,17 @@
+# Every target sets up .venv first (quick when nothing changed).
+.PHONY: setup test demo lint bench
+
+setup:
+	@scripts/setup.sh
+
+test: setup
+	.venv/bin/python -m pytest
+
+demo: setup
+	.venv/bin/anytouch demo
+
+lint: setup
+	.venv/bin/ruff check .
+
+bench: setup
+	.venv/bin/anytouch bench encoder

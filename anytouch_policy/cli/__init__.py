@@ -1,0 +1,1 @@
+"""The `anytouch` command: one module per verb; each parses its arguments and calls a library function."""

@@ -1,0 +1,46 @@
+"""Entry point of the `anytouch` console script.
+
+    anytouch --help
+    anytouch <verb> --help
+
+Verb modules are imported only when their verb runs, so `anytouch --help` does not load torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from anytouch_policy.errors import AnyTouchError
+
+#: verb -> (module under anytouch_policy.cli, one-line help). Each module defines add_arguments(parser) and run(args).
+VERBS: dict[str, tuple[str, str]] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anytouch", description="AnyTouch pouring tools (no ROS needed).")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for verb, (module, help_text) in VERBS.items():
+        p = sub.add_parser(verb, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        importlib.import_module(f"anytouch_policy.cli.{module}").add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(f"anytouch_policy.cli.{args._module}")
+    try:
+        return int(module.run(args) or 0)
+    except AnyTouchError as exc:
+        print(f"anytouch {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"anytouch {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Error hierarchy. Every message names the file, field, parameter or device it is about."""
+
+
+class AnyTouchError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(AnyTouchError, ValueError):
+    """A parameter, preset or config field is missing, of the wrong type or contradicts another."""
+
+
+class CheckpointError(AnyTouchError):
+    """A checkpoint file is missing, truncated, not a checkpoint, or does not map onto the encoder."""
+
+
+class BundleError(AnyTouchError):
+    """A model or policy bundle folder (config.json + model.safetensors) is missing or inconsistent."""
+
+
+class EpisodeError(AnyTouchError):
+    """A recorded episode (rosbag2 directory) is missing a topic, corrupt or incomplete."""
+
+
+class DeviceError(AnyTouchError):
+    """A device backend failed: open, read, command or bring-up."""
+
+
+class DeviceNotConnectedError(DeviceError):
+    """A device method was called before connect()/open(); call it first."""
+
+
+class StaleDataError(AnyTouchError):
+    """Data used for a decision is older than its allowed age; the caller must stop or hold."""

@@ -1,0 +1,128 @@
+"""The three small device interfaces every backend implements (real devices and the simulated rig alike).
+
+Nodes only talk to these: a tactile source that hands out its newest stamped frame, an arm that applies a bounded
+tilt step about the tool axis and reports its state, and a gripper that grasps without blocking. Backends are
+context managers so devices are released in `finally`, never by a destructor.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import TracebackType
+
+from anytouch_policy.sensors import SensorType
+from anytouch_policy.tactile import StampedFrame
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    """Health of a tactile source, published on /diagnostics by the sensor node."""
+
+    frames: int  # frames grabbed since open
+    dropped: int  # frames grabbed but overwritten before anyone read them
+    read_failures: int  # failed grabs (each one counts towards a reconnect)
+    reconnects: int
+    fps: float  # measured grab rate over the last second or so
+    state: str  # "open" | "reconnecting" | "closed"
+
+
+class _Device(ABC):
+    """Context-manager plumbing shared by all devices."""
+
+    @abstractmethod
+    def open(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class TactileSource(_Device):
+    """A visuo-tactile camera producing RGB uint8 frames in the sensor's native layout (see sensors.NATIVE_FORMATS)."""
+
+    name: str
+    sensor_type: SensorType
+
+    @abstractmethod
+    def read(self, timeout_s: float = 0.0) -> StampedFrame | None:
+        """The newest frame not handed out before, stamped at grab time; None if none arrived within `timeout_s`."""
+
+    @abstractmethod
+    def stats(self) -> SourceStats: ...
+
+
+@dataclass(frozen=True)
+class ArmLimits:
+    """Safety bounds applied to every command, whatever the backend."""
+
+    min_tilt_deg: float = 0.0  # never tilt back past the upright start pose
+    max_tilt_deg: float = 120.0  # never tilt beyond this about the tool axis
+    max_step_deg: float = 0.5  # largest rotation one command may ask for
+    max_rate_deg_s: float = 5.0  # largest tilt speed the backend may use to reach a target
+    command_timeout_s: float = 0.6  # no command for this long -> hold (3 missed 5 Hz ticks)
+
+
+@dataclass(frozen=True)
+class ArmState:
+    """What the arm reports; pose in mm and degrees in the base frame, tilt about the tool axis from the start pose."""
+
+    stamp_ns: int
+    tilt_deg: float
+    pose: tuple[float, float, float, float, float, float]
+    moving: bool
+    status: str  # "ready" | "holding" | "error" | "estop" | "disconnected"
+    error_code: int = 0
+    warn_code: int = 0
+
+
+class Arm(_Device):
+    """An arm that rotates the held cylinder about the configured tool axis in small bounded steps."""
+
+    limits: ArmLimits
+
+    @abstractmethod
+    def apply_tilt_step(self, delta_deg: float) -> float:
+        """Start rotating by `delta_deg` about the tool axis without waiting for the motion; returns the step
+        actually commanded after the backend's own hard limits (0.0 when clamped to nothing)."""
+
+    @abstractmethod
+    def hold(self) -> None:
+        """Stop motion now and keep the current pose (used on timeout, stale data and errors)."""
+
+    @abstractmethod
+    def state(self) -> ArmState: ...
+
+
+@dataclass(frozen=True)
+class GripperStatus:
+    activated: bool
+    position: int  # 0 open .. 255 closed (Robotiq register scale)
+    object_detected: bool
+    fault: int  # 0 when no fault
+    moving: bool
+
+
+class Gripper(_Device):
+    """A parallel gripper; every motion call returns at once and never blocks the control loop."""
+
+    @abstractmethod
+    def activate(self, timeout_s: float = 5.0) -> None:
+        """Reset and activate; raises DeviceError naming the fault when activation does not complete in time."""
+
+    @abstractmethod
+    def grasp(self, position: int = 255, speed: int = 64, force: int = 128) -> None: ...
+
+    @abstractmethod
+    def release(self) -> None: ...
+
+    @abstractmethod
+    def status(self) -> GripperStatus: ...
