@@ -1,0 +1,334 @@
+"""Episodes on disk: one rosbag2 directory (MCAP by default, sqlite3 read too) per demonstration or rollout.
+
+    EpisodeWriter ──> <root>/<name>.incomplete/   (while recording: the bag is being written)
+         close() ───> <root>/<name>/              (finished: metadata.yaml + custom_data complete=true)
+    interrupted ───> <root>/<name>.incomplete/    (closed cleanly but complete=false, or no metadata.yaml at all)
+
+A finished episode is never touched again, and anything that was interrupted keeps the `.incomplete` suffix, so a
+crash or Ctrl-C while recording can only ever affect the episode that was open. The reader refuses incomplete
+episodes unless asked, and `scan_episodes` reports every skipped directory with its reason.
+
+Episode metadata (initial/target grams, sensors, rig, note, ...) is one JSON string under the rosbag2
+`custom_data` key "anytouch_episode", so `ros2 bag info` shows it and no sidecar file can get lost.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import yaml
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
+from rosbags.typesys import Stores, get_typestore
+
+from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG, Action
+from anytouch_policy.data import topics
+from anytouch_policy.data.messages import (
+    image_from_msg,
+    image_msg,
+    joint_state_msg,
+    pose_step_msg,
+    stamp_from_cdr,
+)
+from anytouch_policy.errors import EpisodeError
+
+INCOMPLETE_SUFFIX = ".incomplete"
+META_KEY = "anytouch_episode"
+META_VERSION = 1
+TYPESTORE = get_typestore(Stores.ROS2_KILTED)
+
+_TACTILE_RE = re.compile(r"(?:^|/)tactile/(?P<sensor>[^/]+)/image_raw$")
+
+
+@dataclass
+class EpisodeMeta:
+    """What a person or a training run needs to know about an episode besides its messages."""
+
+    initial_g: float  # beads in the cylinder at the start
+    target_g: float  # mass to pour
+    sensors: dict[str, str]  # sensor name (topic segment) -> sensor type label (anytouch_policy.sensors)
+    rig: str = "sim"  # "sim" or a free name of the real rig
+    source: str = "teleop"  # "teleop" | "expert" | "policy"
+    note: str = ""
+    delta_phi_deg: float = DEFAULT_DELTA_PHI_DEG
+    control_rate_hz: float = CONTROL_RATE_HZ
+    seed: int | None = None  # sim episodes: the rig seed
+    final_g: float | None = None  # mass on the scale at the end, when known
+    complete: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"version": META_VERSION, **asdict(self)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str) -> EpisodeMeta:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise EpisodeError(f"{where}: custom_data {META_KEY!r} is not JSON ({exc})") from None
+        data.pop("version", None)
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise EpisodeError(f"{where}: unknown episode metadata fields {unknown}")
+        missing = [k for k in ("initial_g", "target_g", "sensors") if k not in data]
+        if missing:
+            raise EpisodeError(f"{where}: episode metadata lacks {missing}")
+        return cls(**data)
+
+
+class EpisodeWriter:
+    """Writes one episode; a context manager that marks the episode incomplete when left by an exception.
+
+    `write_raw` takes CDR bytes as rclpy hands them to a raw subscription (the recorder node); the typed helpers
+    serialise the same messages for writers without ROS (the sim demo), so both paths produce identical bags.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        meta: EpisodeMeta,
+        namespace: str = "",
+        storage: str = "mcap",
+        compress: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        if self.path.name.endswith(INCOMPLETE_SUFFIX):
+            raise EpisodeError(f"{self.path}: episode names must not end in {INCOMPLETE_SUFFIX}")
+        if self.path.exists():
+            raise EpisodeError(f"{self.path} exists already; not overwriting a finished episode")
+        plugins = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+        if storage not in plugins:
+            raise EpisodeError(f"{self.path}: storage must be one of {sorted(plugins)}, got {storage!r}")
+        self.meta = meta
+        self.namespace = namespace
+        self.open_path = self.path.with_name(self.path.name + INCOMPLETE_SUFFIX)
+        self._writer = Writer(self.open_path, version=9, storage_plugin=plugins[storage])
+        if compress:
+            self._writer.set_compression(CompressionMode.STORAGE if storage == "mcap" else CompressionMode.MESSAGE,
+                                         CompressionFormat.ZSTD)
+        self._connections: dict[str, object] = {}
+        self.message_count = 0
+        self._closed = False
+
+    def open(self) -> EpisodeWriter:
+        self._writer.open()
+        return self
+
+    def __enter__(self) -> EpisodeWriter:
+        return self.open()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self._closed:
+            self.close(complete=exc_type is None)
+
+    def write_raw(self, name: str, msgtype: str, t_ns: int, data: bytes | memoryview) -> None:
+        """Write serialised CDR bytes on a relative topic name (see anytouch_policy.data.topics) at log time t_ns."""
+        conn = self._connections.get(name)
+        if conn is None:
+            conn = self._writer.add_connection(topics.qualify(name, self.namespace), msgtype, typestore=TYPESTORE)
+            self._connections[name] = conn
+        self._writer.write(conn, int(t_ns), data)
+        self.message_count += 1
+
+    def _write(self, name: str, t_ns: int, msg: object) -> None:
+        msgtype = msg.__msgtype__
+        self.write_raw(name, msgtype, t_ns, TYPESTORE.serialize_cdr(msg, msgtype))
+
+    def write_image(self, sensor: str, stamp_ns: int, rgb: np.ndarray, *, t_ns: int | None = None) -> None:
+        """A tactile frame stamped at grab time; logged at `t_ns` (defaults to the stamp)."""
+        msg = image_msg(TYPESTORE, rgb, stamp_ns, frame_id=f"{sensor}_gel")
+        self._write(topics.tactile_topic(sensor), stamp_ns if t_ns is None else t_ns, msg)
+
+    def write_action(self, t_ns: int, action: Action) -> None:
+        self._write(topics.ACTION, t_ns, TYPESTORE.types["std_msgs/msg/String"](data=action.label))
+
+    def write_step(self, t_ns: int, delta_deg: float, *, frame_id: str = "tool", axis: str = "y") -> None:
+        msg = pose_step_msg(TYPESTORE, t_ns, delta_deg, frame_id=frame_id, axis=axis)
+        self._write(topics.CARTESIAN_STEP, t_ns, msg)
+
+    def write_float(self, name: str, t_ns: int, value: float) -> None:
+        """A std_msgs/Float64 series such as topics.ARM_TILT or topics.SCALE_MASS."""
+        self._write(name, t_ns, TYPESTORE.types["std_msgs/msg/Float64"](data=float(value)))
+
+    def write_sim_state(self, t_ns: int, state: dict[str, float]) -> None:
+        self._write(topics.SIM_STATE, t_ns, joint_state_msg(TYPESTORE, t_ns, state))
+
+    def close(self, *, complete: bool = True, **meta_updates: object) -> Path:
+        """Finalise the bag. Complete episodes move to their final name; others keep the .incomplete suffix."""
+        if self._closed:
+            raise EpisodeError(f"{self.path}: episode already closed")
+        self._closed = True
+        for key, value in meta_updates.items():
+            if key not in EpisodeMeta.__dataclass_fields__:
+                raise EpisodeError(f"{self.path}: unknown episode metadata field {key!r}")
+            setattr(self.meta, key, value)
+        self.meta.complete = complete
+        self._writer.set_custom_data(META_KEY, self.meta.to_json())
+        self._writer.close()
+        if not complete:
+            return self.open_path
+        self.open_path.rename(self.path)
+        return self.path
+
+
+@dataclass
+class Episode:
+    """An episode's timeline. Frames are loaded on demand: a minute of two sensors is ~1 GB of raw images."""
+
+    path: Path
+    meta: EpisodeMeta
+    actions: list[tuple[int, Action]]  # (log time ns, action), time-sorted: the 5 Hz ticks
+    frame_stamps: dict[str, np.ndarray]  # sensor -> grab stamps (ns), sorted ascending
+    series: dict[str, tuple[np.ndarray, np.ndarray]]  # relative topic -> (log times ns, values), e.g. arm/tilt
+    _frame_ordinals: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+
+    @property
+    def sensors(self) -> list[str]:
+        return sorted(self.frame_stamps)
+
+    def load_frames(self, sensor: str, indices: Iterable[int]) -> dict[int, np.ndarray]:
+        """Decode the frames at the given positions of `frame_stamps[sensor]` in one pass over the bag."""
+        if sensor not in self.frame_stamps:
+            raise EpisodeError(f"{self.path}: no tactile topic for sensor {sensor!r} (have {self.sensors})")
+        wanted = {int(self._frame_ordinals[sensor][i]): int(i) for i in set(indices)}
+        out: dict[int, np.ndarray] = {}
+        if not wanted:
+            return out
+        with _open_reader(self.path) as reader:
+            conns = [c for c in reader.connections if _sensor_of(c.topic) == sensor]
+            for ordinal, (conn, _, raw) in enumerate(reader.messages(connections=conns)):
+                if ordinal in wanted:
+                    out[wanted[ordinal]] = image_from_msg(reader.deserialize(raw, conn.msgtype),
+                                                          where=f"{self.path} {conn.topic}")
+                    if len(out) == len(wanted):
+                        break
+        return out
+
+
+def _sensor_of(topic: str) -> str | None:
+    m = _TACTILE_RE.search(topic)
+    return m.group("sensor") if m else None
+
+
+def _relative(topic: str) -> str | None:
+    for name in topics.MSGTYPES:
+        if "{" not in name and (topic == "/" + name or topic.endswith("/" + name)):
+            return name
+    return None
+
+
+@contextmanager
+def _open_reader(path: Path) -> Iterator[AnyReader]:
+    reader = AnyReader([path], default_typestore=TYPESTORE)
+    try:
+        reader.open()
+    except Exception as exc:  # rosbags raises several unrelated types for unreadable bags
+        raise EpisodeError(f"{path}: cannot open as a rosbag2 episode ({type(exc).__name__}: {exc})") from None
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def _read_meta(path: Path) -> EpisodeMeta:
+    """Episode metadata from metadata.yaml's custom_data (the rosbag2 place for user key/values)."""
+    try:
+        info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise EpisodeError(f"{path}/metadata.yaml: not rosbag2 metadata ({exc})") from None
+    custom = info.get("custom_data") or {}
+    if META_KEY not in custom:
+        raise EpisodeError(f"{path}/metadata.yaml: no custom_data {META_KEY!r}; not an anytouch episode")
+    return EpisodeMeta.from_json(custom[META_KEY], where=f"{path}/metadata.yaml")
+
+
+def read_episode(path: Path | str, *, allow_incomplete: bool = False, require_actions: bool = True) -> Episode:
+    """Read an episode's metadata and timeline (actions, frame stamps, scalar series), not its images."""
+    path = Path(path)
+    if not path.is_dir():
+        raise EpisodeError(f"{path}: episode directory not found")
+    if not (path / "metadata.yaml").is_file():
+        raise EpisodeError(f"{path}: metadata.yaml missing; the recording was interrupted before the bag was closed")
+    if path.name.endswith(INCOMPLETE_SUFFIX) and not allow_incomplete:
+        raise EpisodeError(f"{path}: episode is marked incomplete (recording was interrupted)")
+    meta = _read_meta(path)
+    if not meta.complete and not allow_incomplete:
+        raise EpisodeError(f"{path}: episode is marked incomplete (recording was interrupted)")
+    with _open_reader(path) as reader:
+        actions: list[tuple[int, Action]] = []
+        stamps: dict[str, list[int]] = {}
+        series: dict[str, tuple[list[int], list[float]]] = {}
+        try:
+            for conn, t_ns, raw in reader.messages():
+                sensor = _sensor_of(conn.topic)
+                if sensor is not None:
+                    stamps.setdefault(sensor, []).append(stamp_from_cdr(raw))
+                    continue
+                rel = _relative(conn.topic)
+                if rel == topics.ACTION:
+                    actions.append((t_ns, Action.from_label(reader.deserialize(raw, conn.msgtype).data)))
+                elif rel in (topics.ARM_TILT, topics.SCALE_MASS):
+                    ts, vs = series.setdefault(rel, ([], []))
+                    ts.append(t_ns)
+                    vs.append(reader.deserialize(raw, conn.msgtype).data)
+        except EpisodeError:
+            raise
+        except Exception as exc:
+            raise EpisodeError(f"{path}: corrupt bag ({type(exc).__name__}: {exc})") from None
+    missing = [s for s in meta.sensors if s not in stamps]
+    if missing:
+        raise EpisodeError(f"{path}: no frames on topic(s) {[topics.tactile_topic(s) for s in missing]}")
+    if require_actions and not actions:
+        raise EpisodeError(f"{path}: no messages on topic {topics.ACTION!r}")
+    actions.sort(key=lambda a: a[0])
+    frame_stamps, ordinals = {}, {}
+    for sensor, values in stamps.items():
+        arr = np.asarray(values, dtype=np.int64)
+        order = np.argsort(arr, kind="stable")
+        frame_stamps[sensor], ordinals[sensor] = arr[order], order
+    return Episode(
+        path=path,
+        meta=meta,
+        actions=actions,
+        frame_stamps=frame_stamps,
+        series={k: (np.asarray(t, np.int64), np.asarray(v, np.float64)) for k, (t, v) in series.items()},
+        _frame_ordinals=ordinals,
+    )
+
+
+@dataclass
+class EpisodeScan:
+    """Episodes found under some roots: the usable ones (timelines read) and every skipped one with its reason."""
+
+    episodes: list[Episode]
+    skipped: list[tuple[Path, str]]
+
+
+def scan_episodes(roots: Sequence[Path | str]) -> EpisodeScan:
+    """Find episode directories (any folder holding metadata.yaml or named *.incomplete) under the given roots."""
+    episodes: list[Episode] = []
+    skipped: list[tuple[Path, str]] = []
+    for root in map(Path, roots):
+        if not root.exists():
+            raise EpisodeError(f"{root}: no such directory")
+        candidates = [root] if (root / "metadata.yaml").is_file() else sorted(
+            p for p in root.iterdir() if p.is_dir() and ((p / "metadata.yaml").is_file()
+                                                        or p.name.endswith(INCOMPLETE_SUFFIX)))
+        for path in candidates:
+            try:
+                episodes.append(read_episode(path))
+            except EpisodeError as exc:
+                skipped.append((path, str(exc)))
+    return EpisodeScan(episodes=episodes, skipped=skipped)

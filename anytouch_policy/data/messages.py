@@ -1,0 +1,80 @@
+"""numpy <-> ROS message conversions on the rosbags typestore (no rclpy), for bags written and read without ROS."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+from rosbags.typesys.store import Typestore
+
+from anytouch_policy.errors import EpisodeError
+
+_AXES = {"x": 0, "y": 1, "z": 2}
+
+
+def _time(ts: Typestore, stamp_ns: int):
+    sec, nsec = divmod(int(stamp_ns), 1_000_000_000)
+    return ts.types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nsec)
+
+
+def _header(ts: Typestore, stamp_ns: int, frame_id: str):
+    return ts.types["std_msgs/msg/Header"](stamp=_time(ts, stamp_ns), frame_id=frame_id)
+
+
+def image_msg(ts: Typestore, rgb: np.ndarray, stamp_ns: int, *, frame_id: str):
+    """sensor_msgs/Image rgb8 from an H x W x 3 uint8 array."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise EpisodeError(f"image for {frame_id!r} must be H x W x 3 uint8, got {rgb.shape} {rgb.dtype}")
+    h, w, _ = rgb.shape
+    return ts.types["sensor_msgs/msg/Image"](
+        header=_header(ts, stamp_ns, frame_id), height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
+        data=np.ascontiguousarray(rgb).reshape(-1),
+    )
+
+
+def image_from_msg(msg, *, where: str) -> np.ndarray:
+    """H x W x 3 uint8 RGB from a decoded sensor_msgs/Image (rgb8, or bgr8 converted)."""
+    if msg.encoding not in ("rgb8", "bgr8"):
+        raise EpisodeError(f"{where}: image encoding {msg.encoding!r} is not rgb8/bgr8")
+    data = np.asarray(msg.data, dtype=np.uint8)
+    if data.size != msg.height * msg.step or msg.step < msg.width * 3:
+        raise EpisodeError(f"{where}: image data size {data.size} does not match {msg.height}x{msg.step}")
+    img = data.reshape(msg.height, msg.step)[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
+    return np.ascontiguousarray(img[..., ::-1] if msg.encoding == "bgr8" else img)
+
+
+def stamp_from_cdr(raw: bytes | memoryview) -> int:
+    """header.stamp (ns) of a serialised stamped message, read from its first bytes without decoding the rest."""
+    little = bytes(raw[1:2]) in (b"\x01", b"\x03")
+    sec, nsec = struct.unpack_from("<iI" if little else ">iI", raw, 4)
+    return sec * 1_000_000_000 + nsec
+
+
+def axis_rotation_quaternion(axis: str, angle_rad: float) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation about one unit axis."""
+    if axis not in _AXES:
+        raise EpisodeError(f"tilt axis must be one of x, y, z; got {axis!r}")
+    q = [0.0, 0.0, 0.0, math.cos(angle_rad / 2)]
+    q[_AXES[axis]] = math.sin(angle_rad / 2)
+    return q[0], q[1], q[2], q[3]
+
+
+def pose_step_msg(ts: Typestore, stamp_ns: int, delta_deg: float, *, frame_id: str, axis: str):
+    """geometry_msgs/PoseStamped holding a relative rotation of delta_deg about `axis` of the tool frame."""
+    x, y, z, w = axis_rotation_quaternion(axis, math.radians(delta_deg))
+    pose = ts.types["geometry_msgs/msg/Pose"](
+        position=ts.types["geometry_msgs/msg/Point"](x=0.0, y=0.0, z=0.0),
+        orientation=ts.types["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w),
+    )
+    return ts.types["geometry_msgs/msg/PoseStamped"](header=_header(ts, stamp_ns, frame_id), pose=pose)
+
+
+def joint_state_msg(ts: Typestore, stamp_ns: int, values: dict[str, float]):
+    """sensor_msgs/JointState used as a named float vector (names in `name`, values in `position`)."""
+    names = list(values)
+    return ts.types["sensor_msgs/msg/JointState"](
+        header=_header(ts, stamp_ns, ""), name=names,
+        position=np.asarray([float(values[n]) for n in names], dtype=np.float64),
+        velocity=np.zeros(0, np.float64), effort=np.zeros(0, np.float64),
+    )
