@@ -8,7 +8,8 @@ import textwrap
 
 import numpy as np
 import pytest
-from mcap_ros2.reader import read_ros2_messages
+from mcap.reader import make_reader
+from mcap_ros2.decoder import DecoderFactory
 
 from anytouch_policy.actions import Action
 from anytouch_policy.data import EpisodeMeta, EpisodeWriter, read_episode, scan_episodes, topics
@@ -65,8 +66,9 @@ def test_mcap_library_reads_our_bag(tmp_path):
     path = _write_episode(tmp_path / "ep", ticks=3)
     mcap_file = next(path.glob("*.mcap"))
     seen = {}
-    for m in read_ros2_messages(str(mcap_file)):
-        seen.setdefault(m.channel.topic, []).append(m.ros_msg)
+    with mcap_file.open("rb") as fh:
+        for _, channel, _, msg in make_reader(fh, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
+            seen.setdefault(channel.topic, []).append(msg)
     assert [m.data for m in seen["/pour/action"]] == ["pour", "wait", "retract"]
     img = seen["/tactile/left/image_raw"][4]
     assert (img.height, img.width, img.encoding) == (240, 320, "rgb8")
