@@ -7,7 +7,7 @@ episode reader matches them by suffix, so episodes recorded under any namespace 
 from __future__ import annotations
 
 TACTILE_IMAGE = "tactile/{sensor}/image_raw"  # sensor_msgs/Image rgb8, header.stamp = grab time, frame_id <sensor>_gel
-EMBEDDING = "anytouch/embedding"  # std_msgs/Float32MultiArray: see anytouch_ros.conversions for the layout
+EMBEDDING = "anytouch/embedding"  # sensor_msgs/Image 32FC1, 1 x D per sensor; frame_id = sensor, stamp = newest frame
 ACTION = "pour/action"  # std_msgs/String: pour | wait | retract, published at 5 Hz
 CARTESIAN_STEP = "pour/cartesian_step"  # geometry_msgs/PoseStamped: relative rotation in the tool frame
 ARM_TILT = "arm/tilt"  # std_msgs/Float64, degrees about the tool tilt axis from the start pose
@@ -18,7 +18,7 @@ EPISODE_EVENT = "episode/event"  # std_msgs/String: start | end | abort (teleop 
 
 MSGTYPES: dict[str, str] = {
     TACTILE_IMAGE: "sensor_msgs/msg/Image",
-    EMBEDDING: "std_msgs/msg/Float32MultiArray",
+    EMBEDDING: "sensor_msgs/msg/Image",
     ACTION: "std_msgs/msg/String",
     CARTESIAN_STEP: "geometry_msgs/msg/PoseStamped",
     ARM_TILT: "std_msgs/msg/Float64",
