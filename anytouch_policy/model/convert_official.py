@@ -108,7 +108,7 @@ class ConversionReport:
             "heads_from": self.heads_from,
             "tensors_mapped": self.mapped,
             "encoder_tensors": self.encoder_tensors,
-            "ignored": self.ignored,
+            "ignored": dict(sorted(self.ignored.items())),
             "out_dir": self.out_dir,
             "weights_sha256": self.weights_sha256,
         }

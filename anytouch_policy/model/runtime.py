@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +22,8 @@ from anytouch_policy.model.bundle import RELEASED_TRAINED_SLOTS, load_encoder_bu
 from anytouch_policy.model.encoder import UNIVERSAL_SLOT, AnyTouchEncoder, Finetune, FinetuneMode
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import preprocess_window, read_rgb, static_window
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class TokenMode(StrEnum):
@@ -59,6 +62,13 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
+def _choice(enum: type[E], value: object, name: str) -> E:
+    try:
+        return enum(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be one of {[e.value for e in enum]}, got {value!r}") from None
+
+
 def parse_sensor(sensor: SensorType | str | int) -> SensorType:
     """A SensorType from itself, its name or its slot number; ConfigError lists the valid ones."""
     if isinstance(sensor, SensorType):
@@ -92,8 +102,8 @@ class EncoderRuntime:
                  trained_slots: Sequence[int] = RELEASED_TRAINED_SLOTS, threads: int | None = None,
                  fingerprint: str | None = None) -> None:
         self.device = resolve_device(device)
-        self.precision = Precision(precision)
-        self.token_mode = TokenMode(token_mode)
+        self.precision = _choice(Precision, precision, "precision")
+        self.token_mode = _choice(TokenMode, token_mode, "token_mode")
         if self.precision is Precision.FLOAT16 and self.device.type != "cuda":
             raise ConfigError("precision 'float16' needs a cuda device; use 'bfloat16' or 'float32' on cpu")
         if threads is not None:
