@@ -140,6 +140,10 @@ class AnyTouchEncoder(nn.Module):
         """Last hidden states -> embedding (B, output_dim): ln_post on CLS, then the projection."""
         return self.ln_post(hidden[:, 0]) @ self.proj
 
+    def project_tokens(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Every token through the projection without ln_post, as the official MAE decoder input is built."""
+        return hidden @ self.proj
+
     def forward(self, x: torch.Tensor, sensor: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, S, S) clips and (B,) sensor slots -> (B, output_dim) embeddings."""
         return self.pool(self.forward_tokens(x, sensor))

@@ -19,7 +19,7 @@ import torch
 
 from anytouch_policy.errors import ConfigError, DeviceError
 from anytouch_policy.model.bundle import RELEASED_TRAINED_SLOTS, load_encoder_bundle
-from anytouch_policy.model.encoder import UNIVERSAL_SLOT, AnyTouchEncoder, Finetune, FinetuneMode
+from anytouch_policy.model.encoder import UNIVERSAL_SLOT, AnyTouchEncoder
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import preprocess_window, read_rgb, static_window
 
@@ -95,7 +95,11 @@ def stack_windows(windows: Sequence[Sequence[np.ndarray]], *, frames: int, size:
 
 
 class EncoderRuntime:
-    """A frozen encoder ready for batched inference on numpy windows."""
+    """An encoder ready for batched inference on numpy windows.
+
+    The runtime moves `encoder` to its device and dtype in place and puts it in eval mode (no copy of a 1.2 GB
+    model); gradients are never recorded (inference mode), whatever the parameters' requires_grad says.
+    """
 
     def __init__(self, encoder: AnyTouchEncoder, *, device: str | torch.device = "auto",
                  precision: Precision | str = Precision.FLOAT32, token_mode: TokenMode | str = TokenMode.SPECIFIC,
@@ -111,7 +115,6 @@ class EncoderRuntime:
                 raise ConfigError(f"threads must be >= 1, got {threads}")
             torch.set_num_threads(threads)
         self.encoder = encoder.to(device=self.device, dtype=self.precision.torch_dtype).eval()
-        self.encoder.set_finetune(Finetune(FinetuneMode.FROZEN))
         self.trained_slots = tuple(trained_slots)
         self.fingerprint = fingerprint
         self._buffers: dict[int, tuple[np.ndarray, torch.Tensor, torch.Tensor]] = {}

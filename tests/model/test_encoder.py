@@ -41,8 +41,9 @@ def test_small_presets_forward(name):
         tokens = enc.forward_tokens(x, torch.tensor([3, 9]))
     assert out.shape == (2, c.output_dim) and torch.isfinite(out).all()
     assert tokens.shape == (2, 1 + c.tokens_per_sensor + c.num_patches, c.width)
-    with torch.no_grad():  # pool() of the token output is forward()
+    with torch.no_grad():  # pool() of the token output is forward(); every token can be projected (MAE input)
         assert torch.equal(enc.pool(tokens), out)
+        assert enc.project_tokens(tokens).shape == (2, tokens.shape[1], c.output_dim)
 
 
 def test_large_preset_on_meta_device():
