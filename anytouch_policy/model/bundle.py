@@ -10,7 +10,7 @@ config.json holds everything needed to rebuild and feed the encoder:
     source                        where the weights came from (converted checkpoint path + sha256), or null
 
 The sha256 of model.safetensors is the content checksum of the weights; `EncoderBundle.fingerprint` adds the
-architecture and preprocessing to it and is what an embedding cache should key on (with sensor slot and token mode).
+architecture and preprocessing to it and is what an embedding cache should key on (with slot, token mode, precision).
 """
 
 from __future__ import annotations

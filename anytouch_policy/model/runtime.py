@@ -25,6 +25,9 @@ from anytouch_policy.tactile import preprocess_window, read_rgb, static_window
 
 E = TypeVar("E", bound=StrEnum)
 
+#: Input buffers kept, one per batch size seen most recently.
+_MAX_BUFFERS = 4
+
 
 class TokenMode(StrEnum):
     """Which sensor token a window gets."""
@@ -157,6 +160,8 @@ class EncoderRuntime:
 
     def _buffer(self, batch: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         if batch not in self._buffers:
+            if len(self._buffers) >= _MAX_BUFFERS:  # a live loop uses 1-2 batch sizes; bound odd callers' memory
+                del self._buffers[next(iter(self._buffers))]
             shape = (batch, self.frames, 3, self.image_size, self.image_size)
             host = torch.empty(shape, dtype=torch.float32, pin_memory=self.device.type == "cuda")
             dev = host if self.device.type == "cpu" else torch.empty(shape, dtype=torch.float32, device=self.device)

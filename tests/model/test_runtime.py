@@ -102,3 +102,14 @@ def test_cuda_matches_cpu(bundle_dir, precision):
     gpu = EncoderRuntime.from_bundle(bundle_dir, device="cuda", precision=precision).embed(w, sensors)
     cos = (cpu * gpu).sum(1) / np.linalg.norm(cpu, axis=1) / np.linalg.norm(gpu, axis=1)
     assert cos.min() > 0.99
+
+
+def test_input_buffers_are_reused_and_bounded(bundle_dir):
+    rt = EncoderRuntime.from_bundle(bundle_dir, device="cpu")
+    w = frames(8)
+    first = rt.embed([w], ["digit"])
+    buffer = rt._buffer(1)[1]
+    assert np.array_equal(rt.embed([w], ["digit"]), first) and rt._buffer(1)[1] is buffer  # no new allocation
+    for batch in range(2, 8):
+        rt.embed([w] * batch, ["digit"] * batch)
+    assert len(rt._buffers) <= 4
