@@ -13,6 +13,7 @@ import bisect
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -110,3 +111,14 @@ def preprocess_window(images: Sequence[np.ndarray], size: int = 224) -> np.ndarr
     stack = np.stack([resize_rgb(im, size) for im in images]).astype(np.float32) / 255.0
     stack = (stack - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(stack.transpose(0, 3, 1, 2))
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file (PNG, JPEG...) as H x W x 3 uint8 RGB; ConfigError names an unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"image file not found: {path}")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ConfigError(f"cannot decode image file {path} (not a PNG/JPEG/... image?)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -15,7 +15,11 @@ import sys
 from anytouch_policy.errors import AnyTouchError
 
 #: verb -> (module under anytouch_policy.cli, one-line help). Each module defines add_arguments(parser) and run(args).
-VERBS: dict[str, tuple[str, str]] = {}
+VERBS: dict[str, tuple[str, str]] = {
+    "bench": ("bench", "run a benchmark (encoder, ...) and print JSON figures"),
+    "convert-checkpoint": ("convert_checkpoint", "convert a released AnyTouch checkpoint into an encoder bundle"),
+    "embed": ("embed", "embed a tactile image or 3-frame window with an encoder bundle (JSON)"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

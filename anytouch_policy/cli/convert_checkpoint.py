@@ -1,0 +1,29 @@
+"""anytouch convert-checkpoint log/checkpoint.pth models/anytouch-large --trust-pickle
+
+Convert a released AnyTouch checkpoint (stage 1 or 2) into an encoder bundle (config.json + model.safetensors) and
+print a JSON summary. The official file stores an argparse.Namespace, so it needs --trust-pickle: only pass it for
+a file whose source you trust (unpickling can run arbitrary code). Every other loader reads safetensors only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("src", help="checkpoint: .pth with a 'model' state_dict, a bare state_dict, or .safetensors")
+    parser.add_argument("out_dir", help="bundle folder to write")
+    parser.add_argument("--heads", type=int, default=None, help="attention heads (default: width / 64)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow full unpickling of SRC (needed for the official file; can run code from SRC)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a bundle already in OUT_DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    from anytouch_policy.model.convert_official import convert_checkpoint
+
+    report = convert_checkpoint(args.src, args.out_dir, heads=args.heads, trust_pickle=args.trust_pickle,
+                                overwrite=args.overwrite)
+    print(json.dumps(report.to_json(), indent=2))
+    return 0

@@ -1,0 +1,214 @@
+"""Encoder bundles on disk: a folder of `config.json` + `model.safetensors`, loaded without unpickling.
+
+config.json holds everything needed to rebuild and feed the encoder:
+
+    kind, format_version          "anytouch-encoder", 1
+    architecture                  EncoderConfig fields
+    sensor_slots, trained_slots   sensor name -> token slot; slots whose tokens were trained (specific mode)
+    preprocess                    size, mean, std, resize ("stretch": no crop, aspect not kept), color ("rgb")
+    weights                       file, sha256 of that file, dtype (always float32 on disk)
+    source                        where the weights came from (converted checkpoint path + sha256), or null
+
+The sha256 of model.safetensors is the content checksum of the weights; `EncoderBundle.fingerprint` adds the
+architecture and preprocessing to it and is what an embedding cache should key on (with slot, token mode, precision).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from anytouch_policy.errors import BundleError, ConfigError
+from anytouch_policy.model.config import EncoderConfig
+from anytouch_policy.model.encoder import AnyTouchEncoder, Finetune, FinetuneMode
+from anytouch_policy.sensors import SensorType
+from anytouch_policy.tactile import IMAGENET_MEAN, IMAGENET_STD
+
+BUNDLE_KIND = "anytouch-encoder"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+#: Slots whose sensor tokens the released model trained: the five sensor families and the universal token.
+RELEASED_TRAINED_SLOTS: tuple[int, ...] = tuple(int(s) for s in SensorType)
+
+_RESIZE = "stretch"
+_COLOR = "rgb"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Provenance of converted weights."""
+
+    path: str  # the checkpoint file as given to the converter
+    sha256: str  # of that file
+    format: str  # e.g. "official-stage1", "official-stage2"
+
+
+@dataclass
+class EncoderBundle:
+    """A loaded bundle: the encoder (eval mode, frozen) and what config.json says about it."""
+
+    path: Path
+    encoder: AnyTouchEncoder
+    config: EncoderConfig
+    trained_slots: tuple[int, ...]
+    source: SourceInfo | None
+    weights_sha256: str
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits naming what an embedding depends on besides input, sensor slot and token mode."""
+        return _fingerprint(self.weights_sha256, self.config)
+
+
+def file_sha256(path: Path | str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _fingerprint(weights_sha256: str, config: EncoderConfig) -> str:
+    blob = json.dumps({"weights": weights_sha256, "architecture": config.to_dict(), "preprocess": _preprocess(config)},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _preprocess(config: EncoderConfig) -> dict[str, Any]:
+    return {"size": config.image_size, "mean": [round(float(v), 6) for v in IMAGENET_MEAN],
+            "std": [round(float(v), 6) for v in IMAGENET_STD], "resize": _RESIZE, "color": _COLOR}
+
+
+def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: SourceInfo | None = None,
+                        trained_slots: tuple[int, ...] = RELEASED_TRAINED_SLOTS, overwrite: bool = False) -> str:
+    """Write `encoder` as a bundle folder (weights as float32); returns the weights' sha256."""
+    path = Path(path)
+    if (path / CONFIG_FILE).exists() and not overwrite:
+        raise BundleError(f"{path} already holds a bundle; pass overwrite=True to replace it")
+    bad = [s for s in trained_slots if not 0 <= s < encoder.config.sensor_slots]
+    if bad:
+        raise ConfigError(f"trained_slots {bad} outside 0..{encoder.config.sensor_slots - 1}")
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in encoder.state_dict().items()}
+    tmp_weights = path / f".{WEIGHTS_FILE}.tmp"
+    save_file(tensors, tmp_weights, metadata={"format": "pt"})
+    sha = file_sha256(tmp_weights)
+    config = {
+        "kind": BUNDLE_KIND,
+        "format_version": FORMAT_VERSION,
+        "architecture": encoder.config.to_dict(),
+        "sensor_slots": {s.label: int(s) for s in SensorType},
+        "trained_slots": sorted(set(trained_slots)),
+        "preprocess": _preprocess(encoder.config),
+        "weights": {"file": WEIGHTS_FILE, "sha256": sha, "dtype": "float32"},
+        "source": None if source is None else {"path": source.path, "sha256": source.sha256, "format": source.format},
+    }
+    tmp_config = path / f".{CONFIG_FILE}.tmp"
+    tmp_config.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(tmp_weights, path / WEIGHTS_FILE)
+    os.replace(tmp_config, path / CONFIG_FILE)
+    return sha
+
+
+def _field(data: dict[str, Any], name: str, kind: type, where: Path) -> Any:
+    if name not in data:
+        raise BundleError(f"{where}: missing field {name!r}")
+    if not isinstance(data[name], kind):
+        raise BundleError(f"{where}: field {name!r} must be {kind.__name__}, got {type(data[name]).__name__}")
+    return data[name]
+
+
+def read_bundle_config(path: Path | str) -> dict[str, Any]:
+    """Parse and check a bundle's config.json (no weights read); BundleError names the file and field."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"model bundle folder not found: {path}")
+    cfg_path = path / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise BundleError(f"{path} is not a model bundle: {CONFIG_FILE} is missing")
+    try:
+        data = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{cfg_path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{cfg_path}: must hold a JSON object")
+    kind = _field(data, "kind", str, cfg_path)
+    if kind != BUNDLE_KIND:
+        raise BundleError(f"{cfg_path}: kind is {kind!r}, expected {BUNDLE_KIND!r}")
+    version = _field(data, "format_version", int, cfg_path)
+    if version != FORMAT_VERSION:
+        raise BundleError(f"{cfg_path}: format_version {version} is not supported (this code reads {FORMAT_VERSION})")
+    for name, kind_ in (("architecture", dict), ("sensor_slots", dict), ("trained_slots", list),
+                        ("preprocess", dict), ("weights", dict)):
+        _field(data, name, kind_, cfg_path)
+    if "source" not in data:
+        raise BundleError(f"{cfg_path}: missing field 'source'")
+    _field(data["weights"], "sha256", str, cfg_path)
+    return data
+
+
+def load_encoder_bundle(path: Path | str, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                        verify: bool = True) -> EncoderBundle:
+    """Load a bundle from safetensors (never pickle) onto `device` in `dtype`, frozen and in eval mode.
+
+    `verify` checks model.safetensors against the sha256 recorded in config.json (about 1 s per GB).
+    """
+    path = Path(path)
+    data = read_bundle_config(path)
+    cfg_path = path / CONFIG_FILE
+    try:
+        config = EncoderConfig.from_dict(data["architecture"], where=f"{cfg_path} field 'architecture'")
+    except ConfigError as exc:
+        raise BundleError(str(exc)) from None
+    expected_pre = _preprocess(config)
+    if data["preprocess"] != expected_pre:
+        raise BundleError(f"{cfg_path}: field 'preprocess' is {data['preprocess']}, this code implements "
+                          f"{expected_pre}")
+    slots = data["trained_slots"]
+    if not all(isinstance(s, int) and 0 <= s < config.sensor_slots for s in slots):
+        raise BundleError(f"{cfg_path}: field 'trained_slots' must list slots in 0..{config.sensor_slots - 1}, "
+                          f"got {slots}")
+    source = data["source"]
+    if source is not None:
+        try:
+            source = SourceInfo(path=str(source["path"]), sha256=str(source["sha256"]), format=str(source["format"]))
+        except (KeyError, TypeError):
+            raise BundleError(f"{cfg_path}: field 'source' must be null or have path, sha256, format") from None
+
+    weights_path = path / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise BundleError(f"{path} is not a complete model bundle: {WEIGHTS_FILE} is missing")
+    sha = data["weights"]["sha256"]
+    if verify and file_sha256(weights_path) != sha:
+        raise BundleError(f"{weights_path}: sha256 differs from the one in {CONFIG_FILE} (file changed or corrupt)")
+    try:
+        tensors = load_file(weights_path, device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise BundleError(f"{weights_path}: cannot read safetensors ({exc})") from None
+
+    with torch.device("meta"):
+        encoder = AnyTouchEncoder(config)
+    expected = {k: tuple(v.shape) for k, v in encoder.state_dict().items()}
+    problems = [f"missing tensor {k} {list(s)}" for k, s in expected.items() if k not in tensors]
+    problems += [f"unexpected tensor {k}" for k in tensors if k not in expected]
+    problems += [f"shape mismatch for {k}: file {list(tensors[k].shape)}, architecture {list(s)}"
+                 for k, s in expected.items() if k in tensors and tuple(tensors[k].shape) != s]
+    if problems:
+        raise BundleError(f"{weights_path} does not fit the architecture in {CONFIG_FILE}:\n  " + "\n  ".join(problems))
+    encoder.load_state_dict(tensors, assign=True)
+    encoder.to(device=device, dtype=dtype)
+    encoder.set_finetune(Finetune(FinetuneMode.FROZEN))
+    encoder.eval()
+    return EncoderBundle(path=path, encoder=encoder, config=config, trained_slots=tuple(sorted(set(slots))),
+                         source=source, weights_sha256=sha)
