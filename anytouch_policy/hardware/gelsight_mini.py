@@ -47,7 +47,8 @@ class GelSightMiniConfig:
     border_fraction: float = 0.15  # trimmed from each edge before resizing (gsrobotics default)
     output_width: int = _MINI.width  # 320: published layout, must match sensors.NATIVE_FORMATS
     output_height: int = _MINI.height  # 240
-    read_timeout_ms: int = 1000  # a read stuck longer counts as a failure ("select() timeout", gsrobotics#16)
+    select_timeout_s: int = 1  # a read stuck longer counts as a failure ("select() timeout", gsrobotics#16);
+    #   OpenCV's default is 10 s. Sets OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT (process-wide) unless already set
     max_consecutive_failures: int = 5  # failed reads in a row before the capture is reopened
     reconnect_backoff_s: float = 0.5  # first wait before reopening; doubles after each failed reopen
     reconnect_backoff_max_s: float = 5.0  # longest wait between reopen attempts
@@ -56,7 +57,8 @@ class GelSightMiniConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.border_fraction < 0.5:
             raise ConfigError(f"border_fraction must be in [0, 0.5), got {self.border_fraction}")
-        for field in ("capture_width", "capture_height", "output_width", "output_height", "max_consecutive_failures"):
+        for field in ("capture_width", "capture_height", "output_width", "output_height", "max_consecutive_failures",
+                      "select_timeout_s"):
             if getattr(self, field) < 1:
                 raise ConfigError(f"{field} must be >= 1, got {getattr(self, field)}")
         if self.warmup_frames < 0:
@@ -95,7 +97,7 @@ class GelSightMiniSource(TactileSource):
         self.refused: list[str] = []
         c = config
         self._settings = CaptureSettings(width=c.capture_width, height=c.capture_height, fps=c.capture_fps,
-                                         fourcc=c.fourcc, read_timeout_ms=c.read_timeout_ms, exposure=c.exposure,
+                                         fourcc=c.fourcc, select_timeout_s=c.select_timeout_s, exposure=c.exposure,
                                          white_balance_k=c.white_balance_k)
         self._grabber = CameraGrabber(
             c.name, open_reader=self._open_reader,

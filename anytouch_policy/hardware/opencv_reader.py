@@ -1,8 +1,10 @@
 """An OpenCV capture of a V4L2 node or a video file, as a FrameReader for the grab thread.
 
-Devices are opened with the V4L2 backend, asked for MJPG at the configured size and rate, a one-buffer queue
-(the driver's default four buffers would hand out frames up to ~200 ms old) and a read timeout (so a stalled USB
-read counts as a failure instead of blocking forever). Exposure and white balance go through OpenCV's CAP_PROP
+Devices are opened with the V4L2 backend, asked for MJPG at the configured size and rate and a one-buffer queue
+(the driver's default four buffers would hand out frames up to ~200 ms old). A stalled USB read blocks in
+select() for OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT seconds (10 by default; OpenCV's V4L2 backend ignores
+CAP_PROP_READ_TIMEOUT_MSEC): the variable is set, unless already set, before the first V4L2 capture opens, since
+OpenCV reads it once per process. Exposure and white balance go through OpenCV's CAP_PROP
 controls, which the V4L2 backend maps onto the UVC controls (auto_exposure, exposure_time_absolute in 100 us
 units, white_balance_automatic, white_balance_temperature). A property the driver refuses is logged and listed
 in `refused`, never fatal. Video files replay through FFmpeg at `replay_fps`, so they behave like a camera.
@@ -11,6 +13,7 @@ in `refused`, never fatal. Video files replay through FFmpeg at `replay_fps`, so
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +40,7 @@ class CaptureSettings:
     fps: float
     fourcc: str = "MJPG"
     buffer_size: int = 1
-    read_timeout_ms: int = 1000
+    select_timeout_s: int = 1
     exposure: int | None = None  # exposure_time_absolute (100 us units); None keeps auto exposure
     white_balance_k: int | None = None  # white_balance_temperature; None keeps auto white balance
 
@@ -49,6 +52,8 @@ class OpenCVReader:
         self.path = path
         self.kind = kind
         self.refused: list[str] = []
+        if kind is SourceKind.V4L2:
+            os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", str(settings.select_timeout_s))
         backend = cv2.CAP_V4L2 if kind is SourceKind.V4L2 else cv2.CAP_FFMPEG
         self._cap = cv2.VideoCapture(path, backend)
         if not self._cap.isOpened():
@@ -70,7 +75,6 @@ class OpenCVReader:
         self._set(cv2.CAP_PROP_FRAME_HEIGHT, s.height, "height")
         self._set(cv2.CAP_PROP_FPS, s.fps, "fps")
         self._set(cv2.CAP_PROP_BUFFERSIZE, s.buffer_size, "buffer_size")
-        self._set(cv2.CAP_PROP_READ_TIMEOUT_MSEC, s.read_timeout_ms, "read_timeout_ms")
         if s.exposure is not None:
             self._set(cv2.CAP_PROP_AUTO_EXPOSURE, V4L2_EXPOSURE_MANUAL, "auto_exposure=manual")
             self._set(cv2.CAP_PROP_EXPOSURE, s.exposure, "exposure")

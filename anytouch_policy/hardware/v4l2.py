@@ -125,7 +125,7 @@ def resolve_device(*, device: str, serial: str, index: int | None, by_id_dir: st
     """The camera path from exactly one of: an explicit path, a serial, or an explicit /dev/videoN index.
 
     A serial is matched (ignoring case and punctuation, so "2BG8-FH59" matches "..._2BG8FH59-video-index0") against
-    the `*-video-index0` links in `by_id_dir`; `name_hint` (e.g. "GelSight") narrows the match when given.
+    the `*-video-index0` links in `by_id_dir`; `name_hint` (e.g. "GelSight") only breaks a tie between several.
     """
     given = [n for n, v in (("device", device), ("serial", serial), ("index", index)) if v not in ("", None)]
     if len(given) != 1:
@@ -139,7 +139,9 @@ def resolve_device(*, device: str, serial: str, index: int | None, by_id_dir: st
         return f"/dev/video{index}"
     links = sorted(Path(by_id_dir).glob("*-video-index0")) if Path(by_id_dir).is_dir() else []
     key, hint = _normalised(serial), _normalised(name_hint)
-    matches = [p for p in links if key in _normalised(p.name) and hint in _normalised(p.name)]
+    matches = [p for p in links if key in _normalised(p.name)]
+    if len(matches) > 1 and hint:
+        matches = [p for p in matches if hint in _normalised(p.name)] or matches
     if len(matches) != 1:
         found = ", ".join(p.name for p in links) or "none"
         what = "no camera" if not matches else f"{len(matches)} cameras"

@@ -28,6 +28,7 @@ from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState, ArmStatus
 from anytouch_policy.hardware.tool_rotation import tilt_from_start, tilted_pose
 from anytouch_policy.hardware.xarm_config import MIN_FIRMWARE, XArmConfig
 from anytouch_policy.hardware.xarm_errors import ESTOP_ERROR_CODES, api_code_name, check, describe_controller
+from anytouch_policy.hardware.xarm_safety import configure_controller_safety
 
 log = logging.getLogger(__name__)
 
@@ -157,20 +158,7 @@ class XArmArm(Arm):
         sdk, cfg = self._sdk, self.config
         check(sdk, "motion_enable(True)", sdk.motion_enable(True))
         self._set_mode_state(0)
-        if cfg.tcp_offset is not None:
-            check(sdk, "set_tcp_offset()", sdk.set_tcp_offset(list(cfg.tcp_offset), is_radian=False))
-        if cfg.tcp_load is not None:
-            check(sdk, "set_tcp_load()", sdk.set_tcp_load(cfg.tcp_load[0], list(cfg.tcp_load[1:])))
-        # the SDK's set_collision_sensitivity also calls set_state(0) (#19): done before the final state change
-        check(sdk, "set_collision_sensitivity()", sdk.set_collision_sensitivity(cfg.collision_sensitivity))
-        check(sdk, "set_tcp_maxacc()", sdk.set_tcp_maxacc(cfg.tcp_max_acc_mm_s2))
-        check(sdk, "set_reduced_max_tcp_speed()", sdk.set_reduced_max_tcp_speed(cfg.reduced_max_tcp_speed_mm_s))
-        check(sdk, "set_reduced_max_joint_speed()",
-              sdk.set_reduced_max_joint_speed(cfg.reduced_max_joint_speed_deg_s, is_radian=False))
-        check(sdk, "set_reduced_tcp_boundary()", sdk.set_reduced_tcp_boundary(list(cfg.workspace_mm)))
-        check(sdk, "set_reduced_mode(True)", sdk.set_reduced_mode(True))
-        if check(sdk, "get_reduced_mode()", sdk.get_reduced_mode()) != 1:
-            raise DeviceError("xArm did not enter reduced mode: the workspace boundary would not be enforced")
+        configure_controller_safety(sdk, cfg)
         error, warn = check(sdk, "get_err_warn_code()", sdk.get_err_warn_code())
         if error or warn:
             raise DeviceError(f"xArm bring-up: {describe_controller(error, warn)}")
@@ -216,7 +204,11 @@ class XArmArm(Arm):
             lim = self.limits
             allowed = min(lim.max_step_deg, lim.max_rate_deg_s * min(now - self._last_motion_t, 1.0 / CONTROL_RATE_HZ))
             step = max(-allowed, min(allowed, delta_deg))
-            target = max(lim.min_tilt_deg, min(lim.max_tilt_deg, self._commanded_tilt + step))
+            # the band always contains the current tilt: after a recover() outside the range, only steps back
+            # towards it are taken, never a jump onto the limit
+            lower = min(lim.min_tilt_deg, self._commanded_tilt)
+            upper = max(lim.max_tilt_deg, self._commanded_tilt)
+            target = max(lower, min(upper, self._commanded_tilt + step))
             step = target - self._commanded_tilt
             if abs(step) < 1e-9:
                 return 0.0
@@ -344,7 +336,15 @@ class XArmArm(Arm):
                         describe_controller(error, warn))
 
     def _on_state(self, item: dict[str, int]) -> None:
-        log.debug("xArm state -> %s", item.get("state"))
+        self._check_unexpected_stop(item.get("state", 0))
+
+    def _check_unexpected_stop(self, state: int) -> None:
+        """A stop (state 4/5) we did not command while steps run latches ERROR (stop pressed in xArm Studio...)."""
+        with self._status_lock:
+            ready = self._status is ArmStatus.READY
+        if ready and state in (4, 5) and time.monotonic() - self._own_change_t > STATE_GRACE_S:
+            self._latch(ArmStatus.ERROR, f"controller stopped the arm (state {state}) without an error code "
+                                         "(stop pressed in xArm Studio?)")
 
     def _on_connect(self, item: dict[str, bool]) -> None:
         if not item.get("connected", False) or not item.get("reported", False):
@@ -382,9 +382,8 @@ class XArmArm(Arm):
                     with self._status_lock:
                         if self._status is ArmStatus.READY:
                             self._status = ArmStatus.HOLDING
-            elif sdk.state in (4, 5) and now - self._own_change_t > STATE_GRACE_S:
-                self._latch(ArmStatus.ERROR, f"controller stopped the arm (state {sdk.state}) without an error "
-                                             "code (stop pressed in xArm Studio?)")
+            else:  # backstop for a stop the state callback saw during our own grace period
+                self._check_unexpected_stop(sdk.state)
         elif status is ArmStatus.HOLDING and not armed:
             with self._cmd_lock:
                 with self._status_lock:

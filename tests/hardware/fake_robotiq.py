@@ -57,18 +57,6 @@ class FakeRobotiq:
             else:
                 self._po += step if target > self._po else -step
 
-    @property
-    def position(self) -> int:
-        with self._lock:
-            self._advance()
-            return int(round(self._po))
-
-    @property
-    def moving(self) -> bool:
-        with self._lock:
-            self._advance()
-            return self._gto and self._sta == 3 and self._obj == 0
-
     def handle(self, frame: bytes) -> bytes:
         """A Modbus RTU request without CRC -> the response without CRC."""
         with self._lock:

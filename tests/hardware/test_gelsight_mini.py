@@ -49,7 +49,7 @@ def test_warm_up_frames_are_never_handed_out(mjpg):
 
 def test_newest_frame_only_with_drops_and_monotonic_grab_stamps(mjpg):
     video = mjpg("fast.avi", frames=60)
-    source = GelSightMiniSource(GelSightMiniConfig(device=str(video), replay_fps=200.0, warmup_frames=0, **FAST))
+    source = GelSightMiniSource(GelSightMiniConfig(device=str(video), replay_fps=100.0, warmup_frames=0, **FAST))
     with source:
         handed = []
         for _ in range(6):
