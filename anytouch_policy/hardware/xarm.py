@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from anytouch_policy.actions import CONTROL_RATE_HZ
-from anytouch_policy.errors import DeviceError, DeviceNotConnectedError
+from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState, ArmStatus
 from anytouch_policy.hardware.tool_rotation import tilt_from_start, tilted_pose
 from anytouch_policy.hardware.xarm_config import MIN_FIRMWARE, XArmConfig
@@ -190,6 +190,8 @@ class XArmArm(Arm):
     # -- commands --------------------------------------------------------------------------------------------
 
     def apply_tilt_step(self, delta_deg: float) -> float:
+        if not math.isfinite(delta_deg):  # min/max would turn a NaN into a full step
+            raise ConfigError(f"tilt step must be a finite number of degrees, got {delta_deg}")
         now = time.monotonic()
         with self._cmd_lock:
             sdk = self.sdk

@@ -116,6 +116,8 @@ def test_backend_enforces_step_rate_and_tilt_limits(make_controller):
         time.sleep(0.25)
         assert arm.apply_tilt_step(0.4) == 0.0
         assert arm.commanded_tilt_deg == pytest.approx(1.0)
+        with pytest.raises(ConfigError, match="finite"):
+            arm.apply_tilt_step(float("nan"))
         tilts = [_relative_rotation((180.0, 0.0, 0.0), t.pose)[1] for t in controller.targets]
         assert max(tilts) == pytest.approx(1.0, abs=1e-3) and len(controller.targets) == 4
 
