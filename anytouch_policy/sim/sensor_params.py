@@ -107,8 +107,8 @@ _NOMINAL_UNIT = {
                                        twist_deg_per_nm=25.0, noise_sigma=2.0, jitter_px_per_g_s=0.12,
                                        texture_amp=4.0, texture_per_g=1.6),
     SensorType.DIGIT: UnitLook(led_gain=(1.0, 1.0, 1.0), marker_jitter_px=0.0, shear_px_per_n=12.0,
-                               twist_deg_per_nm=30.0, noise_sigma=2.5, jitter_px_per_g_s=0.15,
-                               texture_amp=7.0, texture_per_g=1.6),
+                               twist_deg_per_nm=30.0, noise_sigma=2.5, jitter_px_per_g_s=0.2,
+                               texture_amp=9.0, texture_per_g=1.6),
 }
 
 
