@@ -53,7 +53,7 @@ LOOKS: dict[SensorType, Look] = {
         leds=(Led(-0.15, 0.8, (130.0, 30.0, 30.0), 0.42), Led(1.15, 0.8, (22.0, 120.0, 35.0), 0.42),
               Led(0.5, 1.15, (25.0, 40.0, 140.0), 0.38)),
         vignette=0.45, markers=None, marker_radius_px=0.0, marker_darkness=0.0,
-        slope_gain=1300.0, press_tint=(12.0, 10.0, 16.0),
+        slope_gain=900.0, press_tint=(12.0, 10.0, 16.0),
     ),
 }
 

@@ -102,8 +102,8 @@ def frames_digest(*, seed: int, ticks: int = 15, sensors: tuple[SensorSpec, ...]
 
 def sim_figures(*, episodes: int = 20, probe_episodes: int = 24, fps_frames: int = 400, seed: int = 0,
                 log: Callable[[str], None] | None = None) -> dict:
-    """Every figure of issue 3: expert errors (4 pairs), the flow-blind ablation, R^2 of flow from 1 vs 3 frames,
-    render speed per sensor, determinism."""
+    """Every figure of issue 3: expert errors (4 pairs) with mass conservation, the static-only expert ablation,
+    R^2 of flow from 1 vs 3 frames, render speed per sensor on one core, determinism."""
     say = log or (lambda _msg: None)
     figures: dict = {"episodes_per_pair": episodes}
     start = time.perf_counter()

@@ -88,9 +88,13 @@ class EvalReport:
 
 
 def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSpec], seed: int, target_g: float,
-                history_frames: int | None = None, index: int = 0,
+                history_frames: int | None = None, index: int = 0, record_all_frames: bool = False,
                 on_tick: Callable[[TickResult], None] | None = None) -> EpisodeReport:
-    """One closed-loop episode of `policy` on the rig of episode seed `seed`; `on_tick` sees every tick (recorders)."""
+    """One closed-loop episode of `policy` on the rig of episode seed `seed`.
+
+    `on_tick` sees every TickResult (a demonstration recorder); with `record_all_frames` every frame of every sensor
+    is rendered into it at the native rate, even for a policy that needs none (the scripted expert).
+    """
     if not 0 < target_g < config.initial_g:
         raise ConfigError(f"target_g must be in (0, initial_g={config.initial_g}), got {target_g}")
     if history_frames is None:
@@ -99,7 +103,7 @@ def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSp
         raise ConfigError(f"history_frames must be >= 0, got {history_frames}")
     keep = history_frames if getattr(policy, "needs_frames", True) else 0
     counts = dict.fromkeys((a.label for a in Action), 0)
-    with SimRig(config, sensors, seed=seed, render_newest=keep) as rig:
+    with SimRig(config, sensors, seed=seed, render_newest=None if record_all_frames else keep) as rig:
         if hasattr(policy, "reset"):
             policy.reset()
         privileged = hasattr(policy, "observe")

@@ -103,10 +103,10 @@ class SensorParams:
 
 
 _NOMINAL_UNIT = {
-    SensorType.GELSIGHT_MINI: UnitLook(led_gain=(1.0, 1.0, 1.0), marker_jitter_px=0.6, shear_px_per_n=10.0,
+    SensorType.GELSIGHT_MINI: UnitLook(led_gain=(1.0, 1.0, 1.0), marker_jitter_px=0.6, shear_px_per_n=14.0,
                                        twist_deg_per_nm=25.0, noise_sigma=2.0, jitter_px_per_g_s=0.12,
                                        texture_amp=4.0, texture_per_g=1.6),
-    SensorType.DIGIT: UnitLook(led_gain=(1.0, 1.0, 1.0), marker_jitter_px=0.0, shear_px_per_n=12.0,
+    SensorType.DIGIT: UnitLook(led_gain=(1.0, 1.0, 1.0), marker_jitter_px=0.0, shear_px_per_n=16.0,
                                twist_deg_per_nm=30.0, noise_sigma=2.5, jitter_px_per_g_s=0.2,
                                texture_amp=9.0, texture_per_g=1.6),
 }

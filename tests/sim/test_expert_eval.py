@@ -78,3 +78,15 @@ def test_harness_validates_its_inputs():
         evaluate(ScriptedExpert(), episodes=0)
     with pytest.raises(ConfigError, match="no frames from sensor"):
         window_policy(lambda w: Action.WAIT, sensor="nope")({"other": []})
+
+
+def test_recording_an_expert_demonstration_renders_every_frame():
+    ticks = []
+    run_episode(ScriptedExpert(), config=RigConfig(max_ticks=6), sensors=[GS, SensorSpec.parse("digit:right")],
+                seed=4, target_g=60.0, record_all_frames=True, on_tick=ticks.append)
+    assert [len(t.frames["gelsight_mini_left"]) for t in ticks] == [5] * 6
+    assert sum(len(t.frames["digit_right"]) for t in ticks) == 72
+    quiet = []
+    run_episode(ScriptedExpert(), config=RigConfig(max_ticks=2), sensors=[GS], seed=4, target_g=60.0,
+                on_tick=quiet.append)
+    assert all(t.frames[GS.name] == [] for t in quiet)  # the expert needs no frames: none rendered
