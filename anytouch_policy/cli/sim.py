@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--policy", choices=POLICIES, default="expert",
                     help="expert: scripted expert; expert-static: the expert without the stream state (1-frame bound)")
     ev.add_argument("--episodes", type=int, default=20, help="episodes (evaluation seed range)")
-    ev.add_argument("--max-ticks", type=int, default=300, help="give up an episode after this many 5 Hz ticks")
+    ev.add_argument("--max-ticks", type=int, default=200, help="give up an episode after this many 5 Hz ticks")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
 
     rd = sub.add_parser("render", help="write a PNG strip and a GIF per sensor over one expert pour")

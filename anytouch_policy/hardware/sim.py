@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Arm, ArmState, Gripper, GripperStatus, SourceStats, TactileSource
 from anytouch_policy.sim.kinematics import TiltDrive
-from anytouch_policy.sim.params import EpisodeSetup, RigConfig, Stream, stream_rng
+from anytouch_policy.sim.params import EpisodeSetup, RigConfig, Stream, sample_episode, stream_rng
 from anytouch_policy.sim.physics import BeadFlow, critical_tilt_deg, load_and_torque
 from anytouch_policy.sim.renderer import TactileRenderer
+from anytouch_policy.sim.sensor_params import SensorSpec, sample_sensor_params
 from anytouch_policy.sim.state import RigState
 from anytouch_policy.tactile import StampedFrame
 
@@ -229,3 +230,18 @@ class SimTactileSource(TactileSource):
     def stats(self) -> SourceStats:
         return SourceStats(frames=self._frames, dropped=self._dropped, read_failures=0, reconnects=0,
                            fps=float(self.renderer.params.fps), state="open" if self._open else "closed")
+
+
+def sim_arm_and_gripper(config: RigConfig, episode_seed: int) -> tuple[SimArm, SimGripper]:
+    """The arm owning the physics of episode `episode_seed` and the gripper holding the cylinder (what the rig and
+    a ROS arm node build; open both, activate and grasp before advancing)."""
+    setup = sample_episode(config, episode_seed)
+    gripper = SimGripper(grip_scale=setup.grip_scale)
+    return SimArm(setup, config=config, gripper=gripper), gripper
+
+
+def sim_tactile_source(spec: SensorSpec, *, episode_seed: int, index: int, randomize: bool = True) -> SimTactileSource:
+    """Sensor `index` of the rig's sensor list in episode `episode_seed` (what the rig and a ROS sensor node build:
+    the same look, the same clock offset, hence the same frames for the same states)."""
+    params = sample_sensor_params(spec, episode_seed=episode_seed, index=index, randomize=randomize)
+    return SimTactileSource(TactileRenderer(params), offset_ns=params.seed % round(1e9 / params.fps))

@@ -109,7 +109,7 @@ class RigConfig:
     initial_tilt_deg: float | None = None  # None: the critical tilt of the initial fill minus the pre-pour margin
     delta_phi_deg: float = DEFAULT_DELTA_PHI_DEG
     tick_s: float = 1.0 / CONTROL_RATE_HZ
-    max_ticks: int = 300
+    max_ticks: int = 200  # 40 s; the expert needs at most about 115
     end_margin_deg: float = 1.5  # done once retracted this far below the critical tilt, flow stopped, all landed
     grasp_force: int = 128  # Robotiq force register used for the grasp
     limits: ArmLimits = field(default_factory=ArmLimits)

@@ -34,6 +34,8 @@ TEXTURE_BANK = 12
 NOISE_PAD = 48
 #: Relative steepening of the contact band's leading edge per pixel of shear across the band.
 SKEW_PER_PX = 0.04
+#: Contact pressure shifted toward one end of the band per N mm of gravity torque (relative, at the band's ends).
+PRESS_SHIFT_PER_NMM = 0.004
 
 
 class _Contact(NamedTuple):
@@ -53,9 +55,10 @@ class TactileRenderer:
         look = LOOKS[params.sensor_type]
         self.look = look
         h, w = params.height, params.width
-        self._bg = background(look, h, w, params.unit.led_gain) * np.float32(params.illum_gain)
+        bg = background(look, h, w, params.unit.led_gain) * np.float32(params.illum_gain)
+        self._bg_planes = [np.ascontiguousarray(bg[..., c]) for c in range(3)]
         alpha = marker_alpha(look, h, w, jitter_px=params.unit.marker_jitter_px, unit_seed=params.unit_seed)
-        self._alpha = alpha
+        self._alpha_plane = np.zeros((h, w), np.float32) if alpha is None else alpha
 
         a = math.radians(params.mount_angle_deg)
         self._band_dir = np.array([math.sin(a), math.cos(a)])  # along the cylinder axis, image (x, y), y down
@@ -92,10 +95,8 @@ class TactileRenderer:
             bank[k] = cv2.GaussianBlur(bank[k], (0, 0), 2.0)
             bank[k] /= bank[k].std()
         self._textures = bank
-        self._bg_planes = [np.ascontiguousarray(self._bg[..., c]) for c in range(3)]
-        self._tint = (0.9, 1.0, 1.1)
+        self._tint = (0.9, 1.0, 1.1)  # the micro-texture is slightly bluish, like light scattered in the gel
         self._contact_cache: dict[int, _Contact] = {}
-        self._alpha_plane = np.zeros((h, w), np.float32) if alpha is None else alpha
 
     def _contact(self, grip_force_n: float) -> _Contact:
         """The contact layers for this grip force (cached)."""
@@ -151,7 +152,7 @@ class TactileRenderer:
 
         # Gel layer: contact shading, its pressure shifted along the band by the torque and its leading edge
         # steepened by the shear across the band, plus the micro-slip texture.
-        tilt_press = 0.004 * state.torque_nmm if held else 0.0
+        tilt_press = PRESS_SHIFT_PER_NMM * state.torque_nmm if held else 0.0
         shear_across = SKEW_PER_PX * (tx * self._band_normal[0] + ty * self._band_normal[1])
         planes = [cv2.scaleAdd(contact.ramp[c], tilt_press, contact.shade[c]) for c in range(3)]
         planes = [cv2.scaleAdd(contact.skew[c], shear_across, planes[c]) for c in range(3)]

@@ -18,10 +18,9 @@ from types import TracebackType
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware.sim import SimArm, SimGripper, SimTactileSource
-from anytouch_policy.sim.params import EpisodeSetup, RigConfig, sample_episode
-from anytouch_policy.sim.renderer import TactileRenderer
-from anytouch_policy.sim.sensor_params import SensorSpec, sample_sensor_params
+from anytouch_policy.hardware.sim import SimTactileSource, sim_arm_and_gripper, sim_tactile_source
+from anytouch_policy.sim.params import EpisodeSetup, RigConfig
+from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.sim.state import RigState
 from anytouch_policy.tactile import StampedFrame
 
@@ -57,15 +56,12 @@ class SimRig:
             raise ConfigError(f"render_newest must be >= 0 or None, got {render_newest}")
         self.config = config
         self.seed = int(seed)
-        self.setup: EpisodeSetup = sample_episode(config, self.seed)
         self.render_newest = render_newest
-        self.gripper = SimGripper(grip_scale=self.setup.grip_scale)
-        self.arm = SimArm(self.setup, config=config, gripper=self.gripper)
-        self.sources: dict[str, SimTactileSource] = {}
-        for i, spec in enumerate(sensors):
-            params = sample_sensor_params(spec, episode_seed=self.seed, index=i, randomize=config.randomize)
-            period = round(1e9 / params.fps)
-            self.sources[spec.name] = SimTactileSource(TactileRenderer(params), offset_ns=params.seed % period)
+        self.arm, self.gripper = sim_arm_and_gripper(config, self.seed)
+        self.setup: EpisodeSetup = self.arm.setup
+        self.sources: dict[str, SimTactileSource] = {
+            spec.name: sim_tactile_source(spec, episode_seed=self.seed, index=i, randomize=config.randomize)
+            for i, spec in enumerate(sensors)}
         self.tick = 0
         self.done = False
         self._opened = False

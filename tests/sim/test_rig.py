@@ -5,11 +5,10 @@ import pytest
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware.sim import SimArm, SimGripper, SimTactileSource
+from anytouch_policy.hardware.sim import sim_arm_and_gripper, sim_tactile_source
 from anytouch_policy.sim.params import RigConfig
-from anytouch_policy.sim.renderer import TactileRenderer
 from anytouch_policy.sim.rig import SimRig
-from anytouch_policy.sim.sensor_params import SensorSpec, sample_sensor_params
+from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.sim.state import RigState
 
 SENSORS = [SensorSpec.parse("gelsight_mini"), SensorSpec.parse("digit:right"), SensorSpec.parse("digit:left:30")]
@@ -63,14 +62,10 @@ def test_split_processes_reproduce_the_rig():
     actions = ACTIONS[:6]
     rig_frames = [f for r in run(seed, sensors=[spec], actions=actions) for f in r.frames[spec.name]]
 
-    with SimRig(config, [spec], seed=seed) as reference:
-        setup = reference.setup
-    params = sample_sensor_params(spec, episode_seed=seed, index=0)
-    sensor_node = SimTactileSource(TactileRenderer(params), offset_ns=params.seed % round(1e9 / params.fps))
-    gripper = SimGripper(grip_scale=setup.grip_scale)
+    sensor_node = sim_tactile_source(spec, episode_seed=seed, index=0)
+    arm_node, gripper = sim_arm_and_gripper(config, seed)
     names = RigState.field_names()
-    node_frames = []
-    with gripper, SimArm(setup, config=config, gripper=gripper) as arm_node:
+    with gripper, arm_node:
         gripper.activate()
         gripper.grasp(force=config.grasp_force)
         sensor_node.update_state(RigState.from_lists(names, arm_node.rig_state().to_list()))
@@ -111,6 +106,9 @@ def test_waiting_never_ends_an_episode_but_max_ticks_does():
         results = [rig.step(Action.WAIT) for _ in range(30)]
     assert not any(r.done for r in results[:-1])
     assert results[-1].done and results[-1].timed_out and rig.poured_g == 0.0
+    with SimRig(RigConfig(max_ticks=150), [], seed=1) as rig:  # pour, then wait: the flow dies out, not the episode
+        results = [rig.step(Action.POUR) for _ in range(40)] + [rig.step(Action.WAIT) for _ in range(100)]
+    assert rig.poured_g > 10.0 and results[-1].state.flow_g_s < 0.5 and not any(r.done for r in results)
 
 
 def test_rig_rejects_duplicate_sensor_names():
