@@ -222,6 +222,7 @@ class SimTactileSource(TactileSource):
         return requests
 
     def read(self, timeout_s: float = 0.0) -> StampedFrame | None:
+        """The newest due frame, rendered now; returns at once (frames only fall due when states arrive)."""
         if not self._open:
             raise DeviceNotConnectedError(f"{self.name}: call open() first")
         requests = self.drain(newest=1)

@@ -8,7 +8,7 @@ episode is reproduced from (config, seed) alone. Training and evaluation seeds l
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import numpy as np
@@ -144,7 +144,7 @@ class EpisodeSetup:
 
 def sample_episode(config: RigConfig, seed: int) -> EpisodeSetup:
     """Draw the nuisances of episode `seed` (mid-range values when config.randomize is False)."""
-    from anytouch_policy.sim.physics import critical_tilt_deg
+    from anytouch_policy.sim.physics import critical_tilt_deg  # physics imports this module: import at call time
 
     r = config.ranges
     rng = stream_rng(seed, Stream.EPISODE)
@@ -176,11 +176,3 @@ def sample_episode(config: RigConfig, seed: int) -> EpisodeSetup:
     return EpisodeSetup(seed=int(seed), initial_g=float(config.initial_g), physics=physics, tare_g=tare,
                         grasp_height_mm=grasp, grip_scale=grip, initial_tilt_deg=float(tilt0))
 
-
-def dataclass_dict(obj: object) -> dict:
-    """Shallow field dict of a dataclass, nested dataclasses expanded (for JSON reports)."""
-    out = {}
-    for f in fields(obj):  # type: ignore[arg-type]
-        value = getattr(obj, f.name)
-        out[f.name] = dataclass_dict(value) if hasattr(value, "__dataclass_fields__") else value
-    return out
