@@ -1,4 +1,5 @@
 """anytouch bench encoder --presets anytouch-small,anytouch-large --threads 2
+anytouch bench train --preset anytouch-small --threads 2
 
 Run a benchmark and print its JSON. Each bench lives in anytouch_policy.bench.<name> and defines
 add_arguments(parser) and run(args) -> dict; add one by adding a line to BENCHES.
@@ -13,6 +14,7 @@ import json
 #: bench name -> (module, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
     "encoder": ("anytouch_policy.bench.encoder", "encoder windows/s and p50/p99 latency per preset, device, dtype"),
+    "train": ("anytouch_policy.bench.train", "frozen epoch with vs without the embedding cache; finetune samples/s"),
 }
 
 

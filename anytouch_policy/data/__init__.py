@@ -1,4 +1,4 @@
-"""Episodes as rosbag2 directories: writing, reading, topic names and message conversions."""
+"""Episodes as rosbag2 directories: writing, reading, topic names, message conversions and training samples."""
 
 from anytouch_policy.data.episode import (
     Episode,
@@ -8,5 +8,28 @@ from anytouch_policy.data.episode import (
     read_episode,
     scan_episodes,
 )
+from anytouch_policy.data.samples import (
+    EpisodeSet,
+    EpisodeTicks,
+    WindowSpec,
+    align_episode,
+    collect_episodes,
+    policy_sensors,
+    split_episodes,
+)
 
-__all__ = ["Episode", "EpisodeMeta", "EpisodeScan", "EpisodeWriter", "read_episode", "scan_episodes"]
+__all__ = [
+    "Episode",
+    "EpisodeMeta",
+    "EpisodeScan",
+    "EpisodeSet",
+    "EpisodeTicks",
+    "EpisodeWriter",
+    "WindowSpec",
+    "align_episode",
+    "collect_episodes",
+    "policy_sensors",
+    "read_episode",
+    "scan_episodes",
+    "split_episodes",
+]

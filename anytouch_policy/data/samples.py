@@ -1,0 +1,170 @@
+"""Training samples from episodes: one sample per 5 Hz action tick, windows cut by "latest frame at or before".
+
+    action tick t (log time of pour/action) ──> label = that action
+    each sensor: tactile.window_indices(frame stamps, t, frames, stride)   (no look-ahead; None -> tick dropped)
+    reference: the windows of the episode's first usable tick               (the grasped, still-full cylinder)
+
+A static window (frames = 1) is the newest frame at or before t; the encoder gets it repeated 3 times. The episode
+reference is what `PolicyRuntime` keeps from the first decision of a pour, so training sees exactly what the policy
+node will see. Episodes are split into training and validation by episode, never by frame (`split_episodes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from anytouch_policy.data.episode import INCOMPLETE_SUFFIX, Episode, _read_meta, scan_episodes
+from anytouch_policy.data.topics import tactile_topic
+from anytouch_policy.errors import ConfigError, EpisodeError
+from anytouch_policy.sensors import SensorType
+from anytouch_policy.tactile import WINDOW_FRAMES, window_indices
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """How a window is cut: `frames` frames (3 dynamic, 1 static) `stride` frames apart, newest at or before t."""
+
+    frames: int = WINDOW_FRAMES
+    stride: int = 1
+
+    def __post_init__(self) -> None:
+        if self.frames not in (1, WINDOW_FRAMES):
+            raise ConfigError(f"frames must be {WINDOW_FRAMES} (dynamic window) or 1 (static), got {self.frames}")
+        if self.stride < 1:
+            raise ConfigError(f"stride must be >= 1, got {self.stride}")
+
+    @property
+    def dynamic(self) -> bool:
+        return self.frames > 1
+
+    def indices(self, stamps_ns: Sequence[int], t_ns: int) -> list[int] | None:
+        return window_indices(stamps_ns, t_ns, frames=self.frames, stride=self.stride)
+
+
+@dataclass
+class EpisodeTicks:
+    """The action ticks of one episode that have a full window on every sensor, as arrays.
+
+    `windows[i, k]` holds the frame positions (in `episode.frame_stamps[sensor k]`) of tick i's window, oldest first,
+    always 3 of them: a static window repeats its one frame. `reference` is the first tick's windows.
+    """
+
+    episode: Episode
+    t_ns: np.ndarray  # (N,) int64 log time of each kept action
+    actions: np.ndarray  # (N,) int64 Action values (the class index)
+    windows: np.ndarray  # (N, K, 3) int64
+    dropped_ticks: int  # ticks before every sensor had a full window
+
+    @property
+    def reference(self) -> np.ndarray:
+        """(K, 3) the windows of the first kept tick: the cylinder grasped and still full."""
+        return self.windows[0]
+
+
+@dataclass
+class EpisodeSet:
+    """Episodes found under some folders: usable ones, incomplete ones (skipped) and broken ones (with reasons)."""
+
+    episodes: list[Episode]
+    incomplete: list[tuple[Path, str]]
+    broken: list[tuple[Path, str]]
+
+
+def _is_incomplete(path: Path) -> bool:
+    if path.name.endswith(INCOMPLETE_SUFFIX) or not (path / "metadata.yaml").is_file():
+        return True
+    try:
+        return not _read_meta(path).complete
+    except EpisodeError:
+        return False
+
+
+def collect_episodes(roots: Sequence[Path | str]) -> EpisodeSet:
+    """Scan folders of episode bags (MCAP or sqlite3); sort the skipped ones into incomplete and broken."""
+    scan = scan_episodes(roots)
+    incomplete = [(p, r) for p, r in scan.skipped if _is_incomplete(p)]
+    broken = [(p, r) for p, r in scan.skipped if not _is_incomplete(p)]
+    return EpisodeSet(episodes=scan.episodes, incomplete=incomplete, broken=broken)
+
+
+def policy_sensors(episodes: Sequence[Episode], wanted: Sequence[str] | None = None) -> list[tuple[str, SensorType]]:
+    """The sensors a policy trains on: `wanted` names (default: every sensor of the first episode), in that order.
+
+    Every episode must have a tactile topic for each of them, with the same sensor type.
+    """
+    if not episodes:
+        raise EpisodeError("no usable episodes")
+    first = episodes[0]
+    names = list(wanted) if wanted else sorted(first.meta.sensors)
+    if not names:
+        raise EpisodeError(f"{first.path}: episode metadata lists no sensors")
+    types: dict[str, SensorType] = {}
+    for ep in episodes:
+        for name in names:
+            label = ep.meta.sensors.get(name)
+            if label is None or name not in ep.frame_stamps:
+                raise EpisodeError(f"{ep.path}: no sensor {name!r} (topic {tactile_topic(name)!r}); "
+                                   f"this episode has {sorted(ep.frame_stamps)}")
+            kind = SensorType.from_name(label)
+            if types.setdefault(name, kind) != kind:
+                raise EpisodeError(f"{ep.path}: sensor {name!r} is a {kind.label}, but {first.path} has a "
+                                   f"{types[name].label}; one policy needs one sensor type per name")
+    return [(n, types[n]) for n in names]
+
+
+def align_episode(episode: Episode, *, sensors: Sequence[str], spec: WindowSpec) -> EpisodeTicks:
+    """Cut one window per sensor at every action tick; ticks before every sensor has a full window are dropped."""
+    times, labels, windows = [], [], []
+    dropped = 0
+    stamps = [episode.frame_stamps[s] for s in sensors]
+    for t_ns, action in episode.actions:
+        cut = [spec.indices(st, t_ns) for st in stamps]
+        if any(idx is None for idx in cut):
+            dropped += 1
+            continue
+        times.append(t_ns)
+        labels.append(int(action))
+        windows.append([idx * WINDOW_FRAMES if len(idx) == 1 else idx for idx in cut])
+    if not times:
+        raise EpisodeError(f"{episode.path}: no action tick has a full {spec.frames}-frame window on "
+                           f"{[tactile_topic(s) for s in sensors]}")
+    return EpisodeTicks(episode=episode, t_ns=np.asarray(times, np.int64), actions=np.asarray(labels, np.int64),
+                        windows=np.asarray(windows, np.int64).reshape(len(times), len(sensors), WINDOW_FRAMES),
+                        dropped_ticks=dropped)
+
+
+def split_episodes(count: int, *, val_fraction: float = 0.2, seed: int = 0,
+                   strata: Sequence[object] | None = None) -> tuple[list[int], list[int]]:
+    """Episode indices for training and validation: seeded shuffle, at least one episode on each side.
+
+    With `strata` (one label per episode, e.g. its (initial_g, target_g) pair) each stratum is split on its own,
+    so every pair appears in training; the validation share is still at least one episode overall.
+    """
+    if count < 2:
+        raise ConfigError(f"need at least 2 episodes to split training/validation by episode, got {count}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    if strata is not None and len(strata) != count:
+        raise ConfigError(f"strata has {len(strata)} labels for {count} episodes")
+    rng = np.random.default_rng(seed)
+    groups: dict[object, list[int]] = {}
+    for i in range(count):
+        groups.setdefault(strata[i] if strata is not None else 0, []).append(i)
+    train: list[int] = []
+    val: list[int] = []
+    for key in sorted(groups, key=repr):
+        members = [int(i) for i in rng.permutation(groups[key])]
+        n_val = int(round(val_fraction * len(members))) if len(members) > 1 else 0
+        n_val = min(n_val, len(members) - 1)
+        val += members[:n_val]
+        train += members[n_val:]
+    if not val:  # every stratum too small: take one episode from the largest
+        largest = max(groups.values(), key=len)
+        moved = next(i for i in train if i in largest)
+        train.remove(moved)
+        val.append(moved)
+    return sorted(train), sorted(val)

@@ -1,0 +1,198 @@
+"""`anytouch demo`: the main job on the simulated rig, end to end, in one command.
+
+    1. record N expert demonstrations (100 g -> 60 g, TRAIN seeds) into bags   OUT/bags/   (recorder's format)
+    2. train four policies from those bags                                     OUT/models/<variant>/
+         finetune-dynamic, finetune-static, frozen-dynamic, frozen-static
+    3. evaluate each in closed loop through PolicyRuntime (EVAL seeds)          OUT/eval/<variant>.json
+    4. table 4: mean error (g) +/- std, fine-tune vs freeze, dynamic vs static  OUT/table.{md,json}, OUT/*.png
+
+The encoder starts from `--encoder BUNDLE` when given, else from the `anytouch-small` preset randomly initialised
+from the seed: the released AnyTouch weights cannot be downloaded on a fresh machine (docs/training.md).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from anytouch_policy.demo.record import record_expert_episodes
+from anytouch_policy.demo.table import Cell, plot_errors, render_markdown, render_text
+from anytouch_policy.errors import ConfigError
+from anytouch_policy.policy import PolicyRuntime
+from anytouch_policy.policy_eval import PolicyEval, evaluate_policy, plot_pours
+from anytouch_policy.sim.evaluate import evaluate
+from anytouch_policy.sim.expert import ScriptedExpert
+from anytouch_policy.sim.params import RigConfig
+from anytouch_policy.sim.sensor_params import SensorSpec
+from anytouch_policy.train import TrainConfig, TrainMode, train
+
+
+@dataclass(frozen=True)
+class Variant:
+    mode: TrainMode
+    frames: int
+
+    @property
+    def dynamic(self) -> bool:
+        return self.frames > 1
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode.value}-{'dynamic' if self.dynamic else 'static'}"
+
+
+VARIANTS = (Variant(TrainMode.FINETUNE, 3), Variant(TrainMode.FINETUNE, 1), Variant(TrainMode.FROZEN, 3),
+            Variant(TrainMode.FROZEN, 1))
+
+
+@dataclass
+class DemoConfig:
+    out: Path
+    episodes: int = 40  # expert demonstrations
+    eval_episodes: int = 20
+    initial_g: float = 100.0
+    target_g: float = 60.0
+    sensors: list[str] = field(default_factory=lambda: ["gelsight_mini"])  # sim sensor specs
+    seed: int = 0
+    encoder: Path | None = None
+    preset: str = "anytouch-small"
+    finetune: str = "all"
+    finetune_epochs: int = 8
+    frozen_epochs: int = 40
+    stride: int = 1
+    bags: Path | None = None  # use these demonstrations instead of recording
+    max_ticks: int | None = None  # cut episodes (demonstrations and evaluation) after this many ticks
+    threads: int | None = 2
+    progress: bool = True
+
+    @classmethod
+    def quick(cls, out: Path, **overrides: object) -> DemoConfig:
+        """A tiny end-to-end run for tests (about a minute on 2 cores): the numbers mean nothing."""
+        base = {"episodes": 4, "eval_episodes": 2, "preset": "anytouch-tiny", "finetune_epochs": 1,
+                "frozen_epochs": 2, "max_ticks": 30}
+        base.update(overrides)
+        return cls(out=out, **base)
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    table_text: str
+    table: dict
+    seconds: float
+
+
+def _cell(ev: PolicyEval) -> Cell:
+    s = ev.report.summary()
+    return Cell(mean_g=s["mean_abs_error_g"], std_g=s["std_abs_error_g"], episodes=len(ev.report.episodes),
+                timeouts=s["timeouts"])
+
+
+def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoResult:
+    """Record, train, evaluate and tabulate; every stage logs its progress and duration."""
+    start = time.perf_counter()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} exists and is not empty; choose a new --out folder")
+    out.mkdir(parents=True, exist_ok=True)
+    specs = [SensorSpec.parse(s) for s in config.sensors]
+    rig = RigConfig(initial_g=config.initial_g)
+    if config.max_ticks is not None:
+        rig = replace(rig, max_ticks=config.max_ticks)
+    timing: dict[str, float] = {}
+
+    def stage(name: str, t0: float) -> None:
+        timing[name] = round(time.perf_counter() - t0, 1)
+        log(f"[{time.perf_counter() - start:6.0f} s] {name} done in {timing[name]:.0f} s")
+
+    t0 = time.perf_counter()
+    if config.bags is None:
+        bags = out / "bags"
+        log(f"recording {config.episodes} expert demonstrations ({config.initial_g:g} g -> {config.target_g:g} g, "
+            f"{', '.join(config.sensors)}) into {bags}")
+        record_expert_episodes(bags, episodes=config.episodes, target_g=config.target_g, sensors=specs, config=rig,
+                               seed=config.seed, progress=lambda i, path, rep: log(
+                                   f"  demo {i + 1}/{config.episodes}: poured {rep.poured_g:.2f} g in {rep.steps} "
+                                   f"ticks -> {path.name}"))
+    else:
+        bags = Path(config.bags)
+        log(f"using the demonstrations in {bags}")
+    stage("record", t0)
+
+    t0 = time.perf_counter()
+    expert = evaluate(ScriptedExpert(), episodes=config.eval_episodes, initial_g=config.initial_g,
+                      target_g=config.target_g, sensors=specs, seed=config.seed, config=rig)
+    es = expert.summary()
+    expert_cell = Cell(mean_g=es["mean_abs_error_g"], std_g=es["std_abs_error_g"], episodes=config.eval_episodes,
+                       timeouts=es["timeouts"])
+    log(f"scripted expert on the evaluation seeds: mean error {expert_cell.text()} g")
+    stage("expert reference", t0)
+
+    models = out / "models"
+    source = (f"encoder bundle {config.encoder}" if config.encoder else
+              f"{config.preset} preset, random init (seed {config.seed})")
+    for variant in VARIANTS:
+        t0 = time.perf_counter()
+        log(f"training {variant.name} ({source})")
+        train(TrainConfig(
+            bags=[bags], out=models / variant.name, mode=variant.mode, encoder=config.encoder,
+            preset=None if config.encoder else config.preset, finetune=config.finetune, frames=variant.frames,
+            stride=config.stride, seed=config.seed, cache_dir=out / "cache", progress=config.progress,
+            epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
+            log=lambda text: log("  " + text.replace("\n", "\n  ")))
+        stage(f"train {variant.name}", t0)
+
+    evals: dict[str, PolicyEval] = {}
+    cells: dict[tuple[str, bool], Cell] = {}
+    (out / "eval").mkdir(exist_ok=True)
+    for variant in VARIANTS:
+        t0 = time.perf_counter()
+        runtime = PolicyRuntime.from_bundle(models / variant.name)
+        log(f"evaluating {variant.name}: {config.eval_episodes} closed-loop episodes")
+        ev = evaluate_policy(runtime, episodes=config.eval_episodes, initial_g=config.initial_g,
+                             target_g=config.target_g, seed=config.seed, config=rig, progress=lambda ep: log(
+                                 f"  episode {ep.index + 1}/{config.eval_episodes}: poured {ep.poured_g:.2f} g "
+                                 f"(error {ep.error_g:+.2f} g, {ep.steps} ticks{', timeout' if ep.timed_out else ''})"))
+        evals[variant.name] = ev
+        cells[(variant.mode.value, variant.dynamic)] = _cell(ev)
+        (out / "eval" / f"{variant.name}.json").write_text(
+            json.dumps({"policy": str(models / variant.name), "variant": runtime.variant, **ev.to_dict()}, indent=2))
+        log(f"  {variant.name}: mean error {cells[(variant.mode.value, variant.dynamic)].text()} g")
+        stage(f"evaluate {variant.name}", t0)
+
+    method = f"AnyTouch ({config.encoder.name if config.encoder else config.preset}, sim)"
+    title = (f"Simulated pouring, {config.initial_g:g} g -> {config.target_g:g} g, {config.eval_episodes} evaluation "
+             f"episodes, {config.episodes} demonstrations ({', '.join(config.sensors)})")
+    text = render_text(cells, method=method, expert=expert_cell, title=title)
+    notes = [f"encoder: {source}; fine-tune = {config.finetune} for {config.finetune_epochs} epochs, freeze = head "
+             f"only for {config.frozen_epochs} epochs on cached embeddings",
+             "dynamic = 3 consecutive frames per window; static = the newest frame repeated 3x",
+             "mean ± std of |poured - target| over the evaluation episodes (EVAL seeds, disjoint from the demos)",
+             f"total time {time.perf_counter() - start:.0f} s; per stage (s): {timing}"]
+    (out / "table.md").write_text(render_markdown(cells, method=method, expert=expert_cell, title=title,
+                                                  notes=notes))
+    plot_pours(evals, out / "pours.png")
+    plot_errors({name: [e.abs_error_g for e in ev.report.episodes] for name, ev in evals.items()},
+                out / "errors.png", title=title)
+    seconds = time.perf_counter() - start
+    table = {
+        "title": title, "method": method, "initial_g": config.initial_g, "target_g": config.target_g,
+        "demonstrations": config.episodes, "eval_episodes": config.eval_episodes, "seed": config.seed,
+        "encoder_source": source,
+        "results": {name: {"mode": v.mode.value, "dynamic": v.dynamic, **evals[name].report.summary()}
+                    for v in VARIANTS for name in [v.name]},
+        "expert": es, "timing_s": timing, "seconds": round(seconds, 1),
+        "files": {"table_md": "table.md", "pours_png": "pours.png", "errors_png": "errors.png",
+                  "models": "models/", "eval": "eval/", "bags": str(bags)},
+    }
+    (out / "table.json").write_text(json.dumps(table, indent=2) + "\n")
+    log(text)
+    log(f"demo finished in {seconds:.0f} s; results in {out}")
+    return DemoResult(out=out, table_text=text, table=table, seconds=seconds)

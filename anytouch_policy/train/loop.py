@@ -1,0 +1,104 @@
+"""The epoch loop shared by both modes: weighted cross-entropy, AdamW, warm-up + cosine schedule, validation with
+accuracy / per-class recall / confusion matrix every epoch, and the state of the best epoch."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from anytouch_policy.actions import Action
+from anytouch_policy.distributed import DistContext
+from anytouch_policy.train.config import TrainConfig
+from anytouch_policy.train.data import Prepared, class_weights
+from anytouch_policy.train.metrics import EpochMetrics, History, confusion
+from anytouch_policy.train.trainers import Trainer
+
+
+def _schedule(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
+    warm = max(1, int(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total_steps - warm)
+        return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
+         log: Callable[[str], None]) -> tuple[History, dict]:
+    """The epoch loop; returns the history and the state dict of the best epoch."""
+    train_samples = data.samples_of(data.train_episodes)
+    val_samples = data.samples_of(data.val_episodes)
+    counts = data.class_counts(data.train_episodes)
+    weights = torch.from_numpy(class_weights(counts) if config.class_weights else
+                               np.ones(len(Action), np.float32)).to(ctx.device)
+    loss_fn = nn.CrossEntropyLoss(weight=weights, reduction="none")
+    # Undo the weights' shift of the logits at decision time; a class absent from training keeps 0.
+    trainer.net.head.logit_adjust.copy_(torch.where(weights > 0, -torch.log(weights.clamp(min=1e-12)), 0.0))
+    trainer.model = ctx.wrap(trainer.net)
+    optimizer = torch.optim.AdamW(trainer.param_groups())
+    rng = np.random.default_rng(config.seed)
+    epochs = config.total_epochs
+    per_epoch = len(ctx.shard(trainer.batches(train_samples, np.random.default_rng(config.seed))))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(epochs * per_epoch, config.warmup_fraction))
+    labels = torch.from_numpy(data.labels).to(ctx.device)
+    history = History()
+    best_state: dict = {}
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        trainer.net.train()
+        batches = trainer.batches(train_samples, rng)
+        usable = len(batches) // ctx.world_size * ctx.world_size  # every rank takes the same number of steps
+        mine = ctx.shard(batches[:usable])
+        total = torch.zeros(2, dtype=torch.float64, device=ctx.device)
+        bar = tqdm(mine, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
+                   disable=not (config.progress and ctx.is_main))
+        for idx in bar:
+            logits = trainer.forward(idx, train=True)
+            y = labels[torch.from_numpy(idx).to(ctx.device)]
+            per = loss_fn(logits, y)
+            loss = per.sum() / weights[y].sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += torch.stack([(per.detach()).sum().double(), weights[y].sum().double()])
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        total = ctx.all_reduce_sum(total)
+        val_loss, matrix = _validate(trainer, val_samples, labels, loss_fn, weights, config, ctx)
+        metrics = EpochMetrics(epoch=epoch, train_loss=float(total[0] / total[1].clamp(min=1e-9)),
+                               val_loss=val_loss, confusion=matrix, seconds=time.perf_counter() - start,
+                               lr=float(scheduler.get_last_lr()[0]))
+        history.epochs.append(metrics)
+        log(metrics.report())
+        if history.best() is metrics:
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in trainer.net.state_dict().items()})
+    return history, best_state
+
+
+def _validate(trainer: Trainer, samples: np.ndarray, labels: torch.Tensor, loss_fn: nn.Module,
+              weights: torch.Tensor, config: TrainConfig, ctx: DistContext) -> tuple[float, np.ndarray]:
+    trainer.net.eval()
+    mine = ctx.shard(list(range(0, len(samples), config.batch_size)))
+    sums = torch.zeros(2, dtype=torch.float64, device=ctx.device)
+    matrix = np.zeros((len(Action), len(Action)), np.int64)
+    with torch.no_grad():
+        for start in mine:
+            idx = samples[start:start + config.batch_size]
+            logits = trainer.forward(idx, train=False)
+            y = labels[torch.from_numpy(idx).to(ctx.device)]
+            sums += torch.stack([loss_fn(logits, y).sum().double(), weights[y].sum().double()])
+            decided = trainer.net.head.decision_logits(logits)
+            matrix += confusion(y.cpu().numpy(), decided.argmax(1).cpu().numpy())
+    sums = ctx.all_reduce_sum(sums)
+    matrix = ctx.all_reduce_sum(torch.from_numpy(matrix).to(ctx.device)).cpu().numpy()
+    return float(sums[0] / sums[1].clamp(min=1e-9)), matrix

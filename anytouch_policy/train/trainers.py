@@ -1,0 +1,121 @@
+"""What differs between the training modes: the module that trains, how batches are drawn, one forward pass.
+
+FrozenTrainer holds every tick's cached embedding (N, K, D) and its episode reference in memory: an epoch is a few
+hundred head steps. FinetuneTrainer holds the decoded frames (resized once) and runs the encoder on every window:
+batches hold `episodes_per_batch` episodes' ticks so each batch encodes only that many reference windows, and every
+window of an episode gets that episode's augmentation draw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from anytouch_policy.data.frames import load_frame_table
+from anytouch_policy.model.encoder import AnyTouchEncoder
+from anytouch_policy.policy import PolicyHead, ReferenceMode
+from anytouch_policy.train.augment import to_input
+from anytouch_policy.train.config import TrainConfig
+from anytouch_policy.train.data import Prepared
+from anytouch_policy.train.nets import FinetuneNet, FrozenNet
+
+
+class Trainer:
+    """The parts of a run that differ between modes: the module, its batches and one forward pass."""
+
+    net: nn.Module  # what trains
+    model: nn.Module  # what the training steps call: `net`, or DDP around it under torchrun
+
+    def batches(self, samples: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def forward(self, idx: np.ndarray, *, train: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    def param_groups(self) -> list[dict]:
+        raise NotImplementedError
+
+
+def _decay_groups(params: list[tuple[str, nn.Parameter]], lr: float, weight_decay: float) -> list[dict]:
+    """Weight decay on matrices only (not on norms, biases, tokens, embeddings)."""
+    decay = [p for n, p in params if p.requires_grad and p.ndim >= 2 and "embedding" not in n and "token" not in n]
+    rest = [p for n, p in params if p.requires_grad and not any(p is q for q in decay)]
+    return [g for g in ({"params": decay, "lr": lr, "weight_decay": weight_decay},
+                        {"params": rest, "lr": lr, "weight_decay": 0.0}) if g["params"]]
+
+
+class FrozenTrainer(Trainer):
+    def __init__(self, config: TrainConfig, data: Prepared, head: PolicyHead, embeddings: list[np.ndarray],
+                 device: torch.device) -> None:
+        self.config, self.device = config, device
+        emb = torch.from_numpy(np.concatenate(embeddings)).to(device)
+        self.emb = emb
+        self.ref = emb[torch.from_numpy(data.first[data.episode]).to(device)]
+        self.cond = torch.from_numpy(data.conditioning).to(device)
+        self.net = FrozenNet(head).to(device)
+        self.model = self.net
+        self.use_ref = config.reference is not ReferenceMode.NONE
+
+    def batches(self, samples: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        order = rng.permutation(samples)
+        return [order[i:i + self.config.batch_size] for i in range(0, len(order), self.config.batch_size)]
+
+    def forward(self, idx: np.ndarray, *, train: bool) -> torch.Tensor:
+        i = torch.from_numpy(idx).to(self.device)
+        net = self.model if train else self.net
+        return net(self.emb[i], self.ref[i] if self.use_ref else None, self.cond[i])
+
+    def param_groups(self) -> list[dict]:
+        return _decay_groups(list(self.net.named_parameters()), self.config.lr, self.config.weight_decay)
+
+
+class FinetuneTrainer(Trainer):
+    def __init__(self, config: TrainConfig, data: Prepared, head: PolicyHead, encoder: AnyTouchEncoder,
+                 slots: list[int], device: torch.device, rank: int) -> None:
+        self.config, self.data, self.device = config, data, device
+        table = load_frame_table(data.ticks, sensors=[n for n, _ in data.sensors], size=encoder.config.image_size,
+                                 progress=config.progress and rank == 0)
+        self.frames = torch.from_numpy(table.frames)
+        self.rows = np.concatenate(table.rows)
+        self.ref_rows = np.stack([r[0] for r in table.rows])  # (E, K, 3): each episode's first tick
+        encoder.set_finetune(config.finetune_spec)
+        self.net = FinetuneNet(encoder, head, slots).to(device)
+        self.model = self.net
+        self.use_ref = config.reference is not ReferenceMode.NONE
+        self.aug_rng = np.random.default_rng([config.seed, 1, rank])
+
+    def batches(self, samples: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """Batches of `episodes_per_batch` episodes' ticks, so each batch encodes few references."""
+        cfg = self.config
+        per = max(1, cfg.batch_size // cfg.episodes_per_batch)
+        chunks = []
+        for e in np.unique(self.data.episode[samples]):
+            mine = rng.permutation(samples[self.data.episode[samples] == e])
+            chunks += [mine[i:i + per] for i in range(0, len(mine), per)]
+        order = rng.permutation(len(chunks))
+        step = cfg.episodes_per_batch
+        return [np.concatenate([chunks[j] for j in order[i:i + step]]) for i in range(0, len(order), step)]
+
+    def forward(self, idx: np.ndarray, *, train: bool) -> torch.Tensor:
+        eps = self.data.episode[idx]
+        windows = self.frames[torch.from_numpy(self.rows[idx])]  # (B, K, 3, S, S, 3) uint8
+        ref_idx = None
+        if self.use_ref:
+            uniq, inverse = np.unique(eps, return_inverse=True)
+            windows = torch.cat([windows, self.frames[torch.from_numpy(self.ref_rows[uniq])]])
+            groups = np.concatenate([eps, uniq])
+            ref_idx = torch.from_numpy(inverse.reshape(-1)).to(self.device)
+        else:
+            groups = eps
+        x = to_input(windows, groups=groups, augment=self.config.augment if train else None,
+                     rng=self.aug_rng).to(self.device)
+        cond = torch.from_numpy(self.data.conditioning[idx]).to(self.device)
+        n = len(idx)
+        net = self.model if train else self.net
+        return net(x[:n], x[n:] if self.use_ref else None, ref_idx, cond)
+
+    def param_groups(self) -> list[dict]:
+        cfg = self.config
+        return (_decay_groups(list(self.net.head.named_parameters()), cfg.lr, cfg.weight_decay)
+                + _decay_groups(list(self.net.encoder.named_parameters()), cfg.encoder_lr, cfg.weight_decay))

@@ -1,0 +1,26 @@
+"""Shared, session-scoped inputs for the policy tests: short expert bags and a tiny random encoder bundle."""
+
+from pathlib import Path
+
+import pytest
+
+from anytouch_policy.demo.record import record_expert_episodes
+from anytouch_policy.sim.params import RigConfig
+from anytouch_policy.sim.sensor_params import SensorSpec
+from anytouch_policy.train.run import init_encoder_bundle
+
+#: Short episodes (the expert is cut off after 25 ticks = 5 s, about 125 GelSight Mini frames each).
+SHORT = RigConfig(max_ticks=25)
+
+
+@pytest.fixture(scope="session")
+def expert_bags(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bags")
+    record_expert_episodes(root, episodes=3, target_g=60.0, sensors=[SensorSpec.parse("gelsight_mini")],
+                           config=SHORT, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    return init_encoder_bundle("anytouch-tiny", tmp_path_factory.mktemp("enc") / "tiny", seed=0)

@@ -1,0 +1,18 @@
+"""`anytouch bench train` runs on real recorded episodes and reports the cache speed-up and finetune speed."""
+
+import json
+
+from anytouch_policy.cli.main import main
+
+
+def test_bench_train_json(expert_bags, capsys):
+    code = main(["bench", "train", "--preset", "anytouch-tiny", "--bags", str(expert_bags), "--threads", "2",
+                 "--finetune-steps", "2", "--batch-size", "16"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    frozen, finetune = result["frozen"], result["finetune"]
+    assert result["episodes"] == 3 and result["ticks_per_epoch"] > 0
+    assert frozen["epoch_cached_s"] > 0 and frozen["epoch_reencode_s"] > frozen["epoch_cached_s"]
+    assert frozen["speedup"] == round(frozen["epoch_reencode_s"] / frozen["epoch_cached_s"], 1)
+    assert frozen["windows_encoded"] > 0
+    assert finetune["samples_per_s"] > 0 and finetune["samples"] == 2 * 16

@@ -1,0 +1,58 @@
+"""The verbs end to end: `anytouch demo --quick` writes the table files, `anytouch eval` and `anytouch train` CLIs."""
+
+import json
+
+import pytest
+
+from anytouch_policy.cli.main import main
+
+VARIANTS = ["finetune-dynamic", "finetune-static", "frozen-dynamic", "frozen-static"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_demo_quick_writes_table_models_and_plots(demo, capsys):
+    table = json.loads((demo / "table.json").read_text())
+    assert set(table["results"]) == set(VARIANTS)
+    for name in VARIANTS:
+        result = table["results"][name]
+        assert result["mean_abs_error_g"] >= 0 and result["std_abs_error_g"] >= 0
+        ev = json.loads((demo / "eval" / f"{name}.json").read_text())
+        assert len(ev["episodes"]) == 2 and all(e["seed"] >= 1_000_000_000 for e in ev["episodes"])  # EVAL seeds
+        assert ev["mean_abs_error_g"] == pytest.approx(result["mean_abs_error_g"])
+        assert (demo / "models" / name / "config.json").is_file()
+        assert (demo / "models" / name / "training_curves.png").stat().st_size > 1000
+    md = (demo / "table.md").read_text()
+    assert "| Method | Dynamic Perception | Mean Error (g) ↓ Fine-tune | Mean Error (g) ↓ Freeze |" in md
+    assert md.count("anytouch-tiny, sim") == 2
+    for png in ("pours.png", "errors.png"):
+        assert (demo / png).read_bytes()[:4] == b"\x89PNG"
+    bags = sorted(p.name for p in (demo / "bags").iterdir())
+    assert len(bags) == 4 and all(b.startswith("expert_") and not b.endswith(".incomplete") for b in bags)
+    assert table["timing_s"]["record"] >= 0 and table["seconds"] > 0
+
+
+def test_eval_cli_json_and_plot(demo, capsys, tmp_path):
+    plot = tmp_path / "pour.png"
+    code = main(["eval", "--policy", str(demo / "models" / "frozen-dynamic"), "--episodes", "1", "--seed", "3",
+                 "--json", "--plot", str(plot), "--threads", "2"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["episodes"][0]["seed"] == 1_000_000_000 + 3 * 10_000
+    assert out["mean_abs_error_g"] == pytest.approx(out["episodes"][0]["abs_error_g"])
+    assert out["variant"]["mode"] == "frozen" and out["plot"] == str(plot) and plot.is_file()
+
+
+def test_cli_errors_are_clean(tmp_path, capsys):
+    code = main(["train", "--bags", str(tmp_path / "nowhere"), "--preset", "anytouch-tiny", "--out",
+                 str(tmp_path / "p")])
+    assert code == 2
+    assert "anytouch train: error:" in capsys.readouterr().err
+    assert main(["eval", "--policy", str(tmp_path / "nope"), "--episodes", "1"]) == 2
+    assert "policy bundle folder not found" in capsys.readouterr().err
