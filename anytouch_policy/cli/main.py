@@ -19,6 +19,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "run a benchmark (encoder, ...) and print JSON figures"),
     "convert-checkpoint": ("convert_checkpoint", "convert a released AnyTouch checkpoint into an encoder bundle"),
     "embed": ("embed", "embed a tactile image or 3-frame window with an encoder bundle (JSON)"),
+    "pretrain": ("pretrain", "train AnyTouch stage 1 (masked modelling) or stage 2 (alignment, matching)"),
 }
 
 
