@@ -165,14 +165,18 @@ class PretrainDataset(Dataset):
                 item["text"] = self.tokenizer([sample.text])[0]
         return item
 
-    def _match_item(self, pool: Pool, anchor: int, generator: torch.Generator) -> dict:
+    def match_partners(self, pool: Pool, anchor: int, generator: torch.Generator) -> tuple[int, int]:
+        """(positive, negative) for an anchor: same object and position from another sensor / another touch."""
         positives, group = self._partners[anchor]
         positive = positives[int(torch.randint(len(positives), (1,), generator=generator))]
         group_set, same = set(group), self._same_kind[pool.clip]
         while True:  # rejection sampling: the group is a strict subset of `same` (checked when pooled)
             negative = same[int(torch.randint(len(same), (1,), generator=generator))]
             if negative not in group_set:
-                break
+                return positive, negative
+
+    def _match_item(self, pool: Pool, anchor: int, generator: torch.Generator) -> dict:
+        positive, negative = self.match_partners(pool, anchor, generator)
         return {role: (self._touch_frames(i, generator), int(self.samples[i].sensor))
                 for role, i in (("anchor", anchor), ("positive", positive), ("negative", negative))}
 

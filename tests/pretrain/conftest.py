@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -36,9 +37,20 @@ def pattern(seed: int, size: int = 56) -> np.ndarray:
 
 
 def write_manifest(root: Path, *, objects: int = 3, positions: int = 2, sensors=("digit", "gelsight_mini"),
-                   video: bool = True, vision_every: int = 2, text_every: int = 3, extra_lines=()) -> Path:
+                   video: bool = True, extra_lines=()) -> Path:
     """One static and (optionally) one 4-frame sample per (object, position, sensor); vision/text on some."""
-    lines, n = [], 0
+    lines = []
+
+    def pair(rec: dict, seed: int) -> dict:
+        """Per kind: vision on 2/3 of the samples, text on 1/2, both on 1/3, neither on 1/6."""
+        k = len(lines) // 2
+        if k % 3 != 2:
+            rec["vision"] = f"vision/{seed}.png"
+            _png(root / rec["vision"], pattern(seed + 7, 64))
+        if k % 2 == 0:
+            rec["text"] = f"object {rec['object']} at {rec['position']}, a {'rough' if seed % 2 else 'smooth'} surface"
+        return rec
+
     for o in range(objects):
         for p in range(positions):
             for s, sensor in enumerate(sensors):
@@ -46,18 +58,13 @@ def write_manifest(root: Path, *, objects: int = 3, positions: int = 2, sensors=
                 rec = {"touch": f"touch/o{o}/p{p}/{sensor}/still.png", "sensor": sensor, "object": f"o{o}",
                        "position": f"p{p}"}
                 _png(root / rec["touch"], pattern(seed))
-                if n % vision_every == 0:
-                    rec["vision"] = f"vision/o{o}_p{p}.png"
-                    _png(root / rec["vision"], pattern(seed + 7, 64))
-                if n % text_every == 0:
-                    rec["text"] = f"object {o} at position {p}, a {'rough' if o % 2 else 'smooth'} surface"
-                lines.append(rec)
-                n += 1
+                lines.append(pair(rec, seed))
                 if video:
                     frames = [f"touch/o{o}/p{p}/{sensor}/clip/{k}.png" for k in range(4)]
                     for k, f in enumerate(frames):
                         _png(root / f, np.roll(pattern(seed), 2 * k, axis=0))
-                    lines.append({"touch": frames, "sensor": sensor, "object": f"o{o}", "position": f"p{p}"})
+                    rec = {"touch": frames, "sensor": sensor, "object": f"o{o}", "position": f"p{p}"}
+                    lines.append(pair(rec, seed + 50))
     lines.extend(extra_lines)
     path = root / "manifest.jsonl"
     path.write_text("".join(json.dumps(rec) + "\n" for rec in lines))
@@ -85,6 +92,13 @@ def tiny_config(stage: Stage, out: Path, **overrides) -> PretrainConfig:
                 device="cpu")
     base.update(overrides)
     return PretrainConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def synth() -> SimpleNamespace:
+    """The helpers above, for tests (conftest modules are not importable under --import-mode=importlib)."""
+    return SimpleNamespace(pattern=pattern, write_manifest=write_manifest, write_episode=write_episode,
+                           tiny_config=tiny_config, TINY_DECODER=TINY_DECODER, TINY_LORA=TINY_LORA)
 
 
 @pytest.fixture(scope="session")
