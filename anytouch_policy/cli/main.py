@@ -15,7 +15,9 @@ import sys
 from anytouch_policy.errors import AnyTouchError
 
 #: verb -> (module under anytouch_policy.cli, one-line help). Each module defines add_arguments(parser) and run(args).
-VERBS: dict[str, tuple[str, str]] = {}
+VERBS: dict[str, tuple[str, str]] = {
+    "bringup": ("bringup", "start the pour or record ROS node set without launch_ros (supervised processes)"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
