@@ -10,8 +10,14 @@ mode keeps the action from one press until any other key. Any key other than the
 
 from __future__ import annotations
 
+import os
+import select
+import termios
+import time
+import tty
 from dataclasses import dataclass
 from enum import StrEnum
+from types import TracebackType
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import ConfigError
@@ -162,6 +168,34 @@ class KeyDecoder:
             return []
         pending, self._pending = self._pending, b""
         return ["esc"] if pending == b"\x1b" else []
+
+
+class Terminal:
+    """A terminal in cbreak mode (no echo, no line buffering; Ctrl-C still signals) for a with-block, restored on
+    every way out. Constructing it on something that is not a terminal raises termios.error (25, ENOTTY)."""
+
+    def __init__(self, fd: int, *, decoder: KeyDecoder | None = None) -> None:
+        self.fd = fd
+        self.decoder = decoder or KeyDecoder()
+        self._saved = termios.tcgetattr(fd)
+
+    def __enter__(self) -> Terminal:
+        tty.setcbreak(self.fd)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+
+    def read_keys(self, timeout_s: float) -> list[str] | None:
+        """Keys pressed within `timeout_s` (often none); None once the terminal is gone (hang-up, end of input)."""
+        ready, _, _ = select.select([self.fd], [], [], timeout_s)
+        now = time.monotonic()
+        if not ready:
+            return self.decoder.flush(now)
+        data = os.read(self.fd, 64)
+        return self.decoder.feed(data, now) if data else None
 
 
 @dataclass(frozen=True)

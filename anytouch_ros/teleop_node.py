@@ -10,15 +10,12 @@ rclpy spins in a background thread (one SingleThreadedExecutor); the main thread
 
 from __future__ import annotations
 
-import os
-import select
 import shutil
 import signal
 import sys
 import termios
 import threading
 import time
-import tty
 from typing import TextIO
 
 import rclpy
@@ -30,15 +27,7 @@ from std_msgs.msg import Bool, Float64, String
 from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG, Action
 from anytouch_policy.data import topics
 from anytouch_policy.errors import AnyTouchError, ConfigError
-from anytouch_policy.teleop import (
-    Command,
-    KeyDecoder,
-    KeyEffect,
-    TeleopMode,
-    TeleopState,
-    format_status,
-    help_text,
-)
+from anytouch_policy.teleop import Command, KeyEffect, TeleopMode, TeleopState, Terminal, format_status, help_text
 from anytouch_ros import qos
 from anytouch_ros.base import BackgroundSpin, BaseNode
 from anytouch_ros.conversions import action_to_msgs
@@ -136,45 +125,35 @@ def _line(out: TextIO, text: str, *, keep: bool) -> None:
 
 
 def run_keyboard(node: TeleopNode, fd: int, out: TextIO) -> int:
-    """Read keys from `fd` until q, Ctrl-C, SIGTERM/SIGHUP or end of input; the terminal is restored in finally."""
+    """Read keys from `fd` until q, Ctrl-C, SIGTERM/SIGHUP or end of input; the terminal is restored on every path."""
     try:
-        saved = termios.tcgetattr(fd)
+        terminal = Terminal(fd)
     except termios.error as exc:
         node.get_logger().fatal(NO_TTY_HELP.format(code=exc.args[0], text=exc.args[1]))
         return 2
-    decoder = KeyDecoder()
     shown = ""
     with BackgroundSpin(node):
         try:
-            tty.setcbreak(fd)
-            out.write(help_text(node.state.mode) + "\n")  # cbreak keeps output processing: \n is still CR LF
-            while True:
-                ready, _, _ = select.select([fd], [], [], 0.1)
-                now = time.monotonic()
-                if ready:
-                    data = os.read(fd, 64)
-                    if not data:  # terminal gone (hang-up)
-                        return 0
-                    keys = decoder.feed(data, now)
-                else:
-                    keys = decoder.flush(now)
-                for key in keys:
-                    effect = node.handle_key(key)
-                    if effect.note:
-                        _line(out, effect.note, keep=True)
-                    if effect.quit:
-                        return 0
-                status = node.status()
-                if status != shown or keys:
-                    _line(out, status, keep=False)
-                    shown = status
+            with terminal:
+                out.write(help_text(node.state.mode) + "\n")  # cbreak keeps output processing: \n is still CR LF
+                while (keys := terminal.read_keys(0.1)) is not None:
+                    for key in keys:
+                        effect = node.handle_key(key)
+                        if effect.note:
+                            _line(out, effect.note, keep=True)
+                        if effect.quit:
+                            return 0
+                    status = node.status()
+                    if status != shown or keys:
+                        _line(out, status, keep=False)
+                        shown = status
+            return 0
         except KeyboardInterrupt:
             node.apply(Command.QUIT)  # publishes the abort of a running episode
             return 0
         finally:
             for sig in _EXIT_SIGNALS:
-                signal.signal(sig, signal.SIG_IGN)  # from here on nothing may interrupt the restore
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+                signal.signal(sig, signal.SIG_IGN)  # the terminal is restored; nothing may cut the last words short
             out.write("\n")
             out.flush()
             node.stop()

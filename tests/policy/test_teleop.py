@@ -1,4 +1,8 @@
-"""Keyboard decoding and the hold/latch teleop state machine (no ROS, no terminal: bytes and times are passed in)."""
+"""Keyboard decoding, the hold/latch teleop state machine (bytes and times passed in) and cbreak mode on a pty."""
+
+import errno
+import os
+import termios
 
 import pytest
 
@@ -11,6 +15,7 @@ from anytouch_policy.teleop import (
     KeyDecoder,
     TeleopMode,
     TeleopState,
+    Terminal,
     format_status,
     help_text,
 )
@@ -140,3 +145,27 @@ def test_help_lists_every_key_and_status_shows_live_state():
     assert "scale: --" in line and "recorder: connected" in line and "E-STOP" not in line
     st.press("x", 13.0)
     assert "E-STOP SENT" in format_status(st, 13.0, tilt_deg=None, mass_g=41.2, recorder=False)
+
+
+def test_terminal_cbreak_reads_keys_and_restores_on_error():
+    master, slave = os.openpty()
+    try:
+        before = termios.tcgetattr(slave)
+        term = Terminal(slave)
+        with pytest.raises(RuntimeError), term:
+            assert not termios.tcgetattr(slave)[3] & (termios.ICANON | termios.ECHO)
+            assert termios.tcgetattr(slave)[3] & termios.ISIG  # Ctrl-C still signals
+            os.write(master, b"w\x1b[A ")
+            assert term.read_keys(1.0) == ["w", "up", "space"]
+            assert term.read_keys(0.01) == []
+            raise RuntimeError("the node failed")
+        assert termios.tcgetattr(slave) == before
+    finally:
+        os.close(master)
+        os.close(slave)
+    read_end, write_end = os.pipe()
+    with pytest.raises(termios.error) as info:
+        Terminal(read_end)
+    assert info.value.args[0] == errno.ENOTTY == 25
+    os.close(read_end)
+    os.close(write_end)
