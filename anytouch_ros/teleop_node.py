@@ -27,7 +27,16 @@ from std_msgs.msg import Bool, Float64, String
 from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG, Action
 from anytouch_policy.data import topics
 from anytouch_policy.errors import AnyTouchError, ConfigError
-from anytouch_policy.teleop import Command, KeyEffect, TeleopMode, TeleopState, Terminal, format_status, help_text
+from anytouch_policy.teleop import (
+    Command,
+    EpisodeState,
+    KeyEffect,
+    TeleopMode,
+    TeleopState,
+    Terminal,
+    format_status,
+    help_text,
+)
 from anytouch_ros import qos
 from anytouch_ros.base import BackgroundSpin, BaseNode
 from anytouch_ros.conversions import action_to_msgs
@@ -149,13 +158,14 @@ def run_keyboard(node: TeleopNode, fd: int, out: TextIO) -> int:
                         shown = status
             return 0
         except KeyboardInterrupt:
-            node.apply(Command.QUIT)  # publishes the abort of a running episode
             return 0
         finally:
             for sig in _EXIT_SIGNALS:
                 signal.signal(sig, signal.SIG_IGN)  # the terminal is restored; nothing may cut the last words short
             out.write("\n")
             out.flush()
+            if node.state.episode is EpisodeState.RECORDING:  # Ctrl-C, a signal or a closed terminal
+                node.apply(Command.QUIT)  # publishes the abort of the running episode
             node.stop()
 
 
