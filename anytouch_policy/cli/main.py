@@ -17,9 +17,11 @@ from anytouch_policy.errors import AnyTouchError
 #: verb -> (module under anytouch_policy.cli, one-line help). Each module defines add_arguments(parser) and run(args).
 VERBS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "run a benchmark (encoder, ...) and print JSON figures"),
+    "bringup": ("bringup", "start the pour or record ROS node set without launch_ros (supervised processes)"),
     "convert-checkpoint": ("convert_checkpoint", "convert a released AnyTouch checkpoint into an encoder bundle"),
     "embed": ("embed", "embed a tactile image or 3-frame window with an encoder bundle (JSON)"),
     "pretrain": ("pretrain", "train AnyTouch stage 1 (masked modelling) or stage 2 (alignment, matching)"),
+    "sim": ("sim", "simulated pouring rig: closed-loop evaluation and sensor previews"),
 }
 
 

@@ -9,10 +9,29 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from enum import StrEnum
 from types import TracebackType
 
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import StampedFrame
+
+
+class SourceState(StrEnum):
+    """Life cycle of a tactile source; the string is what /diagnostics shows."""
+
+    OPEN = "open"  # grabbing frames
+    RECONNECTING = "reconnecting"  # reads failed; reopening with backoff
+    CLOSED = "closed"  # not opened yet, or closed
+
+
+class ArmStatus(StrEnum):
+    """What an arm backend will do with the next step; the string is what /diagnostics shows."""
+
+    READY = "ready"  # steps are executed
+    HOLDING = "holding"  # stopped (timeout, stale data, hold()); the next step resumes
+    ERROR = "error"  # controller error or warning, refused command: latched until an explicit recover()
+    ESTOP = "estop"  # emergency stop (button or estop()): latched until an explicit recover()
+    DISCONNECTED = "disconnected"  # not open, or the link dropped: latched until an explicit recover()
 
 
 @dataclass(frozen=True)
@@ -24,7 +43,7 @@ class SourceStats:
     read_failures: int  # failed grabs (each one counts towards a reconnect)
     reconnects: int
     fps: float  # measured grab rate over the last second or so
-    state: str  # "open" | "reconnecting" | "closed"
+    state: str  # a SourceState value
 
 
 class _Device(ABC):
@@ -79,7 +98,7 @@ class ArmState:
     tilt_deg: float
     pose: tuple[float, float, float, float, float, float]
     moving: bool
-    status: str  # "ready" | "holding" | "error" | "estop" | "disconnected"
+    status: str  # an ArmStatus value
     error_code: int = 0
     warn_code: int = 0
 

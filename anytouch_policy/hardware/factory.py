@@ -1,0 +1,64 @@
+"""Build a device backend from a name and a flat parameter dict, e.g. from a node's ROS parameters.
+
+    make_tactile_source("gelsight_mini", serial="2BG8-FH59", exposure=180)
+    make_arm("xarm", ip="192.168.1.200", workspace_mm=[500, 200, 200, -200, 450, 150], tilt_axis="+y")
+    make_gripper("robotiq", arm=arm)
+
+Each table maps a backend name to (config dataclass, backend class); adding a backend (the sim rig, a replay
+source) is one entry. Backend modules import their vendor SDK only when a device opens, so building the tables
+costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anytouch_policy.errors import ConfigError
+from anytouch_policy.hardware.base import Arm, ArmLimits, Gripper, TactileSource
+from anytouch_policy.hardware.digit import DigitConfig, DigitSource
+from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig, GelSightMiniSource
+from anytouch_policy.hardware.params import config_from_params
+from anytouch_policy.hardware.robotiq import RobotiqConfig, RobotiqGripper
+from anytouch_policy.hardware.xarm import XArmArm
+from anytouch_policy.hardware.xarm_config import XArmConfig
+
+#: name -> (config dataclass, TactileSource class taking the config)
+TACTILE_SOURCES: dict[str, tuple[type, type[TactileSource]]] = {
+    "gelsight_mini": (GelSightMiniConfig, GelSightMiniSource),
+    "digit": (DigitConfig, DigitSource),
+}
+
+#: name -> (config dataclass, Arm class taking (config, limits=))
+ARMS: dict[str, tuple[type, type[Arm]]] = {
+    "xarm": (XArmConfig, XArmArm),
+}
+
+#: name -> (config dataclass, Gripper class taking (config, arm=))
+GRIPPERS: dict[str, tuple[type, type[Gripper]]] = {
+    "robotiq": (RobotiqConfig, RobotiqGripper),
+}
+
+
+def _lookup(table: dict[str, tuple[type, type]], kind: str, name: str) -> tuple[type, type]:
+    try:
+        return table[name]
+    except KeyError:
+        raise ConfigError(f"unknown {kind} backend {name!r}; valid: {', '.join(sorted(table))}") from None
+
+
+def make_tactile_source(name: str, **params: Any) -> TactileSource:
+    """A tactile source backend (not opened yet)."""
+    config_cls, source_cls = _lookup(TACTILE_SOURCES, "tactile source", name)
+    return source_cls(config_from_params(config_cls, params, backend=name))
+
+
+def make_arm(name: str, *, limits: ArmLimits | None = None, **params: Any) -> Arm:
+    """An arm backend (not opened yet) enforcing `limits` (ArmLimits() when None)."""
+    config_cls, arm_cls = _lookup(ARMS, "arm", name)
+    return arm_cls(config_from_params(config_cls, params, backend=name), limits=limits)
+
+
+def make_gripper(name: str, *, arm: Arm, **params: Any) -> Gripper:
+    """A gripper backend driven through `arm` (open the arm first)."""
+    config_cls, gripper_cls = _lookup(GRIPPERS, "gripper", name)
+    return gripper_cls(config_from_params(config_cls, params, backend=name), arm=arm)

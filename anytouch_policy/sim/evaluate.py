@@ -1,0 +1,168 @@
+"""Closed-loop evaluation on the simulated rig, reported like the paper's table 4 (mean error in grams).
+
+A policy is any callable `policy(frames) -> Action` where `frames` maps each sensor name to its newest frames
+(a list of StampedFrame, oldest first, newest last, consecutive at the sensor's rate; `history_frames` of them once
+the episode has produced that many). Optional attributes, looked up by name:
+- `history_frames`: how many newest frames per sensor it needs (default DEFAULT_HISTORY_FRAMES); only those
+  are rendered, which keeps evaluation fast;
+- `reset()`: called before each episode (clear recurrent state, frame caches);
+- `needs_frames = False`: nothing is rendered for it (the scripted expert);
+- `begin_episode(setup, *, target_g, config)` and `observe(state)`: privileged access to the ground truth, for the
+  scripted expert only; a learned policy must not define them.
+`window_policy` adapts a function of one 3-frame window (cut with tactile.window_indices, stride configurable) into
+such a policy, which is how an encoder + head plugs in.
+
+Evaluation episodes draw their seeds from the EVAL range (params.episode_seed), disjoint from training seeds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from anytouch_policy.actions import Action
+from anytouch_policy.errors import ConfigError
+from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
+from anytouch_policy.sim.rig import SimRig, TickResult
+from anytouch_policy.sim.sensor_params import SensorSpec
+from anytouch_policy.tactile import WINDOW_FRAMES, StampedFrame, window_indices
+
+Frames = Mapping[str, Sequence[StampedFrame]]
+Policy = Callable[[Frames], "Action | int"]
+
+#: Frames per sensor handed to a policy that does not say how many it needs (a stride-3 window of 3 fits).
+DEFAULT_HISTORY_FRAMES = 8
+
+
+@dataclass(frozen=True)
+class EpisodeReport:
+    index: int
+    seed: int
+    poured_g: float
+    error_g: float  # poured - target (signed)
+    abs_error_g: float
+    steps: int  # control ticks until done
+    timed_out: bool
+    actions: dict[str, int]  # count per action label
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    initial_g: float
+    target_g: float
+    sensors: list[str]
+    seed: int
+    episodes: list[EpisodeReport] = field(default_factory=list)
+
+    @property
+    def abs_errors(self) -> np.ndarray:
+        return np.array([e.abs_error_g for e in self.episodes], dtype=np.float64)
+
+    def summary(self) -> dict[str, float]:
+        abs_err = self.abs_errors
+        signed = np.array([e.error_g for e in self.episodes])
+        poured = np.array([e.poured_g for e in self.episodes])
+        return {
+            "mean_abs_error_g": float(abs_err.mean()), "std_abs_error_g": float(abs_err.std()),
+            "mean_error_g": float(signed.mean()), "mean_poured_g": float(poured.mean()),
+            "std_poured_g": float(poured.std()), "mean_steps": float(np.mean([e.steps for e in self.episodes])),
+            "timeouts": int(sum(e.timed_out for e in self.episodes)),
+        }
+
+    def to_dict(self) -> dict:
+        return {"initial_g": self.initial_g, "target_g": self.target_g, "sensors": self.sensors, "seed": self.seed,
+                **self.summary(), "episodes": [asdict(e) for e in self.episodes]}
+
+    def table(self) -> str:
+        """Per-episode rows and the table-4 line (mean error +/- std, g)."""
+        lines = [f"{'ep':>3} {'seed':>12} {'poured g':>9} {'error g':>8} {'steps':>6}"]
+        lines += [f"{e.index:>3} {e.seed:>12} {e.poured_g:9.2f} {e.error_g:+8.2f} {e.steps:>6}"
+                  + (" timeout" if e.timed_out else "") for e in self.episodes]
+        s = self.summary()
+        lines.append(f"{self.initial_g:g} g -> {self.target_g:g} g: mean error {s['mean_abs_error_g']:.2f} "
+                     f"+/- {s['std_abs_error_g']:.2f} g over {len(self.episodes)} episodes")
+        return "\n".join(lines)
+
+
+def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSpec], seed: int, target_g: float,
+                history_frames: int | None = None, index: int = 0, record_all_frames: bool = False,
+                on_tick: Callable[[TickResult], None] | None = None) -> EpisodeReport:
+    """One closed-loop episode of `policy` on the rig of episode seed `seed`.
+
+    `on_tick` sees every TickResult (a demonstration recorder); with `record_all_frames` every frame of every sensor
+    is rendered into it at the native rate, even for a policy that needs none (the scripted expert).
+    """
+    if not 0 < target_g < config.initial_g:
+        raise ConfigError(f"target_g must be in (0, initial_g={config.initial_g}), got {target_g}")
+    if history_frames is None:
+        history_frames = int(getattr(policy, "history_frames", DEFAULT_HISTORY_FRAMES))
+    if history_frames < 0:
+        raise ConfigError(f"history_frames must be >= 0, got {history_frames}")
+    keep = history_frames if getattr(policy, "needs_frames", True) else 0
+    counts = dict.fromkeys((a.label for a in Action), 0)
+    with SimRig(config, sensors, seed=seed, render_newest=None if record_all_frames else keep) as rig:
+        if hasattr(policy, "reset"):
+            policy.reset()
+        privileged = hasattr(policy, "observe")
+        if privileged:
+            policy.begin_episode(rig.setup, target_g=target_g, config=config)
+            policy.observe(rig.state())
+        rings: dict[str, deque[StampedFrame]] = {name: deque(maxlen=max(keep, 1)) for name in rig.sources}
+        result: TickResult | None = None
+        while result is None or not result.done:
+            action = Action(policy({name: list(ring) for name, ring in rings.items()} if keep else {}))
+            counts[action.label] += 1
+            result = rig.step(action)
+            for name, frames in result.frames.items():
+                rings[name].extend(frames)
+            if privileged:
+                policy.observe(result.state)
+            if on_tick is not None:
+                on_tick(result)
+        poured = rig.poured_g
+    error = poured - target_g
+    return EpisodeReport(index=index, seed=seed, poured_g=round(poured, 3), error_g=round(error, 3),
+                         abs_error_g=round(abs(error), 3), steps=result.tick, timed_out=result.timed_out,
+                         actions=counts)
+
+
+def evaluate(policy: Policy, *, episodes: int, initial_g: float = 100.0, target_g: float = 60.0,
+             sensors: Sequence[SensorSpec] = (), seed: int = 0, config: RigConfig | None = None,
+             history_frames: int | None = None, split: SeedSplit = SeedSplit.EVAL,
+             progress: Callable[[EpisodeReport], None] | None = None) -> EvalReport:
+    """Run `episodes` closed-loop episodes (episode seeds from `split`, run `seed`) and collect the errors."""
+    if episodes < 1:
+        raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    config = replace(config or RigConfig(), initial_g=initial_g)
+    report = EvalReport(initial_g=initial_g, target_g=target_g, sensors=[s.name for s in sensors], seed=seed)
+    for i in range(episodes):
+        ep = run_episode(policy, config=config, sensors=sensors, seed=episode_seed(split, seed, i),
+                         target_g=target_g, history_frames=history_frames, index=i)
+        report.episodes.append(ep)
+        if progress is not None:
+            progress(ep)
+    return report
+
+
+def window_policy(decide: Callable[[list[np.ndarray]], Action | int], *, sensor: str,
+                  frames: int = WINDOW_FRAMES, stride: int = 1, idle: Action = Action.WAIT) -> Policy:
+    """A policy from a function of one window (`frames` RGB frames of `sensor`, oldest first, `stride` apart),
+    cut at the newest frame with tactile.window_indices; `idle` until enough frames arrived."""
+    need = (frames - 1) * stride + 1
+
+    def policy(observed: Frames) -> Action | int:
+        if sensor not in observed:
+            raise ConfigError(f"window_policy: no frames from sensor {sensor!r}; have {sorted(observed)}")
+        seq = observed[sensor]
+        stamps = [f.stamp_ns for f in seq]
+        idx = window_indices(stamps, stamps[-1], frames=frames, stride=stride) if seq else None
+        if idx is None:
+            return idle
+        return decide([seq[i].image for i in idx])
+
+    policy.history_frames = need  # type: ignore[attr-defined]
+    return policy
+
