@@ -72,7 +72,7 @@ def build_clip(arch: str = "ViT-L-14", weights: str | Path | None = None) -> Cli
             raise CheckpointError(f"CLIP weights file not found: {path}")
         try:
             open_clip.load_checkpoint(model, str(path), strict=True, weights_only=True)
-        except (RuntimeError, KeyError, ValueError) as exc:
+        except (RuntimeError, KeyError, ValueError, AssertionError) as exc:  # open_clip asserts on some shapes
             raise CheckpointError(f"{path}: does not load into open_clip {arch!r} ({exc})") from None
     text_cfg = cfg["text_cfg"]
     tokenizer = SimpleTokenizer(context_length=int(text_cfg.get("context_length", 77)))

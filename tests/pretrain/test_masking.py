@@ -73,3 +73,12 @@ def test_replacement_rate_follows_probability():
         assert set(out.unique().tolist()) <= {3, UNIVERSAL_SLOT}
         rate = float((out == UNIVERSAL_SLOT).float().mean())
         assert abs(rate - p) < 4 * (p * (1 - p) / 20000) ** 0.5 + 1e-9
+
+
+def test_norm_pix_targets_are_standardised_per_patch_and_frame():
+    from anytouch_policy.pretrain.masking import normalize_patches
+
+    target = patchify(torch.rand(2, 4, 3, 28, 28) * 3 + 1, 14)
+    out = normalize_patches(target)
+    assert torch.allclose(out.mean(-1), torch.zeros(2, 4, 4), atol=1e-5)
+    assert torch.allclose(out.var(-1), torch.ones(2, 4, 4), atol=1e-3)

@@ -1,5 +1,6 @@
 """The decoder's token layout and the two objectives on real forward passes of the tiny preset."""
 
+import json
 import math
 
 import pytest
@@ -174,3 +175,33 @@ def test_touch_encoder_starts_from_the_clip_vision_tower():
     small = AnyTouchEncoder.from_preset("anytouch-small")
     with pytest.raises(ValueError, match="does not fit the encoder"):
         init_encoder_from_clip(small, towers.model)
+
+
+def test_clip_weights_load_from_a_local_file_and_seed_the_touch_encoder(tmp_path):
+    from safetensors.torch import save_file
+
+    from anytouch_policy.errors import CheckpointError, ConfigError
+    from anytouch_policy.pretrain.build import build_encoder, build_towers
+    from anytouch_policy.pretrain.config import PretrainConfig, Stage
+
+    torch.manual_seed(5)
+    source = build_clip(str(TINY_CLIP_CONFIG)).model
+    weights = tmp_path / "open_clip_model.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, weights)
+    config = PretrainConfig(stage=Stage.ALIGN, out=str(tmp_path / "o"), data=("unused",), preset="anytouch-tiny",
+                            clip_arch=str(TINY_CLIP_CONFIG), clip_weights=str(weights), lora=LoraConfig(rank=2))
+    towers = build_towers(config)  # frozen, with LoRA on the vision tower
+    assert torch.equal(towers.model.text_projection, source.text_projection)
+    encoder, info = build_encoder(config, towers)
+    assert torch.equal(encoder.proj, source.visual.proj) and info.path.endswith(f"clip:{weights}")
+    assert torch.equal(encoder.transformer.resblocks[0].attn.in_proj_weight,
+                       source.visual.transformer.resblocks[0].attn.in_proj_weight)
+    other = json.loads(TINY_CLIP_CONFIG.read_text())
+    other["text_cfg"]["width"] = 48
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(CheckpointError, match="open_clip_model.safetensors: does not load into open_clip"):
+        build_clip(str(tmp_path / "other.json"), weights)
+    with pytest.raises(CheckpointError, match="CLIP weights file not found"):
+        build_clip(str(TINY_CLIP_CONFIG), tmp_path / "nope.bin")
+    with pytest.raises(ConfigError, match="unknown open_clip architecture"):
+        build_clip("ViT-Q-99")

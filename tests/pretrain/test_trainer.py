@@ -18,7 +18,7 @@ from anytouch_policy.pretrain import build
 from anytouch_policy.pretrain.config import Stage
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate
 from anytouch_policy.pretrain.masking import random_tube_mask, universal_probability
-from anytouch_policy.pretrain.optim import build_optimizer, param_groups
+from anytouch_policy.pretrain.optim import build_optimizer, param_groups, warmup_cosine
 from anytouch_policy.pretrain.trainer import _Run, run_pretrain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +115,10 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, synth, datase
     assert all(torch.equal(left[k], right[k]) for k in left)
     rows = [json.loads(r) for r in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, full.steps + 1))
+    # half an epoch (3 steps) of linear warm-up, then cosine to 0, per iteration
+    lrs = [r["lr"] for r in full.history]
+    assert lrs == [pytest.approx(2e-4 * warmup_cosine(s, warmup_steps=3, total_steps=12)) for s in range(12)]
+    assert lrs[:4] == [pytest.approx(v) for v in (2e-4 / 3, 4e-4 / 3, 2e-4, 2e-4)] and lrs[-1] < 1e-5
 
 
 def test_output_bundle_and_run_guards(tmp_path, synth, dataset_dir):
