@@ -60,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--amp", choices=[m.value for m in AmpMode], default="auto", help="mixed precision on cuda")
     parser.add_argument("--workers", type=int, default=0, help="data loader worker processes")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--save-every", type=int, default=200, help="steps between checkpoints (0: epoch ends)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     parser.add_argument("--stop-after", type=int, help="stop (checkpointed) after N steps of this invocation")
@@ -89,7 +90,8 @@ def config_from_args(args: argparse.Namespace):
                             match=args.match_weight),
         stage2_mae=not args.no_mae, lora=LoraConfig(rank=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
         bag_stride=args.stride, bag_hop=args.hop, bag_kinds=kinds, augment=not args.no_augment, seed=args.seed,
-        device=args.device, amp=AmpMode(args.amp), workers=args.workers, save_every=args.save_every,
+        device=args.device, amp=AmpMode(args.amp), workers=args.workers, threads=args.threads,
+        save_every=args.save_every,
         resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress, overwrite=args.overwrite,
         grad_checkpointing=args.grad_checkpointing, clip_grad=args.clip_grad)
 

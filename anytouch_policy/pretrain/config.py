@@ -109,8 +109,8 @@ class LoraConfig:
 
 
 #: Fields of PretrainConfig that may change between a run and its resumption (they do not change the trajectory).
-RESUMABLE_CHANGES = frozenset({"out", "resume", "stop_after", "progress", "workers", "save_every", "device",
-                               "overwrite"})
+RESUMABLE_CHANGES = frozenset({"out", "resume", "stop_after", "progress", "workers", "threads", "save_every",
+                               "device", "overwrite"})
 
 #: Epochs of the official scripts per stage.
 DEFAULT_EPOCHS = {Stage.MASKED: 20, Stage.ALIGN: 12}
@@ -150,6 +150,7 @@ class PretrainConfig:
     device: str = "auto"
     amp: AmpMode = AmpMode.AUTO
     workers: int = 0  # DataLoader worker processes
+    threads: int | None = None  # torch CPU threads for this process (None: torch's default)
     save_every: int = 200  # steps between checkpoints (plus one at every epoch end); 0 = epoch ends only
     resume: bool = False
     stop_after: int | None = None  # stop this invocation after N steps (checkpointed); the schedule is unchanged
@@ -189,6 +190,8 @@ class PretrainConfig:
             raise ConfigError("pretrain: workers and save_every must be >= 0")
         if self.stop_after is not None:
             _positive_int("pretrain", "stop_after", self.stop_after)
+        if self.threads is not None:
+            _positive_int("pretrain", "threads", self.threads)
         if self.clip_grad is not None and not self.clip_grad > 0:
             raise ConfigError(f"pretrain: clip_grad must be > 0, got {self.clip_grad}")
 

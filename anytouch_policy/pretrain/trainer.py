@@ -99,6 +99,8 @@ class _Run:
     def __init__(self, config: PretrainConfig, ctx: DistContext) -> None:
         self.config, self.ctx = config, ctx
         self.out = config.out_dir
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
         if ctx.is_main:
             _check_out(config)
         ctx.barrier()
