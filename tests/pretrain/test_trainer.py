@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -191,19 +190,13 @@ def test_cli_stage1_on_recorded_bags(tmp_path, synth, capsys):
     assert code == 2 and "stage 2 needs --data" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_torchrun_two_ranks(tmp_path, dataset_dir):
     from anytouch_policy.pretrain.clip_towers import TINY_CLIP_CONFIG
 
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           str(_free_port()), "-m", "anytouch_policy.cli.main", "pretrain", "--stage", "2", "--data",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "anytouch_policy.cli.main", "pretrain", "--stage", "2", "--data",
            str(dataset_dir), "--preset", "anytouch-tiny", "--clip-arch", str(TINY_CLIP_CONFIG), "--out", str(out),
            "--epochs", "1", "--batch-size", "6", "--decoder-width", "32", "--decoder-layers", "1",
            "--decoder-heads", "2", "--lora-r", "4", "--no-progress", "--device", "cpu", "--save-every", "2"]
