@@ -8,7 +8,7 @@ stage 2 touch-vision-text alignment + cross-sensor matching on aligned manifests
 
 Writes OUT/encoder/ (an encoder bundle for the encoder node and `anytouch train`), OUT/mae_decoder/,
 OUT/checkpoints/last.pt (--resume continues from it), OUT/metrics.jsonl and OUT/run.json; prints a JSON summary.
-Multi-GPU: torchrun --nproc_per_node 4 -m anytouch_policy.cli.main pretrain ... (no other change).
+Multi-GPU: torchrun --standalone --nproc_per_node 4 -m anytouch_policy.cli.main pretrain ... (no other change).
 """
 
 from __future__ import annotations
