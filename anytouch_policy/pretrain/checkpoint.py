@@ -66,6 +66,7 @@ class TrainingState:
     epoch: int  # epoch in progress
     step: int  # optimizer steps done in the whole run
     epoch_step: int  # steps done within `epoch`
+    world_size: int  # ranks the run was split over (the batch plan depends on it)
     config: dict[str, Any]
 
 
@@ -76,8 +77,8 @@ def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Opti
     payload = {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "model": trainable_state(model),
                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "scaler": scaler.state_dict(), "epoch": state.epoch, "step": state.step,
-               "epoch_step": state.epoch_step, "config_json": json.dumps(state.config, sort_keys=True),
-               "rng": rng_state()}
+               "epoch_step": state.epoch_step, "world_size": state.world_size,
+               "config_json": json.dumps(state.config, sort_keys=True), "rng": rng_state()}
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)

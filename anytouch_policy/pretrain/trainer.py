@@ -133,6 +133,9 @@ class _Run:
         differ = self.config.trajectory_differences(saved["config"])
         if differ:
             raise ConfigError(f"--resume: {path} was written by a run with different settings: {differ}")
+        if saved["world_size"] != self.ctx.world_size:
+            raise ConfigError(f"--resume: {path} was written by {saved['world_size']} rank(s), this run has "
+                              f"{self.ctx.world_size}; the batch plan would differ")
         restore_model(self.objective, saved["model"], where=path)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
@@ -148,7 +151,8 @@ class _Run:
         if self.ctx.is_main:
             save_checkpoint(self.out / CHECKPOINT, model=self.objective, optimizer=self.optimizer,
                             scheduler=self.scheduler, scaler=self.scaler,
-                            state=TrainingState(self.epoch, self.step, self.epoch_step, self.config.to_dict()))
+                            state=TrainingState(self.epoch, self.step, self.epoch_step, self.ctx.world_size,
+                                                self.config.to_dict()))
         self.ctx.barrier()
 
     # ---- one step ----------------------------------------------------------------------------------------
