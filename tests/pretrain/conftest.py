@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from anytouch_policy.actions import Action
 from anytouch_policy.data.episode import EpisodeMeta, EpisodeWriter
@@ -106,3 +107,13 @@ def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("aligned")
     write_manifest(root)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from threads, and on a CPU shared with other jobs torch's pool made these tests ~10x
+    slower; the trainer's `threads` option does the same for real runs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

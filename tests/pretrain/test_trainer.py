@@ -97,7 +97,6 @@ def test_no_decay_groups():
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
 
 
-@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, synth, dataset_dir):
     kw = dict(data=(str(dataset_dir),), batch_size=12, epochs=2)  # 6 steps per epoch
     full = run_pretrain(synth.tiny_config(Stage.ALIGN, tmp_path / "full", **kw))
