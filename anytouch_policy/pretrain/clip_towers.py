@@ -35,10 +35,6 @@ class ClipTowers:
     arch: str
     weights: str | None
 
-    @property
-    def embed_dim(self) -> int:
-        return int(self.model.text_projection.shape[1])
-
 
 def _config(arch: str) -> dict:
     path = Path(arch)

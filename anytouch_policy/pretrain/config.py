@@ -28,11 +28,6 @@ class ClipKind(StrEnum):
     STATIC = "static"
     VIDEO = "video"
 
-    @property
-    def frames(self) -> int:
-        """Frames stored per sample: 1, or 3 encoder inputs + the next frame that is only a prediction target."""
-        return 1 if self is ClipKind.STATIC else 4
-
 
 class AmpMode(StrEnum):
     """Mixed precision on cuda (CPU always runs float32)."""

@@ -27,10 +27,6 @@ class TubeMask:
     restore: torch.Tensor
     mask: torch.Tensor
 
-    @property
-    def visible(self) -> int:
-        return self.keep.shape[1]
-
     def to(self, device: torch.device | str) -> TubeMask:
         return TubeMask(self.keep.to(device), self.restore.to(device), self.mask.to(device))
 
