@@ -5,6 +5,8 @@ from glob import glob
 from setuptools import find_packages, setup
 
 package_name = "anytouch_ros"
+# One console script per node module, so `ros2 run anytouch_ros <node>` works for every node that exists.
+nodes = sorted(path.rsplit("/", 1)[-1][: -len(".py")] for path in glob(f"{package_name}/*_node.py"))
 
 setup(
     name=package_name,
@@ -27,6 +29,7 @@ setup(
     entry_points={
         "console_scripts": [
             "anytouch = anytouch_policy.cli.main:main",
+            *[f"{node} = {package_name}.{node}:main" for node in nodes],
         ],
     },
 )

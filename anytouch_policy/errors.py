@@ -31,3 +31,7 @@ class DeviceNotConnectedError(DeviceError):
 
 class StaleDataError(AnyTouchError):
     """Data used for a decision is older than its allowed age; the caller must stop or hold."""
+
+
+class MessageError(AnyTouchError, ValueError):
+    """A ROS message does not have the layout a conversion needs (encoding, size, frame, rotation axis)."""

@@ -17,10 +17,12 @@ from anytouch_policy.errors import AnyTouchError
 #: verb -> (module under anytouch_policy.cli, one-line help). Each module defines add_arguments(parser) and run(args).
 VERBS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "run a benchmark (encoder, ...) and print JSON figures"),
+    "bringup": ("bringup", "start the pour or record ROS node set without launch_ros (supervised processes)"),
     "convert-checkpoint": ("convert_checkpoint", "convert a released AnyTouch checkpoint into an encoder bundle"),
     "demo": ("demo", "record expert demos in the sim, train 4 policies, evaluate them: the paper's table 4"),
     "embed": ("embed", "embed a tactile image or 3-frame window with an encoder bundle (JSON)"),
     "eval": ("evaluate", "closed-loop evaluation of a policy bundle on the simulated rig (JSON)"),
+    "pretrain": ("pretrain", "train AnyTouch stage 1 (masked modelling) or stage 2 (alignment, matching)"),
     "sim": ("sim", "simulated pouring rig: closed-loop evaluation and sensor previews"),
     "train": ("train", "train the pouring policy from episode bags (frozen or fine-tuned encoder)"),
 }

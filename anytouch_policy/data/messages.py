@@ -71,10 +71,15 @@ def pose_step_msg(ts: Typestore, stamp_ns: int, delta_deg: float, *, frame_id: s
 
 
 def joint_state_msg(ts: Typestore, stamp_ns: int, values: dict[str, float]):
-    """sensor_msgs/JointState used as a named float vector (names in `name`, values in `position`)."""
+    """sensor_msgs/JointState used as a named float vector (names in `name`, values in `position`).
+
+    velocity and effort are NaN ("not measured"), not empty: Fast CDR (rclpy) pads an empty float64 sequence to 8
+    bytes and rosbags 0.11.9 then misreads the rest, so a live sim/state recorded raw would not decode.
+    """
     names = list(values)
+    unknown = np.full(len(names), np.nan, np.float64)
     return ts.types["sensor_msgs/msg/JointState"](
         header=_header(ts, stamp_ns, ""), name=names,
         position=np.asarray([float(values[n]) for n in names], dtype=np.float64),
-        velocity=np.zeros(0, np.float64), effort=np.zeros(0, np.float64),
+        velocity=unknown, effort=unknown.copy(),
     )

@@ -15,6 +15,9 @@ ARM_POSE = "arm/pose"  # geometry_msgs/PoseStamped, base frame, metres + quatern
 SCALE_MASS = "scale/mass"  # std_msgs/Float64, grams on the scale (sim ground truth, or a real scale driver)
 SIM_STATE = "sim/state"  # sensor_msgs/JointState: RigState field names in `name`, values in `position`
 EPISODE_EVENT = "episode/event"  # std_msgs/String: start | end | abort (teleop keys -> recorder)
+ARM_ESTOP = "arm/estop"  # std_msgs/Bool, transient-local: true = emergency stop (the arm node latches it)
+ARM_RECOVER = "arm/recover"  # std_srvs/Trigger service: the operator clears a latched e-stop
+DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray; absolute, as every ROS diagnostics tool expects
 
 MSGTYPES: dict[str, str] = {
     TACTILE_IMAGE: "sensor_msgs/msg/Image",
@@ -26,6 +29,7 @@ MSGTYPES: dict[str, str] = {
     SCALE_MASS: "std_msgs/msg/Float64",
     SIM_STATE: "sensor_msgs/msg/JointState",
     EPISODE_EVENT: "std_msgs/msg/String",
+    ARM_ESTOP: "std_msgs/msg/Bool",
 }
 
 

@@ -41,7 +41,7 @@ class EpochMetrics:
 
     @property
     def balanced_accuracy(self) -> float:
-        """Mean recall over the classes present in validation (what the best checkpoint is chosen by)."""
+        """Mean recall over the classes present in validation."""
         values = [v for v in self.recall.values() if not np.isnan(v)]
         return float(np.mean(values)) if values else 0.0
 
@@ -68,8 +68,9 @@ class History:
     epochs: list[EpochMetrics] = field(default_factory=list)
 
     def best(self) -> EpochMetrics:
-        """Highest balanced validation accuracy; ties go to the lower validation loss."""
-        return max(self.epochs, key=lambda m: (round(m.balanced_accuracy, 6), -m.val_loss))
+        """Lowest validation loss (class-weighted cross-entropy): smoother than accuracies over a few validation
+        episodes, where one retract tick more or less moves the recall by several points."""
+        return min(self.epochs, key=lambda m: m.val_loss)
 
     def to_list(self) -> list[dict]:
         return [m.to_dict() for m in self.epochs]

@@ -3,7 +3,7 @@
     bags ─ prepare() ─> ticks (5 Hz, windows per sensor, episode reference), split by episode
       frozen:   windows ─ EncoderRuntime (the run-time inference code) ─ embedding cache on disk ─> head trains
       finetune: frames decoded + resized once ─ per-episode augmentation ─ encoder + head train together
-    every epoch: validation accuracy, per-class recall, confusion matrix; the best epoch (balanced accuracy)
+    every epoch: validation accuracy, per-class recall, confusion matrix; the best epoch (validation loss)
     becomes the policy bundle, with training_curves.png and training_log.json beside config.json.
 
 Under torchrun every rank runs this same function: batches are sharded over ranks, metrics summed over them, and

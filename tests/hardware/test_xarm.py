@@ -269,10 +269,12 @@ def test_config_and_factory_validation():
 
 
 def test_the_stand_in_ignores_motion_sent_before_the_settle_time(make_controller):
-    """The settle assertions above mean something: without the sleep the stand-in drops the command (#59)."""
+    """The settle assertions above mean something: without the sleep the stand-in drops the command (#59).
+
+    A long settle window keeps this independent of machine load (the default 0.1 s could elapse between calls)."""
     from xarm.wrapper import XArmAPI
 
-    controller = make_controller()
+    controller = make_controller(settle_s=5.0)
     sdk = XArmAPI(controller.host, is_radian=False, forbid_uds=True)
     try:
         sdk.motion_enable(True)

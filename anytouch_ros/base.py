@@ -1,0 +1,137 @@
+"""What every anytouch_ros node shares: typed parameter declaration, a close() hook, and the main() loop.
+
+    class RecorderNode(BaseNode):
+        NAME = "recorder"
+        ...
+    def main(args=None) -> int:
+        return run_node(RecorderNode, args)
+
+`run_node` follows reference/stack.md section 2: one SingleThreadedExecutor per process; on SIGINT/SIGTERM (rclpy's
+handlers shut the context down) it leaves spin, shuts the executor down, destroys the node, then calls
+`node.close()`, which must not use ROS any more (it closes files, joins worker threads; logging still works).
+A node refusing its parameters (AnyTouchError from the constructor) logs the reason and exits with status 2, so
+`anytouch bringup` reports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from anytouch_policy.errors import AnyTouchError, ConfigError
+
+ParamValue = bool | int | float | str | list[str] | list[float] | list[int] | list[bool]
+
+_ARRAY_TYPES = {str: Parameter.Type.STRING_ARRAY, float: Parameter.Type.DOUBLE_ARRAY,
+                int: Parameter.Type.INTEGER_ARRAY, bool: Parameter.Type.BOOL_ARRAY}
+
+
+class BaseNode(Node):
+    """rclpy Node plus `param()` (typed, described, validated) and `close()` (release after spinning)."""
+
+    NAME = "anytouch_node"  # default node name; launch files and bringup rename with __node
+
+    def __init__(self, **node_options: object) -> None:
+        """Subclasses take **node_options too and pass them on (context=... for in-process tests)."""
+        super().__init__(self.NAME, **node_options)
+
+    def param(
+        self,
+        name: str,
+        default: ParamValue,
+        description: str,
+        *,
+        choices: Sequence[str] = (),
+        read_only: bool = True,
+        item_type: type = str,
+    ) -> ParamValue:
+        """Declare a parameter and return its value; ConfigError names the node and parameter on a bad value.
+
+        The type comes from `default` (rclpy refuses a YAML 5 for a double: write 5.0). An empty list default needs
+        `item_type`. `read_only` parameters are read once at start-up, so `ros2 param set` refuses to change them
+        instead of pretending to.
+        """
+        where = f"parameter {name!r} of node {self.get_fully_qualified_name()}"
+        descriptor = ParameterDescriptor(description=description, read_only=read_only)
+        if choices:
+            descriptor.additional_constraints = "one of: " + ", ".join(choices)
+        try:
+            if isinstance(default, list):
+                ptype = _ARRAY_TYPES[type(default[0]) if default else item_type]
+                descriptor.type = ptype.value
+                self.declare_parameter(name, ptype, descriptor)
+                value = self.get_parameter_or(name, Parameter(name, ptype, list(default))).value
+                value = list(value)
+            else:
+                value = self.declare_parameter(name, default, descriptor).value
+        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if choices and value not in choices:
+            raise ConfigError(f"{where} must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def close(self) -> None:
+        """Release what the node owns once the executor stopped (files, threads, devices); ROS may be shut down."""
+
+
+def run_node(node_class: Callable[[], BaseNode], args: list[str] | None = None) -> int:
+    """The body of every node's main(): build, spin until SIGINT/SIGTERM, close. Returns the exit status."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell: accept Ctrl-C
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    rclpy.init(args=args)
+    node: BaseNode | None = None
+    executor = SingleThreadedExecutor()
+    try:
+        try:
+            node = node_class()
+        except AnyTouchError as exc:
+            name = getattr(node_class, "NAME", "anytouch_node")
+            rclpy.logging.get_logger(name).fatal(f"refusing to start: {exc}")
+            return 2
+        executor.add_node(node)
+        with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
+            executor.spin()
+        return 0
+    finally:
+        executor.shutdown()
+        if node is not None:
+            node.destroy_node()  # first: its rosout publisher goes, so close() may still log (to the console)
+            node.close()
+        rclpy.try_shutdown()
+
+
+class BackgroundSpin:
+    """Spin a node on its own SingleThreadedExecutor in a thread, for a main thread that blocks on I/O (teleop).
+
+    Leaving the context shuts the executor down (waking it) and joins the thread before anyone calls
+    rclpy.shutdown(): shutting rclpy down under a live spin thread aborts the process (stack.md section 2).
+    """
+
+    def __init__(self, node: Node) -> None:
+        self._executor = SingleThreadedExecutor(context=node.context)
+        self._executor.add_node(node)
+        self._thread = threading.Thread(target=self._spin, name=f"spin-{node.get_name()}", daemon=True)
+
+    def _spin(self) -> None:
+        with contextlib.suppress(ExternalShutdownException):
+            self._executor.spin()
+
+    def __enter__(self) -> BackgroundSpin:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._executor.shutdown(timeout_sec=2.0)
+        self._thread.join(timeout=5.0)

@@ -1,0 +1,96 @@
+"""`anytouch bringup`'s supervisor with real nodes: prefixed output, namespaced topics, teleop on the operator's
+terminal, and Ctrl-C making every recorder close its open episode cleanly (readable, .incomplete) before the set
+exits with the terminal restored."""
+
+import signal
+import subprocess
+import sys
+import termios
+import textwrap
+import time
+from pathlib import Path
+
+from anytouch_policy.actions import Action
+from anytouch_policy.bringup import package_config
+from anytouch_policy.data import read_episode
+
+REPO = Path(__file__).resolve().parents[2]
+RIG = str(Path(__file__).with_name("rig_publisher.py"))
+
+DRIVER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from anytouch_policy.bringup import Mode, NodeSpec, Plan, run_plan
+    config, out = Path(sys.argv[1]), sys.argv[2]
+    nodes = tuple(NodeSpec(name, "recorder_node", (config,), {"output_dir": out, "prefix": name, "auto_start": True,
+                                                              "sensors": ["left"], "sensor_types": ["gelsight_mini"]},
+                           namespace="rig7") for name in ("rec_a", "rec_b"))
+    sys.exit(run_plan(Plan(Mode.RECORD, True, "rig7", nodes), stop_timeout_s=15))
+""")
+
+
+def _wait(predicate, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_supervised_recorders_close_their_episodes_on_ctrl_c(ros_env, start_node, tmp_path):
+    out = tmp_path / "eps"
+    log = tmp_path / "bringup.log"
+    with log.open("w") as fh:
+        bringup = subprocess.Popen(["timeout", "-k", "5", "90", sys.executable, "-c", DRIVER,
+                                    str(package_config("record.yaml")), str(out)],
+                                   env=ros_env, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        rig = start_node(RIG, namespace="rig7", timeout_s=90)
+        rig.wait_for_output("rig: all matched", timeout_s=40)  # both recorders subscribed (namespaced topics)
+        _wait(lambda: len(list(out.glob("*.incomplete"))) == 2)
+        time.sleep(1.0)
+        bringup.send_signal(signal.SIGINT)  # to `timeout`, which relays it to the supervisor only
+        assert bringup.wait(timeout=40) == 0
+    finally:
+        if bringup.poll() is None:
+            bringup.kill()
+    text = log.read_text()
+    assert "[bringup] SIGINT received; stopping all nodes" in text
+    for name in ("rec_a", "rec_b"):
+        assert f"[{name}] [INFO]" in text and "episode kept as incomplete" in text
+        (path,) = out.glob(f"{name}_*.incomplete")
+        ep = read_episode(path, allow_incomplete=True)
+        assert ep.meta.extra == {"end_reason": "shutdown"} and len(ep.frame_stamps["left"]) >= 10
+        assert len(ep.actions) >= 2
+    rig.stop(signal.SIGINT)
+
+
+TERMINAL_DRIVER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from anytouch_policy.bringup import Mode, NodeSpec, Plan, run_plan
+    config, out = Path(sys.argv[1]), sys.argv[2]
+    nodes = (NodeSpec("teleop", "teleop_node", (config,), {}, terminal=True),
+             NodeSpec("recorder", "recorder_node", (config,), {"output_dir": out, "sensors": [], "sensor_types": []}))
+    sys.exit(run_plan(Plan(Mode.RECORD, True, "", nodes), stop_timeout_s=15))
+""")
+
+
+def test_teleop_shares_the_terminal_and_ctrl_c_stops_the_set(start_node, tmp_path):
+    driver = tmp_path / "driver.py"
+    driver.write_text(TERMINAL_DRIVER)
+    out = tmp_path / "eps"
+    bringup = start_node(str(driver), tty=True, timeout_s=90,
+                         args=(str(package_config("record.yaml")), str(out)))
+    bringup.wait_for_output(r"recorder: connected", timeout_s=40)  # teleop's status line, straight to the terminal
+    bringup.write(b"b")  # a key typed in the shared terminal reaches teleop, whose event reaches the recorder
+    _wait(lambda: len(list(out.glob("demo_*.incomplete"))) == 1)
+    time.sleep(0.6)
+    bringup.write(b"\x03")  # Ctrl-C: the terminal's SIGINT to supervisor + teleop; the supervisor SIGINTs the recorder
+    assert bringup.wait(40) == 0
+    assert termios.tcgetattr(bringup._slave) == bringup.tty_attrs_before
+    text = bringup.output()
+    assert "anytouch teleop (hold mode" in text and "[recorder] [INFO]" in text and "[teleop]" not in text
+    (path,) = out.glob("demo_*.incomplete")
+    ep = read_episode(path, allow_incomplete=True)
+    assert not ep.meta.complete and ep.meta.extra["end_reason"] in ("abort", "shutdown")
+    assert {a for _, a in ep.actions} == {Action.WAIT}
