@@ -316,6 +316,20 @@ def ros_node(ros_env) -> Iterator[RosProbe]:
     probe.close()
 
 
+@pytest.fixture(scope="session")
+def encoder_bundle(tmp_path_factory) -> Path:
+    """A tiny-preset encoder bundle (random weights, real forward passes) whose token table trained slots 0-4 + 9,
+    i.e. every sensor family but not slots 5-8."""
+    import torch
+
+    from anytouch_policy.model import AnyTouchEncoder, save_encoder_bundle
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("bundles") / "encoder-tiny"
+    save_encoder_bundle(path, AnyTouchEncoder.from_preset("anytouch-tiny"))
+    return path
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that use the DDS environment (directly or through start_node / ros_node) are `ros` tests."""
     for item in items:
