@@ -77,8 +77,8 @@ class ArmLoop:
         self._clock = clock
         self._cond = threading.Condition()
         self._steps: deque[float] = deque()
-        self._calls: deque[tuple[Callable[[Arm], Any], Future]] = deque()
-        self._estop_requests: list[str] = []  # reasons not latched yet (an e-stop during a recover latches again)
+        # e-stops (a reason) and calls (fn, future) in arrival order: an e-stop sent after a recover latches again
+        self._commands: deque[str | tuple[Callable[[Arm], Any], Future]] = deque()
         self._stop = False
         self._stats = LoopStats(status=LoopStatus.IDLE)
         self._thread = threading.Thread(target=self._run, name="arm-loop", daemon=True)
@@ -106,14 +106,14 @@ class ArmLoop:
     def estop(self, reason: str) -> None:
         """Latch the e-stop: the backend stops (estop() where it has one, else hold()) and steps are refused."""
         with self._cond:
-            self._estop_requests.append(reason)
+            self._commands.append(reason)
             self._cond.notify()
 
     def call(self, fn: Callable[[Arm], Any]) -> Future:
         """Run fn(arm) in the loop thread (e.g. a sim arm's new_episode); the future holds its result."""
         future: Future = Future()
         with self._cond:
-            self._calls.append((fn, future))
+            self._commands.append((fn, future))
             self._cond.notify()
         return future
 
@@ -159,18 +159,16 @@ class ArmLoop:
         next_cycle = self._clock()
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stop or self._steps or self._calls or self._estop_requests,
+                self._cond.wait_for(lambda: self._stop or self._steps or self._commands,
                                     timeout=max(0.0, next_cycle - self._clock()))
                 if self._stop:
                     return
-                steps, calls = list(self._steps), list(self._calls)
+                steps, commands = list(self._steps), list(self._commands)
                 self._steps.clear()
-                self._calls.clear()
-                reasons = list(self._estop_requests)
-                self._estop_requests.clear()
+                self._commands.clear()
                 self._update(steps_received=self._stats.steps_received + len(steps))
             try:
-                self._step(steps, calls, reasons)
+                self._step(steps, commands)
             except Exception as exc:  # a backend failure must not kill the loop: it is reported and retried
                 with self._cond:
                     self._update(last_error=f"{type(exc).__name__}: {exc}")
@@ -188,21 +186,20 @@ class ArmLoop:
                         with self._cond:
                             self._update(last_error=f"{type(exc).__name__}: {exc}")
 
-    def _step(self, steps: list[float], calls: list, reasons: list[str]) -> None:
-        latched = self.stats().status is LoopStatus.ESTOP
-        if reasons and not latched:
-            self._latch(reasons[0])
-            latched = True
-        for fn, future in calls:
+    def _step(self, steps: list[float], commands: list) -> None:
+        for command in commands:
+            if isinstance(command, str):
+                if self.stats().status is not LoopStatus.ESTOP:
+                    self._latch(command)
+                continue
+            fn, future = command
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(fn(self.arm))
                 except Exception as exc:
                     future.set_exception(exc)
-            with self._cond:
-                latched = self._stats.status is LoopStatus.ESTOP
         now = self._clock()
-        if latched:
+        if self.stats().status is LoopStatus.ESTOP:
             if steps:
                 with self._cond:
                     self._update(refused=self._stats.refused + len(steps))

@@ -44,7 +44,7 @@ class Embedded:
 class SensorCounts:
     frames: int  # pushed and accepted
     embedded: int  # windows embedded
-    skipped: int  # frames that never ended an embedded window (the worker was busy)
+    skipped: int  # complete windows passed over for a newer one (the worker was busy)
     out_of_order: int  # frames refused for a stamp not newer than the newest
 
 
@@ -64,7 +64,7 @@ class StreamEncoder:
         self.frames, self.clip_frames = frames, clip_frames
         self._on_embeddings = on_embeddings
         self._rings = {name: FrameRing(frames=frames, stride=stride) for name in names}
-        self._new = dict.fromkeys(names, 0)  # frames pushed since the sensor's last embedded window
+        self._new = dict.fromkeys(names, 0)  # complete windows since the sensor's last embedded one
         self._ready: set[str] = set()  # sensors with new frames and a complete window
         self._counts = {name: [0, 0, 0] for name in names}  # frames, embedded, skipped
         self._cond = threading.Condition()
@@ -92,11 +92,12 @@ class StreamEncoder:
             ring = self._rings.get(sensor)
             if ring is None or not ring.push(frame):
                 return False
-            self._new[sensor] += 1
             self._counts[sensor][0] += 1
-            if sensor not in self._ready and ring.window() is not None:
-                self._ready.add(sensor)
-                self._cond.notify()
+            if ring.window() is not None:  # this frame ends a complete window
+                self._new[sensor] += 1
+                if sensor not in self._ready:
+                    self._ready.add(sensor)
+                    self._cond.notify()
             return True
 
     def counts(self) -> dict[str, SensorCounts]:
