@@ -87,8 +87,9 @@ class ExpertNode(BaseNode):
         self._step_pub.publish(step)
         if out.event:
             self._event_pub.publish(String(data=out.event))
-            self.get_logger().info(f"episode {out.event} (seed {self.demo.episode_seed}, "
-                                   f"{self.demo.done_episodes} done, {self.demo.aborted} aborted)")
+            seed = "" if out.event == "start" else f"seed {self.demo.episode_seed}, "
+            self.get_logger().info(f"episode {out.event} ({seed}{self.demo.done_episodes} done, "
+                                   f"{self.demo.aborted} aborted of {self.demo.episodes})")
         if out.finished:
             for pub in (self._event_pub, self._action_pub, self._step_pub):
                 pub.wait_for_all_acked(Duration(seconds=2.0))

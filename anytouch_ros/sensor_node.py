@@ -106,8 +106,8 @@ class SensorNode(BaseNode):
                 continue
             try:
                 self._pub.publish(image_to_msg(frame.image, frame.stamp_ns, frame_id=self.frame_id))
-            except Exception as exc:  # the context went down under us (shutdown) or a bad frame
-                if self._stop.is_set():
+            except Exception as exc:  # the context went down under us (Ctrl-C, SIGTERM) or a bad frame
+                if self._stop.is_set() or not self.context.ok():
                     return
                 self.publish_errors += 1
                 self.get_logger().error(f"publishing a frame failed: {type(exc).__name__}: {exc}")
