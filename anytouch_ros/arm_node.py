@@ -104,7 +104,7 @@ class ArmNode(BaseNode):
         self._pose_pub = self.create_publisher(PoseStamped, topics.ARM_POSE, qos.STATE)
         if self.sim:
             self._mass_pub = self.create_publisher(Float64, topics.SCALE_MASS, qos.STATE)
-            self._sim_pub = self.create_publisher(JointState, topics.SIM_STATE, qos.STATE)
+            self._sim_pub = self.create_publisher(JointState, topics.SIM_STATE, qos.SIM_STATE)
             self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.LATCHED)
         self.create_subscription(PoseStamped, topics.CARTESIAN_STEP, self._on_step, qos.COMMAND)
         self.create_subscription(Bool, topics.ARM_ESTOP, self._on_estop, qos.LATCHED)

@@ -88,7 +88,7 @@ class RecorderNode(BaseNode):
             output_dir, prefix=prefix, namespace=self.get_namespace().strip("/"), storage=storage, compress=compress,
             max_queue_bytes=int(max_queue_mb * 1024 * 1024), on_closed=self._on_closed, on_error=self._on_error)
         self.last_mass_g: float | None = None
-        self.sim_seed: int | None = None  # episode seed of the open episode, from sim/state
+        self.sim_seed: int | None = None  # episode seed of the open episode, from the newest sim/state
         self.incompatible: dict[str, int] = {}
         recorded = {topics.tactile_topic(n): topics.MSGTYPES[topics.TACTILE_IMAGE] for n in names}
         recorded.update({t: topics.MSGTYPES[t] for t in RECORDED})
@@ -153,8 +153,8 @@ class RecorderNode(BaseNode):
         t_ns = self.get_clock().now().nanoseconds
         if topic == topics.SCALE_MASS and self.recorder.recording:
             self.last_mass_g = deserialize_message(data, Float64).data
-        elif topic == topics.SIM_STATE and self.recorder.recording and self.sim_seed is None:
-            state = deserialize_message(data, JointState)
+        elif topic == topics.SIM_STATE and self.recorder.recording:  # the last seen: the arm starts its new
+            state = deserialize_message(data, JointState)          # episode a moment after the recorder
             if "episode_seed" in state.name:
                 self.sim_seed = int(state.position[list(state.name).index("episode_seed")])
         self.recorder.submit(topic, msgtype, t_ns, data)

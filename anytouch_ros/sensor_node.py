@@ -86,7 +86,7 @@ class SensorNode(BaseNode):
         self.frame_id = f"{name}_gel"
         self._pub = self.create_publisher(Image, topics.tactile_topic(name), qos.IMAGE)
         if backend == "sim":
-            self.create_subscription(JointState, topics.SIM_STATE, self._on_sim_state, qos.STATE)
+            self.create_subscription(JointState, topics.SIM_STATE, self._on_sim_state, qos.SIM_STATE)
         self.source.open()
         self._published: deque[float] = deque(maxlen=100)
         self.publish_errors = 0

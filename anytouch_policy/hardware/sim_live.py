@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from anytouch_policy.errors import ConfigError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState, SourceState, SourceStats, TactileSource
 from anytouch_policy.hardware.live_config import SimArmConfig, SimSensorConfig
-from anytouch_policy.hardware.sim import SimArm, SimGripper, SimTactileSource, sim_arm_and_gripper, sim_tactile_source
+from anytouch_policy.hardware.sim import (
+    FrameRequest,
+    SimArm,
+    SimGripper,
+    SimTactileSource,
+    sim_arm_and_gripper,
+    sim_tactile_source,
+)
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec
@@ -36,6 +43,8 @@ from anytouch_policy.tactile import StampedFrame
 EPISODE_FIELDS = ("episode_seed", "randomize")
 #: States a sensor keeps queued before the oldest are dropped (a stalled renderer must not grow without bound).
 MAX_QUEUED_STATES = 256
+#: Due frames a sensor still renders in order after falling behind (0.25-0.6 s of frames); older ones are dropped.
+MAX_FRAMES_BEHIND = 16
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,9 @@ def sensor_spec(config: SimSensorConfig) -> SensorSpec:
 
 class LiveSimSource(TactileSource):
     """A simulated camera fed by sim/state snapshots: `feed()` only queues (cheap, any thread); `read()` applies
-    the queued states, renders the newest frame that fell due and returns it stamped on the wall clock."""
+    the queued states and renders the oldest frame due, stamped on the wall clock. Like a camera driver's buffers,
+    it keeps the newest MAX_FRAMES_BEHIND due frames when the reader fell behind, so a briefly busy process still
+    publishes every frame at its native rate; older ones are dropped and counted."""
 
     def __init__(self, config: SimSensorConfig) -> None:
         self.config = config
@@ -171,13 +182,14 @@ class LiveSimSource(TactileSource):
         self._cond = threading.Condition()
         self._states: deque[tuple[Mapping[str, float], int]] = deque(maxlen=MAX_QUEUED_STATES)
         self._source: SimTactileSource | None = None
+        self._due: deque[tuple[SimTactileSource, FrameRequest, int]] = deque()  # (source, frame request, start_ns)
         self._episode_seed: int | None = None
         self._last_t_ns = -1.0
         self._start_ns = 0
         self._open = False
         self._read_times: deque[float] = deque(maxlen=64)
         self.states_received = self.episodes = self.bad_states = self.states_dropped = 0
-        self._frames = self._dropped_before = 0
+        self._frames = self._dropped = 0
         self.last_error = ""
 
     def open(self) -> None:
@@ -209,8 +221,6 @@ class LiveSimSource(TactileSource):
             self.last_error = str(exc)
             return
         if self._source is None or snap.episode_seed != self._episode_seed or snap.state.t_ns < self._last_t_ns:
-            if self._source is not None:
-                self._dropped_before += self._source.stats().dropped
             self._source = sim_tactile_source(self.spec, episode_seed=snap.episode_seed, index=self.config.index,
                                               randomize=snap.randomize)
             self._source.open()
@@ -218,7 +228,11 @@ class LiveSimSource(TactileSource):
             self.episodes += 1
         self._start_ns = stamp_ns - int(snap.state.t_ns)
         self._last_t_ns = snap.state.t_ns
-        self._source.update_state(snap.state)
+        if self._source.update_state(snap.state):
+            self._due.extend((self._source, r, self._start_ns) for r in self._source.drain())
+            while len(self._due) > MAX_FRAMES_BEHIND:
+                self._due.popleft()
+                self._dropped += 1
 
     def read(self, timeout_s: float = 0.0) -> StampedFrame | None:
         if not self._open:
@@ -230,13 +244,12 @@ class LiveSimSource(TactileSource):
                 self._states.clear()
             for values, stamp_ns in states:  # renderer rebuilds (~50 ms) happen here, never in feed()
                 self._apply(values, stamp_ns)
-            source = self._source
-            if source is not None and source.due:
-                (request,) = source.drain(newest=1)
+            if self._due:
+                source, request, start_ns = self._due.popleft()
                 frame = source.render(request)
                 self._frames += 1
                 self._read_times.append(time.monotonic())
-                return StampedFrame(frame.image, self._start_ns + frame.stamp_ns)
+                return StampedFrame(frame.image, start_ns + frame.stamp_ns)
             with self._cond:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._open:
@@ -247,7 +260,7 @@ class LiveSimSource(TactileSource):
     def stats(self) -> SourceStats:
         times = list(self._read_times)
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-        dropped = self._dropped_before + (self._source.stats().dropped if self._source is not None else 0)
+        dropped = self._dropped + (self._source.stats().dropped if self._source is not None else 0)
         state = SourceState.OPEN if self._open else SourceState.CLOSED
         if self._open and self._source is None:
             state = SourceState.WAITING
