@@ -65,7 +65,8 @@ class ArmNode(BaseNode):
             ("initial_g", 100.0, "beads in the cylinder at each episode start, g"),
             ("seed", 0, "run seed; episode k plays episode_seed(split, seed, k)"),
             ("split", "train", "seed range: train (demonstrations) | eval (policy rollouts)"),
-            ("randomize", True, "per-episode nuisances (physics, grasp, sensor looks)"))}
+            ("randomize", True, "per-episode nuisances (physics, grasp, sensor looks)"),
+            ("wrist_headroom", 1.2, "wrist speed / (delta_phi x rate): room to catch up with jittery steps"))}
         sim_rate = self.param("sim_state_rate_hz", 100.0, f"sim: physics advanced and sim/state published at this "
                               f"rate, Hz (>= {MIN_SIM_STATE_RATE_HZ:g}; 200 = every physics step)")
         delta_phi = self.param("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "sim: step of the commands (wrist speed)")

@@ -52,14 +52,14 @@ class EncoderNode(BaseNode):
                               f"which brings its own encoder); got bundle={bundle!r}, policy={policy!r}")
         if stride < 0 or threads < 0:
             raise ConfigError(f"parameters stride ({stride}) and threads ({threads}) must be >= 0")
-        if len(names) != len(kinds) and (names or not policy):
+        if len(names) != len(kinds) and not policy:  # with a policy each list is compared with the bundle
             raise ConfigError(f"parameters sensors ({names}) and sensor_types ({kinds}) must have the same length")
         options = {"device": device, "precision": dtype, "threads": threads or None}
         if policy:
             from anytouch_policy.policy import PolicyRuntime
 
             bundled = PolicyRuntime.from_bundle(policy, **options)
-            self._agree(policy, names=(names, [n for n, _ in bundled.sensors]),
+            self._agree(policy, sensors=(names, [n for n, _ in bundled.sensors]),
                         sensor_types=(kinds, [t.label for _, t in bundled.sensors]),
                         token_mode=(token_mode, str(bundled.token_mode)), stride=(stride, bundled.stride))
             sensors, frames, stride = list(bundled.sensors), bundled.frames, bundled.stride

@@ -8,17 +8,21 @@ publishes `wait` and /diagnostics warns: stale touch means stop. Otherwise the h
 (PolicyRuntime.decide_embeddings, conditioned on initial_g/target_g when the bundle wants them) in a worker thread
 (anytouch_policy.control.DecisionWorker): a decision later than half a period is replaced by `wait`, and a tick
 that finds the worker busy publishes `wait`, so every tick publishes exactly one action on time. The step is the
-tool-frame rotation of anytouch_ros.conversions.action_to_msgs (stamp = tick time).
+tool-frame rotation of anytouch_ros.conversions.action_to_msgs (stamp = tick time). A policy that compares with
+the start of the pour (reference mode episode_start) takes its reference from the first decision after start-up
+and after every episode/event `start` (PolicyRuntime.reset()).
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
+from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -30,6 +34,9 @@ from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import action_to_msgs, embedding_from_msg, time_to_ns
 from anytouch_ros.diagnostics import Diagnostics, Level, Status
+
+#: Latched episode/event messages older than this are history, not a new pour.
+EVENT_MAX_AGE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,9 @@ class PolicyNode(BaseNode):
         self._action_pub = self.create_publisher(String, topics.ACTION, qos.COMMAND)
         self._step_pub = self.create_publisher(PoseStamped, topics.CARTESIAN_STEP, qos.COMMAND)
         self.create_subscription(Image, topics.EMBEDDING, self._on_embedding, qos.IMAGE)
+        self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.LATCHED)
+        self._reset = threading.Event()  # a new pour: the next decision's embeddings become the reference
+        self.resets = 0
         self.worker = DecisionWorker(self._decide, self._on_decision, period_s=1.0 / rate, deadline=deadline)
         self.ticks = TickMonitor(1.0 / rate, origin_s=self._now_ns() / 1e9)
         self.create_timer(1.0 / rate, self._tick)
@@ -107,6 +117,10 @@ class PolicyNode(BaseNode):
             return
         with self._lock:
             self._latest[sensor] = (time_to_ns(msg.header.stamp), vector)
+
+    def _on_event(self, msg: String, info: MessageInfo) -> None:
+        if msg.data == "start" and (time.time_ns() - info["source_timestamp"]) / 1e9 <= EVENT_MAX_AGE_S:
+            self._reset.set()
 
     def _publish(self, action: Action, tick_ns: int) -> None:
         label, step = action_to_msgs(action, tick_ns, delta_phi_deg=self.delta_phi_deg, frame_id=self.tool_frame,
@@ -133,6 +147,10 @@ class PolicyNode(BaseNode):
             self._publish(Action.WAIT, now_ns)
 
     def _decide(self, job: _Job) -> tuple[_Job, object]:
+        if self._reset.is_set():  # in the worker: never between a decision's reads of the reference
+            self._reset.clear()
+            self.runtime.reset()
+            self.resets += 1
         return job, self.runtime.decide_embeddings(job.embeddings, initial_g=job.initial_g, target_g=job.target_g)
 
     def _on_decision(self, tick_ns: int, result: tuple[_Job, object] | Exception, late: bool) -> None:
@@ -152,7 +170,7 @@ class PolicyNode(BaseNode):
     def _status(self) -> Status:
         w = self.worker
         values: dict[str, object] = {"ticks": self.ticks.ticks, "missed_ticks": self.ticks.missed,
-                                     "stale_ticks": self.stale_ticks, "busy_ticks": w.busy_ticks,
+                                     "resets": self.resets, "stale_ticks": self.stale_ticks, "busy_ticks": w.busy_ticks,
                                      "late_decisions": w.late, "dropped_decisions": w.dropped, "errors": self.errors}
         values.update(self.jitter.summary(1000.0, "_jitter_ms"))
         values.update(w.compute.summary(1000.0, "_compute_ms"))

@@ -50,10 +50,12 @@ def build_policy(path: Path, *, preset: str, sensors: list[tuple[str, str]]) -> 
     encoder = AnyTouchEncoder.from_preset(preset)
     save_encoder_bundle(path.with_name(path.name + "-encoder"), encoder)
     kinds = [(name, SensorType.from_name(kind)) for name, kind in sensors]
-    head = PolicyHead(HeadConfig(sensors=len(kinds), embed_dim=encoder.config.output_dim, reference=True,
-                                 conditioning=2))
+    head_config = HeadConfig(sensors=len(kinds), embed_dim=encoder.config.output_dim, reference=True, conditioning=2)
     config = policy_config(sensors=kinds, frames=3, stride=1, token_mode=TokenMode.SPECIFIC,
-                           reference=ReferenceMode.EPISODE_START, conditioning=("initial_g", "target_g"))
+                           reference=ReferenceMode.EPISODE_START, conditioning=("initial_g", "target_g"),
+                           head=head_config, variant={"mode": "frozen", "dynamic": True},
+                           training={"note": "random weights for timing (bench/pipeline.py)"})
+    head = PolicyHead(head_config)
     save_policy_bundle(path, config=config, head=head, encoder_bundle=path.with_name(path.name + "-encoder"))
     return path
 

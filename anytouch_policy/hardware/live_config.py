@@ -26,8 +26,12 @@ class SimArmConfig:
     delta_phi_deg: float = DEFAULT_DELTA_PHI_DEG  # with control_rate_hz: wrist speed delta_phi x rate, as the rig
     control_rate_hz: float = CONTROL_RATE_HZ
     max_lag_s: float = 0.5  # physics further behind the wall clock than this jumps ahead (counted) instead
+    wrist_headroom: float = 1.2  # the wrist may turn this much faster than delta_phi x rate: steps that arrive with
+    #   jitter (two in one tick after a busy moment) would otherwise pile up behind a wrist at exactly the command rate
 
     def __post_init__(self) -> None:
+        if not 1.0 <= self.wrist_headroom <= 4.0:
+            raise ConfigError(f"sim wrist_headroom must be in [1, 4], got {self.wrist_headroom}")
         if self.split not in ("train", "eval"):
             raise ConfigError(f"sim split must be 'train' or 'eval', got {self.split!r}")
         if not 0 <= self.seed < MAX_RUN_SEED:

@@ -30,11 +30,10 @@ from anytouch_policy.hardware.sim import (
     SimArm,
     SimGripper,
     SimTactileSource,
-    sim_arm_and_gripper,
     sim_tactile_source,
 )
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
+from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed, sample_episode
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec
 from anytouch_policy.sim.state import RigState
 from anytouch_policy.tactile import StampedFrame
@@ -76,7 +75,11 @@ def parse_sim_state(values: Mapping[str, float]) -> SimSnapshot:
 
 
 class LiveSimArm(Arm):
-    """SimArm + SimGripper advanced on the wall clock; `new_episode()` refills the cylinder with the next seed."""
+    """SimArm + SimGripper advanced on the wall clock; `new_episode()` refills the cylinder with the next seed.
+
+    Physics, flow and rendering are the in-process rig's; only the wrist may turn `wrist_headroom` times faster
+    than the rig's delta_phi per tick, so steps that arrive with a little jitter do not pile up behind it.
+    """
 
     def __init__(self, config: SimArmConfig, *, limits: ArmLimits | None = None,
                  clock: Callable[[], int] = time.time_ns) -> None:
@@ -106,7 +109,11 @@ class LiveSimArm(Arm):
         self.close()
         self.episode += 1
         self.episode_seed = episode_seed(SeedSplit[self.config.split.upper()], self.config.seed, self.episode)
-        arm, gripper = sim_arm_and_gripper(self.rig_config, self.episode_seed)
+        config = self.rig_config
+        setup = sample_episode(config, self.episode_seed)
+        gripper = SimGripper(grip_scale=setup.grip_scale)
+        arm = SimArm(setup, config=config, gripper=gripper,
+                     rate_deg_s=self.config.wrist_headroom * config.delta_phi_deg / config.tick_s)
         gripper.open()
         arm.open()
         gripper.activate()

@@ -330,6 +330,34 @@ def encoder_bundle(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pour_policy(tmp_path_factory, encoder_bundle) -> Path:
+    """A policy bundle over sensors left (gelsight_mini) and right (digit) on the tiny encoder, built with the policy
+    API's public save function; its head always says pour (zero output weights, a pour bias), so a test knows the
+    actions while every input still goes through the real encoder and head."""
+    import torch
+
+    from anytouch_policy.actions import Action
+    from anytouch_policy.model.runtime import TokenMode
+    from anytouch_policy.policy import HeadConfig, PolicyHead, ReferenceMode
+    from anytouch_policy.policy_bundle import policy_config, save_policy_bundle
+    from anytouch_policy.sensors import SensorType
+
+    sensors = [("left", SensorType.GELSIGHT_MINI), ("right", SensorType.DIGIT)]
+    head_config = HeadConfig(sensors=2, embed_dim=32, reference=True, conditioning=2, hidden=16, layers=1)
+    head = PolicyHead(head_config)
+    with torch.no_grad():
+        last = head.mlp[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([5.0 if a is Action.POUR else 0.0 for a in Action]))
+    config = policy_config(sensors=sensors, frames=3, stride=1, token_mode=TokenMode.SPECIFIC,
+                           conditioning=("initial_g", "target_g"), reference=ReferenceMode.EPISODE_START,
+                           head=head_config, variant={"mode": "frozen", "dynamic": True},
+                           training={"note": "test fixture: always pour"})
+    return save_policy_bundle(tmp_path_factory.mktemp("bundles") / "policy-pour", config=config, head=head,
+                              encoder_bundle=encoder_bundle)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that use the DDS environment (directly or through start_node / ros_node) are `ros` tests."""
     for item in items:

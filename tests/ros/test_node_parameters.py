@@ -5,18 +5,21 @@ import pytest
 import rclpy
 import yaml
 from rclpy.context import Context
+from rclpy.parameter import Parameter
 
 from anytouch_policy.bringup import package_config
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.sensors import SensorType
 from anytouch_ros.arm_node import ArmNode
 from anytouch_ros.encoder_node import EncoderNode
 from anytouch_ros.expert_node import ExpertNode
+from anytouch_ros.policy_node import PolicyNode
 from anytouch_ros.recorder_node import RecorderNode
 from anytouch_ros.sensor_node import SensorNode
 from anytouch_ros.teleop_node import TeleopNode
 
 NODES = {"teleop": TeleopNode, "recorder": RecorderNode, "sensor_left": SensorNode, "encoder": EncoderNode,
-         "arm": ArmNode, "expert": ExpertNode}
+         "policy": PolicyNode, "arm": ArmNode, "expert": ExpertNode}
 
 
 def _make(node_class, name: str, args: list[str]):
@@ -41,22 +44,22 @@ def _flat(params: dict, prefix: str = "") -> dict:
 
 
 #: What each node needs on top of the package YAML to start in a test (no hardware, tiny models).
-def _needs(name: str, tmp_path, encoder_bundle) -> dict[str, object]:
+def _needs(name: str, tmp_path, encoder_bundle, policy) -> dict[str, object]:
     return {"recorder": {"output_dir": str(tmp_path)}, "arm": {"backend": "sim"},
             "encoder": {"bundle": str(encoder_bundle), "sensors": ["left"], "sensor_types": ["gelsight_mini"]},
-            }.get(name, {})
+            "policy": {"bundle": str(policy)}}.get(name, {})
 
 
 @pytest.mark.parametrize(("config", "name"), [(c, n) for c in ("record.yaml", "pour.yaml") for n in NODES
                                               if f"/**/{n}" in yaml.safe_load(package_config(c).read_text())])
-def test_config_keys_are_declared_with_their_types(ros_env, tmp_path, encoder_bundle, config, name):
+def test_config_keys_are_declared_with_their_types(ros_env, tmp_path, encoder_bundle, pour_policy, config, name):
     path = package_config(config)
     expected = _flat(yaml.safe_load(path.read_text())[f"/**/{name}"]["ros__parameters"])
-    needs = _needs(name, tmp_path, encoder_bundle)
+    needs = _needs(name, tmp_path, encoder_bundle, pour_policy)
     overrides = [a for k, v in needs.items() for a in ("-p", f"{k}:={yaml.safe_dump(v, default_flow_style=True)}")]
     node, context = _make(NODES[name], name, ["--params-file", str(path), *overrides])
     try:
-        declared = {p: node.get_parameter(p).value for p in node._parameters}
+        declared = {p: node.get_parameter_or(p, Parameter(p)).value for p in node._parameters}  # [] may be unset
         unknown = sorted(set(expected) - set(declared))
         assert not unknown, f"{config} sets parameters node {name} does not declare: {unknown}"
         for key, value in expected.items():
@@ -107,6 +110,33 @@ def test_bad_parameters_name_themselves(ros_env, tmp_path, node_class, args, mat
     extra = ["-p", f"output_dir:={tmp_path}"] if node_class is RecorderNode else []
     with pytest.raises(ConfigError, match=match):
         _make(node_class, "t", [*args, *extra])
+
+
+@pytest.mark.parametrize(("node_class", "args", "match"), [
+    (EncoderNode, ["-p", "sensors:=[left]"], "sensors \\['left'\\] .bundle: \\['left', 'right'\\]."),
+    (EncoderNode, ["-p", "sensor_types:=[digit, digit]"], "sensor_types \\['digit', 'digit'\\] .bundle: "),
+    (EncoderNode, ["-p", "token_mode:=universal"], "token_mode 'universal' .bundle: 'specific'."),
+    (EncoderNode, ["-p", "stride:=2"], "stride 2 .bundle: 1.; leave them empty/0"),
+    (PolicyNode, ["-p", "sensors:=[left]"], "sensors \\['left'\\] contradicts policy bundle .*trained on sensors"),
+])
+def test_parameters_contradicting_the_policy_bundle_are_refused(ros_env, pour_policy, node_class, args, match):
+    key = "policy" if node_class is EncoderNode else "bundle"
+    with pytest.raises(ConfigError, match=match):
+        _make(node_class, "t", ["-p", f"{key}:={pour_policy}", *args])
+
+
+def test_a_policy_bundle_configures_the_encoder(ros_env, pour_policy):
+    node, context = _make(EncoderNode, "t", ["-p", f"policy:={pour_policy}", "-p", "device:=cpu",
+                                             "-p", "sensors:=[left, right]"])  # equal to the bundle's: accepted
+    try:
+        assert node.stream.types == {"left": SensorType.GELSIGHT_MINI, "right": SensorType.DIGIT}
+        assert node.stream.frames == 3 and node.runtime.token_mode.value == "specific"
+    finally:
+        node.stop_workers()
+        node.destroy_node()
+        context.try_shutdown()
+    with pytest.raises(ConfigError, match="parameter bundle is required"):
+        _make(PolicyNode, "t", [])
 
 
 @pytest.mark.parametrize(("token_mode", "sensor_type"), [

@@ -31,7 +31,7 @@ def _diagnostics(collector, name: str) -> dict[str, str]:
 
 
 def test_sim_backend_renders_the_rig_frames_from_sim_state(start_node, ros_node):
-    arm = make_arm("sim", seed=4)
+    arm = make_arm("sim", seed=4, wrist_headroom=1.0)  # the in-process rig's wrist speed: the same states
     clock = iter(range(START_NS, START_NS + 10**12, 5_000_000))
     arm._clock = lambda: next(clock)  # episode start on a fixed wall clock: stamps are predictable
     arm.open()

@@ -68,11 +68,11 @@ def test_new_episodes_refill_the_cylinder_with_the_next_seed_of_the_split():
 
 def test_sensor_fed_every_physics_state_renders_the_in_process_rig_frames():
     """Same config, seed, sensor index and states: identical bytes; stamps = episode start on the wall clock +
-    the rig's sim-clock stamps."""
+    the rig's sim-clock stamps. (With its default wrist headroom the live arm's states differ from the rig's.)"""
     spec = SensorSpec(SensorType.DIGIT, name="right", finger=Finger.RIGHT)
     actions = [Action.POUR] * 6 + [Action.WAIT, Action.RETRACT]
     clock = FakeClock()
-    arm = _arm(clock)
+    arm = _arm(clock, wrist_headroom=1.0)  # the rig's wrist speed exactly
     with SimRig(arm.rig_config, [spec], seed=arm.episode_seed) as rig:
         expected = {f.stamp_ns: f.image for a in actions for f in rig.step(a).frames["right"]}
     source = make_tactile_source("sim", sensor_type="digit", name="right", index=0, finger="right")
