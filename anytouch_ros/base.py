@@ -119,9 +119,19 @@ class BaseNode(Node):
 
 
 def run_node(node_class: Callable[[], BaseNode], args: list[str] | None = None) -> int:
-    """The body of every node's main(): build, spin until SIGINT/SIGTERM, close. Returns the exit status."""
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell: accept Ctrl-C
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    """The body of every node's main(): build, spin until SIGINT/SIGTERM, close. Returns the exit status.
+
+    rclpy's own signal handler shuts the context down, which ends spin(); the Python-level SIGINT handler (which
+    rclpy's chains to) raises KeyboardInterrupt only while the node is still being built (loading a model), never
+    while spinning: raised inside rclpy's message conversion it would surface as a RuntimeError instead.
+    """
+    spinning = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if not spinning.is_set():
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)  # before rclpy.init, which chains its handler to this one
     rclpy.init(args=args)
     node: BaseNode | None = None
     executor = SingleThreadedExecutor()
@@ -132,7 +142,10 @@ def run_node(node_class: Callable[[], BaseNode], args: list[str] | None = None) 
             name = getattr(node_class, "NAME", "anytouch_node")
             rclpy.logging.get_logger(name).fatal(f"refusing to start: {exc}")
             return 2
+        except KeyboardInterrupt:  # stopped while starting
+            return 0
         executor.add_node(node)
+        spinning.set()
         with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
             executor.spin()
         return node.exit_status

@@ -10,7 +10,8 @@ measures for --seconds:
   used it (measured by the policy node, which alone knows both; its /diagnostics percentiles cover its last 1000
   decisions, i.e. the run and its short warm-up);
 - policy_tick_jitter_ms (timer callback start - its grid slot) and missed_ticks (grid slots with no callback) from
-  the policy node; action_rate_hz and the largest gap between actions as received by this process;
+  the policy node (counts: differences of its reports around the window, i.e. the window plus about a second);
+  action_rate_hz and the largest gap between actions as received by this process;
 - cpu_percent per node (psutil, user + system over the measured window; 100 = one core).
 Without --policy a policy bundle is built with random weights (encoder --preset, an untrained head): timing does
 not depend on the weights. Shared machines disturb the figures: rerun on a quiet one before quoting them.
@@ -155,7 +156,7 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
             time.sleep(0.5)
         time.sleep(2.0)  # let the first samples through the statistics
         handles = {n: psutil.Process(p.pid) for n, p in procs.items()}
-        first = probe.get("/policy: policy")
+        first, encoder0 = probe.get("/policy: policy"), probe.get("/encoder: encoder")
         cpu0, t0 = _cpu_seconds(handles), time.monotonic()
         log(f"measuring for {seconds:g} s")
         time.sleep(seconds)
@@ -191,14 +192,16 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
         "frame_to_command_latency_ms": _floats(final, "p50_latency_ms", "p99_latency_ms", "max_latency_ms"),
         "policy_tick_jitter_ms": _floats(final, "p50_jitter_ms", "p99_jitter_ms", "max_jitter_ms"),
         "missed_ticks": int(final["missed_ticks"]) - int(first["missed_ticks"]),
-        "ticks": int(final["ticks"]) - int(first["ticks"]),
+        "actions_received": len(actions),
         "stale_ticks": int(final["stale_ticks"]) - int(first["stale_ticks"]),
         "busy_or_late_decisions": int(final["busy_ticks"]) + int(final["late_decisions"]),
         "policy_compute_ms": _floats(final, "p50_compute_ms", "p99_compute_ms"),
         "action_rate_hz": round(len(actions) / wall, 3),
         "max_action_gap_ms": round(1000 * max(gaps), 1) if gaps else None,
-        "encoder": _floats(encoder, "p50_compute_ms", "p99_compute_ms", "p50_batch", "passes")
-        | {f"{name} skipped": int(encoder.get(f"{name} skipped", -1)) for name, _ in pairs},
+        "encoder": _floats(encoder, "p50_compute_ms", "p99_compute_ms", "p50_batch")
+        | {"passes_per_s": round((float(encoder["passes"]) - float(encoder0["passes"])) / (wall + 1.0), 1)}
+        | {f"{name}_skipped_per_s": round((int(encoder[f"{name} skipped"]) - int(encoder0[f"{name} skipped"]))
+                                         / (wall + 1.0), 1) for name, _ in pairs},
         "sensor_rate_hz": {name: float(s.get("rate_hz", "nan")) for name, s in sensor_status.items()},
         "sensor_dropped": {name: int(s.get("dropped", -1)) for name, s in sensor_status.items()},
         "arm_steps_applied": int(arm.get("steps_applied", -1)),
