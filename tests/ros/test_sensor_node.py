@@ -22,12 +22,17 @@ DEEP = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)  # the test
 START_NS = 1_800_000_000_000_000_000
 
 
-def _diagnostics(collector, name: str) -> dict[str, str]:
-    for array in reversed(collector.msgs):
-        for status in array.status:
-            if status.name == name:
-                return {kv.key: kv.value for kv in status.values} | {"_message": status.message}
-    raise AssertionError(f"no /diagnostics status {name!r}")
+def _diagnostics(collector, name: str, **expected: str) -> dict[str, str]:
+    """The newest /diagnostics status `name` whose values include `expected` (waits for it)."""
+    def values(items) -> dict[str, str] | None:
+        for item in reversed(items):
+            for status in item.msg.status:
+                if status.name == name:
+                    found = {kv.key: kv.value for kv in status.values}
+                    return found if expected.items() <= found.items() else None
+        return None
+
+    return values(collector.wait_until(lambda items: values(items) is not None, timeout_s=15))
 
 
 def test_sim_backend_renders_the_rig_frames_from_sim_state(start_node, ros_node):
@@ -64,10 +69,9 @@ def test_sim_backend_renders_the_rig_frames_from_sim_state(start_node, ros_node)
         assert msg.header.frame_id == "left_gel" and msg.encoding == "rgb8"
         assert np.array_equal(image_from_msg(msg), expected[stamp]), stamp
     assert set(published) - set(expected) <= {START_NS}  # at most a frame due at t=0, which SimRig.open() drops
-    time.sleep(1.2)
-    status = _diagnostics(diagnostics, "/sensor_left: /tactile/left/image_raw")
-    assert status["episode_seed"] == str(arm.episode_seed) and int(status["states_received"]) == 241
-    assert int(status["frames"]) == len(published) and status["state"] == "open"
+    status = _diagnostics(diagnostics, "/sensor_left: /tactile/left/image_raw", states_received="241")
+    assert status["episode_seed"] == str(arm.episode_seed) and status["state"] == "open"
+    assert int(status["frames"]) == len(published) and status["dropped"] == "0"
     assert node.stop(signal.SIGINT) == 0
 
 
