@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -72,6 +73,7 @@ class StreamEncoder:
         self.compute = RollingStats()  # seconds per forward pass (preprocessing included)
         self.batch = RollingStats()
         self.passes = 0
+        self._pass_times: deque[float] = deque(maxlen=100)
         self.errors = 0
         self.last_error = ""
         self._thread = threading.Thread(target=self._run, name="stream-encoder", daemon=True)
@@ -99,6 +101,14 @@ class StreamEncoder:
                     self._ready.add(sensor)
                     self._cond.notify()
             return True
+
+    @property
+    def rate_hz(self) -> float:
+        """Forward passes per second over the last 100 (0 when none in the last second)."""
+        times = list(self._pass_times)
+        if len(times) < 2 or time.monotonic() - times[-1] > 1.0:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
 
     def counts(self) -> dict[str, SensorCounts]:
         with self._cond:
@@ -135,6 +145,7 @@ class StreamEncoder:
             self.compute.add(time.perf_counter() - started)
             self.batch.add(len(windows))
             self.passes += 1
+            self._pass_times.append(time.monotonic())
             with self._cond:
                 for name, _ in windows:
                     self._counts[name][1] += 1

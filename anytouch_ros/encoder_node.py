@@ -118,7 +118,8 @@ class EncoderNode(BaseNode):
     def _status(self) -> Status:
         s = self.stream
         counts = s.counts()
-        values: dict[str, object] = {"passes": s.passes, "errors": s.errors, "bad_frames": self.bad_frames,
+        values: dict[str, object] = {"passes": s.passes, "rate_hz": s.rate_hz, "errors": s.errors,
+                                     "bad_frames": self.bad_frames,
                                      "publish_errors": self.publish_errors,
                                      "device": str(self.runtime.device), "dtype": str(self.runtime.precision)}
         values.update(s.compute.summary(1000.0, "_compute_ms"))
@@ -126,7 +127,7 @@ class EncoderNode(BaseNode):
         for name, c in counts.items():
             values.update({f"{name} frames": c.frames, f"{name} embedded": c.embedded,
                            f"{name} skipped": c.skipped, f"{name} out_of_order": c.out_of_order})
-        level, message = Level.OK, f"{s.passes} forward passes"
+        level, message = Level.OK, f"{s.rate_hz:.1f} forward passes/s"
         if s.errors:
             level, message = Level.ERROR, s.last_error
         elif not s.passes:

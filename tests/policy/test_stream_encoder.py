@@ -95,6 +95,7 @@ def test_a_busy_worker_skips_to_the_newest_window_and_counts_the_rest(runtime):
         sink.wait(lambda b: len(b) == 2)
         time.sleep(0.2)
         assert [b[0].stamp_ns for b in sink.batches] == [1_002, 1_012]  # no backlog: straight to the newest
+        assert stream.passes == 2 and stream.rate_hz > 0
         c = stream.counts()["left"]
         assert (c.frames, c.embedded, c.skipped) == (13, 2, 9)
         assert stream.push("left", _frame(99, 1_005)) is False and stream.counts()["left"].out_of_order == 1
