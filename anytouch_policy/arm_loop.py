@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -62,6 +62,12 @@ class LoopStats:
     estop_reason: str = ""
     last_error: str = ""
     cycle_overruns: int = 0  # cycles that started a full period late
+
+    def values(self) -> dict[str, object]:
+        """Key/values for /diagnostics (status as its string; the reason and error only when set)."""
+        out = {k: v for k, v in asdict(self).items() if v != "" or k not in ("estop_reason", "last_error")}
+        out["status"] = str(self.status)
+        return out
 
 
 class ArmLoop:

@@ -172,19 +172,14 @@ class ArmNode(BaseNode):
 
     def _status(self) -> Status:
         s, state = self.loop.stats(), self.last_state  # the state the loop thread published last
-        values: dict[str, object] = {"status": str(s.status), "backend_status": state.status,
-                                     "tilt_deg": state.tilt_deg, "error_code": state.error_code,
-                                     "warn_code": state.warn_code, "steps_received": s.steps_received,
-                                     "steps_applied": s.steps_applied, "clamped": s.clamped, "refused": s.refused,
-                                     "dropped": s.dropped, "timeouts": s.timeouts, "estops": s.estops,
-                                     "recovers": s.recovers, "last_requested_deg": s.last_requested_deg,
-                                     "last_applied_deg": s.last_applied_deg, "bad_steps": self.bad_steps,
-                                     "cycle_overruns": s.cycle_overruns}
+        values: dict[str, object] = {**s.values(), "backend_status": state.status, "tilt_deg": state.tilt_deg,
+                                     "error_code": state.error_code, "warn_code": state.warn_code,
+                                     "bad_steps": self.bad_steps}
         if self.sim:
             arm = self.arm
             values.update({"episode": arm.episode, "episode_seed": arm.episode_seed,
                            "skipped_physics_steps": arm.skipped_steps, "mass_on_scale_g": arm.mass_on_scale_g})
-        values.update(getattr(self.arm, "diagnostics", dict)())
+        values.update({f"backend {k}": v for k, v in getattr(self.arm, "diagnostics", dict)().items()})  # xArm
         if self.gripper is not None:
             values["gripper"] = str(self.gripper.status())
         level, message = Level.OK, {LoopStatus.IDLE: "waiting for commands", LoopStatus.ACTIVE: "following steps",
@@ -196,8 +191,6 @@ class ArmNode(BaseNode):
             level, message = Level.ERROR, f"backend {state.status}: call arm/recover once the cause is fixed"
         if s.status is LoopStatus.ESTOP:
             level, message = Level.ERROR, f"E-STOP latched ({s.estop_reason}): holding until arm/recover"
-        if s.last_error:
-            values["last_error"] = s.last_error
         return Status("arm", level, message, values)
 
     def stop_workers(self) -> None:
