@@ -51,7 +51,7 @@ def test_sim_pipeline_pours_at_5_hz_and_waits_when_a_sensor_dies(start_node, ros
     }
     # decisions on fresh embeddings: pour, pour, ... (stale or missing embeddings would give wait)
     actions.wait_until(lambda items: [r.msg.data for r in items[-10:]] == ["pour"] * 10, timeout_s=60)
-    assert {e.header.frame_id for e in embeddings.msgs} == {"left", "right"}
+    embeddings.wait_until(lambda items: {r.msg.header.frame_id for r in items} == {"left", "right"})
 
     # an independent subscriber sees pour/action at 5 Hz and arm/tilt following the published steps
     t0 = time.monotonic_ns()
