@@ -37,12 +37,16 @@ class DistContext:
     def enabled(self) -> bool:
         return self.world_size > 1
 
-    def wrap(self, model: nn.Module) -> nn.Module:
-        """DistributedDataParallel around `model` when distributed, the model itself otherwise."""
+    def wrap(self, model: nn.Module, *, find_unused_parameters: bool = False) -> nn.Module:
+        """DistributedDataParallel around `model` when distributed, the model itself otherwise.
+
+        `find_unused_parameters` is for objectives whose steps use different parts of the model (an image batch
+        does not reach the video head), which plain DDP would wait on forever.
+        """
         if not self.enabled:
             return model
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
     def all_reduce_mean(self, value: torch.Tensor) -> torch.Tensor:
         """Average a tensor over ranks (metrics, losses); identity in one process."""

@@ -3,6 +3,7 @@
 Convert a released AnyTouch checkpoint (stage 1 or 2) into an encoder bundle (config.json + model.safetensors) and
 print a JSON summary. The official file stores an argparse.Namespace, so it needs --trust-pickle: only pass it for
 a file whose source you trust (unpickling can run arbitrary code). Every other loader reads safetensors only.
+--decoder-out DIR also writes the checkpoint's MAE decoder (for `anytouch pretrain --init-decoder DIR`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow full unpickling of SRC (needed for the official file; can run code from SRC)")
     parser.add_argument("--overwrite", action="store_true", help="replace a bundle already in OUT_DIR")
+    parser.add_argument("--decoder-out", metavar="DIR",
+                        help="also write the MAE decoder there (for anytouch pretrain --init-decoder)")
+    parser.add_argument("--decoder-heads", type=int, default=16, help="decoder attention heads (official: 16)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,5 +29,13 @@ def run(args: argparse.Namespace) -> int:
 
     report = convert_checkpoint(args.src, args.out_dir, heads=args.heads, trust_pickle=args.trust_pickle,
                                 overwrite=args.overwrite)
-    print(json.dumps(report.to_json(), indent=2))
+    summary = report.to_json()
+    if args.decoder_out:
+        from anytouch_policy.pretrain.convert_decoder import convert_decoder_checkpoint
+
+        decoder = convert_decoder_checkpoint(args.src, args.decoder_out, report.config, heads=args.decoder_heads,
+                                             trust_pickle=args.trust_pickle)
+        summary["decoder"] = {"out_dir": args.decoder_out, "width": decoder.width, "layers": decoder.layers,
+                              "heads": decoder.heads, "mlp_ratio": decoder.mlp_ratio}
+    print(json.dumps(summary, indent=2))
     return 0

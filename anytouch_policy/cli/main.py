@@ -20,6 +20,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "bringup": ("bringup", "start the pour or record ROS node set without launch_ros (supervised processes)"),
     "convert-checkpoint": ("convert_checkpoint", "convert a released AnyTouch checkpoint into an encoder bundle"),
     "embed": ("embed", "embed a tactile image or 3-frame window with an encoder bundle (JSON)"),
+    "pretrain": ("pretrain", "train AnyTouch stage 1 (masked modelling) or stage 2 (alignment, matching)"),
     "sim": ("sim", "simulated pouring rig: closed-loop evaluation and sensor previews"),
 }
 

@@ -43,7 +43,7 @@ def _caption(image: np.ndarray, lines: Sequence[str]) -> np.ndarray:
 def render_pour(out_dir: str | Path, *, sensors: Sequence[SensorSpec], seed: int = 0, initial_g: float = 100.0,
                 target_g: float = 60.0, columns: int = 8, config: RigConfig | None = None) -> PreviewFiles:
     """Run the scripted expert for one episode rendering every frame, and write a PNG strip and a GIF per sensor."""
-    from PIL import Image  # Pillow comes with imageio; its fast octree quantiser writes a GIF in well under a second
+    from PIL import Image  # its fast octree quantiser writes a GIF in well under a second
 
     if not sensors:
         raise ConfigError("render_pour needs at least one sensor")

@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,12 +23,6 @@ def test_single_process_is_a_no_op(monkeypatch):
     assert float(ctx.all_reduce_mean(torch.tensor(3.0))) == 3.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_torchrun_two_ranks(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(textwrap.dedent("""
@@ -45,7 +38,7 @@ def test_torchrun_two_ranks(tmp_path):
                            "ddp": type(model).__name__}, fh)
     """))
     out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          str(script)], capture_output=True, text=True, timeout=120, cwd=str(tmp_path),
         env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr[-2000:]

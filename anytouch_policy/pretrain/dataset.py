@@ -1,0 +1,248 @@
+"""Samples, batches and the per-epoch batch plan of both stages.
+
+Samples are grouped into pools that never mix in a batch (the losses differ):
+
+    touch:static, touch:video   alignment/MAE batches of `batch_size` samples (stage 1: MAE only)
+    match:static, match:video   stage 2 only: `batch_size // 2` anchors, each with a positive and a negative
+
+Each epoch every pool is shuffled and cut into batches, and all batches are shuffled together (the official
+per-epoch permutation over all loaders). Under torchrun rank r takes batches r, r + W, ... so every rank runs
+the same number of steps. Every random draw (order, augmentation, positive/negative choice) comes from a seed
+derived from (run seed, epoch, pool, sample), so a resumed run and any number of loader workers see the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import torch
+from open_clip.tokenizer import SimpleTokenizer
+from torch.utils.data import Dataset
+
+from anytouch_policy.errors import ConfigError
+from anytouch_policy.pretrain.augment import augment_touch, normalize_touch, touch_tensor, vision_tensor
+from anytouch_policy.pretrain.bag_clips import BagClip, BagClips
+from anytouch_policy.pretrain.config import ClipKind
+from anytouch_policy.pretrain.manifest import TouchRecord
+from anytouch_policy.tactile import read_rgb
+
+
+class PoolKind(StrEnum):
+    """What a batch holds."""
+
+    TOUCH = "touch"  # touch samples with their optional vision and text
+    MATCH = "match"  # cross-sensor matching triplets
+
+
+@dataclass(frozen=True)
+class Pool:
+    kind: PoolKind
+    clip: ClipKind
+    members: tuple[int, ...]  # sample indices (touch) or anchor indices (match)
+    batch_size: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}:{self.clip}"
+
+
+@dataclass
+class TouchBatch:
+    """frames (B, F, 3, S, S): F = 1 (static) or 4 (3 inputs + next); vision/text rows only for samples having them."""
+
+    frames: torch.Tensor
+    sensor: torch.Tensor  # (B,) long slots
+    has_vision: torch.Tensor  # (B,) bool
+    has_text: torch.Tensor  # (B,) bool
+    vision: torch.Tensor | None  # (sum(has_vision), 3, Sv, Sv), CLIP-normalised
+    text: torch.Tensor | None  # (sum(has_text), context) token ids
+
+
+@dataclass
+class MatchBatch:
+    """Anchors with a positive (same object and position, other sensor) and a negative (other object/position)."""
+
+    anchor: torch.Tensor  # (B, F, 3, S, S)
+    positive: torch.Tensor
+    negative: torch.Tensor
+    anchor_sensor: torch.Tensor  # (B,) long
+    positive_sensor: torch.Tensor
+    negative_sensor: torch.Tensor
+
+
+@contextmanager
+def _single_thread() -> Iterator[None]:
+    """Per-sample image ops on one thread: they are tiny, and on a busy CPU torch's thread pool made them ~100x
+    slower (measured: 4-frame 112 px colour jitter 3.5 ms on one thread vs 0.5 s on two, on a loaded 2-core box)."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def derive_seed(*parts: int) -> int:
+    """A well-mixed 63-bit seed from integers (numpy SeedSequence)."""
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def generator_for(*parts: int) -> torch.Generator:
+    return torch.Generator().manual_seed(derive_seed(*parts))
+
+
+Sample = TouchRecord | BagClip
+
+
+class PretrainDataset(Dataset):
+    """Every sample of a run; indexed by keys (pool, index, epoch) that the batch plan produces."""
+
+    def __init__(self, samples: Sequence[Sample], *, image_size: int, bags: BagClips | None = None,
+                 tokenizer: SimpleTokenizer | None = None, vision_size: int = 224,
+                 vision_mean: Sequence[float] = (0.0, 0.0, 0.0), vision_std: Sequence[float] = (1.0, 1.0, 1.0),
+                 augment: bool = True, seed: int = 0) -> None:
+        if not samples:
+            raise ConfigError("pretrain dataset is empty")
+        if any(isinstance(s, BagClip) for s in samples) and bags is None:
+            raise ConfigError("bag clips given without their decoded streams")
+        self.samples = list(samples)
+        self.image_size = image_size
+        self.bags = bags
+        self.tokenizer = tokenizer
+        self.vision_size = vision_size
+        self.vision_mean, self.vision_std = tuple(vision_mean), tuple(vision_std)
+        self.augment = augment
+        self.seed = seed
+        self.pools: list[Pool] = []
+        self._partners: dict[int, tuple[list[int], list[int]]] = {}  # anchor -> (positives, its group)
+        self._same_kind: dict[ClipKind, list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    # ---- pools -------------------------------------------------------------------------------------------
+    def add_touch_pools(self, batch_size: int) -> None:
+        """One pool per clip kind holding every sample of that kind."""
+        for kind in ClipKind:
+            members = tuple(i for i, s in enumerate(self.samples) if s.kind is kind)
+            if members:
+                self.pools.append(Pool(PoolKind.TOUCH, kind, members, batch_size))
+
+    def add_match_pools(self, anchors_per_batch: int) -> int:
+        """Matching pools over anchors that have a positive and a negative of the same kind; returns anchors."""
+        total = 0
+        for kind in ClipKind:
+            same = [i for i, s in enumerate(self.samples) if s.kind is kind]
+            self._same_kind[kind] = same
+            groups: dict[tuple, list[int]] = {}
+            for i in same:
+                group = getattr(self.samples[i], "match_group", None)
+                if group is not None:
+                    groups.setdefault(group, []).append(i)
+            anchors = []
+            for members in groups.values():
+                for i in members:
+                    positives = [j for j in members if self.samples[j].sensor != self.samples[i].sensor]
+                    if positives and len(members) < len(same):
+                        self._partners[i] = (positives, members)
+                        anchors.append(i)
+            if anchors:
+                self.pools.append(Pool(PoolKind.MATCH, kind, tuple(sorted(anchors)), anchors_per_batch))
+                total += len(anchors)
+        return total
+
+    # ---- loading -----------------------------------------------------------------------------------------
+    def _touch_frames(self, index: int, generator: torch.Generator) -> torch.Tensor:
+        sample = self.samples[index]
+        images = self.bags.frames(sample) if isinstance(sample, BagClip) else [read_rgb(p) for p in sample.touch]
+        frames = touch_tensor(images, self.image_size)
+        if self.augment:
+            frames = augment_touch(frames, generator)
+        return normalize_touch(frames)
+
+    def _touch_item(self, index: int, generator: torch.Generator) -> dict:
+        sample = self.samples[index]
+        item = {"frames": self._touch_frames(index, generator), "sensor": int(sample.sensor),
+                "vision": None, "text": None}
+        if isinstance(sample, TouchRecord):
+            if sample.vision is not None:
+                item["vision"] = vision_tensor(read_rgb(sample.vision), self.vision_size, self.vision_mean,
+                                               self.vision_std, generator=generator if self.augment else None)
+            if sample.text is not None:
+                if self.tokenizer is None:
+                    raise ConfigError(f"{sample.where}: text given but this run has no text tower")
+                item["text"] = self.tokenizer([sample.text])[0]
+        return item
+
+    def match_partners(self, pool: Pool, anchor: int, generator: torch.Generator) -> tuple[int, int]:
+        """(positive, negative) for an anchor: same object and position from another sensor / another touch."""
+        positives, group = self._partners[anchor]
+        positive = positives[int(torch.randint(len(positives), (1,), generator=generator))]
+        group_set, same = set(group), self._same_kind[pool.clip]
+        while True:  # rejection sampling: the group is a strict subset of `same` (checked when pooled)
+            negative = same[int(torch.randint(len(same), (1,), generator=generator))]
+            if negative not in group_set:
+                return positive, negative
+
+    def _match_item(self, pool: Pool, anchor: int, generator: torch.Generator) -> dict:
+        positive, negative = self.match_partners(pool, anchor, generator)
+        return {role: (self._touch_frames(i, generator), int(self.samples[i].sensor))
+                for role, i in (("anchor", anchor), ("positive", positive), ("negative", negative))}
+
+    def __getitem__(self, key: tuple[int, int, int]) -> dict:
+        pool_id, index, epoch = key
+        pool = self.pools[pool_id]
+        generator = generator_for(self.seed, epoch, pool_id, index)
+        with _single_thread():
+            if pool.kind is PoolKind.MATCH:
+                return self._match_item(pool, index, generator)
+            return self._touch_item(index, generator)
+
+    # ---- batches -----------------------------------------------------------------------------------------
+    def epoch_plan(self, epoch: int, *, rank: int = 0, world_size: int = 1) -> list[list[tuple[int, int, int]]]:
+        """This rank's batches of one epoch, each a list of keys of one pool."""
+        batches = []
+        for pool_id, pool in enumerate(self.pools):
+            order = torch.randperm(len(pool.members), generator=generator_for(self.seed, epoch, pool_id, -1))
+            members = [pool.members[i] for i in order.tolist()]
+            for start in range(0, len(members), pool.batch_size):
+                batches.append([(pool_id, m, epoch) for m in members[start:start + pool.batch_size]])
+        order = torch.randperm(len(batches), generator=generator_for(self.seed, epoch, -1, -1)).tolist()
+        batches = [batches[i] for i in order]
+        per_rank = len(batches) // world_size
+        if per_rank == 0:
+            raise ConfigError(f"the data give {len(batches)} batches per epoch, fewer than the {world_size} ranks; "
+                              f"lower --batch-size or add data")
+        return batches[rank::world_size][:per_rank]
+
+    def steps_per_epoch(self, world_size: int = 1) -> int:
+        batches = sum(-(-len(p.members) // p.batch_size) for p in self.pools)
+        return batches // world_size
+
+
+def collate(items: list[dict]) -> TouchBatch | MatchBatch:
+    """Stack the items of one pool's batch."""
+    if "anchor" in items[0]:
+        def part(role: str) -> tuple[torch.Tensor, torch.Tensor]:
+            return (torch.stack([it[role][0] for it in items]),
+                    torch.tensor([it[role][1] for it in items], dtype=torch.long))
+
+        (a, a_s), (p, p_s), (n, n_s) = part("anchor"), part("positive"), part("negative")
+        return MatchBatch(a, p, n, a_s, p_s, n_s)
+    vision = [it["vision"] for it in items if it["vision"] is not None]
+    text = [it["text"] for it in items if it["text"] is not None]
+    return TouchBatch(
+        frames=torch.stack([it["frames"] for it in items]),
+        sensor=torch.tensor([it["sensor"] for it in items], dtype=torch.long),
+        has_vision=torch.tensor([it["vision"] is not None for it in items]),
+        has_text=torch.tensor([it["text"] is not None for it in items]),
+        vision=torch.stack(vision) if vision else None,
+        text=torch.stack(text) if text else None,
+    )
