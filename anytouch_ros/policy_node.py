@@ -71,6 +71,10 @@ class PolicyNode(BaseNode):
             raise ConfigError("parameter bundle is required (a policy bundle folder)")
         if self.max_age_s <= 0 or rate <= 0 or self.delta_phi_deg <= 0 or not 0 < deadline < 1:
             raise ConfigError("parameters max_age_s, control_rate_hz and delta_phi_deg must be > 0, deadline in (0, 1)")
+        grams = {n: self.get_parameter(n).value for n in ("initial_g", "target_g")}
+        if not 0 < grams["target_g"] < grams["initial_g"]:
+            raise ConfigError(f"parameters target_g ({grams['target_g']}) and initial_g ({grams['initial_g']}) need "
+                              "0 < target_g < initial_g")
         try:
             from anytouch_policy.policy import PolicyRuntime
         except ImportError as exc:

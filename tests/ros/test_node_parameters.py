@@ -118,6 +118,7 @@ def test_bad_parameters_name_themselves(ros_env, tmp_path, node_class, args, mat
     (EncoderNode, ["-p", "token_mode:=universal"], "token_mode 'universal' .bundle: 'specific'."),
     (EncoderNode, ["-p", "stride:=2"], "stride 2 .bundle: 1.; leave them empty/0"),
     (PolicyNode, ["-p", "sensors:=[left]"], "sensors \\['left'\\] contradicts policy bundle .*trained on sensors"),
+    (PolicyNode, ["-p", "target_g:=120.0"], "target_g .120.0. and initial_g .100.0. need 0 < target_g < initial_g"),
 ])
 def test_parameters_contradicting_the_policy_bundle_are_refused(ros_env, pour_policy, node_class, args, match):
     key = "policy" if node_class is EncoderNode else "bundle"
