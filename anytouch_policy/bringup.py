@@ -1,7 +1,7 @@
 """The node sets of launch/pour.launch.py and launch/record.launch.py, for machines without launch_ros.
 
 `make_plan` turns the launch arguments into the same nodes, parameter files and overrides the launch files produce
-(tests/bringup/test_launch_equivalence.py interprets the launch files' source and compares, for every combination of
+(tests/launch/test_launch_files.py interprets the launch files' source and compares, for every combination of
 arguments). `NodeSpec.argv` is the command line `ros2 launch` would run, minus the workspace: `python -m
 anytouch_ros.<executable> --ros-args -r __node:=<name> [-r __ns:=/<ns>] --params-file <yaml> ... -p <k>:=<v> ...`.
 rcl applies files and -p overrides in command-line order, so overrides win over the YAML (see config/*.yaml on why
@@ -34,7 +34,7 @@ _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 class Mode(StrEnum):
     POUR = "pour"  # sensors -> encoder -> policy -> arm
-    RECORD = "record"  # sensors, arm, teleop, recorder: demonstrations
+    RECORD = "record"  # sensors, arm, teleop (or the sim expert), recorder: demonstrations
 
 
 @dataclass(frozen=True)
@@ -117,17 +117,22 @@ def make_plan(
     policy: str = "",
     encoder: str = "",
     teleop: bool = True,
+    expert: bool = False,
     output_dir: str = "",
     config: list[str] | tuple[str, ...] = (),
 ) -> Plan:
     """The node set of `ros2 launch anytouch_ros <mode>.launch.py` with the same arguments.
 
     `config`: parameter files replacing the package's config/<mode>.yaml (the launch files take one, `config:=`);
-    several are applied in order, later ones win.
+    several are applied in order, later ones win. `expert` (record, sim only) starts the scripted expert instead of
+    the keyboard teleop. With `policy` the encoder node gets the policy bundle too (it brings its own encoder; the
+    encoder node refuses an encoder bundle next to it).
     """
     mode = Mode(mode)
-    if mode is Mode.POUR and (not teleop or output_dir):
-        raise ConfigError("--no-teleop and --output-dir apply to `bringup record` only")
+    if mode is Mode.POUR and (not teleop or expert or output_dir):
+        raise ConfigError("--no-teleop, --expert and --output-dir apply to `bringup record` only")
+    if expert and not sim:
+        raise ConfigError("--expert drives the simulated rig from its ground truth (sim/state): add --sim")
     if mode is Mode.RECORD and (policy or encoder):
         raise ConfigError("--policy and --encoder apply to `bringup pour` only")
     namespace = namespace.strip("/")
@@ -144,19 +149,24 @@ def make_plan(
         return NodeSpec(name, executable, files, overrides, namespace, terminal)
 
     nodes = [node(f"sensor_{name}", "sensor_node", {"sensor_name": name, "sensor_type": kind,
-                                                     "backend": "sim" if sim else kind}) for name, kind in pairs]
+                                                     "backend": "sim" if sim else kind, "sim_index": index})
+             for index, (name, kind) in enumerate(pairs)]
     if mode is Mode.POUR:
-        nodes.append(node("encoder", "encoder_node",
-                          {"sensors": names, "sensor_types": kinds} | ({"bundle": encoder} if encoder else {})))
+        nodes.append(node("encoder", "encoder_node", {"sensors": names, "sensor_types": kinds}
+                          | ({"bundle": encoder} if encoder else {}) | ({"policy": policy} if policy else {})))
         nodes.append(node("policy", "policy_node", {"sensors": names} | ({"bundle": policy} if policy else {})))
         nodes.append(node("arm", "arm_node", {"backend": "sim" if sim else "xarm"}))
     else:
         nodes.append(node("arm", "arm_node", {"backend": "sim" if sim else "xarm"}))
-        if teleop:
+        if expert:
+            nodes.append(node("expert", "expert_node", {}))
+        elif teleop:
             nodes.append(node("teleop", "teleop_node", {}, terminal=True))
         recorder = {"sensors": names, "sensor_types": kinds}
         if sim:
             recorder["rig"] = "sim"
+        if expert:
+            recorder["source"] = "expert"
         if output_dir:
             recorder["output_dir"] = output_dir
         nodes.append(node("recorder", "recorder_node", recorder))

@@ -7,8 +7,9 @@
         return run_node(RecorderNode, args)
 
 `run_node` follows reference/stack.md section 2: one SingleThreadedExecutor per process; on SIGINT/SIGTERM (rclpy's
-handlers shut the context down) it leaves spin, shuts the executor down, destroys the node, then calls
-`node.close()`, which must not use ROS any more (it closes files, joins worker threads; logging still works).
+handlers shut the context down) it leaves spin, shuts the executor down, calls `node.stop_workers()` (joins the
+node's threads that publish), destroys the node, then calls `node.close()`, which must not use ROS any more (it
+closes files and devices; logging still works).
 A node refusing its parameters (AnyTouchError from the constructor) logs the reason and exits with status 2, so
 `anytouch bringup` reports it.
 """
@@ -16,6 +17,7 @@ A node refusing its parameters (AnyTouchError from the constructor) logs the rea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -44,6 +46,12 @@ class BaseNode(Node):
     def __init__(self, **node_options: object) -> None:
         """Subclasses take **node_options too and pass them on (context=... for in-process tests)."""
         super().__init__(self.NAME, **node_options)
+        self.exit_status = 0
+
+    def finish(self, status: int = 0) -> None:
+        """End the process from a callback (its job is done, or it cannot go on): run_node returns `status`."""
+        self.exit_status = status
+        self.context.try_shutdown()
 
     def param(
         self,
@@ -80,14 +88,50 @@ class BaseNode(Node):
             raise ConfigError(f"{where} must be one of {', '.join(choices)}; got {value!r}")
         return value
 
+    def backend_params(self, prefix: str, config_cls: type, *, skip: Sequence[str] = ()) -> dict[str, object]:
+        """Declare `<prefix>.<field>` for every field of a backend config dataclass (any type: the dataclass checks
+        it) and return the ones that are set, e.g. `gelsight_mini.exposure: 180` in YAML (a nested mapping)."""
+        descriptor = ParameterDescriptor(dynamic_typing=True, read_only=True,
+                                         description=f"passed to the {prefix} backend ({config_cls.__name__})")
+        out: dict[str, object] = {}
+        for field in dataclasses.fields(config_cls):
+            if field.name in skip:
+                continue
+            value = self.declare_parameter(f"{prefix}.{field.name}", None, descriptor).value
+            if value is not None:
+                out[field.name] = value if isinstance(value, bool | int | float | str) else list(value)
+        return out
+
+    def refuse_unknown_parameters(self) -> None:
+        """ConfigError naming every parameter given to this node (YAML, -p) that it does not declare: rclpy would
+        silently ignore a misspelt key. rclpy keeps the node's overrides in a private attribute only."""
+        unknown = sorted(set(self._parameter_overrides) - set(self._parameters))
+        if unknown:
+            raise ConfigError(f"node {self.get_fully_qualified_name()} has no parameter(s) {', '.join(unknown)}; "
+                              f"declared: {', '.join(sorted(self._parameters))}")
+
+    def stop_workers(self) -> None:
+        """Stop the node's own threads that use ROS (publishers); called once the executor stopped, before the node
+        is destroyed."""
+
     def close(self) -> None:
         """Release what the node owns once the executor stopped (files, threads, devices); ROS may be shut down."""
 
 
 def run_node(node_class: Callable[[], BaseNode], args: list[str] | None = None) -> int:
-    """The body of every node's main(): build, spin until SIGINT/SIGTERM, close. Returns the exit status."""
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell: accept Ctrl-C
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    """The body of every node's main(): build, spin until SIGINT/SIGTERM, close. Returns the exit status.
+
+    rclpy's own signal handler shuts the context down, which ends spin(); the Python-level SIGINT handler (which
+    rclpy's chains to) raises KeyboardInterrupt only while the node is still being built (loading a model), never
+    while spinning: raised inside rclpy's message conversion it would surface as a RuntimeError instead.
+    """
+    spinning = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if not spinning.is_set():
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)  # before rclpy.init, which chains its handler to this one
     rclpy.init(args=args)
     node: BaseNode | None = None
     executor = SingleThreadedExecutor()
@@ -98,13 +142,17 @@ def run_node(node_class: Callable[[], BaseNode], args: list[str] | None = None) 
             name = getattr(node_class, "NAME", "anytouch_node")
             rclpy.logging.get_logger(name).fatal(f"refusing to start: {exc}")
             return 2
+        except KeyboardInterrupt:  # stopped while starting
+            return 0
         executor.add_node(node)
+        spinning.set()
         with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
             executor.spin()
-        return 0
+        return node.exit_status
     finally:
         executor.shutdown()
         if node is not None:
+            node.stop_workers()
             node.destroy_node()  # first: its rosout publisher goes, so close() may still log (to the console)
             node.close()
         rclpy.try_shutdown()

@@ -127,6 +127,25 @@ def step_from_msg(msg: PoseStamped, *, axis: str, frame_id: str, tol: float = 1e
     return math.degrees(math.remainder(angle, 2.0 * math.pi))
 
 
+def pose_to_msg(pose: tuple[float, ...], stamp_ns: int, *, frame_id: str) -> PoseStamped:
+    """geometry_msgs/PoseStamped (metres, quaternion) from an xArm pose (x, y, z mm; roll, pitch, yaw deg about the
+    fixed base axes, R = Rz(yaw) Ry(pitch) Rx(roll))."""
+    x, y, z, roll, pitch, yaw = (float(v) for v in pose)
+    cr, sr = math.cos(math.radians(roll) / 2), math.sin(math.radians(roll) / 2)
+    cp, sp = math.cos(math.radians(pitch) / 2), math.sin(math.radians(pitch) / 2)
+    cy, sy = math.cos(math.radians(yaw) / 2), math.sin(math.radians(yaw) / 2)
+    msg = PoseStamped()
+    msg.header.stamp = ns_to_time(stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = x / 1000.0, y / 1000.0, z / 1000.0
+    q = msg.pose.orientation
+    q.w = cr * cp * cy + sr * sp * sy
+    q.x = sr * cp * cy - cr * sp * sy
+    q.y = cr * sp * cy + sr * cp * sy
+    q.z = cr * cp * sy - sr * sp * cy
+    return msg
+
+
 def named_values_to_msg(values: dict[str, float], stamp_ns: int) -> JointState:
     """sensor_msgs/JointState used as a named float vector (sim/state): names in `name`, values in `position`,
     velocity and effort NaN like the core's joint_state_msg (empty float64 sequences do not survive rosbags)."""

@@ -32,6 +32,11 @@ COMMAND = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=Reli
 STATE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
                    durability=DurabilityPolicy.VOLATILE)
 
+#: sim/state (100-200 Hz): a simulated camera renders each frame from the newest state at or before its stamp, so
+#: states lost in a burst (a process stalled for a moment) change frames. KEEP_LAST 50 holds 0.25-0.5 s of them.
+SIM_STATE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.VOLATILE)
+
 #: Latched events: arm/estop and episode/event. TRANSIENT_LOCAL + KEEP_LAST 1 = the last value is handed to readers
 #: that match later, so an e-stop or an episode start pressed while discovery is still running (0.5-3.6 s measured)
 #: is not lost; a restarted arm node comes up e-stopped. Readers must ask for TRANSIENT_LOCAL to get the history,

@@ -25,6 +25,7 @@ from pathlib import Path
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.serialization import deserialize_message
 from rclpy.subscription import MessageInfo
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, String
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG
@@ -65,11 +66,13 @@ class RecorderNode(BaseNode):
         for name, default, text in (
             ("initial_g", 100.0, "beads in the cylinder at the start, g"), ("target_g", 60.0, "mass to pour, g"),
             ("rig", "sim", "'sim' or the name of the real rig"), ("source", "teleop", "teleop | expert | policy"),
-            ("note", "", "free text stored with each episode"), ("seed", -1, "sim rig seed (-1: none)"),
+            ("note", "", "free text stored with each episode"),
+            ("seed", -1, "sim rig seed (-1: the episode seed sim/state reports, if any)"),
             ("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step of the recorded actions, deg"),
             ("control_rate_hz", CONTROL_RATE_HZ, "rate of the recorded actions, Hz"),
         ):
             self.param(name, default, text + " (episode metadata, read at each episode start)", read_only=False)
+        self.refuse_unknown_parameters()
         if not prefix or "/" in prefix:
             raise ConfigError(f"parameter prefix must be a non-empty file name part, got {prefix!r}")
         if len(names) != len(kinds):
@@ -85,6 +88,7 @@ class RecorderNode(BaseNode):
             output_dir, prefix=prefix, namespace=self.get_namespace().strip("/"), storage=storage, compress=compress,
             max_queue_bytes=int(max_queue_mb * 1024 * 1024), on_closed=self._on_closed, on_error=self._on_error)
         self.last_mass_g: float | None = None
+        self.sim_seed: int | None = None  # episode seed of the open episode, from the newest sim/state
         self.incompatible: dict[str, int] = {}
         recorded = {topics.tactile_topic(n): topics.MSGTYPES[topics.TACTILE_IMAGE] for n in names}
         recorded.update({t: topics.MSGTYPES[t] for t in RECORDED})
@@ -112,11 +116,17 @@ class RecorderNode(BaseNode):
         except EpisodeError as exc:
             self.get_logger().warning(f"episode start ignored: {exc}")
             return
-        self.last_mass_g = None
+        self.last_mass_g = self.sim_seed = None
         self.get_logger().info(f"episode started: {path}.incomplete")
 
+    def _end_meta(self, reason: str) -> dict[str, object]:
+        meta: dict[str, object] = {"final_g": self.last_mass_g, "extra": {"end_reason": reason}}
+        if self.get_parameter("seed").value < 0 and self.sim_seed is not None:
+            meta["seed"] = self.sim_seed
+        return meta
+
     def finish_episode(self, *, complete: bool, reason: str) -> None:
-        if not self.recorder.finish(complete=complete, final_g=self.last_mass_g, extra={"end_reason": reason}):
+        if not self.recorder.finish(complete=complete, **self._end_meta(reason)):
             self.get_logger().warning(f"episode {reason} ignored: no episode is being recorded")
 
     def _on_event(self, msg: String, info: MessageInfo) -> None:
@@ -143,6 +153,10 @@ class RecorderNode(BaseNode):
         t_ns = self.get_clock().now().nanoseconds
         if topic == topics.SCALE_MASS and self.recorder.recording:
             self.last_mass_g = deserialize_message(data, Float64).data
+        elif topic == topics.SIM_STATE and self.recorder.recording:  # the last seen: the arm starts its new
+            state = deserialize_message(data, JointState)          # episode a moment after the recorder
+            if "episode_seed" in state.name:
+                self.sim_seed = int(state.position[list(state.name).index("episode_seed")])
         self.recorder.submit(topic, msgtype, t_ns, data)
 
     def _on_incompatible(self, topic: str, event: QoSRequestedIncompatibleQoSInfo) -> None:
@@ -166,7 +180,7 @@ class RecorderNode(BaseNode):
         return Status("recorder", level, message, values)
 
     def close(self) -> None:
-        self.recorder.close(final_g=self.last_mass_g, extra={"end_reason": "shutdown"})
+        self.recorder.close(**self._end_meta("shutdown"))
 
 
 def main(args: list[str] | None = None) -> int:

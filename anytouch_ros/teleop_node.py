@@ -64,6 +64,7 @@ class TeleopNode(BaseNode):
         hold_initial = self.param("hold_initial_s", 0.7, "hold mode: a fresh press lasts this long (> your "
                                   "terminal's auto-repeat delay, `xset q`)")
         hold_repeat = self.param("hold_repeat_s", 0.25, "hold mode: each auto-repeat extends the action this long")
+        self.refuse_unknown_parameters()
         if self.delta_phi_deg <= 0:
             raise ConfigError(f"parameter delta_phi_deg must be > 0, got {self.delta_phi_deg}")
         self.state = TeleopState(mode=TeleopMode(mode), hold_initial_s=hold_initial, hold_repeat_s=hold_repeat,

@@ -1,10 +1,10 @@
 """Pour with a trained policy: tactile sensor drivers -> AnyTouch encoder -> 5 Hz policy -> arm.
 
-    ros2 launch anytouch_ros pour.launch.py sim:=true policy:=/path/to/policy encoder:=/path/to/encoder
+    ros2 launch anytouch_ros pour.launch.py sim:=true policy:=/path/to/policy
 
 Parameters come from config/pour.yaml (or config:=FILE); the arguments below override a few of them.
 `anytouch bringup pour` starts the same nodes with the same parameters where launch_ros is not installed
-(tests/bringup/test_launch_equivalence.py reads this file and checks it against that command).
+(tests/launch/test_launch_files.py reads this file and checks it against that command).
 """
 
 import os
@@ -21,7 +21,8 @@ ARGUMENTS = [
     DeclareLaunchArgument("sim", default_value="false", choices=["true", "false"],
                           description="simulated rig (sensor and arm backends 'sim') instead of the hardware"),
     DeclareLaunchArgument("policy", default_value="", description="policy bundle folder ('' = config's)"),
-    DeclareLaunchArgument("encoder", default_value="", description="encoder bundle folder ('' = config's)"),
+    DeclareLaunchArgument("encoder", default_value="",
+                          description="encoder bundle folder ('' = config's); not with policy, which has its own"),
     DeclareLaunchArgument("sensors", default_value="left:gelsight_mini",
                           description="name:type[,name:type...]; a driver node sensor_<name> per entry"),
     DeclareLaunchArgument("namespace", default_value="", description="namespace of every node and topic"),
@@ -43,12 +44,15 @@ def _nodes(context):
 
     nodes = [
         Node(package=PACKAGE, executable="sensor_node", name="sensor_" + name, namespace=namespace, output="screen",
-             parameters=[config, {"sensor_name": name, "sensor_type": kind, "backend": "sim" if sim else kind}])
-        for name, kind in sensors
+             parameters=[config, {"sensor_name": name, "sensor_type": kind, "backend": "sim" if sim else kind,
+                                  "sim_index": index}])
+        for index, (name, kind) in enumerate(sensors)
     ]
     encoder_overrides = {"sensors": names, "sensor_types": kinds}
     if encoder:
         encoder_overrides["bundle"] = encoder
+    if policy:
+        encoder_overrides["policy"] = policy  # the policy bundle brings the encoder it was trained with
     nodes.append(Node(package=PACKAGE, executable="encoder_node", name="encoder", namespace=namespace,
                       output="screen", parameters=[config, encoder_overrides]))
     policy_overrides = {"sensors": names}

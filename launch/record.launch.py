@@ -1,12 +1,13 @@
-"""Record keyboard demonstrations: tactile sensor drivers, arm, keyboard teleop and the episode recorder.
+"""Record demonstrations: tactile sensor drivers, arm, keyboard teleop (or the sim's scripted expert), recorder.
 
     ros2 launch anytouch_ros record.launch.py sim:=true
     ros2 launch anytouch_ros record.launch.py teleop:=false   # over SSH: then `ros2 run anytouch_ros teleop_node`
+    ros2 launch anytouch_ros record.launch.py sim:=true expert:=true   # scripted demonstrations, no keyboard
 
 The teleop reads a keyboard, and `ros2 launch` gives nodes no terminal: it runs in its own window
 (teleop_prefix, default 'xterm -e', needs X). Without X pass teleop:=false and run it in a second terminal, or
 use `anytouch bringup record`, which hands it your terminal. Parameters: config/record.yaml (or config:=FILE).
-`anytouch bringup record` starts the same nodes with the same parameters (tests/bringup/test_launch_equivalence.py).
+`anytouch bringup record` starts the same nodes with the same parameters (tests/launch/test_launch_files.py).
 """
 
 import os
@@ -27,6 +28,8 @@ ARGUMENTS = [
     DeclareLaunchArgument("namespace", default_value="", description="namespace of every node and topic"),
     DeclareLaunchArgument("teleop", default_value="true", choices=["true", "false"],
                           description="start the keyboard teleop (false: run it yourself in a terminal)"),
+    DeclareLaunchArgument("expert", default_value="false", choices=["true", "false"],
+                          description="scripted expert instead of the keyboard teleop (sim only: needs sim/state)"),
     DeclareLaunchArgument("teleop_prefix", default_value="xterm -e",
                           description="command that gives the teleop a terminal window"),
     DeclareLaunchArgument("output_dir", default_value="", description="episodes directory ('' = config's)"),
@@ -38,6 +41,7 @@ def _nodes(context):
     sim = LaunchConfiguration("sim").perform(context) == "true"
     namespace = LaunchConfiguration("namespace").perform(context)
     teleop = LaunchConfiguration("teleop").perform(context) == "true"
+    expert = LaunchConfiguration("expert").perform(context) == "true"
     output_dir = LaunchConfiguration("output_dir").perform(context)
     config = LaunchConfiguration("config").perform(context)
     if not config:
@@ -48,18 +52,24 @@ def _nodes(context):
 
     nodes = [
         Node(package=PACKAGE, executable="sensor_node", name="sensor_" + name, namespace=namespace, output="screen",
-             parameters=[config, {"sensor_name": name, "sensor_type": kind, "backend": "sim" if sim else kind}])
-        for name, kind in sensors
+             parameters=[config, {"sensor_name": name, "sensor_type": kind, "backend": "sim" if sim else kind,
+                                  "sim_index": index}])
+        for index, (name, kind) in enumerate(sensors)
     ]
     nodes.append(Node(package=PACKAGE, executable="arm_node", name="arm", namespace=namespace, output="screen",
                       parameters=[config, {"backend": "sim" if sim else "xarm"}]))
-    if teleop:
+    if expert:
+        nodes.append(Node(package=PACKAGE, executable="expert_node", name="expert", namespace=namespace,
+                          output="screen", parameters=[config, {}]))
+    elif teleop:
         nodes.append(Node(package=PACKAGE, executable="teleop_node", name="teleop", namespace=namespace,
                           output="screen", prefix=LaunchConfiguration("teleop_prefix").perform(context),
                           parameters=[config, {}]))
     recorder_overrides = {"sensors": names, "sensor_types": kinds}
     if sim:
         recorder_overrides["rig"] = "sim"
+    if expert:
+        recorder_overrides["source"] = "expert"
     if output_dir:
         recorder_overrides["output_dir"] = output_dir
     nodes.append(Node(package=PACKAGE, executable="recorder_node", name="recorder", namespace=namespace,

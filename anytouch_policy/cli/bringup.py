@@ -1,7 +1,8 @@
 """Start the pour or record node set without launch_ros: one supervised process per node, same YAML as the launch files.
 
     anytouch bringup record --sim
-    anytouch bringup pour --sim --policy models/policy --encoder models/encoder-small --dry-run
+    anytouch bringup record --sim --expert --output-dir episodes     # scripted demonstrations, no keyboard
+    anytouch bringup pour --sim --policy models/policy --dry-run
 
 Mirrors `ros2 launch anytouch_ros <pour|record>.launch.py` (same executables, node names, parameter files and
 overrides; a test checks it). Ctrl-C stops every node; a node that exits stops the others.
@@ -16,16 +17,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from anytouch_policy.bringup import DEFAULT_SENSORS, Mode
 
     parser.add_argument("mode", choices=[m.value for m in Mode], help="pour: sensors, encoder, policy, arm; "
-                        "record: sensors, arm, teleop, recorder")
+                        "record: sensors, arm, teleop (or --expert), recorder")
     parser.add_argument("--sim", action="store_true", help="simulated rig backends (launch argument sim:=true)")
     parser.add_argument("--sensors", default=DEFAULT_SENSORS, help="name:type[,name:type...] (default %(default)s)")
     parser.add_argument("--namespace", default="", help="ROS namespace of every node and its relative topics")
     parser.add_argument("--config", nargs="+", default=[], metavar="FILE",
                         help="parameter files replacing the package's config/<mode>.yaml (later files win)")
     parser.add_argument("--policy", default="", help="pour: policy bundle folder (overrides the YAML)")
-    parser.add_argument("--encoder", default="", help="pour: encoder bundle folder (overrides the YAML)")
+    parser.add_argument("--encoder", default="",
+                        help="pour: encoder bundle folder (overrides the YAML; not with --policy, which has its own)")
     parser.add_argument("--no-teleop", dest="teleop", action="store_false",
                         help="record: do not start the keyboard teleop (run it in another terminal)")
+    parser.add_argument("--expert", action="store_true",
+                        help="record --sim: the scripted expert drives the demonstrations instead of the keyboard")
     parser.add_argument("--output-dir", default="", help="record: episodes directory (overrides the YAML)")
     parser.add_argument("--stop-timeout", type=float, default=10.0, metavar="S",
                         help="seconds to wait after SIGINT before SIGTERM/SIGKILL (default %(default)s)")
@@ -36,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from anytouch_policy.bringup import make_plan, run_plan
 
     plan = make_plan(args.mode, sim=args.sim, sensors=args.sensors, namespace=args.namespace, policy=args.policy,
-                     encoder=args.encoder, teleop=args.teleop, output_dir=args.output_dir, config=args.config)
+                     encoder=args.encoder, teleop=args.teleop, expert=args.expert, output_dir=args.output_dir,
+                     config=args.config)
     if args.dry_run:
         print(plan.to_json())
         return 0

@@ -39,6 +39,7 @@ from anytouch_policy.data.messages import (
     stamp_from_cdr,
 )
 from anytouch_policy.errors import EpisodeError
+from anytouch_policy.tactile import StampedFrame
 
 INCOMPLETE_SUFFIX = ".incomplete"
 META_KEY = "anytouch_episode"
@@ -215,6 +216,17 @@ class Episode:
                     if len(out) == len(wanted):
                         break
         return out
+
+    def iter_frames(self, sensor: str) -> Iterator[StampedFrame]:
+        """Every frame of `sensor` in recording order, decoded one at a time (a replay streams a long episode)."""
+        if sensor not in self.frame_stamps:
+            raise EpisodeError(f"{self.path}: no tactile topic for sensor {sensor!r} (have {self.sensors})")
+        with _open_reader(self.path) as reader:
+            conns = [c for c in reader.connections if _sensor_of(c.topic) == sensor]
+            for conn, _, raw in reader.messages(connections=conns):
+                where = f"{self.path} {conn.topic}"
+                yield StampedFrame(image_from_msg(reader.deserialize(raw, conn.msgtype), where=where),
+                                   stamp_from_cdr(raw))
 
 
 def _sensor_of(topic: str) -> str | None:

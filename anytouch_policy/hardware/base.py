@@ -20,7 +20,9 @@ class SourceState(StrEnum):
     """Life cycle of a tactile source; the string is what /diagnostics shows."""
 
     OPEN = "open"  # grabbing frames
+    WAITING = "waiting"  # open, but its input has not started (a simulated sensor before the first sim/state)
     RECONNECTING = "reconnecting"  # reads failed; reopening with backoff
+    FINISHED = "finished"  # a replay reached the end of its episode (no loop)
     CLOSED = "closed"  # not opened yet, or closed
 
 

@@ -4,61 +4,87 @@
     make_arm("xarm", ip="192.168.1.200", workspace_mm=[500, 200, 200, -200, 450, 150], tilt_axis="+y")
     make_gripper("robotiq", arm=arm)
 
-Each table maps a backend name to (config dataclass, backend class); adding a backend (the sim rig, a replay
-source) is one entry. Backend modules import their vendor SDK only when a device opens, so building the tables
-costs nothing.
+Each table maps a backend name to (config dataclass, constructor taking that config); adding a backend is one
+entry. Backend modules import their vendor SDK only when a device opens, so building the tables costs nothing.
+The sim and replay constructors import their modules when called: those build on anytouch_policy.sim and .data,
+which import this package.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.hardware.base import Arm, ArmLimits, Gripper, TactileSource
 from anytouch_policy.hardware.digit import DigitConfig, DigitSource
 from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig, GelSightMiniSource
+from anytouch_policy.hardware.live_config import ReplayConfig, SimArmConfig, SimSensorConfig
 from anytouch_policy.hardware.params import config_from_params
 from anytouch_policy.hardware.robotiq import RobotiqConfig, RobotiqGripper
 from anytouch_policy.hardware.xarm import XArmArm
 from anytouch_policy.hardware.xarm_config import XArmConfig
 
-#: name -> (config dataclass, TactileSource class taking the config)
-TACTILE_SOURCES: dict[str, tuple[type, type[TactileSource]]] = {
+
+def _sim_source(config: SimSensorConfig) -> TactileSource:
+    from anytouch_policy.hardware.sim_live import LiveSimSource
+
+    return LiveSimSource(config)
+
+
+def _replay_source(config: ReplayConfig) -> TactileSource:
+    from anytouch_policy.hardware.replay import ReplaySource
+
+    return ReplaySource(config)
+
+
+def _sim_arm(config: SimArmConfig, *, limits: ArmLimits | None = None) -> Arm:
+    from anytouch_policy.hardware.sim_live import LiveSimArm
+
+    return LiveSimArm(config, limits=limits)
+
+
+#: name -> (config dataclass, constructor taking the config)
+TACTILE_SOURCES: dict[str, tuple[type, Callable[[Any], TactileSource]]] = {
     "gelsight_mini": (GelSightMiniConfig, GelSightMiniSource),
     "digit": (DigitConfig, DigitSource),
+    "sim": (SimSensorConfig, _sim_source),
+    "replay": (ReplayConfig, _replay_source),
 }
 
-#: name -> (config dataclass, Arm class taking (config, limits=))
-ARMS: dict[str, tuple[type, type[Arm]]] = {
+#: name -> (config dataclass, constructor taking (config, limits=))
+ARMS: dict[str, tuple[type, Callable[..., Arm]]] = {
     "xarm": (XArmConfig, XArmArm),
+    "sim": (SimArmConfig, _sim_arm),
 }
 
-#: name -> (config dataclass, Gripper class taking (config, arm=))
-GRIPPERS: dict[str, tuple[type, type[Gripper]]] = {
+#: name -> (config dataclass, constructor taking (config, arm=))
+GRIPPERS: dict[str, tuple[type, Callable[..., Gripper]]] = {
     "robotiq": (RobotiqConfig, RobotiqGripper),
 }
 
 
-def _lookup(table: dict[str, tuple[type, type]], kind: str, name: str) -> tuple[type, type]:
+def _lookup(table: dict[str, tuple[type, Callable[..., Any]]], kind: str, name: str
+            ) -> tuple[type, Callable[..., Any]]:
     try:
         return table[name]
     except KeyError:
         raise ConfigError(f"unknown {kind} backend {name!r}; valid: {', '.join(sorted(table))}") from None
 
 
-def make_tactile_source(name: str, **params: Any) -> TactileSource:
-    """A tactile source backend (not opened yet)."""
+def make_tactile_source(name: str, /, **params: Any) -> TactileSource:
+    """A tactile source backend (not opened yet); `name` is positional-only, so name= is the sensor's name."""
     config_cls, source_cls = _lookup(TACTILE_SOURCES, "tactile source", name)
     return source_cls(config_from_params(config_cls, params, backend=name))
 
 
-def make_arm(name: str, *, limits: ArmLimits | None = None, **params: Any) -> Arm:
+def make_arm(name: str, /, *, limits: ArmLimits | None = None, **params: Any) -> Arm:
     """An arm backend (not opened yet) enforcing `limits` (ArmLimits() when None)."""
     config_cls, arm_cls = _lookup(ARMS, "arm", name)
     return arm_cls(config_from_params(config_cls, params, backend=name), limits=limits)
 
 
-def make_gripper(name: str, *, arm: Arm, **params: Any) -> Gripper:
+def make_gripper(name: str, /, *, arm: Arm, **params: Any) -> Gripper:
     """A gripper backend driven through `arm` (open the arm first)."""
     config_cls, gripper_cls = _lookup(GRIPPERS, "gripper", name)
     return gripper_cls(config_from_params(config_cls, params, backend=name), arm=arm)

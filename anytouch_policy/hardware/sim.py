@@ -189,6 +189,11 @@ class SimTactileSource(TactileSource):
     def close(self) -> None:
         self._open = False
 
+    @property
+    def due(self) -> int:
+        """Frames due and not rendered yet."""
+        return len(self._pending)
+
     def stamp_of(self, index: int) -> int:
         return self.offset_ns + index * self.period_ns
 

@@ -19,11 +19,12 @@ import pytest
 import yaml
 
 from anytouch_policy.bringup import DEFAULT_SENSORS, Mode, make_plan, package_config
+from anytouch_policy.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = REPO / "launch"
-#: Nodes whose modules arrive with issue 4 part B; remove a name here when its module lands.
-PENDING = {"sensor_node", "encoder_node", "policy_node", "arm_node"}
+#: Nodes named by the launch files whose modules have not landed yet (none left).
+PENDING: set[str] = set()
 
 
 @dataclass
@@ -57,7 +58,7 @@ class LaunchInterpreter:
         self.path = path
         self.tree = ast.parse(path.read_text(), filename=str(path))
         self.arguments: dict[str, str] = {}
-        self.globals: dict[str, object] = {}
+        self.globals: dict[str, object] = {"enumerate": enumerate}
         for stmt in self.tree.body:
             if isinstance(stmt, ast.Import | ast.ImportFrom):
                 for alias in stmt.names:
@@ -218,8 +219,9 @@ def _launch_view(node: _Call) -> dict:
 
 
 def _plan_view(mode: str, arguments: dict[str, str]) -> list[dict]:
-    kwargs = {k: v for k, v in arguments.items() if k not in ("sim", "teleop", "teleop_prefix", "config")}
+    kwargs = {k: v for k, v in arguments.items() if k not in ("sim", "teleop", "expert", "teleop_prefix", "config")}
     plan = make_plan(mode, sim=arguments["sim"] == "true", teleop=arguments.get("teleop", "true") == "true",
+                     expert=arguments.get("expert", "false") == "true",
                      config=[arguments["config"]] if arguments["config"] else [], **kwargs)
     default = package_config(f"{mode}.yaml")
     return [{"name": n.name, "executable": n.executable, "namespace": n.namespace,
@@ -233,7 +235,8 @@ def _combinations(mode: str, user_config: Path) -> list[dict[str, str]]:
     if mode == "pour":
         choices |= {"policy": ["", "/models/policy"], "encoder": ["", "/models/encoder"]}
     else:
-        choices |= {"teleop": ["true", "false"], "output_dir": ["", "/data/episodes"], "teleop_prefix": ["xterm -e"]}
+        choices |= {"teleop": ["true", "false"], "expert": ["false", "true"], "output_dir": ["", "/data/episodes"],
+                    "teleop_prefix": ["xterm -e"]}
     return [dict(zip(choices, values, strict=True)) for values in itertools.product(*choices.values())]
 
 
@@ -243,14 +246,23 @@ def test_launch_file_and_bringup_start_the_same_nodes(mode, tmp_path):
     user_config = tmp_path / "mine.yaml"
     user_config.write_text("{}\n")
     combos = _combinations(mode, user_config)
+    refused = 0
     for arguments in combos:
         launch = sorted((_launch_view(n) for n in interp.nodes(arguments)), key=lambda n: n["name"])
+        if arguments.get("expert") == "true" and arguments["sim"] == "false":
+            # bringup refuses at once; ros2 launch starts the expert, which exits with status 2 without sim/state
+            with pytest.raises(ConfigError, match="--expert drives the simulated rig"):
+                _plan_view(mode, arguments)
+            assert "expert" in {n["name"] for n in launch}
+            refused += 1
+            continue
         bringup = sorted(_plan_view(mode, arguments), key=lambda n: n["name"])
         assert launch == bringup, f"{mode}.launch.py and bringup differ for {arguments}"
     # not vacuous: the arguments change which nodes start and with what
     variants = {str(sorted((n["name"], str(n["overrides"])) for n in map(_launch_view, interp.nodes(a))))
                 for a in combos}
-    assert len(combos) == 64 and len(variants) >= 16
+    assert len(combos) == {"pour": 64, "record": 128}[mode] and len(variants) >= 16
+    assert refused == {"pour": 0, "record": 32}[mode]
 
 
 @pytest.mark.parametrize("mode", [m.value for m in Mode])
@@ -267,7 +279,8 @@ def test_launch_argument_defaults_match_bringup(mode):
 
 
 def test_node_modules_exist_or_are_pending():
-    executables = {n.executable for m in Mode for n in make_plan(m, sim=True).nodes}
+    plans = [make_plan(m, sim=True) for m in Mode] + [make_plan(Mode.RECORD, sim=True, expert=True)]
+    executables = {n.executable for plan in plans for n in plan.nodes}
     present = {p.stem for p in (REPO / "anytouch_ros").glob("*_node.py")}
     assert executables == present | PENDING, "a node named by the launch files has no module and is not pending"
     assert not present & PENDING, "a pending node has landed: remove it from PENDING"
@@ -282,7 +295,8 @@ def test_config_sections_name_the_launched_nodes(mode):
     assert "/**" not in data, "a '/**' section would beat the launch overrides (rcl merges -p into it)"
     assert all(key.startswith("/**/") for key in data)
     sections = {key.removeprefix("/**/") for key in data}
-    assert sections == {n.name for n in make_plan(mode, sim=True).nodes}  # default sensors: sensor_left
+    plans = [make_plan(mode, sim=True)] + ([make_plan(mode, sim=True, expert=True)] if mode == "record" else [])
+    assert sections == {n.name for plan in plans for n in plan.nodes}  # default sensors: sensor_left
     for section in data.values():
         assert set(section) == {"ros__parameters"}
     shared: dict[str, set] = {}
@@ -291,3 +305,8 @@ def test_config_sections_name_the_launched_nodes(mode):
             if key in params:
                 shared.setdefault(key, set()).add(params[key])
     assert shared and all(len(values) == 1 for values in shared.values()), shared
+    params = {key.removeprefix("/**/"): section["ros__parameters"] for key, section in data.items()}
+    grams = params["policy"] if mode == "pour" else params["recorder"]
+    assert params["arm"]["sim_initial_g"] == grams["initial_g"]  # the sim pours what the metadata/conditioning says
+    if mode == "record":
+        assert params["expert"]["target_g"] == grams["target_g"]

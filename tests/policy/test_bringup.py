@@ -45,19 +45,34 @@ def test_node_command_lines_carry_name_namespace_files_and_typed_overrides(tmp_p
     assert overrides == {"sensors": ["true", "left"], "sensor_types": ["digit", "gelsight_mini"], "rig": "sim",
                          "output_dir": "/data/eps"}  # a sensor named "true" stays a string
     _, _, _, sensor = _ros_args(by_name["sensor_true"].argv())
-    assert sensor == {"sensor_name": "true", "sensor_type": "digit", "backend": "sim"}
+    assert sensor == {"sensor_name": "true", "sensor_type": "digit", "backend": "sim", "sim_index": 0}
+    _, _, _, second = _ros_args(by_name["sensor_left"].argv())
+    assert second["sim_index"] == 1  # the position in the rig's sensor list seeds the simulated look
 
 
 def test_hardware_and_pour_overrides():
-    plan = make_plan(Mode.POUR, sensors="left:gelsight_mini", policy="/m/p", encoder="/m/e")
+    plan = make_plan(Mode.POUR, sensors="left:gelsight_mini", policy="/m/p")
     nodes = {n.name: n.overrides for n in plan.nodes}
     assert nodes == {
-        "sensor_left": {"sensor_name": "left", "sensor_type": "gelsight_mini", "backend": "gelsight_mini"},
-        "encoder": {"sensors": ["left"], "sensor_types": ["gelsight_mini"], "bundle": "/m/e"},
+        "sensor_left": {"sensor_name": "left", "sensor_type": "gelsight_mini", "backend": "gelsight_mini",
+                        "sim_index": 0},
+        "encoder": {"sensors": ["left"], "sensor_types": ["gelsight_mini"], "policy": "/m/p"},
         "policy": {"sensors": ["left"], "bundle": "/m/p"},
         "arm": {"backend": "xarm"},
     }
     assert all(n.params_files == (package_config("pour.yaml"),) for n in plan.nodes)
+    encoder = {n.name: n.overrides for n in make_plan(Mode.POUR, encoder="/m/e").nodes}["encoder"]
+    assert encoder["bundle"] == "/m/e" and "policy" not in encoder
+
+
+def test_expert_records_simulated_demonstrations_only():
+    nodes = {n.name: n for n in make_plan(Mode.RECORD, sim=True, expert=True).nodes}
+    assert list(nodes) == ["sensor_left", "arm", "expert", "recorder"]  # the expert replaces the keyboard
+    assert not nodes["expert"].terminal and nodes["recorder"].overrides["source"] == "expert"
+    with pytest.raises(ConfigError, match="add --sim"):
+        make_plan(Mode.RECORD, expert=True)
+    with pytest.raises(ConfigError, match="--expert and --output-dir apply to `bringup record` only"):
+        make_plan(Mode.POUR, sim=True, expert=True)
 
 
 @pytest.mark.parametrize(("text", "match"), [

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import os
 import random
@@ -314,6 +315,50 @@ def ros_node(ros_env) -> Iterator[RosProbe]:
     probe = RosProbe()
     yield probe
     probe.close()
+
+
+@pytest.fixture(scope="session")
+def encoder_bundle(tmp_path_factory) -> Path:
+    """A tiny-preset encoder bundle (random weights, real forward passes) whose token table trained slots 0-4 + 9,
+    i.e. every sensor family but not slots 5-8."""
+    import torch
+
+    from anytouch_policy.model import AnyTouchEncoder, save_encoder_bundle
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("bundles") / "encoder-tiny"
+    save_encoder_bundle(path, AnyTouchEncoder.from_preset("anytouch-tiny"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pour_policy(tmp_path_factory, encoder_bundle) -> Path:
+    """A policy bundle over sensors left (gelsight_mini) and right (digit) on the tiny encoder, built with the policy
+    API's public save function; its head always says pour (zero output weights, a pour bias), so a test knows the
+    actions while every input still goes through the real encoder and head."""
+    if importlib.util.find_spec("anytouch_policy.policy") is None:  # the training branch brings it
+        pytest.skip("anytouch_policy.policy (the policy runtime) is not in this checkout yet")
+    import torch
+
+    from anytouch_policy.actions import Action
+    from anytouch_policy.model.runtime import TokenMode
+    from anytouch_policy.policy import HeadConfig, PolicyHead, ReferenceMode
+    from anytouch_policy.policy_bundle import policy_config, save_policy_bundle
+    from anytouch_policy.sensors import SensorType
+
+    sensors = [("left", SensorType.GELSIGHT_MINI), ("right", SensorType.DIGIT)]
+    head_config = HeadConfig(sensors=2, embed_dim=32, reference=True, conditioning=2, hidden=16, layers=1)
+    head = PolicyHead(head_config)
+    with torch.no_grad():
+        last = head.mlp[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([5.0 if a is Action.POUR else 0.0 for a in Action]))
+    config = policy_config(sensors=sensors, frames=3, stride=1, token_mode=TokenMode.SPECIFIC,
+                           conditioning=("initial_g", "target_g"), reference=ReferenceMode.EPISODE_START,
+                           head=head_config, variant={"mode": "frozen", "dynamic": True},
+                           training={"note": "test fixture: always pour"})
+    return save_policy_bundle(tmp_path_factory.mktemp("bundles") / "policy-pour", config=config, head=head,
+                              encoder_bundle=encoder_bundle)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

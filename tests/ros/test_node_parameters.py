@@ -1,16 +1,25 @@
-"""The YAML the launch files and bringup pass is what the implemented nodes declare: no unknown or mistyped keys."""
+"""The YAML the launch files and bringup pass is what the nodes declare (no unknown, mistyped or misspelt keys), and
+contradictory parameters are refused at start-up with a message naming them."""
 
 import pytest
 import rclpy
 import yaml
 from rclpy.context import Context
+from rclpy.parameter import Parameter
 
 from anytouch_policy.bringup import package_config
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.sensors import SensorType
+from anytouch_ros.arm_node import ArmNode
+from anytouch_ros.encoder_node import EncoderNode
+from anytouch_ros.expert_node import ExpertNode
+from anytouch_ros.policy_node import PolicyNode
 from anytouch_ros.recorder_node import RecorderNode
+from anytouch_ros.sensor_node import SensorNode
 from anytouch_ros.teleop_node import TeleopNode
 
-NODES = {"teleop": TeleopNode, "recorder": RecorderNode}  # part B adds its nodes here
+NODES = {"teleop": TeleopNode, "recorder": RecorderNode, "sensor_left": SensorNode, "encoder": EncoderNode,
+         "policy": PolicyNode, "arm": ArmNode, "expert": ExpertNode}
 
 
 def _make(node_class, name: str, args: list[str]):
@@ -23,21 +32,43 @@ def _make(node_class, name: str, args: list[str]):
         raise
 
 
-@pytest.mark.parametrize(("config", "name"), [("record.yaml", "teleop"), ("record.yaml", "recorder")])
-def test_config_keys_are_declared_with_their_types(ros_env, tmp_path, config, name):
+def _flat(params: dict, prefix: str = "") -> dict:
+    """Nested YAML mappings are dotted parameter names to rcl (xarm: {ip: ...} -> xarm.ip)."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+#: What each node needs on top of the package YAML to start in a test (no hardware, tiny models).
+def _needs(name: str, tmp_path, encoder_bundle, policy) -> dict[str, object]:
+    return {"recorder": {"output_dir": str(tmp_path)}, "arm": {"backend": "sim"},
+            "encoder": {"bundle": str(encoder_bundle), "sensors": ["left"], "sensor_types": ["gelsight_mini"]},
+            "policy": {"bundle": str(policy)}}.get(name, {})
+
+
+@pytest.mark.parametrize(("config", "name"), [(c, n) for c in ("record.yaml", "pour.yaml") for n in NODES
+                                              if f"/**/{n}" in yaml.safe_load(package_config(c).read_text())])
+def test_config_keys_are_declared_with_their_types(ros_env, tmp_path, encoder_bundle, pour_policy, config, name):
     path = package_config(config)
-    expected = yaml.safe_load(path.read_text())[f"/**/{name}"]["ros__parameters"]
-    node, context = _make(NODES[name], name, ["--params-file", str(path), "-p", f"output_dir:={tmp_path}"])
+    expected = _flat(yaml.safe_load(path.read_text())[f"/**/{name}"]["ros__parameters"])
+    needs = _needs(name, tmp_path, encoder_bundle, pour_policy)
+    overrides = [a for k, v in needs.items() for a in ("-p", f"{k}:={yaml.safe_dump(v, default_flow_style=True)}")]
+    node, context = _make(NODES[name], name, ["--params-file", str(path), *overrides])
     try:
-        declared = {p: node.get_parameter(p).value for p in node._parameters}
+        declared = {p: node.get_parameter_or(p, Parameter(p)).value for p in node._parameters}  # [] may be unset
         unknown = sorted(set(expected) - set(declared))
         assert not unknown, f"{config} sets parameters node {name} does not declare: {unknown}"
         for key, value in expected.items():
-            if key != "output_dir":
+            if key not in needs:
                 assert declared[key] == value, key
     finally:
-        node.close()
+        node.stop_workers()
         node.destroy_node()
+        node.close()
         context.try_shutdown()
 
 
@@ -45,18 +76,105 @@ def test_config_keys_are_declared_with_their_types(ros_env, tmp_path, config, na
     (TeleopNode, ["-p", "mode:=toggle"], "'mode' of node /t must be one of hold, latch; got 'toggle'"),
     (TeleopNode, ["-p", "control_rate_hz:=5"], "'control_rate_hz' of node /t.*INTEGER.*DOUBLE"),
     (TeleopNode, ["-p", "tilt_axis:=w"], "'tilt_axis' of node /t must be one of x, y, z"),
+    (TeleopNode, ["-p", "hold_intial_s:=0.5"], "node /t has no parameter.s. hold_intial_s"),  # misspelt: refused
     (RecorderNode, ["-p", "sensor_types:=[webcam]", "-p", "sensors:=[left]"], "unknown sensor name 'webcam'"),
     (RecorderNode, ["-p", "prefix:=a/b"], "prefix must be a non-empty file name part"),
+    (SensorNode, [], "sensor_name is required"),
+    (SensorNode, ["-p", "sensor_name:=l", "-p", "sensor_type:=webcam"], "unknown sensor name 'webcam'"),
+    (SensorNode, ["-p", "sensor_name:=l", "-p", "backend:=replay", "-p", "rate_hz:=30.0", "-p", "replay_bag:=/x"],
+     "rate_hz .30.0. contradicts backend replay"),
+    (SensorNode, ["-p", "sensor_name:=l", "-p", "backend:=digit", "-p", "device:=/dev/video0"],
+     "a DIGIT is selected by its serial"),
+    (SensorNode, ["-p", "sensor_name:=l", "-p", "sensor_type:=gelsight"], "no simulated renderer for sensor"),
+    (SensorNode, ["-p", "sensor_name:=l", "-p", "digit.intensty:=3"], "has no parameter.s. digit.intensty"),
+    (ArmNode, ["-p", "backend:=sim", "-p", "max_step_deg:=-1.0"], "max_step_deg must be > 0"),
+    (ArmNode, ["-p", "backend:=sim", "-p", "min_tilt_deg:=130.0"], "min_tilt_deg .130.0. must be below"),
+    (ArmNode, ["-p", "backend:=sim", "-p", "sim_state_rate_hz:=30.0"], "sim_state_rate_hz .30.0. in .60, 1000."),
+    (ArmNode, ["-p", "backend:=sim", "-p", "sim_split:=test"], "sim split must be 'train' or 'eval'"),
+    (ArmNode, ["-p", "backend:=sim", "-p", "sim_initial_g:=900.0"], "initial_g must be in"),
+    (ArmNode, ["-p", "backend:=xarm"], "xarm: missing required parameter.s. ip, workspace_mm, tilt_axis"),
+    (ArmNode, ["-p", "backend:=xarm", "-p", "xarm.ip:=''", "-p", "xarm.tilt_axis:=+y",
+               "-p", "xarm.workspace_mm:=[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]"], "xarm ip is required"),
+    (ArmNode, ["-p", "backend:=xarm", "-p", "xarm.ip:=10.0.0.2", "-p", "xarm.tilt_axis:=+x",
+               "-p", "xarm.workspace_mm:=[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]"], "xarm.tilt_axis '.x' turns about another"),
+    (ArmNode, ["-p", "backend:=xarm", "-p", "xarm.ip:=10.0.0.2", "-p", "xarm.tilt_axis:=+y",
+               "-p", "xarm.workspace_mm:=[1.0, 2.0]"], "workspace_mm needs 6 values"),
+    (ExpertNode, ["-p", "episodes:=0"], "episodes, max_ticks and start_timeout_ticks must be >= 1"),
+    (EncoderNode, [], "set exactly one of parameters bundle .an encoder bundle. and policy"),
+    (EncoderNode, ["-p", "bundle:=/x", "-p", "policy:=/y"], "set exactly one of parameters bundle"),
+    (EncoderNode, ["-p", "bundle:=/x", "-p", "sensors:=[a, b]", "-p", "sensor_types:=[digit]"],
+     "sensors .\\['a', 'b'\\]. and sensor_types .\\['digit'\\]. must have the same length"),
+    (EncoderNode, ["-p", "bundle:=/x", "-p", "dtype:=int8"], "'dtype' of node /t must be one of float32"),
 ])
 def test_bad_parameters_name_themselves(ros_env, tmp_path, node_class, args, match):
+    extra = ["-p", f"output_dir:={tmp_path}"] if node_class is RecorderNode else []
     with pytest.raises(ConfigError, match=match):
-        _make(node_class, "t", [*args, "-p", f"output_dir:={tmp_path}"])
+        _make(node_class, "t", [*args, *extra])
+
+
+@pytest.mark.parametrize(("node_class", "args", "match"), [
+    (EncoderNode, ["-p", "sensors:=[left]"], "sensors \\['left'\\] .bundle: \\['left', 'right'\\]."),
+    (EncoderNode, ["-p", "sensor_types:=[digit, digit]"], "sensor_types \\['digit', 'digit'\\] .bundle: "),
+    (EncoderNode, ["-p", "token_mode:=universal"], "token_mode 'universal' .bundle: 'specific'."),
+    (EncoderNode, ["-p", "stride:=2"], "stride 2 .bundle: 1.; leave them empty/0"),
+    (PolicyNode, ["-p", "sensors:=[left]"], "sensors \\['left'\\] contradicts policy bundle .*trained on sensors"),
+    (PolicyNode, ["-p", "target_g:=120.0"], "target_g .120.0. and initial_g .100.0. need 0 < target_g < initial_g"),
+])
+def test_parameters_contradicting_the_policy_bundle_are_refused(ros_env, pour_policy, node_class, args, match):
+    key = "policy" if node_class is EncoderNode else "bundle"
+    with pytest.raises(ConfigError, match=match):
+        _make(node_class, "t", ["-p", f"{key}:={pour_policy}", *args])
+
+
+def test_a_policy_bundle_configures_the_encoder(ros_env, pour_policy):
+    node, context = _make(EncoderNode, "t", ["-p", f"policy:={pour_policy}", "-p", "device:=cpu",
+                                             "-p", "sensors:=[left, right]"])  # equal to the bundle's: accepted
+    try:
+        assert node.stream.types == {"left": SensorType.GELSIGHT_MINI, "right": SensorType.DIGIT}
+        assert node.stream.frames == 3 and node.runtime.token_mode.value == "specific"
+    finally:
+        node.stop_workers()
+        node.destroy_node()
+        context.try_shutdown()
+    with pytest.raises(ConfigError, match="parameter bundle is required"):
+        _make(PolicyNode, "t", [])
+
+
+@pytest.mark.parametrize(("token_mode", "sensor_type"), [
+    ("specific", "universal"),  # slot 9 is trained: accepted
+    ("universal", "gelsight"),
+    ("", "gelsight_mini"),  # "" = specific for an encoder bundle
+])
+def test_encoder_accepts_trained_tokens(ros_env, encoder_bundle, token_mode, sensor_type):
+    node, context = _make(EncoderNode, "t", ["-p", f"bundle:={encoder_bundle}", "-p", "sensors:=[a]", "-p",
+                                             f"sensor_types:=[{sensor_type}]", "-p", f"token_mode:={token_mode!r}",
+                                             "-p", "device:=cpu"])
+    try:
+        assert node.runtime.token_mode.value == (token_mode or "specific")
+        assert node.runtime.output_dim == 32  # the tiny preset
+    finally:
+        node.stop_workers()
+        node.destroy_node()
+        context.try_shutdown()
+
+
+def test_encoder_refuses_a_specific_token_the_bundle_never_trained(ros_env, tmp_path):
+    import torch
+
+    from anytouch_policy.model import AnyTouchEncoder, save_encoder_bundle
+
+    torch.manual_seed(0)
+    save_encoder_bundle(tmp_path / "b", AnyTouchEncoder.from_preset("anytouch-tiny"), trained_slots=(0, 3, 9))
+    with pytest.raises(ConfigError, match="sensor 'right': sensor 'digit' .token slot 1. has no trained token .* "
+                                          "use token mode 'universal'"):
+        _make(EncoderNode, "t", ["-p", f"bundle:={tmp_path / 'b'}", "-p", "sensors:=[left, right]",
+                                 "-p", "sensor_types:=[gelsight_mini, digit]", "-p", "token_mode:=specific"])
 
 
 @pytest.mark.parametrize("config", ["pour.yaml", "record.yaml"])
 def test_rcl_reads_every_section_as_written(ros_env, config):
-    """rcl parses YAML 1.1 (a bare y, on, no... are booleans): every value, pending nodes' included, must reach the
-    node with the type and value a reader of the file expects."""
+    """rcl parses YAML 1.1 (a bare y, on, no... are booleans): every value must reach the node with the type and
+    value a reader of the file expects."""
     path = package_config(config)
     for key, section in yaml.safe_load(path.read_text()).items():
         name = key.removeprefix("/**/")
@@ -64,7 +182,7 @@ def test_rcl_reads_every_section_as_written(ros_env, config):
         rclpy.init(context=context, args=["--ros-args", "-r", f"__node:={name}", "--params-file", str(path)])
         try:
             node = rclpy.create_node(name, context=context, automatically_declare_parameters_from_overrides=True)
-            for param, value in section["ros__parameters"].items():
+            for param, value in _flat(section["ros__parameters"]).items():
                 got = node.get_parameter(param).value
                 assert type(got) is type(value) and got == value, f"{config} {key}.{param}: {got!r} != {value!r}"
             node.destroy_node()

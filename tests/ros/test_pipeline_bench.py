@@ -1,0 +1,25 @@
+"""bench/pipeline.py runs the pour node set and reports its figures (measured, never asserted against targets)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "pipeline.py"
+
+
+@pytest.mark.slow
+def test_pipeline_bench_reports_latency_jitter_ticks_and_cpu(ros_env, pour_policy):
+    spec = importlib.util.spec_from_file_location("pipeline_bench", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.run_pipeline_bench(seconds=3.0, policy=str(pour_policy), sensors="left:gelsight_mini,right:digit",
+                                      threads=1, domain_id=int(ros_env["ROS_DOMAIN_ID"]), log=lambda msg: None)
+    latency = result["frame_to_command_latency_ms"]
+    assert 0 < latency["p50_latency_ms"] <= latency["p99_latency_ms"] < 5000
+    assert result["policy_tick_jitter_ms"]["p99_jitter_ms"] >= 0 and isinstance(result["missed_ticks"], int)
+    assert 10 <= result["actions_received"] <= 20 and 3.0 <= result["action_rate_hz"] <= 7.0
+    assert set(result["cpu_percent"]) == {"sensor_left", "sensor_right", "encoder", "policy", "arm"}
+    assert all(v > 0 for v in result["cpu_percent"].values())
+    assert result["sensor_rate_hz"]["right"] > result["sensor_rate_hz"]["left"] > 0  # 60 Hz DIGIT, 25 Hz Mini
+    assert result["arm_steps_applied"] > 0  # the always-pour fixture moves the arm
