@@ -30,6 +30,7 @@ def test_torchrun_two_ranks(tmp_path):
         from anytouch_policy.distributed import distributed
         with distributed("cpu") as ctx:
             model = ctx.wrap(torch.nn.Linear(1, 1))
+            model(torch.ones(2, 1)).sum().backward()  # a real DDP step: the reducer must be released at teardown
             mine = ctx.shard(list(range(10)))
             mean = float(ctx.all_reduce_mean(torch.tensor(float(sum(mine)))))
             total = float(ctx.all_reduce_sum(torch.tensor(float(len(mine)))))
