@@ -16,7 +16,6 @@ A node refusing its parameters (AnyTouchError from the constructor) logs the rea
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import signal
 import threading
@@ -27,10 +26,14 @@ import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from anytouch_policy.errors import AnyTouchError, ConfigError
+
+#: rclpy raises its C layer's error type for a context shut down under a running executor; it has no public alias.
+RCLError = rclpy_implementation.RCLError
 
 ParamValue = bool | int | float | str | list[str] | list[float] | list[int] | list[bool]
 
@@ -146,8 +149,13 @@ def run_node(node_class: Callable[[], BaseNode], args: list[str] | None = None) 
             return 0
         executor.add_node(node)
         spinning.set()
-        with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
+        try:
             executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        except RCLError:  # the signal handler shut the context down while spin() was building a wait set
+            if node.context.ok():
+                raise
         return node.exit_status
     finally:
         executor.shutdown()
@@ -168,11 +176,17 @@ class BackgroundSpin:
     def __init__(self, node: Node) -> None:
         self._executor = SingleThreadedExecutor(context=node.context)
         self._executor.add_node(node)
+        self._context = node.context
         self._thread = threading.Thread(target=self._spin, name=f"spin-{node.get_name()}", daemon=True)
 
     def _spin(self) -> None:
-        with contextlib.suppress(ExternalShutdownException):
+        try:
             self._executor.spin()
+        except ExternalShutdownException:
+            pass
+        except RCLError:  # shut down under the running executor (see run_node)
+            if self._context.ok():
+                raise
 
     def __enter__(self) -> BackgroundSpin:
         self._thread.start()

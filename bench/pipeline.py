@@ -147,7 +147,10 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
         deadline = time.monotonic() + warmup_timeout_s
         while True:  # warm-up: models loaded, every node discovered, decisions on fresh embeddings
             policy_status = probe.get("/policy: policy")
-            if policy_status.get("_message") == "deciding" and float(policy_status.get("p50_latency_ms", "nan")) > 0:
+            reported = [probe.get("/encoder: encoder").get("passes")] + [
+                probe.get(f"/sensor_{name}: /tactile/{name}/image_raw").get("frames") for name, _ in pairs]
+            if (policy_status.get("_message") == "deciding" and float(policy_status.get("p50_latency_ms", "nan")) > 0
+                    and None not in reported):  # every node has reported once
                 break
             dead = [n for n, p in procs.items() if p.poll() is not None]
             if dead or time.monotonic() > deadline:

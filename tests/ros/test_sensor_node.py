@@ -63,7 +63,7 @@ def test_sim_backend_renders_the_rig_frames_from_sim_state(start_node, ros_node)
     published = {time_to_ns(r.msg.header.stamp): r.msg for r in got}
     assert len(expected) == 30  # 1.2 s at 25 fps
     matched = [s for s in published if s in expected]
-    assert len(matched) == 30
+    assert len(matched) >= 28  # the image writer keeps 5 frames: a reader starved by a loaded machine loses some
     for stamp in matched:
         msg = published[stamp]
         assert msg.header.frame_id == "left_gel" and msg.encoding == "rgb8"
@@ -71,7 +71,7 @@ def test_sim_backend_renders_the_rig_frames_from_sim_state(start_node, ros_node)
     assert set(published) - set(expected) <= {START_NS}  # at most a frame due at t=0, which SimRig.open() drops
     status = _diagnostics(diagnostics, "/sensor_left: /tactile/left/image_raw", states_received="241")
     assert status["episode_seed"] == str(arm.episode_seed) and status["state"] == "open"
-    assert int(status["frames"]) == len(published) and status["dropped"] == "0"
+    assert int(status["frames"]) == 30 + (START_NS in published) and status["dropped"] == "0"  # all rendered
     assert node.stop(signal.SIGINT) == 0
 
 

@@ -1,51 +1,21 @@
 """A simulated demonstration recorded through the real nodes (sim sensor, sim arm, scripted expert, recorder) reads
-back like an episode written directly with EpisodeWriter: same topics, message types and metadata fields."""
-
-import math
+back like one written directly with EpisodeWriter by anytouch_policy.demo.record (the ROS-free demonstration
+recorder training uses): same topics and message types (plus arm/pose, which only a live arm publishes), same
+metadata fields, same timelines."""
 
 import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 
 from anytouch_policy.actions import Action
-from anytouch_policy.data import EpisodeMeta, EpisodeWriter, read_episode, topics
+from anytouch_policy.data import read_episode, topics
 from anytouch_policy.data.episode import TYPESTORE
-from anytouch_policy.data.messages import axis_rotation_quaternion
-from anytouch_policy.hardware.sim_live import sim_state_values
+from anytouch_policy.demo.record import record_expert_episode
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
-from anytouch_policy.sim.rig import SimRig
 from anytouch_policy.sim.sensor_params import SensorSpec
 
 TARGET_G = 5.0
-
-
-def _write_direct(path, *, ticks: int = 12) -> None:
-    """A few ticks of the in-process rig written with EpisodeWriter's typed helpers (the ROS-free path)."""
-    spec = SensorSpec(SensorType.GELSIGHT_MINI, name="left")
-    meta = EpisodeMeta(initial_g=100.0, target_g=TARGET_G, sensors={"left": "gelsight_mini"}, source="expert",
-                       seed=3)
-    with SimRig(RigConfig(), [spec], seed=3) as rig, EpisodeWriter(path, meta=meta) as writer:
-        for _ in range(ticks):
-            result = rig.step(Action.POUR)
-            t = int(result.state.t_ns)
-            for frame in result.frames["left"]:
-                writer.write_image("left", frame.stamp_ns, frame.image)
-            writer.write_action(t, result.action)
-            writer.write_step(t, result.applied_step_deg)
-            writer.write_float(topics.ARM_TILT, t, result.state.tilt_deg)
-            writer.write_float(topics.SCALE_MASS, t, result.state.mass_on_scale_g)
-            writer.write_sim_state(t, sim_state_values(result.state, episode_seed=3, randomize=True))
-            x, y, z, w = axis_rotation_quaternion("y", math.radians(result.state.tilt_deg))
-            types = TYPESTORE.types
-            pose = types["geometry_msgs/msg/PoseStamped"](
-                header=types["std_msgs/msg/Header"](stamp=types["builtin_interfaces/msg/Time"](sec=0, nanosec=t),
-                                                    frame_id="link_base"),
-                pose=types["geometry_msgs/msg/Pose"](position=types["geometry_msgs/msg/Point"](x=0.3, y=0.0, z=0.25),
-                                                     orientation=types["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z,
-                                                                                                       w=w)))
-            writer.write_raw(topics.ARM_POSE, pose.__msgtype__, t, TYPESTORE.serialize_cdr(pose, pose.__msgtype__))
-        writer.close(final_g=result.state.mass_on_scale_g)
 
 
 def _layout(path) -> dict[str, str]:
@@ -75,18 +45,21 @@ def test_expert_demonstration_through_the_nodes_matches_direct_writing(start_nod
     seed = episode_seed(SeedSplit.TRAIN, 1, 1)  # the arm's second episode: the expert's `start` began it
     assert ep.meta.complete and ep.meta.source == "expert" and ep.meta.seed == seed and ep.meta.note == "ros"
     assert ep.meta.extra == {"end_reason": "end"} and abs(ep.meta.final_g - TARGET_G) < 2.0
-    assert {a for _, a in ep.actions} == set(Action) and 25 <= len(ep.actions) <= 150
+    assert {a for _, a in ep.actions} == set(Action) and 10 <= len(ep.actions) <= 150
     stamps = ep.frame_stamps["left"]
     span_s = (stamps[-1] - stamps[0]) / 1e9
     assert len(stamps) == pytest.approx(25 * span_s, rel=0.1)  # the native 25 Hz
     tilt_t, tilt = ep.series[topics.ARM_TILT]
     assert np.ptp(tilt) > 1.0 and len(tilt_t) == pytest.approx(25 * span_s, rel=0.15)
 
-    direct = tmp_path / "direct"
-    _write_direct(direct)
+    direct, _ = record_expert_episode(tmp_path / "direct", index=0, seed=3, config=RigConfig(), target_g=TARGET_G,
+                                      sensors=[SensorSpec(SensorType.GELSIGHT_MINI, name="left")])
     other = read_episode(direct)
-    assert _layout(path) == _layout(direct)  # same topics, same message types
+    live, written = _layout(path), _layout(direct)
+    assert set(live) - set(written) == {"/" + topics.ARM_POSE} and set(written) <= set(live)
+    assert all(live[topic] == msgtype for topic, msgtype in written.items())  # same message types
     assert set(ep.meta.__dict__) == set(other.meta.__dict__) and ep.sensors == other.sensors
+    assert (ep.meta.source, ep.meta.rig, ep.meta.extra) == (other.meta.source, other.meta.rig, other.meta.extra)
     assert set(ep.series) == set(other.series) == {topics.ARM_TILT, topics.SCALE_MASS}
     (mine,), (theirs,) = (e.load_frames("left", [0]).values() for e in (ep, other))
     assert mine.shape == theirs.shape == (240, 320, 3) and mine.dtype == theirs.dtype
