@@ -56,6 +56,7 @@ class TrainConfig:
     cache_dir: Path | None = None  # frozen: embedding cache (None: train.cache.default_cache_dir())
     use_cache: bool = True
     precision: Precision = Precision.FLOAT32  # frozen: precision the embeddings are computed (and later run) in
+    amp: bool = False  # finetune: bfloat16 autocast for the forward pass (CPU with AVX512-BF16/AMX, or cuda)
     device: str = "auto"
     threads: int | None = None
     skip_bad: bool = False  # skip (and report) corrupt bags and bags missing a topic instead of stopping

@@ -113,7 +113,9 @@ class FinetuneTrainer(Trainer):
         cond = torch.from_numpy(self.data.conditioning[idx]).to(self.device)
         n = len(idx)
         net = self.model if train else self.net
-        return net(x[:n], x[n:] if self.use_ref else None, ref_idx, cond)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
+            logits = net(x[:n], x[n:] if self.use_ref else None, ref_idx, cond)
+        return logits.float()
 
     def param_groups(self) -> list[dict]:
         cfg = self.config
