@@ -27,7 +27,14 @@ from safetensors.torch import load_file, save_file
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import BundleError, ConfigError
-from anytouch_policy.model.bundle import CONFIG_FILE, WEIGHTS_FILE, file_sha256, read_bundle_config
+from anytouch_policy.model.bundle import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    file_sha256,
+    read_bundle_config,
+    read_config_json,
+    require_field,
+)
 from anytouch_policy.model.runtime import TokenMode
 from anytouch_policy.policy import CONDITIONING_NAMES, CONDITIONING_SCALE_G, HeadConfig, PolicyHead, ReferenceMode
 from anytouch_policy.sensors import SensorType
@@ -103,36 +110,11 @@ def save_policy_bundle(path: Path | str, *, config: dict[str, Any], head: Policy
     return path
 
 
-def _need(data: dict, name: str, kind: type | tuple[type, ...], where: Path) -> Any:
-    if name not in data:
-        raise BundleError(f"{where}: missing field {name!r}")
-    if not isinstance(data[name], kind) or isinstance(data[name], bool) and kind is int:
-        raise BundleError(f"{where}: field {name!r} has the wrong type ({type(data[name]).__name__})")
-    return data[name]
-
-
 def read_policy_config(path: Path | str) -> dict[str, Any]:
     """Parse and check a policy bundle's config.json and its encoder's checksum (no weights loaded)."""
     path = Path(path)
-    if not path.is_dir():
-        raise BundleError(f"policy bundle folder not found: {path}")
-    cfg_path = path / CONFIG_FILE
-    if not cfg_path.is_file():
-        raise BundleError(f"{path} is not a policy bundle: {CONFIG_FILE} is missing")
-    try:
-        data = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{cfg_path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise BundleError(f"{cfg_path}: must hold a JSON object")
-    kind = _need(data, "kind", str, cfg_path)
-    if kind != POLICY_KIND:
-        raise BundleError(f"{cfg_path}: kind is {kind!r}, expected {POLICY_KIND!r}")
-    version = _need(data, "format_version", int, cfg_path)
-    if version != POLICY_FORMAT_VERSION:
-        raise BundleError(f"{cfg_path}: format_version {version} is not supported (this code reads "
-                          f"{POLICY_FORMAT_VERSION})")
-    sensors = _need(data, "sensors", list, cfg_path)
+    data, cfg_path = read_config_json(path, kind=POLICY_KIND, version=POLICY_FORMAT_VERSION, what="policy bundle")
+    sensors = require_field(data, "sensors", list, cfg_path)
     if not sensors:
         raise BundleError(f"{cfg_path}: field 'sensors' is empty")
     for s in sensors:
@@ -142,28 +124,28 @@ def read_policy_config(path: Path | str) -> dict[str, Any]:
             SensorType.from_name(s["type"])
         except ConfigError as exc:
             raise BundleError(f"{cfg_path}: field 'sensors': {exc}") from None
-    if _need(data, "frames", int, cfg_path) not in (1, 3):
+    if require_field(data, "frames", int, cfg_path) not in (1, 3):
         raise BundleError(f"{cfg_path}: field 'frames' must be 1 or 3, got {data['frames']}")
-    if _need(data, "stride", int, cfg_path) < 1:
+    if require_field(data, "stride", int, cfg_path) < 1:
         raise BundleError(f"{cfg_path}: field 'stride' must be >= 1, got {data['stride']}")
     for name, enum in (("token_mode", TokenMode), ("reference", ReferenceMode)):
-        value = _need(data, name, str, cfg_path)
+        value = require_field(data, name, str, cfg_path)
         if value not in {e.value for e in enum}:
             raise BundleError(f"{cfg_path}: field {name!r} must be one of {[e.value for e in enum]}, got {value!r}")
-    cond = _need(data, "conditioning", list, cfg_path)
+    cond = require_field(data, "conditioning", list, cfg_path)
     if any(c not in CONDITIONING_NAMES for c in cond) or list(cond) != [c for c in CONDITIONING_NAMES if c in cond]:
         raise BundleError(f"{cfg_path}: field 'conditioning' must list names from {list(CONDITIONING_NAMES)} in "
                           f"that order, got {cond}")
-    if _need(data, "conditioning_scale_g", (int, float), cfg_path) != CONDITIONING_SCALE_G:
+    if require_field(data, "conditioning_scale_g", (int, float), cfg_path) != CONDITIONING_SCALE_G:
         raise BundleError(f"{cfg_path}: field 'conditioning_scale_g' is {data['conditioning_scale_g']}, this code "
                           f"scales by {CONDITIONING_SCALE_G}")
-    if _need(data, "classes", list, cfg_path) != [a.label for a in Action]:
+    if require_field(data, "classes", list, cfg_path) != [a.label for a in Action]:
         raise BundleError(f"{cfg_path}: field 'classes' must be {[a.label for a in Action]}, got {data['classes']}")
     for name in ("head", "variant", "training", "encoder", "weights"):
-        _need(data, name, dict, cfg_path)
+        require_field(data, name, dict, cfg_path)
     for name in ("dir", "fingerprint", "sha256"):
-        _need(data["encoder"], name, str, cfg_path)
-    _need(data["weights"], "sha256", str, cfg_path)
+        require_field(data["encoder"], name, str, cfg_path)
+    require_field(data["weights"], "sha256", str, cfg_path)
     enc_dir = path / data["encoder"]["dir"]
     if data["encoder"]["dir"] != ENCODER_DIR or not (enc_dir / CONFIG_FILE).is_file():
         raise BundleError(f"{path} is not a complete policy bundle: encoder bundle {ENCODER_DIR}/ is missing")

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "preset": args.preset, "threads": args.threads, "device": str(device), "episodes": len(data.ticks),
         "ticks_per_epoch": int(len(samples)), "batch_size": args.batch_size,
-        "frozen": {"epoch_cached_s": round(cached_s, 3), "epoch_reencode_s": round(reencode_s, 3),
+        "frozen": {"epoch_cached_s": round(cached_s, 5), "epoch_reencode_s": round(reencode_s, 5),
                    "speedup": round(reencode_s / cached_s, 1), "cache_fill_s": round(fill_s, 2),
                    "cache_reload_s": round(reload_s, 2), "windows_encoded": cache.stats.windows_encoded},
         "finetune": {"mode": args.finetune, "samples_per_s": round(ft_samples / ft_s, 1), "samples": ft_samples,

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bags", default=None, metavar="DIR", help="use these demonstrations instead of recording")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch)")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="fine-tune in bfloat16 autocast (default: where the CPU/GPU runs bfloat16 natively)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         "sensors": args.sensor}.items() if v is not None}
     overrides.update(initial_g=args.initial_g, target_g=args.target_g, seed=args.seed, finetune=args.finetune,
                      encoder=Path(args.encoder) if args.encoder else None,
-                     bags=Path(args.bags) if args.bags else None, threads=args.threads,
+                     bags=Path(args.bags) if args.bags else None, threads=args.threads, amp=args.amp,
                      progress=not args.no_progress)
     config = DemoConfig.quick(out, **overrides) if args.quick else DemoConfig(out=out, **overrides)
     run_demo(config)

@@ -10,7 +10,7 @@ TACTILE_IMAGE = "tactile/{sensor}/image_raw"  # sensor_msgs/Image rgb8, header.s
 EMBEDDING = "anytouch/embedding"  # sensor_msgs/Image 32FC1, 1 x D per sensor; frame_id = sensor, stamp = newest frame
 ACTION = "pour/action"  # std_msgs/String: pour | wait | retract, published at 5 Hz
 CARTESIAN_STEP = "pour/cartesian_step"  # geometry_msgs/PoseStamped: relative rotation in the tool frame
-ARM_TILT = "arm/tilt"  # std_msgs/Float64, degrees about the tool tilt axis from the start pose
+ARM_TILT = "arm/tilt"  # std_msgs/Float64, deg about the tool tilt axis (xArm: from bring-up pose; sim: upright)
 ARM_POSE = "arm/pose"  # geometry_msgs/PoseStamped, base frame, metres + quaternion
 SCALE_MASS = "scale/mass"  # std_msgs/Float64, grams on the scale (sim ground truth, or a real scale driver)
 SIM_STATE = "sim/state"  # sensor_msgs/JointState: RigState field names in `name`, values in `position`

@@ -6,7 +6,7 @@ bags, with the topics and stamps a live recording has:
 
     tick k decided at t_k = base + (k - 1) * 0.2 s       pour/action (String), pour/cartesian_step (PoseStamped)
     frames rendered during the tick, (t_k, t_k + 0.2 s]    tactile/<sensor>/image_raw, logged at their grab stamp
-    end of the tick, t_k + 0.2 s                            arm/tilt (from the start pose), scale/mass, sim/state
+    end of the tick, t_k + 0.2 s                            arm/tilt (from upright), scale/mass, sim/state
 
 The action of tick k is what the expert chose at t_k, having seen the frames up to t_k: exactly what training cuts
 ("latest frame at or before the action"). Metadata: source "expert", the rig seed, final_g = the last scale
@@ -28,7 +28,7 @@ from anytouch_policy.data.recording import EpisodeRecorder
 from anytouch_policy.errors import ConfigError, EpisodeError
 from anytouch_policy.sim.evaluate import EpisodeReport, run_episode
 from anytouch_policy.sim.expert import ScriptedExpert
-from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed, sample_episode
+from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.rig import TickResult
 from anytouch_policy.sim.sensor_params import SensorSpec
 
@@ -45,7 +45,6 @@ def _submit(recorder: EpisodeRecorder, name: str, t_ns: int, msg: object) -> Non
 def record_expert_episode(recorder: EpisodeRecorder, *, index: int, seed: int, config: RigConfig,
                           sensors: Sequence[SensorSpec], target_g: float) -> tuple[Path, EpisodeReport]:
     """Run the expert on the rig of episode seed `seed`, streaming every frame, action and state to `recorder`."""
-    setup = sample_episode(config, seed)
     tick_ns = round(config.tick_s * 1e9)
     base = time.time_ns()
     meta = EpisodeMeta(initial_g=config.initial_g, target_g=target_g,
@@ -69,7 +68,7 @@ def record_expert_episode(recorder: EpisodeRecorder, *, index: int, seed: int, c
                         image_msg(TYPESTORE, frame.image, stamp, frame_id=f"{name}_gel"))
         t_end = base + result.tick * tick_ns
         state = result.state
-        _submit(recorder, topics.ARM_TILT, t_end, float64(data=state.tilt_deg - setup.initial_tilt_deg))
+        _submit(recorder, topics.ARM_TILT, t_end, float64(data=state.tilt_deg))
         _submit(recorder, topics.SCALE_MASS, t_end, float64(data=state.mass_on_scale_g))
         _submit(recorder, topics.SIM_STATE, t_end, joint_state_msg(TYPESTORE, t_end, state.to_dict()))
         last_mass = state.mass_on_scale_g

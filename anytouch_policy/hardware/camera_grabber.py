@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from anytouch_policy.errors import DeviceError, DeviceNotConnectedError
-from anytouch_policy.hardware.base import SourceState, SourceStats
+from anytouch_policy.hardware.base import SourceState, SourceStats, TactileSource
 from anytouch_policy.tactile import StampedFrame
 
 log = logging.getLogger(__name__)
@@ -195,3 +195,22 @@ class CameraGrabber:
             log.info("%s: reopened after read failures", self.name)
             return True
         return False
+
+
+class GrabbedSource(TactileSource):
+    """A camera-backed tactile source whose `_grabber` thread does the device work: open/close start and stop it,
+    read/stats hand out its newest frame and counters (GelSight Mini and DIGIT differ only in how they open)."""
+
+    _grabber: CameraGrabber
+
+    def open(self) -> None:
+        self._grabber.start()
+
+    def close(self) -> None:
+        self._grabber.stop()
+
+    def read(self, timeout_s: float = 0.0) -> StampedFrame | None:
+        return self._grabber.read(timeout_s)
+
+    def stats(self) -> SourceStats:
+        return self._grabber.stats()

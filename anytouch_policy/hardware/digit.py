@@ -28,11 +28,9 @@ import cv2
 import numpy as np
 
 from anytouch_policy.errors import ConfigError, DeviceError
-from anytouch_policy.hardware.base import SourceStats, TactileSource
-from anytouch_policy.hardware.camera_grabber import CameraGrabber
+from anytouch_policy.hardware.camera_grabber import CameraGrabber, GrabbedSource
 from anytouch_policy.hardware.v4l2 import SourceKind, check_capture_node, source_kind
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
-from anytouch_policy.tactile import StampedFrame
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +105,7 @@ class _DigitReader:
         self._digit.disconnect()
 
 
-class DigitSource(TactileSource):
+class DigitSource(GrabbedSource):
     """A DIGIT as a TactileSource: newest RGB frame in the configured orientation, stamped after the grab."""
 
     sensor_type = SensorType.DIGIT
@@ -170,18 +168,6 @@ class DigitSource(TactileSource):
         self.info = {"serial": digit.serial, "dev_name": digit.dev_name, "revision": str(digit.revision),
                      "stream": self.config.stream.value, "fps": str(digit.fps), "intensity": str(digit.intensity)}
         return _DigitReader(digit, transpose=self.config.orientation is DigitOrientation.LANDSCAPE)
-
-    def open(self) -> None:
-        self._grabber.start()
-
-    def close(self) -> None:
-        self._grabber.stop()
-
-    def read(self, timeout_s: float = 0.0) -> StampedFrame | None:
-        return self._grabber.read(timeout_s)
-
-    def stats(self) -> SourceStats:
-        return self._grabber.stats()
 
     def diagnostics(self) -> dict[str, str]:
         """Key/values for /diagnostics: serial, node, firmware revision, stream, LED intensity, last failure."""

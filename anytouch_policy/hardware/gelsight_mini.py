@@ -16,12 +16,10 @@ import cv2
 import numpy as np
 
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware.base import SourceStats, TactileSource
-from anytouch_policy.hardware.camera_grabber import CameraGrabber
+from anytouch_policy.hardware.camera_grabber import CameraGrabber, GrabbedSource
 from anytouch_policy.hardware.opencv_reader import CaptureSettings, OpenCVReader
 from anytouch_policy.hardware.v4l2 import SourceKind, check_capture_node, resolve_device, source_kind
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
-from anytouch_policy.tactile import StampedFrame
 
 _MINI = NATIVE_FORMATS[SensorType.GELSIGHT_MINI]
 
@@ -82,7 +80,7 @@ def crop_and_resize(image_bgr: np.ndarray, border_fraction: float, width: int, h
     return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
 
 
-class GelSightMiniSource(TactileSource):
+class GelSightMiniSource(GrabbedSource):
     """A GelSight Mini as a TactileSource: newest 320x240 RGB frame, stamped at grab time."""
 
     sensor_type = SensorType.GELSIGHT_MINI
@@ -112,18 +110,6 @@ class GelSightMiniSource(TactileSource):
         reader = OpenCVReader(self.path, self.kind, self._settings, replay_fps=self.config.replay_fps)
         self.refused = reader.refused
         return reader
-
-    def open(self) -> None:
-        self._grabber.start()
-
-    def close(self) -> None:
-        self._grabber.stop()
-
-    def read(self, timeout_s: float = 0.0) -> StampedFrame | None:
-        return self._grabber.read(timeout_s)
-
-    def stats(self) -> SourceStats:
-        return self._grabber.stats()
 
     def diagnostics(self) -> dict[str, str]:
         """Key/values for /diagnostics next to stats(): which node was opened and the last failure."""

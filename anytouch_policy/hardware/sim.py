@@ -31,16 +31,10 @@ CYLINDER_OUTER_DIAMETER_MM = 86.0
 START_POSE = (300.0, 0.0, 250.0, 180.0, 0.0, 0.0)
 
 
-class SimGripper(Gripper):
-    """Robotiq-like gripper closing on the cylinder; every call completes at once (no blocking, no faults)."""
+class _SimDevice:
+    """open()/close() of a simulated device, and the same refusal as the hardware when it is used unopened."""
 
-    def __init__(self, *, grip_scale: float = 1.0) -> None:
-        self.grip_scale = grip_scale  # actual / commanded force (an episode nuisance)
-        self._open = False
-        self._activated = False
-        self._position = 0
-        self._force_reg = 0
-        self._holding = False
+    _open = False
 
     def open(self) -> None:
         self._open = True
@@ -50,7 +44,18 @@ class SimGripper(Gripper):
 
     def _check(self) -> None:
         if not self._open:
-            raise DeviceNotConnectedError("SimGripper: call open() first")
+            raise DeviceNotConnectedError(f"{type(self).__name__}: call open() first")
+
+
+class SimGripper(_SimDevice, Gripper):
+    """Robotiq-like gripper closing on the cylinder; every call completes at once (no blocking, no faults)."""
+
+    def __init__(self, *, grip_scale: float = 1.0) -> None:
+        self.grip_scale = grip_scale  # actual / commanded force (an episode nuisance)
+        self._activated = False
+        self._position = 0
+        self._force_reg = 0
+        self._holding = False
 
     def activate(self, timeout_s: float = 5.0) -> None:
         self._check()
@@ -87,7 +92,7 @@ class SimGripper(Gripper):
         return (lo + (hi - lo) * self._force_reg / 255.0) * self.grip_scale
 
 
-class SimArm(Arm):
+class SimArm(_SimDevice, Arm):
     """The xArm holding the cylinder over the scale; owns the bead physics and the sim clock."""
 
     def __init__(self, setup: EpisodeSetup, *, config: RigConfig, gripper: SimGripper | None = None,
@@ -101,17 +106,6 @@ class SimArm(Arm):
         rate = rate_deg_s if rate_deg_s is not None else config.delta_phi_deg / config.tick_s
         self.drive = TiltDrive(setup.initial_tilt_deg, limits=config.limits, rate_deg_s=rate)
         self.flow = BeadFlow(setup.initial_g, setup.physics, stream_rng(setup.seed, Stream.FLOW))
-        self._open = False
-
-    def open(self) -> None:
-        self._open = True
-
-    def close(self) -> None:
-        self._open = False
-
-    def _check(self) -> None:
-        if not self._open:
-            raise DeviceNotConnectedError("SimArm: call open() first")
 
     def apply_tilt_step(self, delta_deg: float) -> float:
         self._check()
@@ -162,7 +156,7 @@ class FrameRequest:
     state: RigState
 
 
-class SimTactileSource(TactileSource):
+class SimTactileSource(_SimDevice, TactileSource):
     """A simulated tactile camera: frame k is stamped offset + k * period and shows the latest state at or before it.
 
     Feed it states in time order (`update_state`), from the rig in-process or from snapshots received over ROS;
@@ -181,13 +175,6 @@ class SimTactileSource(TactileSource):
         self._pending: deque[FrameRequest] = deque(maxlen=backlog)
         self._frames = 0
         self._dropped = 0
-        self._open = False
-
-    def open(self) -> None:
-        self._open = True
-
-    def close(self) -> None:
-        self._open = False
 
     @property
     def due(self) -> int:

@@ -121,40 +121,48 @@ def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: S
     return sha
 
 
-def _field(data: dict[str, Any], name: str, kind: type, where: Path) -> Any:
+def require_field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], where: Path) -> Any:
+    """data[name], or a BundleError naming the file and the field when it is missing or of another JSON type."""
     if name not in data:
         raise BundleError(f"{where}: missing field {name!r}")
-    if not isinstance(data[name], kind):
-        raise BundleError(f"{where}: field {name!r} must be {kind.__name__}, got {type(data[name]).__name__}")
-    return data[name]
+    value = data[name]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float, (int, float))):
+        raise BundleError(f"{where}: field {name!r} has the wrong type ({type(value).__name__})")
+    return value
 
 
-def read_bundle_config(path: Path | str) -> dict[str, Any]:
-    """Parse and check a bundle's config.json (no weights read); BundleError names the file and field."""
-    path = Path(path)
+def read_config_json(path: Path, *, kind: str, version: int, what: str) -> tuple[dict[str, Any], Path]:
+    """The checked head of a bundle's config.json (folder, file, JSON object, `kind`, `format_version`); shared by
+    encoder and policy bundles so both fail the same way."""
     if not path.is_dir():
-        raise BundleError(f"model bundle folder not found: {path}")
+        raise BundleError(f"{what} folder not found: {path}")
     cfg_path = path / CONFIG_FILE
     if not cfg_path.is_file():
-        raise BundleError(f"{path} is not a model bundle: {CONFIG_FILE} is missing")
+        raise BundleError(f"{path} is not a {what}: {CONFIG_FILE} is missing")
     try:
         data = json.loads(cfg_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{cfg_path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise BundleError(f"{cfg_path}: must hold a JSON object")
-    kind = _field(data, "kind", str, cfg_path)
-    if kind != BUNDLE_KIND:
-        raise BundleError(f"{cfg_path}: kind is {kind!r}, expected {BUNDLE_KIND!r}")
-    version = _field(data, "format_version", int, cfg_path)
-    if version != FORMAT_VERSION:
-        raise BundleError(f"{cfg_path}: format_version {version} is not supported (this code reads {FORMAT_VERSION})")
+    found = require_field(data, "kind", str, cfg_path)
+    if found != kind:
+        raise BundleError(f"{cfg_path}: kind is {found!r}, expected {kind!r}")
+    found_version = require_field(data, "format_version", int, cfg_path)
+    if found_version != version:
+        raise BundleError(f"{cfg_path}: format_version {found_version} is not supported (this code reads {version})")
+    return data, cfg_path
+
+
+def read_bundle_config(path: Path | str) -> dict[str, Any]:
+    """Parse and check a bundle's config.json (no weights read); BundleError names the file and field."""
+    data, cfg_path = read_config_json(Path(path), kind=BUNDLE_KIND, version=FORMAT_VERSION, what="model bundle")
     for name, kind_ in (("architecture", dict), ("sensor_slots", dict), ("trained_slots", list),
                         ("preprocess", dict), ("weights", dict)):
-        _field(data, name, kind_, cfg_path)
+        require_field(data, name, kind_, cfg_path)
     if "source" not in data:
         raise BundleError(f"{cfg_path}: missing field 'source'")
-    _field(data["weights"], "sha256", str, cfg_path)
+    require_field(data["weights"], "sha256", str, cfg_path)
     return data
 
 

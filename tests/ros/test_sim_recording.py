@@ -61,5 +61,7 @@ def test_expert_demonstration_through_the_nodes_matches_direct_writing(start_nod
     assert set(ep.meta.__dict__) == set(other.meta.__dict__) and ep.sensors == other.sensors
     assert (ep.meta.source, ep.meta.rig, ep.meta.extra) == (other.meta.source, other.meta.rig, other.meta.extra)
     assert set(ep.series) == set(other.series) == {topics.ARM_TILT, topics.SCALE_MASS}
+    # both measure the tilt from upright: an episode starts pre-tilted near the critical tilt, far from 0
+    assert abs(float(other.series[topics.ARM_TILT][1][0]) - float(tilt[0])) < 20.0 and float(tilt[0]) > 45.0
     (mine,), (theirs,) = (e.load_frames("left", [0]).values() for e in (ep, other))
     assert mine.shape == theirs.shape == (240, 320, 3) and mine.dtype == theirs.dtype
