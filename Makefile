@@ -13,5 +13,8 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check .
 
-bench: setup
+bench: setup  # JSON on stdout, one document per bench
 	.venv/bin/anytouch bench encoder
+	.venv/bin/python bench/sim.py
+	.venv/bin/anytouch bench train
+	.venv/bin/python bench/pipeline.py --seconds 60

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -169,6 +170,7 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
         encoder = probe.get("/encoder: encoder")
         with probe.lock:
             actions = [t for t, _ in probe.actions if t0 <= t <= t1]
+            action_counts = Counter(a for t, a in probe.actions if t0 <= t <= t1)
         sensor_status = {name: probe.get(f"/sensor_{name}: /tactile/{name}/image_raw") for name, _ in pairs}
         arm = probe.get("/arm: arm")
     finally:
@@ -196,6 +198,7 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
         "policy_tick_jitter_ms": _floats(final, "p50_jitter_ms", "p99_jitter_ms", "max_jitter_ms"),
         "missed_ticks": int(final["missed_ticks"]) - int(first["missed_ticks"]),
         "actions_received": len(actions),
+        "action_counts": dict(action_counts),  # the default head is untrained: what it chose, not how well
         "stale_ticks": int(final["stale_ticks"]) - int(first["stale_ticks"]),
         "busy_or_late_decisions": int(final["busy_ticks"]) + int(final["late_decisions"]),
         "policy_compute_ms": _floats(final, "p50_compute_ms", "p99_compute_ms"),

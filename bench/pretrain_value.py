@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -41,6 +42,8 @@ def main() -> int:
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--preset", default="anytouch-small")
     parser.add_argument("--pretrain-epochs", type=int, default=3)
+    parser.add_argument("--pretrain-arg", action="append", default=[], metavar="ARG",
+                        help="extra `anytouch pretrain` argument, repeatable (e.g. --pretrain-arg=--norm-pix-loss)")
     parser.add_argument("--frozen-epochs", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -62,10 +65,12 @@ def main() -> int:
     random_enc = init_encoder_bundle(args.preset, out / "encoder-random", seed=args.seed)
     t = time.perf_counter()
     log(f"stage 1 masked modelling on the demonstrations' frames for {args.pretrain_epochs} epochs")
-    code = anytouch(["pretrain", "--stage", "1", "--bags", str(bags), "--init", str(random_enc),
-                     "--out", str(out / "adapt"), "--epochs", str(args.pretrain_epochs), "--batch-size", "32",
-                     "--hop", "2", "--decoder-width", "128", "--decoder-layers", "2", "--decoder-heads", "4",
-                     "--threads", str(args.threads), "--seed", str(args.seed), "--no-progress", "--overwrite"])
+    with contextlib.redirect_stdout(sys.stderr):  # its own JSON summary is not this bench's output
+        code = anytouch(["pretrain", "--stage", "1", "--bags", str(bags), "--init", str(random_enc),
+                         "--out", str(out / "adapt"), "--epochs", str(args.pretrain_epochs), "--batch-size", "32",
+                         "--hop", "2", "--decoder-width", "128", "--decoder-layers", "2", "--decoder-heads", "4",
+                         "--threads", str(args.threads), "--seed", str(args.seed), "--no-progress", "--overwrite",
+                         *args.pretrain_arg])
     if code != 0:
         raise SystemExit(f"pretraining failed with exit code {code}")
     timing["pretrain_s"] = round(time.perf_counter() - t, 1)

@@ -169,11 +169,12 @@ def test_recover_refuses_while_the_error_persists(ready_arm):
 
 def test_no_step_for_the_command_timeout_stops_the_arm_then_it_resumes(ready_arm):
     arm, controller = ready_arm
-    _stream(arm, [0.25] * 2, period=0.1)
-    stop_at = time.monotonic()
+    _stream(arm, [0.25], period=0.1)
+    last_step = time.monotonic()  # taken before the step, so a loaded machine can only lengthen the measured gap
+    arm.apply_tilt_step(0.25)
     assert _wait(lambda: arm.state().status == ArmStatus.HOLDING, timeout=1.5)
     stops = [c for c in controller.calls if c.register == SET_STATE and c.payload[:1] == b"\x04"]
-    assert stops and stops[-1].t - stop_at >= 0.5  # set_state(4) after the 0.6 s timeout, not before
+    assert stops and stops[-1].t - last_step >= 0.6  # set_state(4) after the 0.6 s timeout, not before
     assert _wait(lambda: controller.arm.mode == 7 and controller.arm.state == 2)  # re-armed for the next step
     time.sleep(0.1)
     assert arm.apply_tilt_step(0.25) == pytest.approx(0.25)
