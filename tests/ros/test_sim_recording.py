@@ -10,7 +10,7 @@ from rosbags.highlevel import AnyReader
 from anytouch_policy.actions import Action
 from anytouch_policy.data import read_episode, topics
 from anytouch_policy.data.episode import TYPESTORE
-from anytouch_policy.demo.record import record_expert_episode
+from anytouch_policy.demo.record import record_expert_episodes
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.sensor_params import SensorSpec
@@ -52,8 +52,8 @@ def test_expert_demonstration_through_the_nodes_matches_direct_writing(start_nod
     tilt_t, tilt = ep.series[topics.ARM_TILT]
     assert np.ptp(tilt) > 1.0 and len(tilt_t) == pytest.approx(25 * span_s, rel=0.15)
 
-    direct, _ = record_expert_episode(tmp_path / "direct", index=0, seed=3, config=RigConfig(), target_g=TARGET_G,
-                                      sensors=[SensorSpec(SensorType.GELSIGHT_MINI, name="left")])
+    (direct,) = record_expert_episodes(tmp_path / "direct", episodes=1, seed=3, config=RigConfig(), target_g=TARGET_G,
+                                       sensors=[SensorSpec(SensorType.GELSIGHT_MINI, name="left")])
     other = read_episode(direct)
     live, written = _layout(path), _layout(direct)
     assert set(live) - set(written) == {"/" + topics.ARM_POSE} and set(written) <= set(live)
