@@ -39,9 +39,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True, help="work folder (bags, encoders, policies)")
     parser.add_argument("--bags", type=Path, default=None, help="reuse these demonstrations instead of recording")
     parser.add_argument("--episodes", type=int, default=40, help="demonstrations to record")
-    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--eval-episodes", type=int, default=40)
     parser.add_argument("--preset", default="anytouch-small")
-    parser.add_argument("--pretrain-epochs", type=int, default=3)
+    parser.add_argument("--pretrain-epochs", type=int, default=6)
     parser.add_argument("--pretrain-arg", action="append", default=[], metavar="ARG",
                         help="extra `anytouch pretrain` argument, repeatable (e.g. --pretrain-arg=--norm-pix-loss)")
     parser.add_argument("--frozen-epochs", type=int, default=40)
