@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default=None, help="frozen: embedding cache (default ~/.cache/anytouch)")
     parser.add_argument("--no-cache", action="store_true", help="frozen: encode without the on-disk cache")
     parser.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32")
+    parser.add_argument("--select", choices=["val_loss", "last"], default="val_loss",
+                        help="epoch saved as the bundle: lowest validation loss, or the last (end of the schedule)")
     parser.add_argument("--amp", action="store_true", help="finetune: bfloat16 autocast (faster on recent CPUs/GPUs)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch)")
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, seed=args.seed, class_weights=not args.no_class_weights,
         augment=None if args.no_augment else Augment(hflip=args.hflip),
         cache_dir=Path(args.cache_dir) if args.cache_dir else None, use_cache=not args.no_cache,
-        precision=args.precision, amp=args.amp, device=args.device, threads=args.threads, skip_bad=args.skip_bad,
+        precision=args.precision, amp=args.amp, select=args.select, device=args.device, threads=args.threads,
+        skip_bad=args.skip_bad,
         progress=not args.no_progress, overwrite=args.overwrite)
     result = train(config)
     if args.json:

@@ -30,6 +30,7 @@ from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.train import TrainConfig, TrainMode, train
+from anytouch_policy.train.metrics import Selection
 from anytouch_policy.train.trainers import bfloat16_is_native
 
 
@@ -70,6 +71,7 @@ class DemoConfig:
     max_ticks: int | None = None  # cut episodes (demonstrations and evaluation) after this many ticks
     threads: int | None = 2
     amp: bool | None = None  # fine-tune in bfloat16 autocast; None: where the CPU or GPU runs bfloat16 natively
+    select: Selection = Selection.LAST  # 8 validation episodes pick epochs by noise; the schedule's end is stabler
     progress: bool = True
 
     @classmethod
@@ -148,6 +150,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
             bags=[bags], out=models / variant.name, mode=variant.mode, encoder=config.encoder,
             preset=None if config.encoder else config.preset, finetune=config.finetune, frames=variant.frames,
             stride=config.stride, seed=config.seed, cache_dir=out / "cache", progress=config.progress, amp=amp,
+            select=config.select,
             epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
             log=lambda text: log("  " + text.replace("\n", "\n  ")))
         stage(f"train {variant.name}", t0)

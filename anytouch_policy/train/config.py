@@ -11,6 +11,7 @@ from anytouch_policy.model.encoder import Finetune, FinetuneMode
 from anytouch_policy.model.runtime import Precision, TokenMode
 from anytouch_policy.policy import CONDITIONING_NAMES, ReferenceMode
 from anytouch_policy.train.augment import Augment
+from anytouch_policy.train.metrics import Selection
 
 
 class TrainMode(StrEnum):
@@ -50,6 +51,7 @@ class TrainConfig:
     layers: int = 2
     dropout: float = 0.1
     val_fraction: float = 0.2
+    select: Selection = Selection.VAL_LOSS  # which epoch becomes the bundle: lowest validation loss, or the last
     seed: int = 0
     class_weights: bool = True  # inverse-frequency weights in the loss (wait/pour dominate, retract is rare)
     augment: Augment | None = field(default_factory=Augment)  # finetune only
@@ -68,6 +70,7 @@ class TrainConfig:
         self.token_mode = TokenMode(self.token_mode)
         self.reference = ReferenceMode(self.reference)
         self.precision = Precision(self.precision)
+        self.select = Selection(self.select)
         if (self.encoder is None) == (self.preset is None):
             raise ConfigError("give exactly one encoder source: --encoder BUNDLE or --preset NAME")
         if not self.bags:

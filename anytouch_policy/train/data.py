@@ -63,7 +63,9 @@ def prepare(config: TrainConfig, *, log: Callable[[str], None] = print) -> Prepa
         for path, reason in found.broken:
             log(f"skipped broken episode {path}: {reason}")
         skipped += [(str(p), r) for p, r in found.broken]
-    episodes = sorted(found.episodes, key=lambda e: str(e.path))
+    # Recording order (first action tick), not folder names: `<prefix>_<time>_<k>` sorts "_10" before "_9" within
+    # a second, which made the split and batches depend on how the recording's seconds fell.
+    episodes = sorted(found.episodes, key=lambda e: (e.actions[0][0] if e.actions else 0, str(e.path)))
     if len(episodes) < 2:
         raise EpisodeError(f"need at least 2 complete episodes under {[str(b) for b in config.bags]}, "
                            f"found {len(episodes)}")

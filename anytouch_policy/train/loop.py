@@ -51,7 +51,7 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
     per_epoch = len(ctx.shard(trainer.batches(train_samples, np.random.default_rng(config.seed))))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(epochs * per_epoch, config.warmup_fraction))
     labels = torch.from_numpy(data.labels).to(ctx.device)
-    history = History()
+    history = History(select=config.select)
     best_state: dict = {}
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +64,25 @@ class EpochMetrics:
         return "\n".join(lines)
 
 
+class Selection(StrEnum):
+    """Which epoch becomes the bundle. VAL_LOSS: the lowest validation loss (class-weighted cross-entropy), smoother
+    than accuracies over a few validation episodes. LAST: the end of the cosine schedule; in imitation learning the
+    validation loss of single actions says little about closed-loop success, so a fixed schedule is often the
+    better choice when the validation set is a handful of episodes."""
+
+    VAL_LOSS = "val_loss"
+    LAST = "last"
+
+
 @dataclass
 class History:
     epochs: list[EpochMetrics] = field(default_factory=list)
+    select: Selection = Selection.VAL_LOSS
 
     def best(self) -> EpochMetrics:
-        """Lowest validation loss (class-weighted cross-entropy): smoother than accuracies over a few validation
-        episodes, where one retract tick more or less moves the recall by several points."""
+        """The epoch `select` chooses."""
+        if self.select is Selection.LAST:
+            return self.epochs[-1]
         return min(self.epochs, key=lambda m: m.val_loss)
 
     def to_list(self) -> list[dict]:

@@ -119,3 +119,25 @@ def test_config_errors(tmp_path):
         TrainConfig(bags=[tmp_path], out=tmp_path / "o", preset="anytouch-tiny", frames=2)
     with pytest.raises(ConfigError, match="--finetune all or last:N"):
         TrainConfig(bags=[tmp_path], out=tmp_path / "o", preset="anytouch-tiny", mode="finetune", finetune="frozen")
+
+
+def test_episodes_keep_recording_order_whatever_their_folder_names(tmp_path, expert_bags, tiny_encoder):
+    import shutil
+
+    from anytouch_policy.train.data import prepare
+
+    recorded = sorted(expert_bags.iterdir(), key=lambda p: read_episode(p).actions[0][0])
+    renamed = tmp_path / "renamed"
+    for i, path in enumerate(recorded):  # later recordings get names that sort first
+        shutil.copytree(path, renamed / f"ep_{len(recorded) - i}")
+    config = frozen_config(renamed, tmp_path / "p", tiny_encoder, tmp_path / "cache")
+    names = [t.episode.path.name for t in prepare(config, log=lambda text: None).ticks]
+    assert names == [f"ep_{len(recorded) - i}" for i in range(len(recorded))]
+
+
+def test_select_last_saves_the_final_epoch(tmp_path, expert_bags, tiny_encoder):
+    result = train(frozen_config(expert_bags, tmp_path / "p", tiny_encoder, tmp_path / "cache", select="last"))
+    assert result.best.epoch == 3 and result.summary["best_epoch"] == 3
+    losses = [m.val_loss for m in result.history.epochs]
+    by_loss = train(frozen_config(expert_bags, tmp_path / "q", tiny_encoder, tmp_path / "cache"))
+    assert by_loss.best.epoch == 1 + int(np.argmin(losses))  # same seed, same epochs: only the choice differs
