@@ -169,8 +169,9 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
         final = probe.get("/policy: policy")
         encoder = probe.get("/encoder: encoder")
         with probe.lock:
-            actions = [t for t, _ in probe.actions if t0 <= t <= t1]
-            action_counts = Counter(a for t, a in probe.actions if t0 <= t <= t1)
+            window = [(t, a) for t, a in probe.actions if t0 <= t <= t1]
+        actions = [t for t, _ in window]
+        action_counts = Counter(a for _, a in window)
         sensor_status = {name: probe.get(f"/sensor_{name}: /tactile/{name}/image_raw") for name, _ in pairs}
         arm = probe.get("/arm: arm")
     finally:

@@ -126,8 +126,9 @@ def require_field(data: dict[str, Any], name: str, kind: type | tuple[type, ...]
     if name not in data:
         raise BundleError(f"{where}: missing field {name!r}")
     value = data[name]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float, (int, float))):
-        raise BundleError(f"{where}: field {name!r} has the wrong type ({type(value).__name__})")
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):  # JSON true is no number
+        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise BundleError(f"{where}: field {name!r} must be {expected}, got {type(value).__name__}")
     return value
 
 
