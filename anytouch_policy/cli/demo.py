@@ -5,7 +5,7 @@ into bags, train fine-tuned and frozen policies with dynamic (3-frame) and stati
 evaluate each in closed loop on unseen seeds, and print the paper's table 4 (docs/training.md). Everything lands in
 --out (default runs/demo-<timestamp>): bags/, models/, eval/, table.md, table.json, pours.png, errors.png.
 
-    anytouch demo --quick --out /tmp/demo      # a sub-minute smoke run (tiny encoder, rough numbers)
+    anytouch demo --quick --out /tmp/demo      # a one-minute smoke run (tiny encoder, rough numbers)
     anytouch demo --encoder models/adapted     # start from your own encoder bundle instead of a random init
 """
 

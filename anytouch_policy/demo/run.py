@@ -76,7 +76,7 @@ class DemoConfig:
 
     @classmethod
     def quick(cls, out: Path, **overrides: object) -> DemoConfig:
-        """A small end-to-end run for tests (under a minute on 2 cores). Its episodes are whole pours (the expert
+        """A small end-to-end run for tests (about a minute on 2 cores). Its episodes are whole pours (the expert
         needs 75-120 ticks; cutting them short would leave every row at the same timeout error), and the 8
         demonstrations with 40 head epochs on cached embeddings are the least that lets a frozen policy finish pours
         of its own, so the smoke test tells a working pipeline from one that learns nothing."""
