@@ -47,6 +47,7 @@ class NodeSpec:
     overrides: dict[str, object] = field(default_factory=dict)
     namespace: str = ""
     terminal: bool = False  # reads the operator's keyboard: inherits the terminal instead of a prefixed pipe
+    essential: bool = False  # its end ends the set (launch: on_exit=Shutdown); see make_plan
 
     def argv(self, python: str = sys.executable) -> list[str]:
         args = [python, "-m", f"{PACKAGE}.{self.executable}", "--ros-args", "-r", f"__node:={self.name}"]
@@ -61,7 +62,7 @@ class NodeSpec:
     def to_dict(self) -> dict:
         return {"name": self.name, "executable": self.executable, "namespace": self.namespace,
                 "params_files": [str(p) for p in self.params_files], "overrides": self.overrides,
-                "terminal": self.terminal, "argv": self.argv()}
+                "terminal": self.terminal, "essential": self.essential, "argv": self.argv()}
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,11 @@ def make_plan(
     several are applied in order, later ones win. `expert` (record, sim only) starts the scripted expert instead of
     the keyboard teleop. With `policy` the encoder node gets the policy bundle too (it brings its own encoder; the
     encoder node refuses an encoder bundle next to it).
+
+    Essential nodes, whose end ends the whole set (here and in the launch files): those without which the set is
+    useless, the encoder, policy and arm of `pour`; the arm and recorder of `record`, and its teleop or expert, whose
+    exit is how a session ends (the operator quits, the expert has recorded its episodes). A sensor driver is not:
+    its death is reported, and the policy holds (stale data -> wait) until a driver publishes again.
     """
     mode = Mode(mode)
     if mode is Mode.POUR and (not teleop or expert or output_dir):
@@ -145,11 +151,13 @@ def make_plan(
     pairs = parse_sensors(sensors)
     names, kinds = [n for n, _ in pairs], [k for _, k in pairs]
 
-    def node(name: str, executable: str, overrides: dict[str, object], *, terminal: bool = False) -> NodeSpec:
-        return NodeSpec(name, executable, files, overrides, namespace, terminal)
+    def node(name: str, executable: str, overrides: dict[str, object], *, terminal: bool = False,
+             essential: bool = True) -> NodeSpec:
+        return NodeSpec(name, executable, files, overrides, namespace, terminal, essential)
 
     nodes = [node(f"sensor_{name}", "sensor_node", {"sensor_name": name, "sensor_type": kind,
-                                                     "backend": "sim" if sim else kind, "sim_index": index})
+                                                     "backend": "sim" if sim else kind, "sim_index": index},
+                  essential=False)
              for index, (name, kind) in enumerate(pairs)]
     if mode is Mode.POUR:
         nodes.append(node("encoder", "encoder_node", {"sensors": names, "sensor_types": kinds}
@@ -185,5 +193,5 @@ def run_plan(plan: Plan, *, stop_timeout_s: float = 10.0, out: TextIO | None = N
         raise ConfigError(f"node {', '.join(terminal)} reads the keyboard but stdin is not a terminal: run bringup "
                           "in a terminal, or pass --no-teleop and run `python -m anytouch_ros.teleop_node` elsewhere")
     env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")  # children's lines arrive as printed
-    specs = [ProcessSpec(n.name, n.argv(), terminal=n.terminal) for n in plan.nodes]
+    specs = [ProcessSpec(n.name, n.argv(), terminal=n.terminal, essential=n.essential) for n in plan.nodes]
     return Supervisor(specs, env=env, out=out, stop_timeout_s=stop_timeout_s).run()

@@ -1,14 +1,18 @@
 """Run a set of processes as one unit, the way `ros2 launch` runs nodes: prefixed output, stop together.
 
-    Supervisor([ProcessSpec("talker", [...]), ProcessSpec("teleop", [...], terminal=True)]).run()
+    Supervisor([ProcessSpec("arm", [...], essential=True), ProcessSpec("teleop", [...], terminal=True)]).run()
 
 - Each child's stdout+stderr is read line by line and printed as "[name] line". A `terminal` child (the keyboard
   teleop) keeps the operator's terminal instead: stdin, stdout and stderr inherited, in our process group.
 - Other children get a session of their own, so a Ctrl-C in the terminal reaches only the supervisor, which then
   sends exactly one SIGINT to every child (a node closing a bag must not see a second one). On Linux each child also
   gets SIGTERM if the supervisor dies (PR_SET_PDEATHSIG), so even a killed supervisor leaves no orphans.
-- A child that exits on its own stops the whole set: status 0 if it exited 0 (e.g. the operator quit teleop),
-  1 with a message naming it otherwise. Ctrl-C / SIGTERM to the supervisor stops the set with status 0.
+- A child that ends is reported by name. An `essential` child's end stops the whole set (launch's
+  `on_exit=Shutdown`); any other child's end is reported and the rest keep running, as under `ros2 launch`. The set
+  also stops once no child is left, or on Ctrl-C / SIGTERM to the supervisor.
+- Exit status: 1 if any child failed, at any time (stopping included): it exited with a non-zero status, or it ended
+  on a signal the supervisor did not send it (a SIGTERM from elsewhere, a SIGKILL, a crash); its name and cause are
+  printed. Otherwise 0: a clean Ctrl-C, or an essential child that exited 0 (the operator quit teleop).
 - Stopping: SIGINT to all, wait `stop_timeout_s`; then SIGTERM to whatever is left (its whole process group), wait
   `kill_timeout_s`; then SIGKILL. Every child is waited for before run() returns.
 """
@@ -34,6 +38,14 @@ class ProcessSpec:
     name: str
     argv: Sequence[str]
     terminal: bool = False
+    essential: bool = False  # its end stops the whole set (launch_ros: on_exit=Shutdown)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def _die_with_parent_hook():
@@ -66,6 +78,9 @@ class Supervisor:
         self.out = out or sys.stdout
         self.stop_timeout_s, self.kill_timeout_s = stop_timeout_s, kill_timeout_s
         self.procs: dict[str, subprocess.Popen] = {}
+        self.failures: list[str] = []  # "<name> <cause>" of every child that failed
+        self._sent: dict[str, set[int]] = {name: set() for name in names}  # signals the supervisor sent each child
+        self._ended: set[str] = set()
         self._pumps: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -86,6 +101,10 @@ class Supervisor:
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self._signal = signum
+        if signum == signal.SIGINT:  # the terminal's Ctrl-C reached the children that share it as well
+            for spec in self.specs:
+                if spec.terminal:
+                    self._sent[spec.name].add(signum)
         self._stop.set()
 
     def start(self) -> None:
@@ -104,31 +123,58 @@ class Supervisor:
         self.say(f"started {len(self.procs)} processes: " +
                  ", ".join(f"{n} (pid {p.pid})" for n, p in self.procs.items()))
 
+    def _cause(self, name: str, code: int) -> str | None:
+        """Why a child that ended with `code` failed; None when it ended as asked (status 0, or a signal we sent)."""
+        if code > 0:
+            return f"exited with status {code}"
+        if code < 0 and -code not in self._sent[name]:
+            return f"ended on {_signal_name(-code)} (not sent by bringup)"
+        return None
+
+    def _collect(self, *, running: bool) -> bool:
+        """Report the children that ended since the last call; True if one of them was essential."""
+        essential = False
+        for spec in self.specs:
+            proc = self.procs.get(spec.name)
+            code = None if proc is None else proc.poll()
+            if code is None or spec.name in self._ended:
+                continue
+            self._ended.add(spec.name)
+            cause = self._cause(spec.name, code)
+            if cause:
+                self.failures.append(f"{spec.name} {cause}")
+            if running:
+                then = "stopping the other nodes" if spec.essential else "the other nodes keep running"
+                self.say(f"{spec.name} {cause or 'exited'}; {then}")
+            elif cause:
+                self.say(f"{spec.name} {cause} while stopping")
+            essential |= spec.essential
+        return essential
+
     def run(self) -> int:
-        """Start everything, supervise until a child exits or a signal arrives, stop everything. Exit status."""
+        """Start everything, supervise until an essential child ends, none is left or a signal arrives, then stop
+        everything. Exit status: 1 if any child failed (see the module docstring), else 0."""
         in_main = threading.current_thread() is threading.main_thread()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
-        status = 0
         try:
             self.start()
             while not self._stop.wait(0.1):
-                ended = [(n, p.returncode) for n, p in self.procs.items() if p.poll() is not None]
-                if ended:
-                    name, code = ended[0]
-                    if code == 0:
-                        self.say(f"{name} exited; stopping the other nodes")
-                    else:
-                        how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-                        self.say(f"{name} {how}; stopping the other nodes")
-                        status = 1
+                if self._collect(running=True):
+                    break
+                if not self._alive():
+                    self.say("no process left running")
                     break
             if self._signal is not None:
-                self.say(f"{signal.Signals(self._signal).name} received; stopping all nodes")
+                self.say(f"{_signal_name(self._signal)} received; stopping all nodes")
         finally:
             self.stop()
+            self._collect(running=False)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        return status
+        if self.failures:
+            self.say("exit status 1: " + "; ".join(self.failures))
+            return 1
+        return 0
 
     def _alive(self) -> list[subprocess.Popen]:
         return [p for p in self.procs.values() if p.poll() is None]
@@ -144,6 +190,7 @@ class Supervisor:
             proc = self.procs.get(spec.name)
             if proc is None or proc.poll() is not None:
                 continue
+            self._sent[spec.name].add(sig)
             try:
                 if group and not spec.terminal:
                     os.killpg(proc.pid, sig)  # the child leads its own group: reaches anything it started

@@ -12,15 +12,23 @@ node's threads that publish), destroys the node, then calls `node.close()`, whic
 closes files and devices; logging still works).
 A node refusing its parameters (AnyTouchError from the constructor) logs the reason and exits with status 2, so
 `anytouch bringup` reports it.
+
+Signals: SIGINT is the stop request of `ros2 launch` and `anytouch bringup`; the node closes and exits 0 (launch
+says "finished cleanly"). SIGTERM closes it the same way, after which it ends on SIGTERM itself (`end_on_signal`),
+so whoever started it sees what stopped it: bringup names the node and exits non-zero, launch reports "exit code
+-15". A node that quietly exited 0 after a stray SIGTERM would look like one whose job was done.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import NoReturn
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
@@ -121,20 +129,41 @@ class BaseNode(Node):
         """Release what the node owns once the executor stopped (files, threads, devices); ROS may be shut down."""
 
 
-def run_node(node_class: Callable[[], BaseNode], args: list[str] | None = None) -> int:
-    """The body of every node's main(): build, spin until SIGINT/SIGTERM, close. Returns the exit status.
+def end_on_signal(signum: int) -> NoReturn:
+    """End the process on `signum`'s default action, as if it had never been caught: the parent's wait() then
+    reports the signal (a shell's convention after cleaning up). Called last, once everything is closed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    raise SystemExit(128 + signum)  # only if the signal is blocked: the shell's code for it
 
-    rclpy's own signal handler shuts the context down, which ends spin(); the Python-level SIGINT handler (which
-    rclpy's chains to) raises KeyboardInterrupt only while the node is still being built (loading a model), never
-    while spinning: raised inside rclpy's message conversion it would surface as a RuntimeError instead.
+
+def run_node(node_class: Callable[[], BaseNode], args: list[str] | None = None) -> int:
+    """The body of every node's main(): build, spin until SIGINT/SIGTERM, close. Returns the exit status, or ends
+    the process on SIGTERM when that is what stopped it (module docstring).
+
+    rclpy's own signal handlers shut the context down, which ends spin(); the Python-level handlers (which rclpy's
+    chain to) note the signal and raise KeyboardInterrupt only while the node is still being built (loading a
+    model), never while spinning: raised inside rclpy's message conversion it would surface as a RuntimeError.
     """
     spinning = threading.Event()
+    received: set[int] = set()
 
-    def on_sigint(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
+        received.add(signum)
         if not spinning.is_set():
             raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_sigint)  # before rclpy.init, which chains its handler to this one
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)  # before rclpy.init, which chains its handlers to these
+    status = _build_and_spin(node_class, args, spinning)
+    if signal.SIGTERM in received:
+        end_on_signal(signal.SIGTERM)
+    return status
+
+
+def _build_and_spin(node_class: Callable[[], BaseNode], args: list[str] | None, spinning: threading.Event) -> int:
     rclpy.init(args=args)
     node: BaseNode | None = None
     executor = SingleThreadedExecutor()

@@ -4,7 +4,8 @@
 
 Reads keys from its terminal (cbreak mode via termios/tty, so it works over SSH without X), prints the key map
 (anytouch_policy.teleop.KEYMAP) and a live status line (action, episode, arm/tilt, scale/mass). No key = wait.
-The terminal is restored and a final `wait` is published on every exit path (q, Ctrl-C, SIGTERM, SIGHUP).
+The terminal is restored and a final `wait` is published on every exit path (q, Ctrl-C, SIGTERM, SIGHUP); after
+SIGTERM or SIGHUP the process then ends on that signal, so `anytouch bringup` sees what stopped it (anytouch_ros.base).
 rclpy spins in a background thread (one SingleThreadedExecutor); the main thread reads the keyboard.
 """
 
@@ -38,7 +39,7 @@ from anytouch_policy.teleop import (
     help_text,
 )
 from anytouch_ros import qos
-from anytouch_ros.base import BackgroundSpin, BaseNode
+from anytouch_ros.base import BackgroundSpin, BaseNode, end_on_signal
 from anytouch_ros.conversions import action_to_msgs
 
 NO_TTY_HELP = (
@@ -117,6 +118,7 @@ class TeleopNode(BaseNode):
 
 
 _EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_stopped_by: list[int] = []  # the exit signal that ended the keyboard loop, if one did
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -124,6 +126,7 @@ def _interrupt(signum: int, frame: object) -> None:
     so they cannot cut the terminal restore or the final wait short."""
     for sig in _EXIT_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    _stopped_by.append(signum)
     raise KeyboardInterrupt
 
 
@@ -171,6 +174,13 @@ def run_keyboard(node: TeleopNode, fd: int, out: TextIO) -> int:
 
 
 def main(args: list[str] | None = None) -> int:
+    status = _run(args)
+    if _stopped_by and _stopped_by[0] != signal.SIGINT:  # Ctrl-C is the operator's stop request: status 0
+        end_on_signal(_stopped_by[0])
+    return status
+
+
+def _run(args: list[str] | None) -> int:
     # rclpy's own handlers would shut the context down on Ctrl-C before we can publish the final wait.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     for sig in _EXIT_SIGNALS:

@@ -3,6 +3,8 @@
     ros2 launch anytouch_ros pour.launch.py sim:=true policy:=/path/to/policy
 
 Parameters come from config/pour.yaml (or config:=FILE); the arguments below override a few of them.
+The encoder, policy and arm are essential: when one of them exits, the whole set shuts down (a sensor driver's
+exit is only reported), as under `anytouch bringup pour`.
 `anytouch bringup pour` starts the same nodes with the same parameters where launch_ros is not installed
 (tests/launch/test_launch_files.py reads this file and checks it against that command).
 """
@@ -11,7 +13,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -54,14 +56,17 @@ def _nodes(context):
     if policy:
         encoder_overrides["policy"] = policy  # the policy bundle brings the encoder it was trained with
     nodes.append(Node(package=PACKAGE, executable="encoder_node", name="encoder", namespace=namespace,
-                      output="screen", parameters=[config, encoder_overrides]))
+                      output="screen", parameters=[config, encoder_overrides],
+                      on_exit=Shutdown(reason="the encoder node exited")))
     policy_overrides = {"sensors": names}
     if policy:
         policy_overrides["bundle"] = policy
     nodes.append(Node(package=PACKAGE, executable="policy_node", name="policy", namespace=namespace,
-                      output="screen", parameters=[config, policy_overrides]))
+                      output="screen", parameters=[config, policy_overrides],
+                      on_exit=Shutdown(reason="the policy node exited")))
     nodes.append(Node(package=PACKAGE, executable="arm_node", name="arm", namespace=namespace, output="screen",
-                      parameters=[config, {"backend": "sim" if sim else "xarm"}]))
+                      parameters=[config, {"backend": "sim" if sim else "xarm"}],
+                      on_exit=Shutdown(reason="the arm node exited")))
     return nodes
 
 

@@ -7,6 +7,8 @@
 The teleop reads a keyboard, and `ros2 launch` gives nodes no terminal: it runs in its own window
 (teleop_prefix, default 'xterm -e', needs X). Without X pass teleop:=false and run it in a second terminal, or
 use `anytouch bringup record`, which hands it your terminal. Parameters: config/record.yaml (or config:=FILE).
+The arm, the recorder and the teleop or expert are essential: when one of them exits (quitting the teleop, the
+expert done), the whole set shuts down (a sensor driver's exit is only reported), as under `anytouch bringup record`.
 `anytouch bringup record` starts the same nodes with the same parameters (tests/launch/test_launch_files.py).
 """
 
@@ -14,7 +16,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -57,14 +59,16 @@ def _nodes(context):
         for index, (name, kind) in enumerate(sensors)
     ]
     nodes.append(Node(package=PACKAGE, executable="arm_node", name="arm", namespace=namespace, output="screen",
-                      parameters=[config, {"backend": "sim" if sim else "xarm"}]))
+                      parameters=[config, {"backend": "sim" if sim else "xarm"}],
+                      on_exit=Shutdown(reason="the arm node exited")))
     if expert:
         nodes.append(Node(package=PACKAGE, executable="expert_node", name="expert", namespace=namespace,
-                          output="screen", parameters=[config, {}]))
+                          output="screen", parameters=[config, {}],
+                          on_exit=Shutdown(reason="the expert node exited")))
     elif teleop:
         nodes.append(Node(package=PACKAGE, executable="teleop_node", name="teleop", namespace=namespace,
                           output="screen", prefix=LaunchConfiguration("teleop_prefix").perform(context),
-                          parameters=[config, {}]))
+                          parameters=[config, {}], on_exit=Shutdown(reason="the teleop exited")))
     recorder_overrides = {"sensors": names, "sensor_types": kinds}
     if sim:
         recorder_overrides["rig"] = "sim"
@@ -73,7 +77,8 @@ def _nodes(context):
     if output_dir:
         recorder_overrides["output_dir"] = output_dir
     nodes.append(Node(package=PACKAGE, executable="recorder_node", name="recorder", namespace=namespace,
-                      output="screen", parameters=[config, recorder_overrides]))
+                      output="screen", parameters=[config, recorder_overrides],
+                      on_exit=Shutdown(reason="the recorder node exited")))
     return nodes
 
 

@@ -5,7 +5,9 @@
     anytouch bringup pour --sim --policy models/policy --dry-run
 
 Mirrors `ros2 launch anytouch_ros <pour|record>.launch.py` (same executables, node names, parameter files and
-overrides; a test checks it). Ctrl-C stops every node; a node that exits stops the others.
+overrides and essential nodes; a test checks it). Ctrl-C stops every node; an essential node's exit (encoder,
+policy, arm; recorder, teleop, expert) stops the others. Exit status 1 when any node failed: a non-zero status, or a
+signal bringup did not send it (a stray SIGTERM, SIGKILL); each is named with its cause.
 """
 
 from __future__ import annotations

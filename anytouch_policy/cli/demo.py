@@ -5,7 +5,7 @@ into bags, train fine-tuned and frozen policies with dynamic (3-frame) and stati
 evaluate each in closed loop on unseen seeds, and print the paper's table 4 (docs/training.md). Everything lands in
 --out (default runs/demo-<timestamp>): bags/, models/, eval/, table.md, table.json, pours.png, errors.png.
 
-    anytouch demo --quick --out /tmp/demo      # a one-minute smoke run (tiny encoder, meaningless numbers)
+    anytouch demo --quick --out /tmp/demo      # a one-minute smoke run (tiny encoder, rough numbers)
     anytouch demo --encoder models/adapted     # start from your own encoder bundle instead of a random init
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="output folder (default runs/demo-<YYYYmmdd-HHMMSS>)")
-    parser.add_argument("--quick", action="store_true", help="tiny run for tests: 4 demos, 2 eval episodes, tiny "
-                                                             "encoder, 1-2 epochs")
+    parser.add_argument("--quick", action="store_true", help="small run for tests: 8 demos, 2 eval episodes, "
+                                                             "tiny encoder, 3 fine-tune / 40 head epochs")
     parser.add_argument("--episodes", type=int, default=None, help="expert demonstrations to record (default 40)")
     parser.add_argument("--eval-episodes", type=int, default=None, help="closed-loop episodes per policy (20)")
     parser.add_argument("--initial-g", type=float, default=100.0)

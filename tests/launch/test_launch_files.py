@@ -1,9 +1,10 @@
-"""The launch files and `anytouch bringup` start the same nodes, with the same parameter files and overrides.
+"""The launch files and `anytouch bringup` start the same nodes, with the same parameter files and overrides, and
+agree on which nodes are essential (launch: `on_exit=Shutdown(...)`; bringup: their end stops the set).
 
 launch_ros is not installed here, so the launch files are read with `ast` and their `_nodes(context)` function is
 interpreted by a small evaluator that knows only the constructs those files use (plain assignments, ifs, list
-comprehensions, string splits, Node(...) and LaunchConfiguration(...).perform(context)). Anything else fails the test
-loudly, so a launch-file edit outside that subset cannot slip through unchecked.
+comprehensions, string splits, Node(...), Shutdown(...) and LaunchConfiguration(...).perform(context)). Anything
+else fails the test loudly, so a launch-file edit outside that subset cannot slip through unchecked.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ PENDING: set[str] = set()
 
 @dataclass
 class _Call:
-    """A launch action constructed in the file: Node, DeclareLaunchArgument, OpaqueFunction, LaunchDescription."""
+    """A launch action constructed in the file: Node, Shutdown, DeclareLaunchArgument, OpaqueFunction,
+    LaunchDescription."""
 
     kind: str
     args: list
@@ -46,7 +48,7 @@ class _Return(Exception):
         self.value = value
 
 
-_ACTIONS = {"Node", "DeclareLaunchArgument", "OpaqueFunction", "LaunchDescription"}
+_ACTIONS = {"Node", "Shutdown", "DeclareLaunchArgument", "OpaqueFunction", "LaunchDescription"}
 _METHODS = {str: {"split", "strip"}, list: {"append", "extend"}, dict: {"update"}}
 _CONTEXT = object()
 
@@ -205,6 +207,16 @@ class LaunchInterpreter:
         return out
 
 
+def _essential(node: _Call) -> bool:
+    """A node is essential when its exit shuts the launch down: `on_exit=Shutdown(reason=...)`, nothing else."""
+    on_exit = node.kwargs.get("on_exit")
+    if on_exit is None:
+        return False
+    assert isinstance(on_exit, _Call) and on_exit.kind == "Shutdown", f"{node.kwargs['name']}: on_exit={on_exit!r}"
+    assert not on_exit.args and set(on_exit.kwargs) == {"reason"} and on_exit.kwargs["reason"]
+    return True
+
+
 def _launch_view(node: _Call) -> dict:
     kw = node.kwargs
     assert kw["package"] == "anytouch_ros" and kw.get("output") == "screen"
@@ -215,7 +227,7 @@ def _launch_view(node: _Call) -> dict:
         else:
             overrides.update(entry)
     return {"name": kw["name"], "executable": kw["executable"], "namespace": kw["namespace"].strip("/"),
-            "params_files": files, "overrides": overrides}
+            "params_files": files, "overrides": overrides, "essential": _essential(node)}
 
 
 def _plan_view(mode: str, arguments: dict[str, str]) -> list[dict]:
@@ -226,7 +238,7 @@ def _plan_view(mode: str, arguments: dict[str, str]) -> list[dict]:
     default = package_config(f"{mode}.yaml")
     return [{"name": n.name, "executable": n.executable, "namespace": n.namespace,
              "params_files": [f"pkg:{p.name}" if p == default else str(p) for p in n.params_files],
-             "overrides": n.overrides} for n in plan.nodes]
+             "overrides": n.overrides, "essential": n.essential} for n in plan.nodes]
 
 
 def _combinations(mode: str, user_config: Path) -> list[dict[str, str]]:
@@ -247,6 +259,7 @@ def test_launch_file_and_bringup_start_the_same_nodes(mode, tmp_path):
     user_config.write_text("{}\n")
     combos = _combinations(mode, user_config)
     refused = 0
+    essential_sets = set()
     for arguments in combos:
         launch = sorted((_launch_view(n) for n in interp.nodes(arguments)), key=lambda n: n["name"])
         if arguments.get("expert") == "true" and arguments["sim"] == "false":
@@ -258,11 +271,15 @@ def test_launch_file_and_bringup_start_the_same_nodes(mode, tmp_path):
             continue
         bringup = sorted(_plan_view(mode, arguments), key=lambda n: n["name"])
         assert launch == bringup, f"{mode}.launch.py and bringup differ for {arguments}"
+        essential = frozenset(n["name"] for n in launch if n["essential"])
+        assert essential and essential != {n["name"] for n in launch}  # some nodes end the set, the sensors do not
+        essential_sets.add(essential)
     # not vacuous: the arguments change which nodes start and with what
     variants = {str(sorted((n["name"], str(n["overrides"])) for n in map(_launch_view, interp.nodes(a))))
                 for a in combos}
     assert len(combos) == {"pour": 64, "record": 128}[mode] and len(variants) >= 16
     assert refused == {"pour": 0, "record": 32}[mode]
+    assert len(essential_sets) == {"pour": 1, "record": 3}[mode]  # record: with teleop, with expert, with neither
 
 
 @pytest.mark.parametrize("mode", [m.value for m in Mode])

@@ -75,6 +75,17 @@ def test_expert_records_simulated_demonstrations_only():
         make_plan(Mode.POUR, sim=True, expert=True)
 
 
+def test_essential_nodes_are_those_without_which_the_set_is_useless():
+    def essential(plan: Plan) -> set[str]:
+        return {n.name for n in plan.nodes if n.essential}
+
+    sensors = "left:gelsight_mini,right:digit"
+    assert essential(make_plan(Mode.POUR, sim=True, sensors=sensors)) == {"encoder", "policy", "arm"}
+    assert essential(make_plan(Mode.RECORD, sim=True, sensors=sensors)) == {"arm", "teleop", "recorder"}
+    assert essential(make_plan(Mode.RECORD, sim=True, expert=True)) == {"arm", "expert", "recorder"}
+    assert essential(make_plan(Mode.RECORD, teleop=False)) == {"arm", "recorder"}
+
+
 @pytest.mark.parametrize(("text", "match"), [
     ("left", "not name:type"),
     ("left:gelsight_mini, right:digit", "not name:type"),  # no spaces: node names cannot hold them
@@ -108,6 +119,7 @@ def test_dry_run_prints_the_plan(capsys):
     assert [n["name"] for n in plan["nodes"]] == ["sensor_l", "sensor_r", "encoder", "policy", "arm"]
     assert plan["nodes"][0]["argv"][1:3] == ["-m", "anytouch_ros.sensor_node"]
     assert plan["nodes"][2]["overrides"] == {"sensors": ["l", "r"], "sensor_types": ["digit", "gelsight_mini"]}
+    assert [n["essential"] for n in plan["nodes"]] == [False, False, True, True, True]
     assert main(["bringup", "record", "--policy", "x", "--dry-run"]) == 2  # clean error, no traceback
 
 

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from anytouch_policy.cli.main import main
+from anytouch_policy.data import read_episode
 
 VARIANTS = ["finetune-dynamic", "finetune-static", "frozen-dynamic", "frozen-static"]
 
@@ -34,8 +35,27 @@ def test_demo_quick_writes_table_models_and_plots(demo, capsys):
     for png in ("pours.png", "errors.png"):
         assert (demo / png).read_bytes()[:4] == b"\x89PNG"
     bags = sorted(p.name for p in (demo / "bags").iterdir())
-    assert len(bags) == 4 and all(b.startswith("expert_") and not b.endswith(".incomplete") for b in bags)
+    assert len(bags) == table["demonstrations"] and all(b.startswith("expert_") and not b.endswith(".incomplete")
+                                                        for b in bags)
     assert table["timing_s"]["record"] >= 0 and table["seconds"] > 0
+
+
+@pytest.mark.slow
+def test_demo_quick_separates_a_working_pipeline_from_one_that_learns_nothing(demo):
+    """The expert's pours end (demonstrations and reference), and some trained policy pours then retracts by itself
+    with less error than either policy that learns nothing: pouring nothing, or pouring until the cylinder is empty
+    (what a head stuck on the majority class `pour` does; such episodes all time out)."""
+    table = json.loads((demo / "table.json").read_text())
+    initial_g, target_g = table["initial_g"], table["target_g"]
+    for path in sorted((demo / "bags").iterdir()):
+        meta = read_episode(path).meta
+        assert meta.extra["end_reason"] == "end" and abs(meta.final_g - target_g) < 3.0, (path.name, meta)
+    expert = table["expert"]
+    assert expert["timeouts"] == 0 and expert["mean_abs_error_g"] < 3.0, expert
+    trivial_g = min(target_g, initial_g - target_g)  # error of pouring nothing / everything
+    finishing = {name: r["mean_abs_error_g"] for name, r in table["results"].items()
+                 if r["timeouts"] < table["eval_episodes"]}
+    assert finishing and min(finishing.values()) < trivial_g, table["results"]
 
 
 def test_eval_cli_json_and_plot(demo, capsys, tmp_path):

@@ -1,6 +1,9 @@
-"""Supervisor with real child processes: Ctrl-C stops every child (escalating), a crash stops the set, no orphans."""
+"""Supervisor with real child processes: Ctrl-C stops every child (escalating), an essential child's end stops the
+set, any child that fails (non-zero status, a signal the supervisor did not send) is named and makes the exit
+non-zero, no orphans."""
 
 import json
+import os
 import queue
 import signal
 import subprocess
@@ -19,8 +22,8 @@ DRIVER = textwrap.dedent(f"""
     import json, sys
     sys.path.insert(0, {str(REPO)!r})
     from anytouch_policy.supervisor import ProcessSpec, Supervisor
-    specs = [ProcessSpec(name, [sys.executable, "-c", code], terminal=terminal)
-             for name, code, terminal in json.loads(sys.argv[1])]
+    specs = [ProcessSpec(name, [sys.executable, "-c", code], terminal=terminal, essential=essential)
+             for name, code, terminal, essential in json.loads(sys.argv[1])]
     sys.exit(Supervisor(specs, stop_timeout_s=1.0, kill_timeout_s=1.0).run())
 """)
 
@@ -55,7 +58,8 @@ TERMINAL = HEAD + textwrap.dedent("""
 
 
 class Driver:
-    def __init__(self, children: list[tuple[str, str, bool]]) -> None:
+    def __init__(self, children: list[tuple[str, str, bool, bool]]) -> None:
+        """children: (name, code, terminal, essential)."""
         self.proc = subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(children)], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
@@ -109,7 +113,7 @@ def _ready(count: int):
 
 
 def test_sigint_stops_every_child_escalating_to_sigterm_and_sigkill():
-    drv = Driver([("polite", POLITE, False), ("stubborn", STUBBORN, False), ("hard", HARD, False)])
+    drv = Driver([("polite", POLITE, False, True), ("stubborn", STUBBORN, False, False), ("hard", HARD, False, True)])
     drv.wait_for(_ready(3))
     pids = drv.pids()
     assert len(pids) == 4  # three children and the grandchild of "hard"
@@ -119,14 +123,16 @@ def test_sigint_stops_every_child_escalating_to_sigterm_and_sigkill():
     assert "[polite] bye" in out and "[stubborn] term" in out
     assert "[bringup] SIGINT received; stopping all nodes" in out
     assert "still running after SIGINT: stubborn, hard; sending SIGTERM" in out
+    assert "exit status 1" not in out  # signals the supervisor sent itself are no failure
     assert _gone(pids), "a child or grandchild outlived the supervisor"
 
 
-def test_a_crashing_child_stops_the_set_with_a_clear_message():
-    drv = Driver([("polite", POLITE, False), ("crasher", CRASHER, False), ("tty", TERMINAL, True)])
+def test_a_crashing_essential_child_stops_the_set_with_a_clear_message():
+    drv = Driver([("polite", POLITE, False, False), ("crasher", CRASHER, False, True), ("tty", TERMINAL, True, False)])
     assert drv.finish() == 1
     out = "\n".join(drv.lines)
     assert "[crasher] oops" in out and "[bringup] crasher exited with status 3; stopping the other nodes" in out
+    assert drv.lines[-1] == "[bringup] exit status 1: crasher exited with status 3"
     assert "[polite] bye" in out
     assert any(line.startswith("own terminal") for line in drv.lines)  # a terminal child's output is not prefixed
     assert _gone(drv.pids())
@@ -135,9 +141,53 @@ def test_a_crashing_child_stops_the_set_with_a_clear_message():
 def test_children_die_with_a_killed_supervisor():
     if not sys.platform.startswith("linux"):
         pytest.skip("PR_SET_PDEATHSIG is Linux only")
-    drv = Driver([("a", POLITE, False), ("b", POLITE, False)])
+    drv = Driver([("a", POLITE, False, True), ("b", POLITE, False, True)])
     drv.wait_for(_ready(2))
     pids = drv.pids()
     drv.proc.kill()
     drv.proc.wait(timeout=10)
     assert len(pids) == 2 and _gone(pids), "orphans left behind"
+
+
+def _pid_of(drv: Driver, name: str) -> int:
+    (line,) = [line for line in drv.lines if line.startswith(f"[{name}] ready ")]
+    return int(line.split()[2])
+
+
+def test_children_ended_by_signals_from_elsewhere_are_named_and_fail_the_set():
+    drv = Driver([("sensor", POLITE, False, False), ("gone", POLITE, False, False), ("killed", POLITE, False, False),
+                  ("arm", POLITE, False, True)])
+    drv.wait_for(_ready(4))
+    os.kill(_pid_of(drv, "gone"), signal.SIGTERM)  # not an essential node: reported, the others keep running
+    drv.wait_for(lambda lines: any("gone ended" in line for line in lines))
+    os.kill(_pid_of(drv, "killed"), signal.SIGKILL)
+    drv.wait_for(lambda lines: any("killed ended" in line for line in lines))
+    assert drv.proc.poll() is None and _alive(_pid_of(drv, "arm")) and _alive(_pid_of(drv, "sensor"))
+    os.kill(_pid_of(drv, "arm"), signal.SIGKILL)  # an essential node: the set stops
+    assert drv.finish() == 1
+    out = "\n".join(drv.lines)
+    assert "[bringup] gone ended on SIGTERM (not sent by bringup); the other nodes keep running" in out
+    assert "[bringup] killed ended on SIGKILL (not sent by bringup); the other nodes keep running" in out
+    assert "[bringup] arm ended on SIGKILL (not sent by bringup); stopping the other nodes" in out
+    assert "[sensor] bye" in out  # stopped by the supervisor's SIGINT: no failure of its own
+    assert drv.lines[-1] == ("[bringup] exit status 1: gone ended on SIGTERM (not sent by bringup); killed ended on "
+                             "SIGKILL (not sent by bringup); arm ended on SIGKILL (not sent by bringup)")
+    assert _gone(drv.pids())
+
+
+def test_a_failure_of_a_non_essential_child_makes_even_a_ctrl_c_exit_non_zero():
+    drv = Driver([("sensor", CRASHER, False, False), ("arm", POLITE, False, True)])
+    drv.wait_for(lambda lines: "[bringup] sensor exited with status 3; the other nodes keep running" in lines)
+    drv.proc.send_signal(signal.SIGINT)
+    assert drv.finish() == 1
+    assert "[arm] bye" in drv.lines and drv.lines[-1] == "[bringup] exit status 1: sensor exited with status 3"
+
+
+def test_an_essential_child_exiting_0_ends_the_set_cleanly_and_so_does_the_last_child():
+    quits = HEAD + 'print("ready", os.getpid(), flush=True); time.sleep(0.5); sys.exit(0)\n'
+    drv = Driver([("teleop", quits, False, True), ("recorder", POLITE, False, False)])
+    assert drv.finish() == 0
+    assert "[bringup] teleop exited; stopping the other nodes" in drv.lines and "[recorder] bye" in drv.lines
+    drv = Driver([("a", quits, False, False), ("b", quits, False, False)])
+    assert drv.finish() == 0
+    assert drv.lines[-1] == "[bringup] no process left running"

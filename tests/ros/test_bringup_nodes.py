@@ -1,7 +1,10 @@
 """`anytouch bringup`'s supervisor with real nodes: prefixed output, namespaced topics, teleop on the operator's
-terminal, and Ctrl-C making every recorder close its open episode cleanly (readable, .incomplete) before the set
-exits with the terminal restored."""
+terminal, Ctrl-C making every recorder close its open episode cleanly (readable, .incomplete) before the set
+exits with the terminal restored, and a node stopped by a signal from elsewhere named with the cause and a non-zero
+exit."""
 
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,10 +24,10 @@ DRIVER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from anytouch_policy.bringup import Mode, NodeSpec, Plan, run_plan
-    config, out = Path(sys.argv[1]), sys.argv[2]
+    config, out, essential = Path(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
     nodes = tuple(NodeSpec(name, "recorder_node", (config,), {"output_dir": out, "prefix": name, "auto_start": True,
                                                               "sensors": ["left"], "sensor_types": ["gelsight_mini"]},
-                           namespace="rig7") for name in ("rec_a", "rec_b"))
+                           namespace="rig7", essential=name in essential) for name in ("rec_a", "rec_b"))
     sys.exit(run_plan(Plan(Mode.RECORD, True, "rig7", nodes), stop_timeout_s=15))
 """)
 
@@ -36,32 +39,62 @@ def _wait(predicate, timeout_s: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def test_supervised_recorders_close_their_episodes_on_ctrl_c(ros_env, start_node, tmp_path):
+def _start_recorders(ros_env, start_node, tmp_path, *, essential: str) -> tuple[subprocess.Popen, Path, Path]:
+    """Two supervised recorders (rec_a, rec_b; `essential` names the essential ones) recording a rig's stream."""
     out = tmp_path / "eps"
     log = tmp_path / "bringup.log"
     with log.open("w") as fh:
         bringup = subprocess.Popen(["timeout", "-k", "5", "90", sys.executable, "-c", DRIVER,
-                                    str(package_config("record.yaml")), str(out)],
+                                    str(package_config("record.yaml")), str(out), essential],
                                    env=ros_env, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
+    rig = start_node(RIG, namespace="rig7", timeout_s=90)
+    rig.wait_for_output("rig: all matched", timeout_s=40)  # both recorders subscribed (namespaced topics)
+    _wait(lambda: len(list(out.glob("*.incomplete"))) == 2)
+    time.sleep(1.0)
+    return bringup, out, log
+
+
+def _check_closed_by_signal(out: Path, name: str) -> None:
+    (path,) = out.glob(f"{name}_*.incomplete")
+    ep = read_episode(path, allow_incomplete=True)
+    assert ep.meta.extra == {"end_reason": "shutdown"} and len(ep.frame_stamps["left"]) >= 10
+    assert len(ep.actions) >= 2
+
+
+def test_supervised_recorders_close_their_episodes_on_ctrl_c(ros_env, start_node, tmp_path):
+    bringup, out, log = _start_recorders(ros_env, start_node, tmp_path, essential="rec_a,rec_b")
     try:
-        rig = start_node(RIG, namespace="rig7", timeout_s=90)
-        rig.wait_for_output("rig: all matched", timeout_s=40)  # both recorders subscribed (namespaced topics)
-        _wait(lambda: len(list(out.glob("*.incomplete"))) == 2)
-        time.sleep(1.0)
         bringup.send_signal(signal.SIGINT)  # to `timeout`, which relays it to the supervisor only
         assert bringup.wait(timeout=40) == 0
     finally:
         if bringup.poll() is None:
             bringup.kill()
     text = log.read_text()
-    assert "[bringup] SIGINT received; stopping all nodes" in text
+    assert "[bringup] SIGINT received; stopping all nodes" in text and "exit status 1" not in text
     for name in ("rec_a", "rec_b"):
         assert f"[{name}] [INFO]" in text and "episode kept as incomplete" in text
-        (path,) = out.glob(f"{name}_*.incomplete")
-        ep = read_episode(path, allow_incomplete=True)
-        assert ep.meta.extra == {"end_reason": "shutdown"} and len(ep.frame_stamps["left"]) >= 10
-        assert len(ep.actions) >= 2
-    rig.stop(signal.SIGINT)
+        _check_closed_by_signal(out, name)
+
+
+def test_a_node_stopped_by_a_signal_from_elsewhere_is_named_and_fails_the_set(ros_env, start_node, tmp_path):
+    bringup, out, log = _start_recorders(ros_env, start_node, tmp_path, essential="rec_a")
+    pids = dict(re.findall(r"(rec_[ab]) \(pid (\d+)\)", log.read_text()))
+    try:
+        os.kill(int(pids["rec_b"]), signal.SIGKILL)  # not essential: named, the set keeps recording
+        _wait(lambda: "rec_b ended on SIGKILL" in log.read_text())
+        time.sleep(0.5)
+        assert bringup.poll() is None
+        os.kill(int(pids["rec_a"]), signal.SIGTERM)  # mid-episode, as a stray `kill` would
+        assert bringup.wait(timeout=40) == 1
+    finally:
+        if bringup.poll() is None:
+            bringup.kill()
+    text = log.read_text()
+    assert "[bringup] rec_b ended on SIGKILL (not sent by bringup); the other nodes keep running" in text
+    assert "[bringup] rec_a ended on SIGTERM (not sent by bringup); stopping the other nodes" in text
+    assert text.rstrip().splitlines()[-1] == ("[bringup] exit status 1: rec_b ended on SIGKILL (not sent by "
+                                              "bringup); rec_a ended on SIGTERM (not sent by bringup)")
+    _check_closed_by_signal(out, "rec_a")  # SIGTERM still closes the episode cleanly before the node ends on it
 
 
 TERMINAL_DRIVER = textwrap.dedent("""
