@@ -1,4 +1,4 @@
-"""What every anytouch_ros node shares: typed parameter declaration, a close() hook, and the main() loop.
+"""What every anytouch_ros node shares: typed, ranged parameter declaration, a close() hook, and the main() loop.
 
     class RecorderNode(BaseNode):
         NAME = "recorder"
