@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from anytouch_policy.bounds import Interval
 from anytouch_policy.errors import ConfigError
 
 #: Default step of one action, degrees about the tool tilt axis (paper appendix A.8: delta_phi = 0.25 deg).
 DEFAULT_DELTA_PHI_DEG = 0.25
+#: Physical range of delta_phi, deg: a step above 5 deg is no longer a small correction (the largest
+#: ArmLimits.max_step_deg, which would clamp it anyway).
+DELTA_PHI_RANGE = Interval.parse("(0, 5]")
 
 #: Control rate of the policy and of teleoperation, Hz (paper appendix A.8).
 CONTROL_RATE_HZ = 5.0
+#: Physical range of a control rate, Hz: the method runs at 5 Hz; below 1 Hz the arm's command watchdog (at most
+#: 5 s) would hold between ticks, above 50 Hz a 3-frame tactile window (25-60 Hz cameras) has nothing new to say.
+CONTROL_RATE_RANGE = Interval.parse("[1, 50]")
 
 
 class Action(IntEnum):
@@ -36,6 +43,5 @@ class Action(IntEnum):
 
     def tilt_step_deg(self, delta_phi_deg: float = DEFAULT_DELTA_PHI_DEG) -> float:
         """Signed rotation about the tool tilt axis: pour tilts further (+), retract tilts back (-), wait holds."""
-        if delta_phi_deg <= 0:
-            raise ConfigError(f"delta_phi_deg must be > 0, got {delta_phi_deg}")
+        DELTA_PHI_RANGE.check("delta_phi_deg", delta_phi_deg)  # NaN would publish a NaN rotation
         return {Action.POUR: delta_phi_deg, Action.WAIT: 0.0, Action.RETRACT: -delta_phi_deg}[self]

@@ -13,8 +13,9 @@
 
 The executor thread only queues; backend calls (the xArm's SDK round trips, a recover's settle sleeps, the sim's
 physics) run in the loop thread, so a slow backend delays the state stream, never the node's callbacks. Wait steps
-(0.0) are heartbeats: they keep the command stream alive without moving. No command for
-`limits.command_timeout_s` after the last one -> hold() once; the next step resumes.
+(0.0) are heartbeats: they keep the command stream alive without moving; a non-finite step is refused at
+submission and is none. No command for `limits.command_timeout_s` after the last one -> hold() once; the next step
+resumes. Nothing non-finite reaches the backend: the filter refuses a NaN tilt, the backend a NaN step.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from anytouch_policy.bounds import is_number
 from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState
 from anytouch_policy.safety import TiltCommandFilter
 
@@ -53,6 +55,7 @@ class LoopStats:
     steps_applied: int = 0  # non-zero steps the backend took
     clamped: int = 0  # steps reduced by the filter (step size, range, rate budget)
     refused: int = 0  # steps dropped because the e-stop was latched
+    invalid: int = 0  # non-finite steps refused at submission (never queued, no heartbeat)
     dropped: int = 0  # steps dropped because the queue was full
     timeouts: int = 0  # command-timeout holds
     estops: int = 0
@@ -101,13 +104,18 @@ class ArmLoop:
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
-    def submit_step(self, delta_deg: float) -> None:
+    def submit_step(self, delta_deg: float) -> bool:
+        """Queue a step; a non-finite one is refused and counted (`invalid`): it is no heartbeat either."""
         with self._cond:
+            if not is_number(delta_deg):
+                self._update(invalid=self._stats.invalid + 1)
+                return False
             if len(self._steps) >= MAX_QUEUED_STEPS:
                 self._steps.popleft()
                 self._update(dropped=self._stats.dropped + 1)
             self._steps.append(float(delta_deg))
             self._cond.notify()
+        return True
 
     def estop(self, reason: str) -> None:
         """Latch the e-stop: the backend stops (estop() where it has one, else hold()) and steps are refused."""

@@ -204,6 +204,8 @@ class PolicyRuntime:
             if e.shape[0] != self.embed_dim:
                 raise ConfigError(f"{what}: embedding of sensor {name!r} has dimension {e.shape[0]}, "
                                   f"the policy takes {self.embed_dim}")
+            if not np.isfinite(e).all():
+                raise ConfigError(f"{what}: embedding of sensor {name!r} has non-finite values")
             rows.append(e)
         return np.stack(rows)
 
@@ -228,6 +230,8 @@ class PolicyRuntime:
                                torch.from_numpy(cond)[None])
             logits = self.head.decision_logits(logits)[0]
             probs = torch.softmax(logits.float(), dim=0).numpy()
+        if not np.isfinite(probs).all():  # argmax of NaN is 0: it would pour
+            raise ConfigError(f"decide_embeddings: the head gave non-finite probabilities {probs}: no decision")
         return Decision(action=Action(int(probs.argmax())), probs=probs)
 
     def _encoder_runtime(self) -> EncoderRuntime:

@@ -1,31 +1,24 @@
 """Bounds applied to every arm command before any backend sees it (the arm node runs this for sim and hardware).
 
 A command is clamped to the step limit, to what the tilt range still allows, and to a rate budget that refills at
-`max_rate_deg_s`, so a runaway publisher cannot turn many small steps into a fast motion. Silence longer than
-`command_timeout_s` means hold.
+`max_rate_deg_s` and never holds more than one step, so a runaway publisher cannot turn many small steps into a
+fast motion, not even after a long silence. A non-finite request or tilt is refused (ConfigError) before it touches
+the budget or the heartbeat. Silence longer than `command_timeout_s` means hold. The limits themselves were checked
+when the ArmLimits was built (finite, inside LIMIT_RANGES); how far the backend's target may lead the measured tilt
+is the backend's part (ArmLimits.target_step), since only it knows its target.
 """
 
 from __future__ import annotations
 
-from anytouch_policy.errors import ConfigError
+from anytouch_policy.bounds import require_finite
 from anytouch_policy.hardware.base import ArmLimits
-
-
-def validate_limits(limits: ArmLimits) -> ArmLimits:
-    """Reject contradictory limits at start-up, naming the field."""
-    if not limits.min_tilt_deg < limits.max_tilt_deg:
-        raise ConfigError(f"min_tilt_deg ({limits.min_tilt_deg}) must be below max_tilt_deg ({limits.max_tilt_deg})")
-    for name in ("max_step_deg", "max_rate_deg_s", "command_timeout_s"):
-        if getattr(limits, name) <= 0:
-            raise ConfigError(f"{name} must be > 0, got {getattr(limits, name)}")
-    return limits
 
 
 class TiltCommandFilter:
     """Clamps tilt steps and tracks command freshness; pure logic, time is passed in (seconds, monotonic)."""
 
     def __init__(self, limits: ArmLimits) -> None:
-        self.limits = validate_limits(limits)
+        self.limits = limits
         self._budget = limits.max_step_deg
         self._last_refill: float | None = None
         self.last_command_s: float | None = None
@@ -38,7 +31,10 @@ class TiltCommandFilter:
         self._last_refill = now_s
 
     def filter(self, delta_deg: float, current_tilt_deg: float, now_s: float) -> float:
-        """The step allowed now for a requested `delta_deg` (same sign, never larger)."""
+        """The step allowed now for a requested `delta_deg` (same sign, never larger); ConfigError, with nothing
+        changed, when any argument is not finite."""
+        for name, value in (("tilt step", delta_deg), ("measured tilt", current_tilt_deg), ("time", now_s)):
+            require_finite(name, value)
         self._refill(now_s)
         self.last_command_s = now_s
         lim = self.limits

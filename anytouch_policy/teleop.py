@@ -20,8 +20,12 @@ from enum import StrEnum
 from types import TracebackType
 
 from anytouch_policy.actions import Action
+from anytouch_policy.bounds import Interval
 from anytouch_policy.errors import ConfigError
 
+#: Range of the hold-mode windows, s: one press may keep an action alive for at most 5 s (25 ticks), so a stuck
+#: terminal cannot keep pouring; auto-repeat delays are 0.25-0.66 s.
+HOLD_RANGE_S = Interval.parse("(0, 5]")
 
 class Command(StrEnum):
     """What a key does."""

@@ -26,15 +26,16 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import Trigger
 
-from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG
+from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE
 from anytouch_policy.arm_loop import ArmLoop, LoopStatus
+from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, EVENT_AGE_S, MASS_G
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
-from anytouch_policy.hardware.base import Arm, ArmLimits
+from anytouch_policy.hardware.base import LIMIT_RANGES, Arm, ArmLimits
 from anytouch_policy.hardware.factory import ARMS, make_arm, make_gripper
+from anytouch_policy.hardware.live_config import MAX_RUN_SEED, WRIST_HEADROOM_RANGE
 from anytouch_policy.hardware.robotiq import RobotiqConfig
 from anytouch_policy.hardware.xarm_config import XArmConfig
-from anytouch_policy.safety import validate_limits
 from anytouch_policy.sensors import NATIVE_FORMATS
 from anytouch_ros import qos
 from anytouch_ros.base import BackgroundSpin, BaseNode, run_node
@@ -56,32 +57,36 @@ class ArmNode(BaseNode):
         self.tool_frame = self.param("tool_frame", "tool", "frame_id the steps must carry")
         self.base_frame = self.param("base_frame", "link_base", "frame_id of arm/pose")
         defaults = ArmLimits()
-        limits = ArmLimits(**{f: self.param(f, getattr(defaults, f), "safety limit (ArmLimits)") for f in (
-            "min_tilt_deg", "max_tilt_deg", "max_step_deg", "max_rate_deg_s", "command_timeout_s")})
-        state_rate = self.param("state_rate_hz", 25.0, "rate of arm/tilt, arm/pose (and scale/mass in sim), Hz")
+        limits = ArmLimits(**{f: self.param(f, getattr(defaults, f), "safety limit (ArmLimits)", within=interval)
+                              for f, interval in LIMIT_RANGES.items()})
+        state_rate = self.param("state_rate_hz", 25.0, "rate of arm/tilt, arm/pose (and scale/mass in sim), Hz",
+                                within="[1, 1000]")
         gripper = self.param("gripper", "", "xarm: '' (none) | robotiq", choices=("", "robotiq"))
         grasp = self.param("grasp_at_start", False, "xarm + robotiq: close the gripper on the cylinder at start")
-        sim = {k: self.param(f"sim_{k}", v, "sim backend: " + text) for k, v, text in (
-            ("initial_g", 100.0, "beads in the cylinder at each episode start, g"),
-            ("seed", 0, "run seed; episode k plays episode_seed(split, seed, k)"),
-            ("split", "train", "seed range: train (demonstrations) | eval (policy rollouts)"),
-            ("randomize", True, "per-episode nuisances (physics, grasp, sensor looks)"),
-            ("wrist_headroom", 1.2, "wrist speed / (delta_phi x rate): room to catch up with jittery steps"))}
-        sim_rate = self.param("sim_state_rate_hz", 100.0, f"sim: physics advanced and sim/state published at this "
-                              f"rate, Hz (>= {MIN_SIM_STATE_RATE_HZ:g}; 200 = every physics step)")
-        delta_phi = self.param("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "sim: step of the commands (wrist speed)")
-        control_rate = self.param("control_rate_hz", CONTROL_RATE_HZ, "sim: rate of the commands (wrist speed)")
-        self.event_max_age_s = self.param("event_max_age_s", 5.0, "sim: ignore latched episode events older")
-        self.recover_timeout_s = self.param("recover_timeout_s", 30.0, "longest wait for a backend recover, s")
-        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s")
+        sim = {k: self.param(f"sim_{k}", v, "sim backend: " + text, within=interval) for k, v, text, interval in (
+            ("initial_g", 100.0, "beads in the cylinder at each episode start, g", MASS_G),
+            ("seed", 0, "run seed; episode k plays episode_seed(split, seed, k)", f"[0, {MAX_RUN_SEED})"),
+            ("split", "train", "seed range: train (demonstrations) | eval (policy rollouts)", None),
+            ("randomize", True, "per-episode nuisances (physics, grasp, sensor looks)", None),
+            ("wrist_headroom", 1.2, "wrist speed / (delta_phi x rate): room to catch up with jittery steps",
+             WRIST_HEADROOM_RANGE))}
+        sim_rate = self.param("sim_state_rate_hz", 100.0, "sim: physics advanced and sim/state published at this "
+                              "rate, Hz (at least the fastest camera; 200 = every physics step)",
+                              within=f"[{MIN_SIM_STATE_RATE_HZ:g}, 1000]")
+        delta_phi = self.param("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "sim: step of the commands (wrist speed)",
+                               within=DELTA_PHI_RANGE)
+        control_rate = self.param("control_rate_hz", CONTROL_RATE_HZ, "sim: rate of the commands (wrist speed)",
+                                  within=CONTROL_RATE_RANGE)
+        self.event_max_age_s = self.param("event_max_age_s", 5.0, "sim: ignore latched episode events older",
+                                          within=EVENT_AGE_S)
+        self.recover_timeout_s = self.param("recover_timeout_s", 30.0, "longest wait for a backend recover, s",
+                                            within="(0, 300]")
+        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s",
+                            within=DIAGNOSTICS_PERIOD_S)
         xarm = self.backend_params("xarm", XArmConfig)
         robotiq = self.backend_params("robotiq", RobotiqConfig)
         self.refuse_unknown_parameters()
         self.sim = backend == "sim"
-        validate_limits(limits)
-        if state_rate <= 0 or (self.sim and not MIN_SIM_STATE_RATE_HZ <= sim_rate <= 1000):
-            raise ConfigError(f"parameters state_rate_hz ({state_rate}) must be > 0 and sim_state_rate_hz "
-                              f"({sim_rate}) in [{MIN_SIM_STATE_RATE_HZ:g}, 1000]")
         if self.sim:
             if gripper:
                 self.get_logger().info(f"gripper {gripper!r} ignored: the sim backend grasps with its own gripper")

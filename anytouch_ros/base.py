@@ -1,4 +1,4 @@
-"""What every anytouch_ros node shares: typed parameter declaration, a close() hook, and the main() loop.
+"""What every anytouch_ros node shares: typed, ranged parameter declaration, a close() hook, and the main() loop.
 
     class RecorderNode(BaseNode):
         NAME = "recorder"
@@ -31,13 +31,14 @@ from types import TracebackType
 from typing import NoReturn
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from anytouch_policy.bounds import Interval
 from anytouch_policy.errors import AnyTouchError, ConfigError
 
 #: rclpy raises its C layer's error type for a context shut down under a running executor; it has no public alias.
@@ -58,6 +59,8 @@ class BaseNode(Node):
         """Subclasses take **node_options too and pass them on (context=... for in-process tests)."""
         super().__init__(self.NAME, **node_options)
         self.exit_status = 0
+        self._ranges: dict[str, Interval] = {}
+        self.add_on_set_parameters_callback(self._check_set)
 
     def finish(self, status: int = 0) -> None:
         """End the process from a callback (its job is done, or it cannot go on): run_node returns `status`."""
@@ -71,19 +74,28 @@ class BaseNode(Node):
         description: str,
         *,
         choices: Sequence[str] = (),
+        within: str | Interval | None = None,
         read_only: bool = True,
         item_type: type = str,
     ) -> ParamValue:
         """Declare a parameter and return its value; ConfigError names the node and parameter on a bad value.
 
         The type comes from `default` (rclpy refuses a YAML 5 for a double: write 5.0). An empty list default needs
-        `item_type`. `read_only` parameters are read once at start-up, so `ros2 param set` refuses to change them
-        instead of pretending to.
+        `item_type`. A number needs `within`, its physical range ("(0, 5]", or an Interval): NaN, infinities and
+        values outside are refused at start-up and by `ros2 param set`, and the range is in the descriptor's
+        additional_constraints, so `ros2 param describe` documents it. `read_only` parameters are read once at
+        start-up, so `ros2 param set` refuses to change them instead of pretending to.
         """
-        where = f"parameter {name!r} of node {self.get_fully_qualified_name()}"
+        where = self._where(name)
         descriptor = ParameterDescriptor(description=description, read_only=read_only)
         if choices:
             descriptor.additional_constraints = "one of: " + ", ".join(choices)
+        if isinstance(default, int | float) and not isinstance(default, bool):
+            if within is None:
+                raise TypeError(f"{where}: a number needs its physical range (within=)")
+            interval = Interval.parse(within) if isinstance(within, str) else within
+            self._ranges[name] = interval
+            descriptor.additional_constraints = f"in {interval}"
         try:
             if isinstance(default, list):
                 ptype = _ARRAY_TYPES[type(default[0]) if default else item_type]
@@ -97,7 +109,21 @@ class BaseNode(Node):
             raise ConfigError(f"{where}: {exc}") from None
         if choices and value not in choices:
             raise ConfigError(f"{where} must be one of {', '.join(choices)}; got {value!r}")
+        if name in self._ranges:
+            self._ranges[name].check(where, value)
         return value
+
+    def _where(self, name: str) -> str:
+        return f"parameter {name!r} of node {self.get_fully_qualified_name()}"
+
+    def _check_set(self, params: list[Parameter]) -> SetParametersResult:
+        """`ros2 param set` of a ranged parameter: refused outside its range. While param() declares one, its
+        value is checked there (with a ConfigError of its own), so declaration passes here."""
+        for p in params:
+            if p.name in self._ranges and p.name in self._parameters and p.value not in self._ranges[p.name]:
+                return SetParametersResult(successful=False, reason=f"{self._where(p.name)} must be in "
+                                                                   f"{self._ranges[p.name]}, got {p.value!r}")
+        return SetParametersResult(successful=True)
 
     def backend_params(self, prefix: str, config_cls: type, *, skip: Sequence[str] = ()) -> dict[str, object]:
         """Declare `<prefix>.<field>` for every field of a backend config dataclass (any type: the dataclass checks

@@ -109,19 +109,25 @@ def action_from_msg(msg: String) -> Action:
 
 
 def step_from_msg(msg: PoseStamped, *, axis: str, frame_id: str, tol: float = 1e-6) -> float:
-    """Signed degrees about `axis` of a pour/cartesian_step; refuses translations, other axes and other frames."""
+    """Signed degrees about `axis` of a pour/cartesian_step; refuses non-finite numbers, translations, rotations
+    about other axes, non-unit quaternions and other frames (every comparison with NaN is False, so finiteness is
+    checked first)."""
     where = f"cartesian step in frame {msg.header.frame_id!r}"
     if axis not in _AXES:
         raise MessageError(f"tilt axis must be one of {', '.join(_AXES)}; got {axis!r}")
     if msg.header.frame_id != frame_id:
         raise MessageError(f"{where}: expected frame_id {frame_id!r}")
     p, q = msg.pose.position, msg.pose.orientation
+    numbers = (p.x, p.y, p.z, q.x, q.y, q.z, q.w)
+    if not all(math.isfinite(v) for v in numbers):
+        raise MessageError(f"{where}: non-finite number in position ({p.x}, {p.y}, {p.z}) or orientation "
+                           f"({q.x}, {q.y}, {q.z}, {q.w})")
     if max(abs(p.x), abs(p.y), abs(p.z)) > tol:
         raise MessageError(f"{where}: steps are pure rotations, got translation ({p.x}, {p.y}, {p.z})")
     comps = {"x": q.x, "y": q.y, "z": q.z}
     if any(abs(v) > tol for k, v in comps.items() if k != axis):
         raise MessageError(f"{where}: rotation is not about the {axis} axis ({q.x}, {q.y}, {q.z}, {q.w})")
-    if abs(math.hypot(comps[axis], q.w) - 1.0) > 1e-3:
+    if abs(math.sqrt(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w) - 1.0) > 1e-3:
         raise MessageError(f"{where}: quaternion is not unit length ({q.x}, {q.y}, {q.z}, {q.w})")
     angle = 2.0 * math.atan2(comps[axis], q.w)
     return math.degrees(math.remainder(angle, 2.0 * math.pi))

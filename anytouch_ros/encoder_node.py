@@ -18,6 +18,7 @@ from functools import partial
 
 from sensor_msgs.msg import Image
 
+from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode
@@ -41,17 +42,17 @@ class EncoderNode(BaseNode):
         dtype = self.param("dtype", "float32", "compute precision", choices=[p.value for p in Precision])
         token_mode = self.param("token_mode", "", "specific | universal ('' = the policy's, or specific)",
                                 choices=["", *(m.value for m in TokenMode)])
-        stride = self.param("stride", 0, "frames between the frames of a window (0 = the policy's, or 1)")
-        threads = self.param("threads", 0, "torch CPU threads (0 = torch's default)")
+        stride = self.param("stride", 0, "frames between the frames of a window (0 = the policy's, or 1)",
+                            within="[0, 60]")
+        threads = self.param("threads", 0, "torch CPU threads (0 = torch's default)", within="[0, 1024]")
         names = self.param("sensors", [], "sensor names ([] = the policy's); topics tactile/<name>/image_raw")
         kinds = self.param("sensor_types", [], "sensor type of each name ([] = the policy's)")
-        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s")
+        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s",
+                            within=DIAGNOSTICS_PERIOD_S)
         self.refuse_unknown_parameters()
         if bool(bundle) == bool(policy):
             raise ConfigError("set exactly one of parameters bundle (an encoder bundle) and policy (a policy bundle, "
                               f"which brings its own encoder); got bundle={bundle!r}, policy={policy!r}")
-        if stride < 0 or threads < 0:
-            raise ConfigError(f"parameters stride ({stride}) and threads ({threads}) must be >= 0")
         if len(names) != len(kinds) and not policy:  # with a policy each list is compared with the bundle
             raise ConfigError(f"parameters sensors ({names}) and sensor_types ({kinds}) must have the same length")
         options = {"device": device, "precision": dtype, "threads": threads or None}

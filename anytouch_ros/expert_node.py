@@ -18,7 +18,8 @@ from rclpy.duration import Duration
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 
-from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG
+from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE
+from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, MASS_G
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, DeviceError
 from anytouch_policy.hardware.sim_live import SimSnapshot, parse_sim_state
@@ -34,19 +35,23 @@ class ExpertNode(BaseNode):
 
     def __init__(self, **node_options: object) -> None:
         super().__init__(**node_options)
-        rate = self.param("control_rate_hz", CONTROL_RATE_HZ, "rate of pour/action and pour/cartesian_step, Hz")
-        self.delta_phi_deg = self.param("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step per pour/retract tick")
+        rate = self.param("control_rate_hz", CONTROL_RATE_HZ, "rate of pour/action and pour/cartesian_step, Hz",
+                          within=CONTROL_RATE_RANGE)
+        self.delta_phi_deg = self.param("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step per pour/retract tick",
+                                        within=DELTA_PHI_RANGE)
         self.tilt_axis = self.param("tilt_axis", "y", "tool-frame axis of the tilt rotation", choices=("x", "y", "z"))
         self.tool_frame = self.param("tool_frame", "tool", "frame_id of pour/cartesian_step")
-        target_g = self.param("target_g", 60.0, "mass the expert pours in every episode, g")
-        episodes = self.param("episodes", 10, "demonstrations to record before exiting")
-        max_ticks = self.param("max_ticks", 200, "an episode not done after this many ticks is aborted")
-        pause_s = self.param("pause_s", 1.0, "pause between episodes (the recorder closes the bag), s")
-        self.rig_timeout_s = self.param("rig_timeout_s", 10.0, "exit with status 2 if no sim/state arrives in time")
-        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s")
+        target_g = self.param("target_g", 60.0, "mass the expert pours in every episode, g", within=MASS_G)
+        episodes = self.param("episodes", 10, "demonstrations to record before exiting", within="[1, 100000]")
+        max_ticks = self.param("max_ticks", 200, "an episode not done after this many ticks is aborted",
+                               within="[1, 100000]")
+        pause_s = self.param("pause_s", 1.0, "pause between episodes (the recorder closes the bag), s",
+                             within="[0, 60]")
+        self.rig_timeout_s = self.param("rig_timeout_s", 10.0, "exit with status 2 if no sim/state arrives in time",
+                                        within="(0, 600]")
+        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s",
+                            within=DIAGNOSTICS_PERIOD_S)
         self.refuse_unknown_parameters()
-        if rate <= 0 or pause_s < 0 or self.rig_timeout_s <= 0:
-            raise ConfigError("parameters control_rate_hz and rig_timeout_s must be > 0, pause_s >= 0")
         self.demo = ExpertDemonstrator(target_g=target_g, episodes=episodes, delta_phi_deg=self.delta_phi_deg,
                                        control_rate_hz=rate, max_ticks=max_ticks, pause_ticks=round(pause_s * rate),
                                        start_timeout_ticks=max(1, round(self.rig_timeout_s * rate)))

@@ -26,7 +26,8 @@ from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG, Action
+from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE, Action
+from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, MASS_G
 from anytouch_policy.control import DecisionWorker, RollingStats, TickMonitor, stale_inputs
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
@@ -54,23 +55,25 @@ class PolicyNode(BaseNode):
         super().__init__(**node_options)
         bundle = self.param("bundle", "", "policy bundle folder (config.json, model.safetensors, encoder/)")
         names = self.param("sensors", [], "sensor names ([] = the bundle's; else they must match it)")
-        self.max_age_s = self.param("max_age_s", 0.3, "embeddings older than this -> wait (+ a warning)")
-        rate = self.param("control_rate_hz", CONTROL_RATE_HZ, "tick rate, Hz")
-        self.delta_phi_deg = self.param("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step per pour/retract tick")
+        self.max_age_s = self.param("max_age_s", 0.3, "embeddings older than this -> wait (+ a warning), s",
+                                    within="(0, 2]")
+        rate = self.param("control_rate_hz", CONTROL_RATE_HZ, "tick rate, Hz", within=CONTROL_RATE_RANGE)
+        self.delta_phi_deg = self.param("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step per pour/retract tick",
+                                        within=DELTA_PHI_RANGE)
         self.tilt_axis = self.param("tilt_axis", "y", "tool-frame axis of the tilt rotation", choices=("x", "y", "z"))
         self.tool_frame = self.param("tool_frame", "tool", "frame_id of pour/cartesian_step")
         device = self.param("device", "cpu", "device of the head: auto | cpu | cuda")
-        deadline = self.param("deadline", 0.5, "a decision taking longer than this fraction of a tick -> wait")
+        deadline = self.param("deadline", 0.5, "a decision taking longer than this fraction of a tick -> wait",
+                              within="(0, 1)")
         for name, default, text in (("initial_g", 100.0, "beads in the cylinder at the start, g"),
                                     ("target_g", 60.0, "mass to pour, g")):
             self.param(name, default, text + " (conditioning, if the bundle uses it; settable between pours)",
-                       read_only=False)
-        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s")
+                       within=MASS_G, read_only=False)
+        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s",
+                            within=DIAGNOSTICS_PERIOD_S)
         self.refuse_unknown_parameters()
         if not bundle:
             raise ConfigError("parameter bundle is required (a policy bundle folder)")
-        if self.max_age_s <= 0 or rate <= 0 or self.delta_phi_deg <= 0 or not 0 < deadline < 1:
-            raise ConfigError("parameters max_age_s, control_rate_hz and delta_phi_deg must be > 0, deadline in (0, 1)")
         grams = {n: self.get_parameter(n).value for n in ("initial_g", "target_g")}
         if not 0 < grams["target_g"] < grams["initial_g"]:
             raise ConfigError(f"parameters target_g ({grams['target_g']}) and initial_g ({grams['initial_g']}) need "

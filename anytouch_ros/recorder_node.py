@@ -28,7 +28,8 @@ from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, String
 
-from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG
+from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE
+from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, EVENT_AGE_S, MASS_G
 from anytouch_policy.data import EpisodeMeta, topics
 from anytouch_policy.data.recording import EpisodeRecorder
 from anytouch_policy.errors import ConfigError, EpisodeError
@@ -58,20 +59,26 @@ class RecorderNode(BaseNode):
         kinds = self.param("sensor_types", [], "sensor type of each name in `sensors` (gelsight_mini, digit, ...)")
         storage = self.param("storage", "mcap", "rosbag2 storage plugin", choices=("mcap", "sqlite3"))
         compress = self.param("compress", False, "zstd chunk compression (costs CPU; tactile frames compress little)")
-        max_queue_mb = self.param("max_queue_mb", 256.0, "writer queue bound; beyond it messages are dropped+counted")
-        depth = self.param("qos_depth", 50, "reader queue depth of each recorded topic")
+        max_queue_mb = self.param("max_queue_mb", 256.0, "writer queue bound; beyond it messages are dropped+counted",
+                                  within="(0, 65536]")
+        depth = self.param("qos_depth", 50, "reader queue depth of each recorded topic", within="[1, 10000]")
         auto_start = self.param("auto_start", False, "start an episode at once (scripted runs without teleop)")
-        self.event_max_age_s = self.param("event_max_age_s", 5.0, "ignore latched episode events older than this")
-        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s")
-        for name, default, text in (
-            ("initial_g", 100.0, "beads in the cylinder at the start, g"), ("target_g", 60.0, "mass to pour, g"),
-            ("rig", "sim", "'sim' or the name of the real rig"), ("source", "teleop", "teleop | expert | policy"),
-            ("note", "", "free text stored with each episode"),
-            ("seed", -1, "sim rig seed (-1: the episode seed sim/state reports, if any)"),
-            ("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step of the recorded actions, deg"),
-            ("control_rate_hz", CONTROL_RATE_HZ, "rate of the recorded actions, Hz"),
+        self.event_max_age_s = self.param("event_max_age_s", 5.0, "ignore latched episode events older than this",
+                                          within=EVENT_AGE_S)
+        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s",
+                            within=DIAGNOSTICS_PERIOD_S)
+        for name, default, text, interval in (
+            ("initial_g", 100.0, "beads in the cylinder at the start, g", MASS_G),
+            ("target_g", 60.0, "mass to pour, g", MASS_G),
+            ("rig", "sim", "'sim' or the name of the real rig", None),
+            ("source", "teleop", "teleop | expert | policy", None),
+            ("note", "", "free text stored with each episode", None),
+            ("seed", -1, "sim rig seed (-1: the episode seed sim/state reports, if any)", f"[-1, {2**31 - 1}]"),
+            ("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step of the recorded actions, deg", DELTA_PHI_RANGE),
+            ("control_rate_hz", CONTROL_RATE_HZ, "rate of the recorded actions, Hz", CONTROL_RATE_RANGE),
         ):
-            self.param(name, default, text + " (episode metadata, read at each episode start)", read_only=False)
+            self.param(name, default, text + " (episode metadata, read at each episode start)", within=interval,
+                       read_only=False)
         self.refuse_unknown_parameters()
         if not prefix or "/" in prefix:
             raise ConfigError(f"parameter prefix must be a non-empty file name part, got {prefix!r}")
@@ -81,8 +88,6 @@ class RecorderNode(BaseNode):
             raise ConfigError(f"parameter sensors lists a name twice: {names}")
         for kind in kinds:
             SensorType.from_name(kind)  # ConfigError lists the valid types
-        if max_queue_mb <= 0 or depth < 1:
-            raise ConfigError(f"parameters max_queue_mb ({max_queue_mb}) and qos_depth ({depth}) must be positive")
         self.sensors = dict(zip(names, kinds, strict=True))
         self.recorder = EpisodeRecorder(
             output_dir, prefix=prefix, namespace=self.get_namespace().strip("/"), storage=storage, compress=compress,

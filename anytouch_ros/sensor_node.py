@@ -19,11 +19,13 @@ from collections import deque
 
 from sensor_msgs.msg import Image, JointState
 
+from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.hardware.digit import DigitConfig
 from anytouch_policy.hardware.factory import TACTILE_SOURCES, make_tactile_source
 from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig
+from anytouch_policy.hardware.live_config import MAX_SIM_SENSORS
 from anytouch_policy.sensors import SensorType
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
@@ -45,13 +47,16 @@ class SensorNode(BaseNode):
         backend = self.param("backend", "sim", "where frames come from", choices=tuple(TACTILE_SOURCES))
         device = self.param("device", "", "gelsight_mini: capture device (/dev/v4l/by-id/... or /dev/videoN)")
         serial = self.param("serial", "", "gelsight_mini / digit: serial number printed on the sensor")
-        rate = self.param("rate_hz", 0.0, "frame rate; 0 = the sensor's native rate (replay: the recorded one)")
+        rate = self.param("rate_hz", 0.0, "frame rate; 0 = the sensor's native rate (replay: the recorded one)",
+                          within="[0, 240]")
         replay_bag = self.param("replay_bag", "", "replay: episode directory whose frames are re-published")
         replay_sensor = self.param("replay_sensor", "", "replay: sensor of that episode ('' = sensor_name)")
         replay_loop = self.param("replay_loop", False, "replay: start over after the last frame")
-        sim_index = self.param("sim_index", 0, "sim: position in the rig's sensor list (seeds look and noise)")
+        sim_index = self.param("sim_index", 0, "sim: position in the rig's sensor list (seeds look and noise)",
+                               within=f"[0, {MAX_SIM_SENSORS})")
         finger = self.param("sim_finger", "left", "sim: finger pad (right = mirrored)", choices=("left", "right"))
-        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s")
+        period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s",
+                            within=DIAGNOSTICS_PERIOD_S)
         extra = {b: self.backend_params(b, cfg, skip=_OWN)
                  for b, cfg in (("gelsight_mini", GelSightMiniConfig), ("digit", DigitConfig))}
         self.refuse_unknown_parameters()
@@ -60,8 +65,6 @@ class SensorNode(BaseNode):
             raise ConfigError("parameter sensor_name is required (the topic segment, e.g. left) unless the node is "
                               "named sensor_<name>")
         sensor_type = SensorType.from_name(kind)
-        if rate < 0:
-            raise ConfigError(f"parameter rate_hz must be >= 0 (0 = native), got {rate}")
         if backend == "sim":
             params = {"sensor_type": kind, "name": name, "index": sim_index, "finger": finger, "fps": rate}
         elif backend == "replay":

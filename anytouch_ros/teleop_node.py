@@ -25,10 +25,11 @@ from rclpy.duration import Duration
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Bool, Float64, String
 
-from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG, Action
+from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE, Action
 from anytouch_policy.data import topics
-from anytouch_policy.errors import AnyTouchError, ConfigError
+from anytouch_policy.errors import AnyTouchError
 from anytouch_policy.teleop import (
+    HOLD_RANGE_S,
     Command,
     EpisodeState,
     KeyEffect,
@@ -56,18 +57,19 @@ class TeleopNode(BaseNode):
 
     def __init__(self, **node_options: object) -> None:
         super().__init__(**node_options)
-        rate = self.param("control_rate_hz", CONTROL_RATE_HZ, "rate of pour/action and pour/cartesian_step, Hz")
-        self.delta_phi_deg = self.param("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step per pour/retract tick, deg")
+        rate = self.param("control_rate_hz", CONTROL_RATE_HZ, "rate of pour/action and pour/cartesian_step, Hz",
+                          within=CONTROL_RATE_RANGE)
+        self.delta_phi_deg = self.param("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step per pour/retract tick, deg",
+                                        within=DELTA_PHI_RANGE)
         self.tilt_axis = self.param("tilt_axis", "y", "tool-frame axis of the tilt rotation", choices=("x", "y", "z"))
         self.tool_frame = self.param("tool_frame", "tool", "frame_id of pour/cartesian_step")
         mode = self.param("mode", TeleopMode.HOLD.value, "hold: action while the key is held; latch: until another "
                           "key", choices=[m.value for m in TeleopMode])
         hold_initial = self.param("hold_initial_s", 0.7, "hold mode: a fresh press lasts this long (> your "
-                                  "terminal's auto-repeat delay, `xset q`)")
-        hold_repeat = self.param("hold_repeat_s", 0.25, "hold mode: each auto-repeat extends the action this long")
+                                  "terminal's auto-repeat delay, `xset q`)", within=HOLD_RANGE_S)
+        hold_repeat = self.param("hold_repeat_s", 0.25, "hold mode: each auto-repeat extends the action this long",
+                                 within=HOLD_RANGE_S)
         self.refuse_unknown_parameters()
-        if self.delta_phi_deg <= 0:
-            raise ConfigError(f"parameter delta_phi_deg must be > 0, got {self.delta_phi_deg}")
         self.state = TeleopState(mode=TeleopMode(mode), hold_initial_s=hold_initial, hold_repeat_s=hold_repeat,
                                  control_rate_hz=rate)
         self._lock = threading.Lock()  # the state is shared by the key thread (main) and the timer (executor)

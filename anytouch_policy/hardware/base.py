@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
 
+from anytouch_policy.bounds import Interval, require_finite
+from anytouch_policy.errors import ConfigError
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import StampedFrame
 
@@ -81,15 +83,60 @@ class TactileSource(_Device):
     def stats(self) -> SourceStats: ...
 
 
+#: The physical range of each ArmLimits field. Why these ends: the tilt is measured about the tool axis from the
+#: start pose and wraps at +-180 deg, so a range beyond [-180, 180] could never be enforced; one relative step above
+#: 5 deg is no longer a small correction (and a dead process leaves the xArm up to one step from where it was); a
+#: cylinder of beads turned faster than 60 deg/s throws them out in a burst, and 60 deg/s is three times the
+#: xArm's reduced-mode joint speed cap of 20 deg/s; a watchdog that waits more than 5 s (25 missed 5 Hz ticks) is no
+#: watchdog. Zero is excluded for the step, the rate and the timeout: each would stop every command.
+LIMIT_RANGES: dict[str, Interval] = {
+    "min_tilt_deg": Interval.parse("[-180, 180)"),
+    "max_tilt_deg": Interval.parse("[0, 180]"),
+    "max_step_deg": Interval.parse("(0, 5]"),
+    "max_rate_deg_s": Interval.parse("(0, 60]"),
+    "command_timeout_s": Interval.parse("(0, 5]"),
+}
+
+
 @dataclass(frozen=True)
 class ArmLimits:
-    """Safety bounds applied to every command, whatever the backend."""
+    """Safety bounds applied to every command, whatever the backend; each field lies in LIMIT_RANGES (finite)
+    and min_tilt_deg < max_tilt_deg, else ConfigError names the field."""
 
     min_tilt_deg: float = 0.0  # never tilt back past the upright start pose
     max_tilt_deg: float = 120.0  # never tilt beyond this about the tool axis
-    max_step_deg: float = 0.5  # largest rotation one command may ask for
+    max_step_deg: float = 0.5  # largest rotation one command may ask for, and the most the target may lead the arm
     max_rate_deg_s: float = 5.0  # largest tilt speed the backend may use to reach a target
     command_timeout_s: float = 0.6  # no command for this long -> hold (3 missed 5 Hz ticks)
+
+    def __post_init__(self) -> None:
+        for name, interval in LIMIT_RANGES.items():
+            interval.check(f"ArmLimits.{name}", getattr(self, name))
+        if not self.min_tilt_deg < self.max_tilt_deg:
+            raise ConfigError(f"ArmLimits.min_tilt_deg ({self.min_tilt_deg}) must be below max_tilt_deg "
+                              f"({self.max_tilt_deg})")
+
+    def target_step(self, step_deg: float, *, target_deg: float, measured_deg: float) -> float:
+        """How far a backend moves its commanded target for a requested `step_deg` (clamped to max_step_deg):
+        the same sign, or 0.0 (always for a wait).
+
+        The new target stays in [min_tilt_deg, max_tilt_deg] (from outside it, only steps back towards it) and
+        never lies more than max_step_deg beyond the measured tilt in the step's direction, so a slower arm never
+        builds up a lead: after `wait` it moves at most one step further. A step against a lead larger than itself
+        (a retract while the target is still far ahead) puts the target on the measured tilt: the arm stops at
+        once and turns back on the next tick, instead of first finishing the lead. Non-finite input raises
+        ConfigError (min/max would turn a NaN into a full step), so nothing non-finite reaches a device.
+        """
+        for name, value in (("tilt step", step_deg), ("commanded tilt", target_deg), ("measured tilt", measured_deg)):
+            require_finite(name, value)
+        step = max(-self.max_step_deg, min(self.max_step_deg, step_deg))
+        if step > 0:
+            upper = min(max(self.max_tilt_deg, target_deg), measured_deg + self.max_step_deg)
+            return max(0.0, min(max(target_deg + step, measured_deg), upper) - target_deg)
+        if step < 0:
+            lower = max(min(self.min_tilt_deg, target_deg), measured_deg - self.max_step_deg)
+            return min(0.0, max(min(target_deg + step, measured_deg), lower) - target_deg)
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -113,7 +160,9 @@ class Arm(_Device):
     @abstractmethod
     def apply_tilt_step(self, delta_deg: float) -> float:
         """Start rotating by `delta_deg` about the tool axis without waiting for the motion; returns the step
-        actually commanded after the backend's own hard limits (0.0 when clamped to nothing)."""
+        actually commanded after the backend's own hard limits (0.0 when clamped to nothing). The commanded target
+        moves by `limits.target_step(...)`: never more than max_step_deg ahead of the measured tilt. A non-finite
+        `delta_deg` raises ConfigError and moves nothing."""
 
     @abstractmethod
     def hold(self) -> None:

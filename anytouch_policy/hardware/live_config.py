@@ -9,10 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG
+from anytouch_policy.bounds import Interval
 from anytouch_policy.errors import ConfigError
 
 #: Run seeds an arm accepts (sim.params.episode_seed: 1e9 / 10000 episodes per seed).
 MAX_RUN_SEED = 100_000
+#: Positions in the rig's sensor list a simulated sensor accepts (each seeds a look and a camera noise).
+MAX_SIM_SENSORS = 1000
+#: wrist speed / (delta_phi x rate): at least the command rate, at most 4x (beyond it jitter is not the reason).
+WRIST_HEADROOM_RANGE = Interval.parse("[1, 4]")
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,7 @@ class SimArmConfig:
     #   jitter (two in one tick after a busy moment) would otherwise pile up behind a wrist at exactly the command rate
 
     def __post_init__(self) -> None:
-        if not 1.0 <= self.wrist_headroom <= 4.0:
-            raise ConfigError(f"sim wrist_headroom must be in [1, 4], got {self.wrist_headroom}")
+        WRIST_HEADROOM_RANGE.check("sim wrist_headroom", self.wrist_headroom)
         if self.split not in ("train", "eval"):
             raise ConfigError(f"sim split must be 'train' or 'eval', got {self.split!r}")
         if not 0 <= self.seed < MAX_RUN_SEED:
@@ -53,8 +57,8 @@ class SimSensorConfig:
     randomize_unit: bool = False  # draw the unit's look per episode instead
 
     def __post_init__(self) -> None:
-        if not 0 <= self.index < 1000:
-            raise ConfigError(f"sim sensor index must be in [0, 1000), got {self.index}")
+        if not 0 <= self.index < MAX_SIM_SENSORS:
+            raise ConfigError(f"sim sensor index must be in [0, {MAX_SIM_SENSORS}), got {self.index}")
         if self.finger not in ("left", "right"):
             raise ConfigError(f"sim sensor finger must be 'left' or 'right', got {self.finger!r}")
         if self.fps < 0:

@@ -2,8 +2,9 @@
 
 ROS parameters arrive as bool / int / float / str and lists of them, and have no null: an optional field is
 left unset by omitting it or by passing "" (empty string). Integers are accepted for float fields, lists for
-tuple fields, strings for enum fields. Anything else is a ConfigError naming the backend, the parameter and the
-expected type; an unknown parameter lists the valid ones.
+tuple fields, strings for enum fields. Anything else, and a NaN or infinite float (also inside a list), is a
+ConfigError naming the backend, the parameter and the expected type or the value; an unknown parameter lists the
+valid ones.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
+from anytouch_policy.bounds import require_finite
 from anytouch_policy.errors import ConfigError
 
 T = TypeVar("T")
@@ -51,7 +53,7 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
+        return require_finite(where, value)
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {value!r}")

@@ -7,7 +7,9 @@ the commanded tilt about the configured tool axis through the TCP, composed as r
 interrupted relative moves, and a dead process leaves the arm at most one step (limits.max_step_deg) from where
 it was.
 
-Safety, in layers: ArmLimits are enforced here too (tilt range, step, rate); the controller runs in reduced mode
+Safety, in layers: ArmLimits are enforced here too (tilt range, step, rate, and a target never more than one step
+ahead of the tilt the controller reports, so a slow arm cannot build up a lead that keeps it turning after `wait`:
+ArmLimits.target_step); non-finite steps are refused; the controller runs in reduced mode
 (workspace box, TCP and joint speed caps) with collision detection on; a monitor thread holds the arm when no
 step came for limits.command_timeout_s; controller errors, warnings, an unexpected stop or a lost link latch
 ERROR / ESTOP / DISCONNECTED and stop motion. Nothing clears a latch but an explicit recover().
@@ -23,7 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from anytouch_policy.actions import CONTROL_RATE_HZ
-from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
+from anytouch_policy.bounds import require_finite
+from anytouch_policy.errors import DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState, ArmStatus
 from anytouch_policy.hardware.tool_rotation import tilt_from_start, tilted_pose
 from anytouch_policy.hardware.xarm_config import MIN_FIRMWARE, XArmConfig
@@ -37,6 +40,8 @@ LATCHED = frozenset({ArmStatus.ERROR, ArmStatus.ESTOP, ArmStatus.DISCONNECTED})
 MONITOR_PERIOD_S = 0.02
 #: After our own mode/state change the 5 Hz report may still show the old state this long.
 STATE_GRACE_S = 0.6
+#: Smaller target changes are not sent: the report's float32 pose is only this precise, so they are noise.
+MIN_STEP_DEG = 1e-4
 
 
 class XArmArm(Arm):
@@ -190,8 +195,7 @@ class XArmArm(Arm):
     # -- commands --------------------------------------------------------------------------------------------
 
     def apply_tilt_step(self, delta_deg: float) -> float:
-        if not math.isfinite(delta_deg):  # min/max would turn a NaN into a full step
-            raise ConfigError(f"tilt step must be a finite number of degrees, got {delta_deg}")
+        require_finite("tilt step", delta_deg)  # min/max would turn a NaN into a full step
         now = time.monotonic()
         with self._cmd_lock:
             sdk = self.sdk
@@ -205,15 +209,14 @@ class XArmArm(Arm):
                 return 0.0
             lim = self.limits
             allowed = min(lim.max_step_deg, lim.max_rate_deg_s * min(now - self._last_motion_t, 1.0 / CONTROL_RATE_HZ))
-            step = max(-allowed, min(allowed, delta_deg))
-            # the band always contains the current tilt: after a recover() outside the range, only steps back
-            # towards it are taken, never a jump onto the limit
-            lower = min(lim.min_tilt_deg, self._commanded_tilt)
-            upper = max(lim.max_tilt_deg, self._commanded_tilt)
-            target = max(lower, min(upper, self._commanded_tilt + step))
-            step = target - self._commanded_tilt
-            if abs(step) < 1e-9:
+            # after a recover() outside the range only steps back towards it are taken, never a jump onto the
+            # limit; and the target stays within one step of the tilt the controller reports
+            measured, _ = tilt_from_start(self._start_pose[3:], sdk.position[3:], self.config.tilt_axis)
+            step = lim.target_step(max(-allowed, min(allowed, delta_deg)), target_deg=self._commanded_tilt,
+                                   measured_deg=measured)
+            if abs(step) < MIN_STEP_DEG:
                 return 0.0
+            target = self._commanded_tilt + step
             pose = tilted_pose((*self._anchor_xyz, *self._start_pose[3:]), self.config.tilt_axis, target,
                                near_rpy=self._near_rpy)
             code = sdk.set_position(*pose, speed=self.config.tcp_speed_mm_s, mvacc=self.config.tcp_acc_mm_s2,

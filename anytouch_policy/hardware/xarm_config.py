@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from anytouch_policy.bounds import is_number
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.hardware.tool_rotation import ToolAxis
 
@@ -58,8 +59,8 @@ class XArmConfig:
                               f"ignored, xArm-Python-SDK#59), got {self.settle_s}")
         for field in ("tcp_speed_mm_s", "tcp_acc_mm_s2", "tcp_max_acc_mm_s2", "reduced_max_tcp_speed_mm_s",
                       "reduced_max_joint_speed_deg_s", "max_off_axis_deg"):
-            if getattr(self, field) <= 0:
-                raise ConfigError(f"{field} must be > 0, got {getattr(self, field)}")
+            if not (is_number(getattr(self, field)) and getattr(self, field) > 0):
+                raise ConfigError(f"{field} must be a finite number > 0, got {getattr(self, field)}")
         if self.tcp_speed_mm_s > self.reduced_max_tcp_speed_mm_s:
             raise ConfigError(f"tcp_speed_mm_s ({self.tcp_speed_mm_s}) exceeds reduced_max_tcp_speed_mm_s "
                               f"({self.reduced_max_tcp_speed_mm_s})")

@@ -1,7 +1,8 @@
 """Tilt of the held cylinder about the tool axis: bounded steps toward a target, followed at a bounded rate.
 
-A command moves the target by a step (clamped to the arm limits); the wrist then turns toward it at a constant
-speed, by default one step per control tick, so a run of pour commands turns the cylinder smoothly. No command for
+A command moves the target by a step (clamped to the arm limits, and never more than one step ahead of the
+wrist); the wrist then turns toward it at a constant speed, by default one step per control tick, so a run of pour
+commands turns the cylinder smoothly and a `wait` stops it within one step. No command for
 `command_timeout_s` freezes the target where the wrist is (the real arm node's watchdog does the same).
 """
 
@@ -29,12 +30,10 @@ class TiltDrive:
         self._last_command_ns: int | None = None
 
     def command(self, delta_deg: float, now_ns: int) -> float:
-        """Move the target by `delta_deg` (clamped to max_step and the tilt range); returns the change applied."""
-        lim = self.limits
-        step = max(-lim.max_step_deg, min(lim.max_step_deg, float(delta_deg)))
-        new_target = max(lim.min_tilt_deg, min(lim.max_tilt_deg, self.target_deg + step))
-        applied = new_target - self.target_deg
-        self.target_deg = new_target
+        """Move the target by `delta_deg`, clamped by ArmLimits.target_step (max_step, the tilt range, at most one
+        step ahead of the wrist); returns the change applied. ConfigError for a non-finite delta."""
+        applied = self.limits.target_step(delta_deg, target_deg=self.target_deg, measured_deg=self.tilt_deg)
+        self.target_deg += applied
         self._last_command_ns = now_ns
         self.holding = False
         return applied

@@ -16,7 +16,7 @@ from tests.hardware.fake_robotiq import FakeRobotiq
 
 def _arm(controller):
     config = XArmConfig(ip=controller.host, workspace_mm=(600, 0, 300, -300, 700, 100), tilt_axis=ToolAxis.PLUS_Y)
-    return XArmArm(config, limits=ArmLimits(command_timeout_s=30.0))
+    return XArmArm(config, limits=ArmLimits(command_timeout_s=5.0))
 
 
 def _wait(predicate, timeout=3.0):

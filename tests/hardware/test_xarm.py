@@ -106,20 +106,51 @@ def test_backend_enforces_step_rate_and_tilt_limits(make_controller):
     with XArmArm(_config(controller), limits=limits) as arm:
         assert arm.apply_tilt_step(-0.3) == 0.0  # never below the upright start
         assert arm.apply_tilt_step(2.0) == pytest.approx(0.4)  # max_step
+        assert arm.apply_tilt_step(0.4) == pytest.approx(0.0, abs=1e-5)  # the arm has not moved: full lead
+        time.sleep(0.25)
+        assert arm.apply_tilt_step(0.1) == pytest.approx(0.1)
         fast = arm.apply_tilt_step(0.4)  # right after: rate limit 2 deg/s x the few ms elapsed
         assert 0.0 < fast < 0.2
         time.sleep(0.25)
-        total = arm.commanded_tilt_deg
-        assert arm.apply_tilt_step(0.4) == pytest.approx(0.4)
+        total = arm.commanded_tilt_deg  # below: the measured tilt comes as float32, a few 1e-5 deg off
+        assert arm.apply_tilt_step(0.4) == pytest.approx(0.4, abs=1e-3)
         time.sleep(0.25)
-        assert arm.apply_tilt_step(0.4) == pytest.approx(1.0 - total - 0.4)  # clamped at max_tilt
+        assert arm.apply_tilt_step(0.4) == pytest.approx(1.0 - total - 0.4, abs=1e-3)  # clamped at max_tilt
         time.sleep(0.25)
         assert arm.apply_tilt_step(0.4) == 0.0
         assert arm.commanded_tilt_deg == pytest.approx(1.0)
-        with pytest.raises(ConfigError, match="finite"):
-            arm.apply_tilt_step(float("nan"))
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(ConfigError, match="finite"):
+                arm.apply_tilt_step(bad)
         tilts = [_relative_rotation((180.0, 0.0, 0.0), t.pose)[1] for t in controller.targets]
-        assert max(tilts) == pytest.approx(1.0, abs=1e-3) and len(controller.targets) == 4
+        assert max(tilts) == pytest.approx(1.0, abs=1e-3) and len(controller.targets) == 5
+
+
+def test_the_target_never_runs_ahead_of_a_slow_arm(make_controller):
+    """Issue 11 on the xArm: steps streamed faster than the arm turns (here 2 deg/s) must not pile up in the
+    target, or the arm keeps turning through the `wait` ticks that follow; a retract stops it at once."""
+    controller = make_controller(rot_speed_deg_s=2.0)
+    lag = 2.0 / 20.0 + 1e-3  # the report is 20 Hz: the measured tilt may be 50 ms (0.1 deg) old
+    with XArmArm(_config(controller), limits=ArmLimits(command_timeout_s=0.6)) as arm:
+
+        def send(step, period, seconds):
+            for _ in range(round(seconds / period)):
+                arm.apply_tilt_step(step)
+                assert arm.commanded_tilt_deg - arm.state().tilt_deg <= arm.limits.max_step_deg + lag
+                time.sleep(period)
+
+        send(0.5, 0.02, 2.0)  # 50 Hz: the backend's rate limit passes 5 deg/s
+        at_wait = arm.state().tilt_deg
+        assert at_wait > 2.0
+        send(0.0, 0.2, 2.0)  # wait ticks: heartbeats that move nothing
+        assert arm.state().tilt_deg - at_wait <= arm.limits.max_step_deg + lag
+        send(0.5, 0.02, 1.0)
+        at_retract = arm.state().tilt_deg
+        tilts = []
+        for _ in range(3):
+            send(-0.25, 0.2, 0.2)
+            tilts.append(arm.state().tilt_deg)
+        assert max(tilts) <= at_retract + lag and tilts[-1] < at_retract - 0.25
 
 
 def test_controller_error_mid_stream_stops_and_latches_until_recover(ready_arm):

@@ -157,3 +157,27 @@ def test_call_runs_in_the_loop_thread_and_cycles_keep_their_rate(loop_of):
         loop.stop()
     gaps = [b - a for a, b in zip(cycles, cycles[1:], strict=False)]
     assert len(cycles) >= 15 and sorted(gaps)[len(gaps) // 2] == pytest.approx(0.02, abs=0.005)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_steps_are_refused_counted_and_are_no_heartbeat(loop_of, bad):
+    arm = RecordingArm()
+    loop = loop_of(arm, command_timeout_s=0.3)
+    loop.submit_step(0.25)
+    _until(lambda: arm.named("step"))
+    for _ in range(10):  # a stream of 20 Hz for 0.5 s, longer than the command timeout
+        assert not loop.submit_step(bad)
+        time.sleep(0.05)
+    _until(lambda: loop.stats().status is LoopStatus.TIMEOUT)  # held as if silent
+    assert [v for _, v, _ in arm.named("step")] == [0.25] and len(arm.named("hold")) == 1
+    s = loop.stats()
+    assert s.invalid == 10 and s.steps_received == 1 and s.timeouts == 1
+
+
+def test_a_non_finite_measured_tilt_moves_nothing(loop_of):
+    arm = RecordingArm()
+    arm.tilt = float("nan")  # a backend reporting garbage
+    loop = loop_of(arm, command_timeout_s=0.3)
+    loop.submit_step(0.25)
+    _until(lambda: loop.stats().last_error)
+    assert not arm.named("step") and "measured tilt must be a finite number" in loop.stats().last_error

@@ -96,6 +96,20 @@ def test_decide_errors_name_the_sensor(tmp_path, tiny_encoder):
         rt.decide_windows({"left": [frame], "right": [frame] * 3}, initial_g=100, target_g=60)
 
 
+def test_no_decision_from_non_finite_numbers(tmp_path, tiny_encoder):
+    """argmax of NaN probabilities is 0, i.e. pour: a NaN embedding or head output must never become an action."""
+    path, _ = make_bundle(tmp_path / "policy", tiny_encoder)
+    rt = PolicyRuntime.from_bundle(path, device="cpu")
+    broken = embeddings(0) | {"right": np.full(DIM, np.nan, np.float32)}
+    with pytest.raises(ConfigError, match="embedding of sensor 'right' has non-finite values"):
+        rt.decide_embeddings(broken, initial_g=100, target_g=60)
+    assert rt.reference is None  # a refused decision keeps no reference either
+    with torch.no_grad():
+        next(rt.head.parameters()).fill_(float("nan"))
+    with pytest.raises(ConfigError, match="non-finite probabilities"):
+        rt.decide_embeddings(embeddings(1), initial_g=100, target_g=60)
+
+
 def test_windows_go_through_the_bundled_encoder(tmp_path, tiny_encoder):
     path, _ = make_bundle(tmp_path / "static", tiny_encoder, frames=1, stride=1)
     rt = PolicyRuntime.from_bundle(path, device="cpu")

@@ -37,6 +37,22 @@ def _settle(tilts, seconds: float = 0.6) -> float:
     return tilts.msgs[-1].data
 
 
+def _settled_rate_hz(collector, window_s: float = 1.0) -> float:
+    """Messages per second received over a full window that starts now, once the stream runs: the first
+    messages after discovery can arrive in a burst (205 Hz measured once over a short window at start)."""
+    start_ns = time.monotonic_ns()
+    time.sleep(window_s)
+    end_ns = start_ns + round(window_s * 1e9)
+    return sum(start_ns <= r.t_ns < end_ns for r in collector.items) / window_s
+
+
+def _nan_step() -> PoseStamped:
+    msg = _step(0.25)
+    q = msg.pose.orientation
+    q.x, q.y, q.z, q.w = 0.0, float("nan"), 0.0, 1.0  # the issue-11 message: abs(nan) > tol is False
+    return msg
+
+
 def test_limits_timeout_estop_and_recover(start_node, ros_node):
     tilts = ros_node.collect(Float64, topics.ARM_TILT)
     masses = ros_node.collect(Float64, topics.SCALE_MASS)
@@ -56,8 +72,7 @@ def test_limits_timeout_estop_and_recover(start_node, ros_node):
     # the sim rig's state: sim/state at ~100 Hz with the episode fields, scale/mass, arm/pose in metres
     snap = parse_sim_state(named_values_from_msg(states.msgs[-1]))
     assert snap.initial_g == 100.0 and snap.state.tilt_deg == pytest.approx(tilts.msgs[-1].data, abs=0.01)
-    rate = (len(states.items) - 1) / ((states.items[-1].t_ns - states.items[0].t_ns) / 1e9)
-    assert 70 < rate < 130 and masses.msgs[-1].data == 0.0
+    assert 70 < _settled_rate_hz(states) < 130 and masses.msgs[-1].data == 0.0
     assert poses.msgs[-1].header.frame_id == "link_base" and poses.msgs[-1].pose.position.x == pytest.approx(0.3)
 
     # a runaway publisher asks for 3 deg per step: each becomes 0.5 (max_step_deg)
@@ -124,3 +139,36 @@ def test_an_episode_start_refills_the_simulated_cylinder(start_node, ros_node):
     assert second.state.mass_left_g + second.state.mass_out_g == 100.0 and second.state.t_ns < 1e9
     assert second.episode_seed == first.episode_seed + 1  # the next episode of run seed 5
     assert arm.stop(signal.SIGTERM) == -signal.SIGTERM  # closed, then ends on the signal (anytouch_ros.base)
+
+
+def test_wait_stops_a_runaway_within_one_step_and_nan_steps_are_no_heartbeat(start_node, ros_node):
+    """Issue 11 over DDS: +0.5 deg steps at 50 Hz pass the filter at 5 deg/s while the simulated wrist turns
+    1.5 deg/s; once `wait` comes the tilt may rise by one step at most (it rose 99.4 -> 107.0). Then a stream of
+    NaN steps is refused, counted, and does not keep the command watchdog alive."""
+    tilts = ros_node.collect(Float64, topics.ARM_TILT)
+    diagnostics = ros_node.collect(DiagnosticArray, topics.DIAGNOSTICS, qos.DIAGNOSTICS)
+    steps = ros_node.publisher(PoseStamped, topics.CARTESIAN_STEP, qos.COMMAND)
+    arm = start_node("anytouch_ros.arm_node", timeout_s=90, params={
+        "backend": "sim", "sim_seed": 3, "diagnostics_period_s": 0.25, "command_timeout_s": 0.6})
+    ros_node.wait_for_match(steps, 1)
+    start = tilts.wait_for(5)[-1].msg.data
+    _, wait = action_to_msgs(Action.WAIT, time.time_ns(), delta_phi_deg=0.25, frame_id="tool", axis="y")
+    for _ in range(100):
+        steps.publish(_step(0.5))
+        time.sleep(0.02)
+    at_wait = tilts.msgs[-1].data  # arm/tilt comes at 25 Hz: at most 40 ms (0.06 deg) old
+    assert at_wait - start > 1.5
+    for _ in range(15):
+        steps.publish(wait)
+        time.sleep(0.2)
+    waited = tilts.msgs[-1].data
+    assert waited - at_wait <= 0.5 + 0.1
+
+    for _ in range(30):  # NaN steps at 10 Hz for 3 s
+        steps.publish(_nan_step())
+        time.sleep(0.1)
+    status = _status(diagnostics)
+    assert status["status"] == "timeout" and int(status["timeouts"]) >= 1 and status["_level"] == 1
+    assert int(status["bad_steps"]) >= 25 and "non-finite number" in status["_message"]
+    assert tilts.msgs[-1].data == pytest.approx(waited, abs=1e-9)  # nothing moved
+    assert arm.stop(signal.SIGINT) == 0

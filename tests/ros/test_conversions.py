@@ -133,8 +133,32 @@ def test_step_from_msg_refuses_what_is_not_a_tilt_step():
         step_from_msg(moved, axis="y", frame_id="tool")
     with pytest.raises(MessageError, match="tilt axis"):
         action_to_msgs(Action.POUR, 0, delta_phi_deg=0.25, frame_id="tool", axis="w")
-    with pytest.raises(ConfigError, match="delta_phi_deg must be > 0"):
-        action_to_msgs(Action.POUR, 0, delta_phi_deg=0.0, frame_id="tool", axis="y")
+    for bad in (0.0, float("nan"), float("inf")):  # a NaN step size would publish a NaN rotation
+        with pytest.raises(ConfigError, match=r"delta_phi_deg must be in \(0, 5\]"):
+            action_to_msgs(Action.POUR, 0, delta_phi_deg=bad, frame_id="tool", axis="y")
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(("position", "orientation", "match"), [
+    ((0.0, 0.0, 0.0), (0.0, NAN, 0.0, 1.0), "non-finite number"),  # issue 11: was a full +0.5 deg pour step
+    ((0.0, 0.0, 0.0), (NAN, 0.0, 0.0, 1.0), "non-finite number"),
+    ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, NAN), "non-finite number"),
+    ((0.0, 0.0, 0.0), (0.0, INF, 0.0, 1.0), "non-finite number"),
+    ((NAN, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0), "non-finite number"),
+    ((0.0, 0.0, -INF), (0.0, 0.0, 0.0, 1.0), "non-finite number"),
+    ((0.0, 0.0, 0.0), (0.0, 0.5, 0.0, 1.0), "not unit length"),
+    ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.5), "not unit length"),
+    ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.0), "not unit length"),
+])
+def test_step_from_msg_refuses_non_finite_and_non_unit_steps(position, orientation, match):
+    _, step = action_to_msgs(Action.WAIT, 0, delta_phi_deg=0.25, frame_id="tool", axis="y")
+    p, q = step.pose.position, step.pose.orientation
+    p.x, p.y, p.z = position
+    q.x, q.y, q.z, q.w = orientation
+    with pytest.raises(MessageError, match=match):
+        step_from_msg(step, axis="y", frame_id="tool")
 
 
 def test_named_values_match_the_core_sim_state():

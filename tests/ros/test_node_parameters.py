@@ -87,9 +87,9 @@ def test_config_keys_are_declared_with_their_types(ros_env, tmp_path, encoder_bu
      "a DIGIT is selected by its serial"),
     (SensorNode, ["-p", "sensor_name:=l", "-p", "sensor_type:=gelsight"], "no simulated renderer for sensor"),
     (SensorNode, ["-p", "sensor_name:=l", "-p", "digit.intensty:=3"], "has no parameter.s. digit.intensty"),
-    (ArmNode, ["-p", "backend:=sim", "-p", "max_step_deg:=-1.0"], "max_step_deg must be > 0"),
+    (ArmNode, ["-p", "backend:=sim", "-p", "max_step_deg:=-1.0"], "'max_step_deg' of node /t must be in .0, 5.,"),
     (ArmNode, ["-p", "backend:=sim", "-p", "min_tilt_deg:=130.0"], "min_tilt_deg .130.0. must be below"),
-    (ArmNode, ["-p", "backend:=sim", "-p", "sim_state_rate_hz:=30.0"], "sim_state_rate_hz .30.0. in .60, 1000."),
+    (ArmNode, ["-p", "backend:=sim", "-p", "sim_state_rate_hz:=30.0"], "sim_state_rate_hz' .* in .60, 1000., got 30.0"),
     (ArmNode, ["-p", "backend:=sim", "-p", "sim_split:=test"], "sim split must be 'train' or 'eval'"),
     (ArmNode, ["-p", "backend:=sim", "-p", "sim_initial_g:=900.0"], "initial_g must be in"),
     (ArmNode, ["-p", "backend:=xarm"], "xarm: missing required parameter.s. ip, workspace_mm, tilt_axis"),
@@ -99,7 +99,7 @@ def test_config_keys_are_declared_with_their_types(ros_env, tmp_path, encoder_bu
                "-p", "xarm.workspace_mm:=[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]"], "xarm.tilt_axis '.x' turns about another"),
     (ArmNode, ["-p", "backend:=xarm", "-p", "xarm.ip:=10.0.0.2", "-p", "xarm.tilt_axis:=+y",
                "-p", "xarm.workspace_mm:=[1.0, 2.0]"], "workspace_mm needs 6 values"),
-    (ExpertNode, ["-p", "episodes:=0"], "episodes, max_ticks and start_timeout_ticks must be >= 1"),
+    (ExpertNode, ["-p", "episodes:=0"], "'episodes' of node /t must be in .1, 100000., got 0"),
     (EncoderNode, [], "set exactly one of parameters bundle .an encoder bundle. and policy"),
     (EncoderNode, ["-p", "bundle:=/x", "-p", "policy:=/y"], "set exactly one of parameters bundle"),
     (EncoderNode, ["-p", "bundle:=/x", "-p", "sensors:=[a, b]", "-p", "sensor_types:=[digit]"],
@@ -110,6 +110,85 @@ def test_bad_parameters_name_themselves(ros_env, tmp_path, node_class, args, mat
     extra = ["-p", f"output_dir:={tmp_path}"] if node_class is RecorderNode else []
     with pytest.raises(ConfigError, match=match):
         _make(node_class, "t", [*args, *extra])
+
+
+@pytest.mark.parametrize(("node_class", "args", "match"), [
+    # issue 11: each of these started and switched a protection off
+    (ArmNode, ["-p", "max_step_deg:=.nan"], r"parameter 'max_step_deg' of node /t must be in \(0, 5\], got nan"),
+    (ArmNode, ["-p", "max_rate_deg_s:=.inf"], r"'max_rate_deg_s' of node /t must be in \(0, 60\], got inf"),
+    (ArmNode, ["-p", "command_timeout_s:=.inf"], r"'command_timeout_s' of node /t must be in \(0, 5\], got inf"),
+    (ArmNode, ["-p", "max_tilt_deg:=720.0"], r"'max_tilt_deg' of node /t must be in \[0, 180\], got 720.0"),
+    (ArmNode, ["-p", "min_tilt_deg:=-.inf"], r"'min_tilt_deg' of node /t must be in \[-180, 180\), got -inf"),
+    (PolicyNode, ["-p", "max_age_s:=.nan"], r"'max_age_s' of node /t must be in \(0, 2\], got nan"),
+    # one message per parameter (the policy node used to lump four into one)
+    (PolicyNode, ["-p", "control_rate_hz:=0.0"], r"^parameter 'control_rate_hz' of node /t must be in \[1, 50\], "
+                                                  r"got 0.0$"),
+    (PolicyNode, ["-p", "delta_phi_deg:=-0.25"], r"^parameter 'delta_phi_deg' of node /t must be in \(0, 5\], "
+                                                  r"got -0.25$"),
+    (PolicyNode, ["-p", "deadline:=1.0"], r"^parameter 'deadline' of node /t must be in \(0, 1\), got 1.0$"),
+    (PolicyNode, ["-p", "target_g:=.nan"], r"'target_g' of node /t must be in \(0, 1000\], got nan"),
+    (TeleopNode, ["-p", "delta_phi_deg:=.inf"], r"'delta_phi_deg' of node /t must be in \(0, 5\], got inf"),
+    (TeleopNode, ["-p", "hold_repeat_s:=.nan"], r"'hold_repeat_s' of node /t must be in \(0, 5\], got nan"),
+    (ExpertNode, ["-p", "target_g:=.nan"], r"'target_g' of node /t must be in \(0, 1000\], got nan"),
+    (RecorderNode, ["-p", "max_queue_mb:=.inf"], r"'max_queue_mb' of node /t must be in \(0, 65536\], got inf"),
+    (SensorNode, ["-p", "sensor_name:=l", "-p", "rate_hz:=.nan"], r"'rate_hz' of node /t must be in \[0, 240\]"),
+    (EncoderNode, ["-p", "stride:=-1"], r"'stride' of node /t must be in \[0, 60\], got -1"),
+    # backend settings are finite numbers too, named by their dotted parameter
+    (ArmNode, ["-p", "backend:=xarm", "-p", "xarm.ip:=10.0.0.2", "-p", "xarm.tilt_axis:=+y", "-p",
+               "xarm.workspace_mm:=[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]", "-p", "xarm.tcp_speed_mm_s:=.nan"],
+     r"xarm.tcp_speed_mm_s must be a finite number, got nan"),
+    (ArmNode, ["-p", "backend:=xarm", "-p", "xarm.ip:=10.0.0.2", "-p", "xarm.tilt_axis:=+y", "-p",
+               "xarm.workspace_mm:=[1.0, 0.0, .inf, 0.0, 1.0, 0.0]"], r"xarm.workspace_mm\[2\] must be a finite"),
+    (SensorNode, ["-p", "sensor_name:=l", "-p", "backend:=gelsight_mini", "-p", "serial:=X",
+                  "-p", "gelsight_mini.border_fraction:=.nan"], r"gelsight_mini.border_fraction must be a finite"),
+])
+def test_non_finite_and_out_of_range_numbers_are_refused_naming_parameter_and_value(ros_env, tmp_path, node_class,
+                                                                                     args, match):
+    extra = ["-p", f"output_dir:={tmp_path}"] if node_class is RecorderNode else []
+    with pytest.raises(ConfigError, match=match):
+        _make(node_class, "t", [*args, *extra])
+
+
+@pytest.mark.parametrize("name", list(NODES))
+def test_every_numeric_parameter_has_a_documented_range_and_refuses_nan(ros_env, tmp_path, encoder_bundle,
+                                                                         pour_policy, name):
+    """Each number a node declares carries its range in the descriptor (what `ros2 param describe` shows), and
+    NaN (an integer parameter: a value outside every range) is refused for each with a message naming it."""
+    needs = _needs(name, tmp_path, encoder_bundle, pour_policy)
+    base = [a for k, v in needs.items() for a in ("-p", f"{k}:={yaml.safe_dump(v, default_flow_style=True)}")]
+    if name == "sensor_left":
+        base += ["-p", "sensor_name:=left"]
+    node, context = _make(NODES[name], name, base)
+    try:
+        numbers = {p: node.describe_parameter(p) for p, v in node._parameters.items()
+                   if p in node._ranges or isinstance(v.value, int | float) and not isinstance(v.value, bool)
+                   and "." not in p}  # dotted ones are backend settings (dynamically typed, checked by the backend)
+    finally:
+        node.stop_workers()
+        node.destroy_node()
+        node.close()
+        context.try_shutdown()
+    assert numbers and set(numbers) == set(node._ranges)
+    for param, descriptor in numbers.items():
+        assert descriptor.additional_constraints == f"in {node._ranges[param]}"
+        bad, shown = ("-1000000000000", "-1000000000000") if descriptor.type == Parameter.Type.INTEGER.value \
+            else (".nan", "nan")
+        with pytest.raises(ConfigError, match=f"parameter '{param}' of node /{name} must be in .*, got {shown}$"):
+            _make(NODES[name], name, [*base, "-p", f"{param}:={bad}"])
+
+
+def test_ros2_param_set_refuses_a_value_outside_the_range(ros_env, tmp_path):
+    node, context = _make(RecorderNode, "t", ["-p", f"output_dir:={tmp_path}"])
+    try:
+        for value in (float("nan"), 5000.0):
+            result = node.set_parameters([Parameter("target_g", value=value)])[0]
+            assert not result.successful and "'target_g' of node /t must be in (0, 1000]" in result.reason
+        assert node.set_parameters([Parameter("target_g", value=55.0)])[0].successful
+        assert node.get_parameter("target_g").value == 55.0
+    finally:
+        node.destroy_node()
+        node.close()
+        context.try_shutdown()
 
 
 @pytest.mark.parametrize(("node_class", "args", "match"), [

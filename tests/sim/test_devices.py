@@ -6,6 +6,7 @@ import pytest
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Arm, ArmLimits, Gripper, TactileSource
 from anytouch_policy.hardware.sim import SimArm, SimGripper, SimTactileSource
+from anytouch_policy.safety import TiltCommandFilter
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.params import RigConfig, sample_episode
 from anytouch_policy.sim.renderer import TactileRenderer
@@ -74,6 +75,44 @@ def test_hold_and_command_timeout_stop_the_wrist():
         assert arm.state().status == "holding"
         assert arm.state().tilt_deg < held + 2.0 and arm.state().tilt_deg == pytest.approx(held + 0.3 * 1.25, abs=0.01)
         assert start < held
+
+
+def test_wait_and_retract_act_within_one_step_after_a_fast_burst():
+    """Issue 11: +0.5 deg steps at 50 Hz for 2 s pass the filter at 5 deg/s while the wrist turns 1.25 deg/s; the
+    target used to run 7 deg ahead and the wrist kept pouring through the waits that followed."""
+    with arm_for() as arm:
+        safety = TiltCommandFilter(arm.limits)
+        t = 0.0
+
+        def send(step, period, seconds):
+            nonlocal t
+            for _ in range(round(seconds / period)):
+                arm.apply_tilt_step(safety.filter(step, arm.state().tilt_deg, t))
+                assert arm.drive.target_deg - arm.state().tilt_deg <= arm.limits.max_step_deg + 1e-9
+                advance_s(arm, period)
+                t += period
+
+        send(0.5, 0.02, 2.0)
+        at_wait = arm.state().tilt_deg
+        send(0.0, 0.2, 5.0)  # wait at 5 Hz: heartbeats, no motion
+        waited = arm.state().tilt_deg
+        assert 0.0 <= waited - at_wait <= arm.limits.max_step_deg + 1e-9
+        send(0.5, 0.02, 1.0)
+        at_retract = arm.state().tilt_deg
+        tilts = []
+        for _ in range(3):  # retract at 5 Hz: the wrist stops at once and turns back, not after finishing the lead
+            send(-0.25, 0.2, 0.2)
+            tilts.append(arm.state().tilt_deg)
+        assert max(tilts) <= at_retract + 1e-9 and tilts[-1] < at_retract - 0.4
+
+
+def test_non_finite_steps_never_reach_the_wrist():
+    with arm_for() as arm:
+        before = arm.drive.target_deg
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            with pytest.raises(ConfigError, match="tilt step must be a finite number"):
+                arm.apply_tilt_step(bad)
+        assert arm.drive.target_deg == before
 
 
 def test_gripper_force_follows_grasp_and_release():
