@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="folder(s) of episode bags (MCAP or sqlite3), or single episodes; repeatable")
     lerobot.add_argument("--out", required=True, help="dataset folder to write (must not exist)")
     lerobot.add_argument("--fps", type=int, default=5, help="rows per second: the episodes' action rate (5 Hz)")
+    lerobot.add_argument("--png-level", type=int, default=6,
+                         help="PNG zlib level 0-9 (lossless at any level): 6 as LeRobot; 1 is ~5x faster, ~15%% larger")
     lerobot.add_argument("--overwrite", action="store_true", help="replace an earlier dataset at --out")
     lerobot.add_argument("--skip-bad", action="store_true", help="skip (and list) corrupt bags instead of stopping")
     lerobot.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -30,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from anytouch_policy.export.lerobot import export_lerobot
 
     summary = export_lerobot([Path(b) for b in args.bags], Path(args.out), fps=args.fps, skip_bad=args.skip_bad,
-                             overwrite=args.overwrite, progress=not args.no_progress)
+                             overwrite=args.overwrite, png_level=args.png_level,
+                             progress=not args.no_progress)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     return 0

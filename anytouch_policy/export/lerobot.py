@@ -55,7 +55,7 @@ EPISODES_PATH = "meta/episodes/" + CHUNK_FILE
 INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"
 TASKS_PATH = "meta/tasks.parquet"
-PNG_LEVEL = 6  # zlib level LeRobot saves "image" features with
+PNG_LEVEL = 6  # zlib level LeRobot saves "image" features with; 1 encodes ~5x faster, files ~15 % larger
 IMAGE_KEY = "observation.images.{sensor}"
 STATE_KEY = "observation.state"
 GOAL_KEY = "observation.goal_g"
@@ -172,9 +172,9 @@ def _check_fps(episodes: Sequence, fps: int) -> None:
                               f"is {fps}; one row per action tick needs the two to agree")
 
 
-def _png(rgb: np.ndarray) -> bytes:
+def _png(rgb: np.ndarray, level: int) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG", compress_level=PNG_LEVEL)
+    Image.fromarray(rgb).save(buf, format="PNG", compress_level=level)
     return buf.getvalue()
 
 
@@ -263,8 +263,8 @@ def _features(sensors: Sequence[tuple[str, str]], shapes: dict[str, tuple[int, .
 
 
 def export_lerobot(bags: Sequence[Path | str], out: Path | str, *, fps: int = 5, skip_bad: bool = False,
-                   overwrite: bool = False, data_file_size_mb: float = DATA_FILE_SIZE_MB, progress: bool = True,
-                   log: Callable[[str], None] = print) -> ExportSummary:
+                   overwrite: bool = False, png_level: int = PNG_LEVEL, data_file_size_mb: float = DATA_FILE_SIZE_MB,
+                   progress: bool = True, log: Callable[[str], None] = print) -> ExportSummary:
     """Write every complete episode under `bags` as one LeRobotDataset v3.0 at `out` (see the module docstring)."""
     started = time.perf_counter()
     out = Path(out)
@@ -272,6 +272,8 @@ def export_lerobot(bags: Sequence[Path | str], out: Path | str, *, fps: int = 5,
     if not episodes:
         raise EpisodeError(f"no complete episodes under {[str(b) for b in bags]}")
     _check_fps(episodes, fps)
+    if not 0 <= png_level <= 9:
+        raise ConfigError(f"--png-level must be 0..9 (zlib), got {png_level}")
     sensors = policy_sensors(episodes)
     names = [n for n, _ in sensors]
     state = _state_topics(episodes)
@@ -291,7 +293,8 @@ def export_lerobot(bags: Sequence[Path | str], out: Path | str, *, fps: int = 5,
         first = 0
         try:
             for e, r in enumerate(tqdm(rows, desc="exporting episodes", unit="episode", disable=not progress)):
-                table, numeric, hists = _episode_table(r, e, first, tasks, names, shapes, provisional, fps, log)
+                table, numeric, hists = _episode_table(r, e, first, tasks, names, shapes, provisional, fps, png_level,
+                                                       log)
                 chunk, file = files.write(table)
                 stats = {**{IMAGE_KEY.format(sensor=n): h.stats() for n, h in hists.items()},
                          **{k: vector_stats(v) for k, v in numeric.items()}}
@@ -316,7 +319,7 @@ def export_lerobot(bags: Sequence[Path | str], out: Path | str, *, fps: int = 5,
 
 
 def _episode_table(rows: _Rows, episode_index: int, first: int, tasks: list[str], sensors: list[str],
-                   shapes: dict[str, tuple[int, ...]], features: dict[str, dict], fps: int,
+                   shapes: dict[str, tuple[int, ...]], features: dict[str, dict], fps: int, png_level: int,
                    log: Callable[[str], None]) -> tuple[pa.Table, dict[str, np.ndarray], dict[str, ImageHistogram]]:
     """One episode's rows (images read and PNG-encoded once per distinct frame), its numeric columns and histograms."""
     ticks = rows.ticks
@@ -343,7 +346,7 @@ def _episode_table(rows: _Rows, episode_index: int, first: int, tasks: list[str]
                 raise EpisodeError(f"{episode.path}: {topics.tactile_topic(sensor)} frames are {rgb.shape[:2]}, "
                                    f"earlier episodes' are {shapes[sensor][:2]}; one dataset needs one image size")
             hist.add(rgb, times)
-            encoded.append(_png(rgb))
+            encoded.append(_png(rgb, png_level))
         data[IMAGE_KEY.format(sensor=sensor)] = pa.array(
             [{"bytes": encoded[j], "path": f"frame-{i:06d}.png"} for i, j in enumerate(inverse.tolist())],
             _arrow_type(features[IMAGE_KEY.format(sensor=sensor)]))

@@ -221,7 +221,7 @@ def test_two_sensors_scalar_state_two_tasks_and_one_file_per_episode(tmp_path):
     for name, target in [("a", 60.0), ("b", 40.0), ("c", 60.0)]:
         _write_two_sensor_bag(bags / name, target_g=target)
     out = tmp_path / "ds"
-    summary = export_lerobot([bags], out, data_file_size_mb=1e-4, progress=False, log=lambda _: None)
+    summary = export_lerobot([bags], out, data_file_size_mb=1e-4, png_level=0, progress=False, log=lambda _: None)
     # Tick 0 (0 ms) has no right frame, tick 1 (200 ms) no tilt yet: rows are ticks 2..5 of each episode.
     assert summary.dropped_ticks == 6 and summary.frames == 12 and summary.data_files == 3
     info = json.loads((out / "meta/info.json").read_text())
@@ -300,6 +300,8 @@ def test_rate_and_state_mismatches_are_named(tmp_path):
     _write_two_sensor_bag(bags / "slow", rate_hz=2.0)
     with pytest.raises(ConfigError, match=r"slow: recorded at 2 Hz .* --fps is 5"):
         export_lerobot([bags], tmp_path / "ds", progress=False, log=lambda _: None)
+    with pytest.raises(ConfigError, match="--png-level must be 0..9"):
+        export_lerobot([bags], tmp_path / "ds", fps=2, png_level=10, progress=False, log=lambda _: None)
     summary = export_lerobot([bags], tmp_path / "ds2", fps=2, progress=False, log=lambda _: None)
     assert json.loads((tmp_path / "ds2/meta/info.json").read_text())["fps"] == 2
     np.testing.assert_allclose(_rows(tmp_path / "ds2", ["timestamp"])["timestamp"].to_numpy(),
