@@ -52,16 +52,20 @@ def main() -> int:
     image_keys = meta.camera_keys
     for key in image_keys:
         img = batch[key]
-        check(img.dtype == torch.float32 and 0.0 <= float(img.min()) and float(img.max()) <= 1.0,
+        check(img.dtype == torch.float32 and float(img.min()) >= 0.0 and float(img.max()) <= 1.0,
               f"{key}: float32 in [0, 1], shape {tuple(img.shape)}")
 
-    # The tensor LeRobot returns is the PNG in the parquet file, pixel for pixel.
-    table = pq.read_table(root / meta.get_data_file_path(0), columns=[*image_keys, "index"])
-    row = table.slice(0, 1).to_pylist()[0]
-    for key in image_keys:
-        png = np.asarray(Image.open(io.BytesIO(row[key]["bytes"])).convert("RGB"))
-        from_lerobot = (ds[row["index"]][key] * 255).round().byte().permute(1, 2, 0).numpy()
-        check(np.array_equal(png, from_lerobot), f"{key}: ds[{row['index']}] equals the stored PNG")
+    # The tensor LeRobot returns is the PNG in the parquet file, pixel for pixel: the last row of the first and of
+    # the last episode, wherever their data files are.
+    for episode in sorted({0, meta.total_episodes - 1}):
+        table = pq.read_table(root / meta.get_data_file_path(episode), columns=[*image_keys, "index", "episode_index"])
+        rows = [r for r in table.to_pylist() if r["episode_index"] == episode]
+        row = rows[-1]
+        for key in image_keys:
+            png = np.asarray(Image.open(io.BytesIO(row[key]["bytes"])).convert("RGB"))
+            from_lerobot = (ds[row["index"]][key] * 255).round().byte().permute(1, 2, 0).numpy()
+            check(np.array_equal(png, from_lerobot),
+                  f"{key}: ds[{row['index']}] equals the PNG in {meta.get_data_file_path(episode)}")
 
     # delta_timestamps: a 3-row history at 1/fps spacing, as a policy with n_obs_steps=3 would ask for.
     fps = meta.fps

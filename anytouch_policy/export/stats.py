@@ -4,7 +4,7 @@
     RGB images              -> the same per channel, divided by 255, shape (3, 1, 1); count = frames
 
 LeRobot estimates image statistics from a sample of frames read at every 2nd pixel, and quantiles from histograms
-averaged over episodes (/work/notes/lerobot_format.md section 6); the keys, shapes and units here are the same, the
+averaged over episodes (docs/export.md); the keys, shapes and units here are the same, the
 values are the exact ones (numpy's "linear" quantiles). uint8 images are counted in 256-bin histograms per channel,
 so a dataset's statistics are the sum of its episodes' histograms and no pixel is held twice.
 """

@@ -1,6 +1,6 @@
 """`anytouch export lerobot`: sim and hand-made bags -> a LeRobotDataset v3.0 folder, read back with pyarrow.
 
-The expectations come from LeRobot's documented layout (/work/notes/lerobot_format.md, docs/export.md) and from the
+The expectations come from LeRobot's layout as docs/export.md documents it (read from lerobot v0.6.1) and from the
 project's own readers: training's alignment (`align_episode`), the episode's recorded step messages and scalar
 series, and numpy over the data read back. The real `lerobot` loader is exercised outside CI
 (scripts/check_lerobot_export.sh).
