@@ -28,10 +28,10 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import lerobot" 2>/de
 fi
 "$VENV/bin/python" -c "import lerobot, sys; print(f'check: lerobot {lerobot.__version__} on Python {sys.version.split()[0]}')"
 
+work=$(mktemp -d)  # the sim bags and dataset when none is given, and datasets' arrow copy of the parquet files
+trap 'rm -rf "$work"' EXIT
 DATASET=${1:-}
 if [ -z "$DATASET" ]; then
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
   echo "check: recording 3 short sim episodes and exporting them to $work/dataset"
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's code, not an installed copy
   .venv/bin/python - "$work/bags" <<'EOF'
@@ -46,4 +46,4 @@ EOF
   DATASET=$work/dataset
 fi
 
-HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 "$VENV/bin/python" scripts/lerobot_load_check.py "$DATASET"
+HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_DATASETS_CACHE="$work/hf-cache" "$VENV/bin/python" scripts/lerobot_load_check.py "$DATASET"
