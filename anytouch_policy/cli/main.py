@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "record expert demos in the sim, train 4 policies, evaluate them: the paper's table 4"),
     "embed": ("embed", "embed a tactile image or 3-frame window with an encoder bundle (JSON)"),
     "eval": ("evaluate", "closed-loop evaluation of a policy bundle on the simulated rig (JSON)"),
+    "export": ("export", "write episode bags as a dataset for other tools (LeRobot v3.0)"),
     "pretrain": ("pretrain", "train AnyTouch stage 1 (masked modelling) or stage 2 (alignment, matching)"),
     "sim": ("sim", "simulated pouring rig: closed-loop evaluation and sensor previews"),
     "train": ("train", "train the pouring policy from episode bags (frozen or fine-tuned encoder)"),

@@ -11,7 +11,7 @@ node will see. Episodes are split into training and validation by episode, never
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +89,31 @@ def collect_episodes(roots: Sequence[Path | str]) -> EpisodeSet:
     incomplete = [(p, r) for p, r in scan.skipped if _is_incomplete(p)]
     broken = [(p, r) for p, r in scan.skipped if not _is_incomplete(p)]
     return EpisodeSet(episodes=scan.episodes, incomplete=incomplete, broken=broken)
+
+
+def usable_episodes(roots: Sequence[Path | str], *, skip_bad: bool,
+                    log: Callable[[str], None] = print) -> tuple[list[Episode], list[tuple[str, str]]]:
+    """The complete episodes under `roots` in recording order, and (bag, reason) for every one left out.
+
+    Incomplete episodes are always skipped (and logged); broken ones stop the caller with the list of every one of
+    them unless `skip_bad` (the --skip-bad flag of `anytouch train` and `anytouch export`), which logs and skips them.
+    """
+    found = collect_episodes(roots)
+    skipped = [(str(p), r) for p, r in found.incomplete]
+    for path, reason in found.incomplete:
+        log(f"skipped incomplete episode {path}: {reason}")
+    if found.broken:
+        text = "\n  ".join(f"{p}: {r}" for p, r in found.broken)
+        if not skip_bad:
+            raise EpisodeError(f"{len(found.broken)} bag(s) cannot be used (pass --skip-bad to go on without "
+                               f"them):\n  {text}")
+        for path, reason in found.broken:
+            log(f"skipped broken episode {path}: {reason}")
+        skipped += [(str(p), r) for p, r in found.broken]
+    # Recording order (first action tick), not folder names: `<prefix>_<time>_<k>` sorts "_10" before "_9" within
+    # a second, which made the split and batches depend on how the recording's seconds fell.
+    episodes = sorted(found.episodes, key=lambda e: (e.actions[0][0] if e.actions else 0, str(e.path)))
+    return episodes, skipped
 
 
 def policy_sensors(episodes: Sequence[Episode], wanted: Sequence[str] | None = None) -> list[tuple[str, SensorType]]:

@@ -12,9 +12,9 @@ from anytouch_policy.data.samples import (
     EpisodeTicks,
     WindowSpec,
     align_episode,
-    collect_episodes,
     policy_sensors,
     split_episodes,
+    usable_episodes,
 )
 from anytouch_policy.errors import EpisodeError
 from anytouch_policy.policy import conditioning_vector
@@ -51,21 +51,7 @@ class Prepared:
 
 def prepare(config: TrainConfig, *, log: Callable[[str], None] = print) -> Prepared:
     """Scan the bags, report what is skipped, cut windows at every tick and split episodes into train/val."""
-    found = collect_episodes(config.bags)
-    skipped = [(str(p), r) for p, r in found.incomplete]
-    for path, reason in found.incomplete:
-        log(f"skipped incomplete episode {path}: {reason}")
-    if found.broken:
-        text = "\n  ".join(f"{p}: {r}" for p, r in found.broken)
-        if not config.skip_bad:
-            raise EpisodeError(f"{len(found.broken)} bag(s) cannot be used (pass --skip-bad to train without "
-                               f"them):\n  {text}")
-        for path, reason in found.broken:
-            log(f"skipped broken episode {path}: {reason}")
-        skipped += [(str(p), r) for p, r in found.broken]
-    # Recording order (first action tick), not folder names: `<prefix>_<time>_<k>` sorts "_10" before "_9" within
-    # a second, which made the split and batches depend on how the recording's seconds fell.
-    episodes = sorted(found.episodes, key=lambda e: (e.actions[0][0] if e.actions else 0, str(e.path)))
+    episodes, skipped = usable_episodes(config.bags, skip_bad=config.skip_bad, log=log)
     if len(episodes) < 2:
         raise EpisodeError(f"need at least 2 complete episodes under {[str(b) for b in config.bags]}, "
                            f"found {len(episodes)}")
