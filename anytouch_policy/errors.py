@@ -21,6 +21,10 @@ class EpisodeError(AnyTouchError):
     """A recorded episode (rosbag2 directory) is missing a topic, corrupt or incomplete."""
 
 
+class TrainingError(AnyTouchError):
+    """Training cannot go on: a loss or an input became NaN or inf (nothing is saved from such a run)."""
+
+
 class DeviceError(AnyTouchError):
     """A device backend failed: open, read, command or bring-up."""
 

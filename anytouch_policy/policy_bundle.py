@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +30,28 @@ from anytouch_policy.errors import BundleError, ConfigError
 from anytouch_policy.model.bundle import (
     CONFIG_FILE,
     WEIGHTS_FILE,
+    check_finite,
     file_sha256,
     read_bundle_config,
     read_config_json,
     require_field,
 )
 from anytouch_policy.model.runtime import TokenMode
+from anytouch_policy.outputs import OutputKind, writing_dir
 from anytouch_policy.policy import CONDITIONING_NAMES, CONDITIONING_SCALE_G, HeadConfig, PolicyHead, ReferenceMode
 from anytouch_policy.sensors import SensorType
 
 POLICY_KIND = "anytouch-policy"
 POLICY_FORMAT_VERSION = 1
 ENCODER_DIR = "encoder"
+CURVES_FILE = "training_curves.png"  # written by `anytouch train` beside config.json
+LOG_FILE = "training_log.json"
+
+#: A policy bundle folder, for the output-folder rule (anytouch_policy.outputs); `anytouch eval` may have put its
+#: default plots (eval_<initial>-<target>_seed<seed>.png) in it.
+POLICY_BUNDLE = OutputKind("policy bundle", markers=(CONFIG_FILE, WEIGHTS_FILE),
+                           contents=(CONFIG_FILE, WEIGHTS_FILE, ENCODER_DIR, CURVES_FILE, LOG_FILE, "eval_*.png"),
+                           config_kind=POLICY_KIND)
 
 
 def policy_config(*, sensors: list[tuple[str, SensorType]], frames: int, stride: int, token_mode: TokenMode,
@@ -76,37 +86,31 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 
 def save_policy_bundle(path: Path | str, *, config: dict[str, Any], head: PolicyHead, encoder_bundle: Path | str,
-                       overwrite: bool = False) -> Path:
+                       overwrite: bool = False, add_files: Callable[[Path], None] | None = None) -> Path:
     """Write a policy bundle; `encoder_bundle` is the encoder bundle folder to embed (linked or copied).
 
-    The folder is assembled next to `path` and renamed into place, so a crash never leaves half a bundle there.
+    `add_files(folder)` may write more files into the bundle (curves, logs) before it is published. The folder is
+    assembled next to `path` and swapped into place, so a crash never leaves half a bundle there; `overwrite`
+    replaces a policy bundle only (anytouch_policy.outputs).
     """
     path = Path(path)
     encoder_bundle = Path(encoder_bundle)
     enc_cfg = read_bundle_config(encoder_bundle)
-    if path.exists() and not overwrite:
-        raise BundleError(f"{path} exists already; pass overwrite=True (--overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    tmp.chmod(0o755)
-    try:
-        _link_tree(encoder_bundle, tmp / ENCODER_DIR)
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in head.state_dict().items()}
+    check_finite(tensors, f"refusing to write {path / WEIGHTS_FILE}")
+    with writing_dir(path, POLICY_BUNDLE, overwrite=overwrite) as staged:
+        _link_tree(encoder_bundle, staged / ENCODER_DIR)
         from anytouch_policy.model.bundle import load_encoder_bundle
 
-        fingerprint = load_encoder_bundle(tmp / ENCODER_DIR, verify=True).fingerprint
-        tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in head.state_dict().items()}
-        save_file(tensors, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
+        fingerprint = load_encoder_bundle(staged / ENCODER_DIR, verify=True).fingerprint
+        save_file(tensors, staged / WEIGHTS_FILE, metadata={"format": "pt"})
         full = dict(config)
         full["head"] = head.config.to_dict()
         full["encoder"] = {"dir": ENCODER_DIR, "fingerprint": fingerprint, "sha256": enc_cfg["weights"]["sha256"]}
-        full["weights"] = {"file": WEIGHTS_FILE, "sha256": file_sha256(tmp / WEIGHTS_FILE)}
-        (tmp / CONFIG_FILE).write_text(json.dumps(full, indent=2) + "\n")
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        full["weights"] = {"file": WEIGHTS_FILE, "sha256": file_sha256(staged / WEIGHTS_FILE)}
+        (staged / CONFIG_FILE).write_text(json.dumps(full, indent=2) + "\n")
+        if add_files is not None:
+            add_files(staged)
     return path
 
 
@@ -146,9 +150,13 @@ def read_policy_config(path: Path | str) -> dict[str, Any]:
     for name in ("dir", "fingerprint", "sha256"):
         require_field(data["encoder"], name, str, cfg_path)
     require_field(data["weights"], "sha256", str, cfg_path)
-    enc_dir = path / data["encoder"]["dir"]
-    if data["encoder"]["dir"] != ENCODER_DIR or not (enc_dir / CONFIG_FILE).is_file():
-        raise BundleError(f"{path} is not a complete policy bundle: encoder bundle {ENCODER_DIR}/ is missing")
+    enc_dir = path / ENCODER_DIR
+    if data["encoder"]["dir"] != ENCODER_DIR:
+        raise BundleError(f"{cfg_path}: field 'encoder' dir is {data['encoder']['dir']!r}, must be {ENCODER_DIR!r}")
+    if not enc_dir.is_dir():
+        raise BundleError(f"{path} is not a complete policy bundle: its encoder bundle folder {enc_dir} is missing")
+    if not (enc_dir / CONFIG_FILE).is_file():
+        raise BundleError(f"{path} is not a complete policy bundle: {CONFIG_FILE} is missing in {enc_dir}")
     enc_sha = read_bundle_config(enc_dir)["weights"]["sha256"]
     if enc_sha != data["encoder"]["sha256"]:
         raise BundleError(f"{enc_dir}: encoder sha256 {enc_sha[:12]}... does not match the policy's "
@@ -182,6 +190,7 @@ def load_policy_head(path: Path | str) -> tuple[dict[str, Any], PolicyHead]:
         tensors = load_file(weights, device="cpu")
     except (SafetensorError, OSError) as exc:
         raise BundleError(f"{weights}: cannot read safetensors ({exc})") from None
+    check_finite(tensors, str(weights))
     head = PolicyHead(head_cfg)
     expected = {k: tuple(v.shape) for k, v in head.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in tensors.items()}

@@ -115,6 +115,7 @@ def plot_pours(evals: dict[str, PolicyEval], path: Path | str, *, episodes: int 
     axes[0][0].set_ylabel("poured (g)")
     fig.tight_layout()
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -53,7 +53,7 @@ class RecorderNode(BaseNode):
 
     def __init__(self, **node_options: object) -> None:
         super().__init__(**node_options)
-        output_dir = Path(self.param("output_dir", "episodes", "directory that receives one folder per episode"))
+        output_dir = self.param("output_dir", "episodes", "directory that receives one folder per episode")
         prefix = self.param("prefix", "episode", "episode folder names: <prefix>_<YYYYmmdd-HHMMSS>_<k>")
         names = self.param("sensors", [], "sensor names; records tactile/<name>/image_raw of each")
         kinds = self.param("sensor_types", [], "sensor type of each name in `sensors` (gelsight_mini, digit, ...)")
@@ -89,9 +89,17 @@ class RecorderNode(BaseNode):
         for kind in kinds:
             SensorType.from_name(kind)  # ConfigError lists the valid types
         self.sensors = dict(zip(names, kinds, strict=True))
-        self.recorder = EpisodeRecorder(
-            output_dir, prefix=prefix, namespace=self.get_namespace().strip("/"), storage=storage, compress=compress,
-            max_queue_bytes=int(max_queue_mb * 1024 * 1024), on_closed=self._on_closed, on_error=self._on_error)
+        try:  # the episode metadata parameters as the first episode would store them (target_g < initial_g, ...)
+            self._meta()
+        except EpisodeError as exc:
+            raise ConfigError(f"parameters of node {self.get_fully_qualified_name()}: {exc}") from None
+        try:
+            self.recorder = EpisodeRecorder(
+                output_dir, prefix=prefix, namespace=self.get_namespace().strip("/"), storage=storage,
+                compress=compress, max_queue_bytes=int(max_queue_mb * 1024 * 1024), on_closed=self._on_closed,
+                on_error=self._on_error)
+        except EpisodeError as exc:
+            raise ConfigError(f"parameter output_dir ({output_dir!r}): {exc}") from None
         self.last_mass_g: float | None = None
         self.sim_seed: int | None = None  # episode seed of the open episode, from the newest sim/state
         self.incompatible: dict[str, int] = {}
@@ -103,7 +111,7 @@ class RecorderNode(BaseNode):
                 event_callbacks=SubscriptionEventCallbacks(incompatible_qos=partial(self._on_incompatible, topic)))
         self.create_subscription(String, topics.EPISODE_EVENT, self._on_event, qos.LATCHED)
         Diagnostics(self, period_s=period).add(self._status)
-        self.get_logger().info(f"recording {sorted(recorded)} into {output_dir.resolve()} on episode/event")
+        self.get_logger().info(f"recording {sorted(recorded)} into {self.recorder.root.resolve()} on episode/event")
         if auto_start:
             self.start_episode()
 

@@ -16,18 +16,21 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from anytouch_policy.cli.args import NONNEGATIVE, POSITIVE_INT
+
 DEFAULT_PRESETS = ("anytouch-small", "anytouch-large")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--presets", default=",".join(DEFAULT_PRESETS),
                         help="comma-separated encoder presets (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    parser.add_argument("--threads", type=POSITIVE_INT, default=2, help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--devices", default="auto", help="comma list of cpu,cuda; auto = cpu plus cuda if present")
     parser.add_argument("--batches", default="1,2", help="comma-separated batch sizes (default: %(default)s)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="time budget per case (default: %(default)s)")
-    parser.add_argument("--min-iters", type=int, default=5, help="timed calls per case, at least (default: 5)")
-    parser.add_argument("--max-iters", type=int, default=200, help="timed calls per case, at most (default: 200)")
+    parser.add_argument("--seconds", type=NONNEGATIVE, default=2.0, help="time budget per case (default: %(default)s)")
+    parser.add_argument("--min-iters", type=POSITIVE_INT, default=5, help="timed calls per case, at least (default: 5)")
+    parser.add_argument("--max-iters", type=POSITIVE_INT, default=200,
+                        help="timed calls per case, at most (default: 200)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -17,16 +17,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anytouch_policy.cli.args import POSITIVE_INT
 from anytouch_policy.data.frames import load_frame_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="anytouch-small", help="encoder preset (random init)")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch)")
-    parser.add_argument("--episodes", type=int, default=4, help="expert episodes to record when no --bags")
+    parser.add_argument("--threads", type=POSITIVE_INT, default=2, help="CPU threads (torch)")
+    parser.add_argument("--episodes", type=POSITIVE_INT, default=4, help="expert episodes to record when no --bags")
     parser.add_argument("--bags", default=None, metavar="DIR", help="use these episodes instead of recording")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--finetune-steps", type=int, default=6, help="timed finetune steps (after one warm-up)")
+    parser.add_argument("--batch-size", type=POSITIVE_INT, default=32)
+    parser.add_argument("--finetune-steps", type=POSITIVE_INT, default=6,
+                        help="timed finetune steps (after one warm-up)")
     parser.add_argument("--finetune", default="all", metavar="all|last:N")
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
 

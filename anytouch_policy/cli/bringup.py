@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from anytouch_policy.cli.args import NONNEGATIVE
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from anytouch_policy.bringup import DEFAULT_SENSORS, Mode
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expert", action="store_true",
                         help="record --sim: the scripted expert drives the demonstrations instead of the keyboard")
     parser.add_argument("--output-dir", default="", help="record: episodes directory (overrides the YAML)")
-    parser.add_argument("--stop-timeout", type=float, default=10.0, metavar="S",
+    parser.add_argument("--stop-timeout", type=NONNEGATIVE, default=10.0, metavar="S",
                         help="seconds to wait after SIGINT before SIGTERM/SIGKILL (default %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan as JSON and start nothing")
 

@@ -15,26 +15,29 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
+from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="output folder (default runs/demo-<YYYYmmdd-HHMMSS>)")
     parser.add_argument("--quick", action="store_true", help="small run for tests: 8 demos, 2 eval episodes, "
                                                              "tiny encoder, 3 fine-tune / 40 head epochs")
-    parser.add_argument("--episodes", type=int, default=None, help="expert demonstrations to record (default 40)")
-    parser.add_argument("--eval-episodes", type=int, default=None, help="closed-loop episodes per policy (20)")
-    parser.add_argument("--initial-g", type=float, default=100.0)
-    parser.add_argument("--target-g", type=float, default=60.0)
+    parser.add_argument("--episodes", type=POSITIVE_INT, default=None,
+                        help="expert demonstrations to record (default 40)")
+    parser.add_argument("--eval-episodes", type=POSITIVE_INT, default=None, help="closed-loop episodes per policy (20)")
+    parser.add_argument("--initial-g", type=GRAMS, default=100.0)
+    parser.add_argument("--target-g", type=GRAMS, default=60.0)
     parser.add_argument("--sensor", action="append", default=None, metavar="TYPE[:FINGER[:FPS]]",
                         help="simulated sensor, repeatable (default gelsight_mini)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--encoder", default=None, metavar="BUNDLE", help="encoder bundle to start from")
     source.add_argument("--preset", default=None, help="random-init preset (default anytouch-small)")
     parser.add_argument("--finetune", default="all", metavar="all|last:N")
-    parser.add_argument("--finetune-epochs", type=int, default=None)
-    parser.add_argument("--frozen-epochs", type=int, default=None)
+    parser.add_argument("--finetune-epochs", type=POSITIVE_INT, default=None)
+    parser.add_argument("--frozen-epochs", type=POSITIVE_INT, default=None)
     parser.add_argument("--bags", default=None, metavar="DIR", help="use these demonstrations instead of recording")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch)")
+    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
+    parser.add_argument("--threads", type=POSITIVE_INT, default=2, help="CPU threads (torch)")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="fine-tune in bfloat16 autocast (default: where the CPU/GPU runs bfloat16 natively)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -16,6 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 
+from anytouch_policy.cli.args import (
+    DROPOUT,
+    FRACTION,
+    LEARNING_RATE,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+)
 from anytouch_policy.pretrain.config import AmpMode, ClipKind, Stage
 
 
@@ -32,41 +42,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--clip-arch", default="ViT-L-14", help="open_clip model name or CLIP config JSON (stage 2)")
     parser.add_argument("--clip-weights", metavar="FILE", help="open_clip checkpoint of --clip-arch (local file)")
-    parser.add_argument("--epochs", type=int, help="default: 20 (stage 1), 12 (stage 2)")
-    parser.add_argument("--batch-size", type=int, default=64, help="per rank (default 64)")
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--weight-decay", type=float, default=0.1)
-    parser.add_argument("--warmup-epochs", type=float, default=1.0)
-    parser.add_argument("--mask-ratio", type=float, default=0.75)
+    parser.add_argument("--epochs", type=POSITIVE_INT, help="default: 20 (stage 1), 12 (stage 2)")
+    parser.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="per rank (default 64)")
+    parser.add_argument("--lr", type=LEARNING_RATE, default=2e-4)
+    parser.add_argument("--weight-decay", type=NONNEGATIVE, default=0.1)
+    parser.add_argument("--warmup-epochs", type=NONNEGATIVE, default=1.0)
+    parser.add_argument("--mask-ratio", type=FRACTION, default=0.75)
     parser.add_argument("--norm-pix-loss", action="store_true", help="per-patch standardised pixel targets")
-    parser.add_argument("--decoder-width", type=int, default=512)
-    parser.add_argument("--decoder-layers", type=int, default=8)
-    parser.add_argument("--decoder-heads", type=int, default=16)
-    parser.add_argument("--universal-max", type=float, default=0.75,
+    parser.add_argument("--decoder-width", type=POSITIVE_INT, default=512)
+    parser.add_argument("--decoder-layers", type=POSITIVE_INT, default=8)
+    parser.add_argument("--decoder-heads", type=POSITIVE_INT, default=16)
+    parser.add_argument("--universal-max", type=PROBABILITY, default=0.75,
                         help="final probability of the universal sensor token (rises linearly from 0)")
-    parser.add_argument("--alpha-tv", type=float, default=1.0, help="touch-vision weight")
-    parser.add_argument("--alpha-tl", type=float, default=1.0, help="touch-text weight (2.0 = official code)")
-    parser.add_argument("--alpha-vl", type=float, default=0.2, help="vision-text weight")
-    parser.add_argument("--match-weight", type=float, default=0.1, help="cross-sensor matching weight (lambda)")
+    parser.add_argument("--alpha-tv", type=NONNEGATIVE, default=1.0, help="touch-vision weight")
+    parser.add_argument("--alpha-tl", type=NONNEGATIVE, default=1.0, help="touch-text weight (2.0 = official code)")
+    parser.add_argument("--alpha-vl", type=NONNEGATIVE, default=0.2, help="vision-text weight")
+    parser.add_argument("--match-weight", type=NONNEGATIVE, default=0.1, help="cross-sensor matching weight (lambda)")
     parser.add_argument("--no-mae", action="store_true", help="stage 2 without masked modelling")
-    parser.add_argument("--lora-r", type=int, default=16)
-    parser.add_argument("--lora-alpha", type=float, default=16.0)
-    parser.add_argument("--lora-dropout", type=float, default=0.0)
-    parser.add_argument("--stride", type=int, default=1, help="frame spacing inside a bag clip")
-    parser.add_argument("--hop", type=int, default=1, help="frames between bag clip starts")
+    parser.add_argument("--lora-r", type=POSITIVE_INT, default=16)
+    parser.add_argument("--lora-alpha", type=POSITIVE, default=16.0)
+    parser.add_argument("--lora-dropout", type=DROPOUT, default=0.0)
+    parser.add_argument("--stride", type=POSITIVE_INT, default=1, help="frame spacing inside a bag clip")
+    parser.add_argument("--hop", type=POSITIVE_INT, default=1, help="frames between bag clip starts")
     parser.add_argument("--bag-kinds", default="video,static", help="bag samples to cut: video, static or both")
     parser.add_argument("--no-augment", action="store_true", help="no flips / colour jitter")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--amp", choices=[m.value for m in AmpMode], default="auto", help="mixed precision on cuda")
-    parser.add_argument("--workers", type=int, default=0, help="data loader worker processes")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--save-every", type=int, default=200, help="steps between checkpoints (0: epoch ends)")
+    parser.add_argument("--workers", type=NONNEGATIVE_INT, default=0, help="data loader worker processes")
+    parser.add_argument("--threads", type=POSITIVE_INT, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--save-every", type=NONNEGATIVE_INT, default=200,
+                        help="steps between checkpoints (0: epoch ends)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
-    parser.add_argument("--stop-after", type=int, help="stop (checkpointed) after N steps of this invocation")
+    parser.add_argument("--stop-after", type=POSITIVE_INT, help="stop (checkpointed) after N steps of this invocation")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous run in OUT")
     parser.add_argument("--grad-checkpointing", action="store_true", help="less memory for the large preset")
-    parser.add_argument("--clip-grad", type=float, help="max gradient norm (default: none)")
+    parser.add_argument("--clip-grad", type=POSITIVE, help="max gradient norm (default: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -12,6 +12,8 @@ import argparse
 import json
 import sys
 
+from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT, TILT_DEG, number
+
 POLICIES = ("expert", "expert-static")
 
 
@@ -19,13 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="sim_command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser, default_sensors: list[str]) -> None:
-        p.add_argument("--initial-g", type=float, default=100.0, help="beads in the cylinder at the start (g)")
-        p.add_argument("--target-g", type=float, default=60.0, help="mass to pour (g)")
+        p.add_argument("--initial-g", type=GRAMS, default=100.0, help="beads in the cylinder at the start (g)")
+        p.add_argument("--target-g", type=GRAMS, default=60.0, help="mass to pour (g)")
         p.add_argument("--sensor", action="append", default=None, metavar="TYPE[:FINGER[:FPS]]",
                        help=f"simulated sensor, repeatable (default: {' '.join(default_sensors)})")
-        p.add_argument("--seed", type=int, default=0, help="run seed")
+        p.add_argument("--seed", type=NONNEGATIVE_INT, default=0, help="run seed")
         p.add_argument("--no-randomize", action="store_true", help="nominal physics and sensors, no nuisances")
-        p.add_argument("--initial-tilt-deg", type=float, default=None,
+        p.add_argument("--initial-tilt-deg", type=TILT_DEG, default=None,
                        help="start tilt (default: a little below the critical tilt of the initial fill)")
         p.set_defaults(default_sensors=default_sensors)
 
@@ -33,14 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common(ev, ["gelsight_mini"])
     ev.add_argument("--policy", choices=POLICIES, default="expert",
                     help="expert: scripted expert; expert-static: the expert without the stream state (1-frame bound)")
-    ev.add_argument("--episodes", type=int, default=20, help="episodes (evaluation seed range)")
-    ev.add_argument("--max-ticks", type=int, default=200, help="give up an episode after this many 5 Hz ticks")
+    ev.add_argument("--episodes", type=POSITIVE_INT, default=20, help="episodes (evaluation seed range)")
+    ev.add_argument("--max-ticks", type=POSITIVE_INT, default=200, help="give up an episode after this many 5 Hz ticks")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
 
     rd = sub.add_parser("render", help="write a PNG strip and a GIF per sensor over one expert pour")
     common(rd, ["gelsight_mini", "digit"])
-    rd.add_argument("--out", required=True, help="output directory")
-    rd.add_argument("--columns", type=int, default=8, help="moments shown in the strip")
+    rd.add_argument("--out", required=True, help="output directory (new or empty)")
+    rd.add_argument("--overwrite", action="store_true", help="replace an earlier preview in --out")
+    rd.add_argument("--columns", type=number(int, low=2), default=8, help="moments shown in the strip")
 
 
 def _config(args: argparse.Namespace, **extra):
@@ -58,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         from anytouch_policy.sim.preview import render_pour
 
         files = render_pour(args.out, sensors=sensors, seed=args.seed, initial_g=args.initial_g,
-                            target_g=args.target_g, columns=args.columns, config=_config(args))
+                            target_g=args.target_g, columns=args.columns, config=_config(args),
+                            overwrite=args.overwrite)
         for name in files.strips:
             print(f"{name}: {files.strips[name]}  {files.gifs[name]}")
         print(f"{files.ticks} ticks, poured {files.poured_g:.2f} g (target {args.target_g:g} g)")

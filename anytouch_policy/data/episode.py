@@ -1,12 +1,14 @@
 """Episodes on disk: one rosbag2 directory (MCAP by default, sqlite3 read too) per demonstration or rollout.
 
-    EpisodeWriter ──> <root>/<name>.incomplete/   (while recording: the bag is being written)
-         close() ───> <root>/<name>/              (finished: metadata.yaml + custom_data complete=true)
+    EpisodeWriter ──> <root>/<name>.incomplete/<name>.incomplete.mcap   (while recording: the bag is being written)
+         close() ───> <root>/<name>/<name>.mcap    (finished: metadata.yaml + custom_data complete=true; the file is
+                                                   renamed before the folder, so nothing in it says "incomplete")
     interrupted ───> <root>/<name>.incomplete/    (closed cleanly but complete=false, or no metadata.yaml at all)
 
 A finished episode is never touched again, and anything that was interrupted keeps the `.incomplete` suffix, so a
 crash or Ctrl-C while recording can only ever affect the episode that was open. The reader refuses incomplete
-episodes unless asked, and `scan_episodes` reports every skipped directory with its reason.
+episodes unless asked, and `scan_episodes` reports every skipped directory with its reason. Recordings made before
+the rename (a finished `<name>/` holding `<name>.incomplete.mcap`) read the same: metadata.yaml names the file.
 
 Episode metadata (initial/target grams, sensors, rig, note, ...) is one JSON string under the rosbag2
 `custom_data` key "anytouch_episode", so `ros2 bag info` shows it and no sidecar file can get lost.
@@ -15,6 +17,8 @@ Episode metadata (initial/target grams, sensors, rig, note, ...) is one JSON str
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -66,6 +70,29 @@ class EpisodeMeta:
     complete: bool = False
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Types and ranges, so a bad value is refused here, naming the field (from_json adds the file), instead
+        of failing later inside training without a word about which bag it came from."""
+        for name in ("initial_g", "target_g", "delta_phi_deg", "control_rate_hz"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise EpisodeError(f"episode metadata field {name!r} must be a finite number, got {value!r}")
+        if not 0 < self.target_g < self.initial_g:
+            raise EpisodeError(f"episode metadata target_g ({self.target_g}) must be > 0 and below initial_g "
+                               f"({self.initial_g})")
+        if self.delta_phi_deg <= 0 or self.control_rate_hz <= 0:
+            raise EpisodeError(f"episode metadata delta_phi_deg ({self.delta_phi_deg}) and control_rate_hz "
+                               f"({self.control_rate_hz}) must be > 0")
+        if not isinstance(self.sensors, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                         for k, v in self.sensors.items()):
+            raise EpisodeError(f"episode metadata field 'sensors' must map sensor names to type names, "
+                               f"got {self.sensors!r}")
+        for name, kinds in (("rig", str), ("source", str), ("note", str), ("complete", bool), ("extra", dict),
+                            ("seed", int | None), ("final_g", int | float | None)):
+            value = getattr(self, name)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and name in ("seed", "final_g")):
+                raise EpisodeError(f"episode metadata field {name!r} has the wrong type: {value!r}")
+
     def to_json(self) -> str:
         return json.dumps({"version": META_VERSION, **asdict(self)}, sort_keys=True)
 
@@ -75,6 +102,8 @@ class EpisodeMeta:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise EpisodeError(f"{where}: custom_data {META_KEY!r} is not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise EpisodeError(f"{where}: custom_data {META_KEY!r} must be a JSON object")
         data.pop("version", None)
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
@@ -83,7 +112,10 @@ class EpisodeMeta:
         missing = [k for k in ("initial_g", "target_g", "sensors") if k not in data]
         if missing:
             raise EpisodeError(f"{where}: episode metadata lacks {missing}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except EpisodeError as exc:
+            raise EpisodeError(f"{where}: {exc}") from None
 
 
 class EpisodeWriter:
@@ -180,8 +212,37 @@ class EpisodeWriter:
         self._writer.close()
         if not complete:
             return self.open_path
+        _name_storage_after(self.open_path, self.path.name)
         self.open_path.rename(self.path)
         return self.path
+
+
+def _name_storage_after(bag: Path, name: str) -> None:
+    """Rename a closed bag's storage file(s) from the open folder's name to `name` (`<name>.incomplete.mcap` ->
+    `<name>.mcap`) and point metadata.yaml at them, while the folder is still named .incomplete: a finished episode
+    holds no file that says "incomplete" (a cleanup by name must never hit good data).
+
+    Every moment leaves a readable bag: the new name is a hard link until metadata.yaml (replaced atomically) points
+    at it, and only then does the old name go. A crash in between leaves the folder's .incomplete name, so the
+    episode is still recognised as unfinished.
+    """
+    meta_path = bag / "metadata.yaml"
+    meta = yaml.safe_load(meta_path.read_text())
+    info = meta["rosbag2_bagfile_information"]
+    renames = {old: name + old[len(bag.name):] for old in info["relative_file_paths"] if old.startswith(bag.name)}
+    for old, new in renames.items():
+        try:
+            os.link(bag / old, bag / new)
+        except OSError:  # a file system without hard links
+            os.replace(bag / old, bag / new)
+    info["relative_file_paths"] = [renames.get(p, p) for p in info["relative_file_paths"]]
+    for entry in info.get("files") or []:
+        entry["path"] = renames.get(entry["path"], entry["path"])
+    tmp = meta_path.with_name(meta_path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
+    os.replace(tmp, meta_path)
+    for old in renames:
+        (bag / old).unlink(missing_ok=True)
 
 
 @dataclass
@@ -258,7 +319,7 @@ def _read_meta(path: Path) -> EpisodeMeta:
     """Episode metadata from metadata.yaml's custom_data (the rosbag2 place for user key/values)."""
     try:
         info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-    except (yaml.YAMLError, KeyError, TypeError) as exc:
+    except (yaml.YAMLError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise EpisodeError(f"{path}/metadata.yaml: not rosbag2 metadata ({exc})") from None
     custom = info.get("custom_data") or {}
     if META_KEY not in custom:
@@ -272,7 +333,11 @@ def read_episode(path: Path | str, *, allow_incomplete: bool = False, require_ac
     if not path.is_dir():
         raise EpisodeError(f"{path}: episode directory not found")
     if not (path / "metadata.yaml").is_file():
-        raise EpisodeError(f"{path}: metadata.yaml missing; the recording was interrupted before the bag was closed")
+        if path.name.endswith(INCOMPLETE_SUFFIX):
+            raise EpisodeError(f"{path}: metadata.yaml missing; the recording was interrupted before the bag was "
+                               f"closed")
+        raise EpisodeError(f"{path}: metadata.yaml missing, so this is no rosbag2 episode (an interrupted recording "
+                           f"would be named *{INCOMPLETE_SUFFIX}; `ros2 bag reindex` rebuilds a lost metadata.yaml)")
     if path.name.endswith(INCOMPLETE_SUFFIX) and not allow_incomplete:
         raise EpisodeError(f"{path}: episode is marked incomplete (recording was interrupted)")
     meta = _read_meta(path)
@@ -328,17 +393,32 @@ class EpisodeScan:
     skipped: list[tuple[Path, str]]
 
 
+def _candidates(root: Path) -> list[Path]:
+    """`root` itself when it is one episode (metadata.yaml, the .incomplete name, or storage files), else every
+    visible folder in it: a folder that is no episode is then reported, not silently passed over."""
+    if not root.exists():
+        raise EpisodeError(f"{root}: no such directory")
+    if not root.is_dir():
+        raise EpisodeError(f"{root}: a file, not a folder; give the folder that holds the episode folders (or one "
+                           f"episode folder)")
+    if ((root / "metadata.yaml").is_file() or root.name.endswith(INCOMPLETE_SUFFIX)
+            or any(root.glob("*.mcap")) or any(root.glob("*.db3"))):
+        return [root]
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def scan_episodes(roots: Sequence[Path | str]) -> EpisodeScan:
-    """Find episode directories (any folder holding metadata.yaml or named *.incomplete) under the given roots."""
+    """Read every episode folder under the given roots; each one once, however many roots reach it (the same
+    root twice, a root and an episode inside it, a symlink), and every folder that cannot be used is listed."""
     episodes: list[Episode] = []
     skipped: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
     for root in map(Path, roots):
-        if not root.exists():
-            raise EpisodeError(f"{root}: no such directory")
-        candidates = [root] if (root / "metadata.yaml").is_file() else sorted(
-            p for p in root.iterdir() if p.is_dir() and ((p / "metadata.yaml").is_file()
-                                                        or p.name.endswith(INCOMPLETE_SUFFIX)))
-        for path in candidates:
+        for path in _candidates(root):
+            real = path.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
             try:
                 episodes.append(read_episode(path))
             except EpisodeError as exc:

@@ -11,6 +11,7 @@ as incomplete (it stays `<name>.incomplete`, readable), writes what is queued an
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -80,7 +81,14 @@ class EpisodeRecorder:
         if max_queue_bytes <= 0:
             raise EpisodeError(f"max_queue_bytes must be > 0, got {max_queue_bytes}")
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not str(root):
+            raise EpisodeError("the episode folder is an empty path")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EpisodeError(f"{self.root}: cannot create the episode folder ({exc.strerror or exc})") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise EpisodeError(f"{self.root}: the episode folder is not writable")
         self.prefix, self.namespace, self.storage, self.compress = prefix, namespace, storage, compress
         self.max_queue_bytes = max_queue_bytes
         self._on_closed, self._on_error = on_closed, on_error

@@ -75,8 +75,12 @@ class EpisodeSet:
 
 
 def _is_incomplete(path: Path) -> bool:
-    if path.name.endswith(INCOMPLETE_SUFFIX) or not (path / "metadata.yaml").is_file():
+    """Named .incomplete, or closed with complete=false; a folder without metadata.yaml under another name is no
+    interrupted recording but a broken (or foreign) folder."""
+    if path.name.endswith(INCOMPLETE_SUFFIX):
         return True
+    if not (path / "metadata.yaml").is_file():
+        return False
     try:
         return not _read_meta(path).complete
     except EpisodeError:

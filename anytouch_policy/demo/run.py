@@ -13,6 +13,7 @@ from the seed: the released AnyTouch weights cannot be downloaded on a fresh mac
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,10 @@ import torch
 from anytouch_policy.demo.record import record_expert_episodes
 from anytouch_policy.demo.table import Cell, plot_errors, render_markdown, render_text
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.model.bundle import read_bundle_config
+from anytouch_policy.model.config import EncoderConfig, load_preset
+from anytouch_policy.model.encoder import Finetune, FinetuneMode
+from anytouch_policy.outputs import check_output_dir
 from anytouch_policy.policy import PolicyRuntime
 from anytouch_policy.policy_eval import PolicyEval, evaluate_policy, plot_pours
 from anytouch_policy.sim.evaluate import evaluate
@@ -74,6 +79,31 @@ class DemoConfig:
     select: Selection = Selection.LAST  # 8 validation episodes pick epochs by noise; the schedule's end is stabler
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        """Every setting is checked here, before anything is recorded (a typo must not cost a recording)."""
+        for name in ("episodes", "eval_episodes", "finetune_epochs", "frozen_epochs", "stride", "max_ticks",
+                     "threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"demo: {name} must be an integer >= 1, got {value!r}")
+        if not 0 < self.target_g < self.initial_g < math.inf:
+            raise ConfigError(f"demo: need 0 < target_g < initial_g, got initial_g={self.initial_g}, "
+                              f"target_g={self.target_g}")
+        if self.encoder is None:
+            arch = load_preset(self.preset)
+        else:
+            arch = EncoderConfig.from_dict(read_bundle_config(self.encoder)["architecture"],
+                                           where=f"{self.encoder}/config.json field 'architecture'")
+        finetune = Finetune.parse(self.finetune)
+        if finetune.mode is FinetuneMode.FROZEN:
+            raise ConfigError("demo: finetune must be 'all' or 'last:N' (the frozen variants are trained anyway)")
+        if finetune.last_n > arch.layers:
+            raise ConfigError(f"demo: finetune last:{finetune.last_n} exceeds the encoder's {arch.layers} blocks")
+        for spec in self.sensors:
+            SensorSpec.parse(spec)
+        if self.bags is not None and not Path(self.bags).is_dir():
+            raise ConfigError(f"demo: --bags {self.bags} is not a folder of episodes")
+
     @classmethod
     def quick(cls, out: Path, **overrides: object) -> DemoConfig:
         """A small end-to-end run for tests (about a minute on 2 cores). Its episodes are whole pours (the expert
@@ -105,9 +135,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
     start = time.perf_counter()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    out = Path(config.out)
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} exists and is not empty; choose a new --out folder")
+    out = check_output_dir(config.out, None)  # the demo writes as it goes: only a new or empty folder
     out.mkdir(parents=True, exist_ok=True)
     specs = [SensorSpec.parse(s) for s in config.sensors]
     rig = RigConfig(initial_g=config.initial_g)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from anytouch_policy.errors import BundleError, ConfigError
 from anytouch_policy.model.config import EncoderConfig
 from anytouch_policy.model.encoder import AnyTouchEncoder, Finetune, FinetuneMode
+from anytouch_policy.outputs import OutputKind, writing_dir
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import IMAGENET_MEAN, IMAGENET_STD
 
@@ -36,6 +37,10 @@ BUNDLE_KIND = "anytouch-encoder"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+
+#: An encoder bundle folder, for the output-folder rule (anytouch_policy.outputs).
+ENCODER_BUNDLE = OutputKind("encoder bundle", markers=(CONFIG_FILE, WEIGHTS_FILE), contents=(CONFIG_FILE, WEIGHTS_FILE),
+                            config_kind=BUNDLE_KIND)
 
 #: Slots whose sensor tokens the released model trained: the five sensor families and the universal token.
 RELEASED_TRAINED_SLOTS: tuple[int, ...] = tuple(int(s) for s in SensorType)
@@ -90,34 +95,43 @@ def _preprocess(config: EncoderConfig) -> dict[str, Any]:
             "std": [round(float(v), 6) for v in IMAGENET_STD], "resize": _RESIZE, "color": _COLOR}
 
 
+def check_finite(tensors: Mapping[str, torch.Tensor], what: str) -> None:
+    """BundleError naming the tensors that hold NaN or inf: such weights decide garbage (an all-NaN policy head
+    always picks `pour`), so no bundle is written or loaded with them."""
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise BundleError(f"{what}: tensor(s) {', '.join(bad[:5])}{more} hold NaN or inf values")
+
+
 def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: SourceInfo | None = None,
                         trained_slots: tuple[int, ...] = RELEASED_TRAINED_SLOTS, overwrite: bool = False) -> str:
-    """Write `encoder` as a bundle folder (weights as float32); returns the weights' sha256."""
+    """Write `encoder` as a bundle folder (weights as float32); returns the weights' sha256.
+
+    `overwrite` replaces an encoder bundle only (anytouch_policy.outputs); the folder is written beside `path` and
+    swapped in, so a crash never leaves half a bundle.
+    """
     path = Path(path)
-    if (path / CONFIG_FILE).exists() and not overwrite:
-        raise BundleError(f"{path} already holds a bundle; pass overwrite=True to replace it")
     bad = [s for s in trained_slots if not 0 <= s < encoder.config.sensor_slots]
     if bad:
         raise ConfigError(f"trained_slots {bad} outside 0..{encoder.config.sensor_slots - 1}")
-    path.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in encoder.state_dict().items()}
-    tmp_weights = path / f".{WEIGHTS_FILE}.tmp"
-    save_file(tensors, tmp_weights, metadata={"format": "pt"})
-    sha = file_sha256(tmp_weights)
-    config = {
-        "kind": BUNDLE_KIND,
-        "format_version": FORMAT_VERSION,
-        "architecture": encoder.config.to_dict(),
-        "sensor_slots": {s.label: int(s) for s in SensorType},
-        "trained_slots": sorted(set(trained_slots)),
-        "preprocess": _preprocess(encoder.config),
-        "weights": {"file": WEIGHTS_FILE, "sha256": sha, "dtype": "float32"},
-        "source": None if source is None else {"path": source.path, "sha256": source.sha256, "format": source.format},
-    }
-    tmp_config = path / f".{CONFIG_FILE}.tmp"
-    tmp_config.write_text(json.dumps(config, indent=2) + "\n")
-    os.replace(tmp_weights, path / WEIGHTS_FILE)
-    os.replace(tmp_config, path / CONFIG_FILE)
+    check_finite(tensors, f"refusing to write {path / WEIGHTS_FILE}")
+    with writing_dir(path, ENCODER_BUNDLE, overwrite=overwrite) as staged:
+        save_file(tensors, staged / WEIGHTS_FILE, metadata={"format": "pt"})
+        sha = file_sha256(staged / WEIGHTS_FILE)
+        config = {
+            "kind": BUNDLE_KIND,
+            "format_version": FORMAT_VERSION,
+            "architecture": encoder.config.to_dict(),
+            "sensor_slots": {s.label: int(s) for s in SensorType},
+            "trained_slots": sorted(set(trained_slots)),
+            "preprocess": _preprocess(encoder.config),
+            "weights": {"file": WEIGHTS_FILE, "sha256": sha, "dtype": "float32"},
+            "source": None if source is None else {"path": source.path, "sha256": source.sha256,
+                                                   "format": source.format},
+        }
+        (staged / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return sha
 
 
@@ -205,6 +219,7 @@ def load_encoder_bundle(path: Path | str, *, device: torch.device | str = "cpu",
         tensors = load_file(weights_path, device="cpu")
     except (SafetensorError, OSError) as exc:
         raise BundleError(f"{weights_path}: cannot read safetensors ({exc})") from None
+    check_finite(tensors, str(weights_path))
 
     with torch.device("meta"):
         encoder = AnyTouchEncoder(config)

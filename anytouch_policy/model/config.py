@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,10 @@ class EncoderConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"EncoderConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("mlp_ratio", "ln_eps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ConfigError(f"EncoderConfig.{name} must be a finite number, got {value!r}")
         if self.image_size % self.patch_size:
             raise ConfigError(f"EncoderConfig.image_size {self.image_size} is not a multiple of "
                               f"patch_size {self.patch_size}")
@@ -85,7 +90,10 @@ class EncoderConfig:
         missing = sorted(names - set(data))
         if unknown or missing:
             raise ConfigError(f"{where}: encoder architecture has unknown fields {unknown} / missing fields {missing}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ConfigError as exc:  # the field's own message, plus the file it came from
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def list_presets() -> list[str]:

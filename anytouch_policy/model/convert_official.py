@@ -33,9 +33,10 @@ from typing import Any
 import torch
 
 from anytouch_policy.errors import CheckpointError, ConfigError
-from anytouch_policy.model.bundle import SourceInfo, file_sha256, save_encoder_bundle
+from anytouch_policy.model.bundle import ENCODER_BUNDLE, SourceInfo, file_sha256, save_encoder_bundle
 from anytouch_policy.model.config import EncoderConfig
 from anytouch_policy.model.encoder import AnyTouchEncoder
+from anytouch_policy.outputs import check_output_dir
 
 STAGE2_PREFIX = "touch_mae_model."
 
@@ -316,6 +317,7 @@ def convert_checkpoint(src: Path | str, out_dir: Path | str, *, heads: int | Non
                        trust_pickle: bool = False, overwrite: bool = False) -> ConversionReport:
     """Read an official checkpoint, map it onto AnyTouchEncoder and write a bundle to `out_dir`."""
     src = Path(src)
+    check_output_dir(out_dir, ENCODER_BUNDLE, overwrite=overwrite)  # before reading gigabytes
     state, container = read_checkpoint(src, trust_pickle=trust_pickle)
     stage = "official-stage2" if any(k.startswith(STAGE2_PREFIX) for k in state) else "official-stage1"
     converted = convert_state_dict(state, heads=heads)

@@ -200,11 +200,14 @@ def embed_image_files(model: Path | str, frames: Sequence[Path | str], *, sensor
                       precision: Precision | str = Precision.FLOAT32) -> dict[str, object]:
     """Embed 1 image file (a static clip) or `frames` image files (a window, oldest first); JSON-ready result."""
     sensor = parse_sensor(sensor)
+    images = [read_rgb(f) for f in frames]
+    if len({im.shape for im in images}) > 1:  # one sensor's frames share a size; mixed ones are a wrong file
+        sizes = ", ".join(f"{f}: {im.shape[1]}x{im.shape[0]}" for f, im in zip(frames, images, strict=True))
+        raise ConfigError(f"the frames of one window must come from one sensor and have one size; got {sizes}")
     runtime = EncoderRuntime.from_bundle(model, device=device, precision=precision,
                                          token_mode=TokenMode.UNIVERSAL if universal else TokenMode.SPECIFIC)
     if len(frames) not in (1, runtime.frames):
         raise ConfigError(f"embed takes 1 image (static) or {runtime.frames} images (a window), got {len(frames)}")
-    images = [read_rgb(f) for f in frames]
     window = static_window(images[0], runtime.frames) if len(images) == 1 else images
     embedding = runtime.embed([window], [sensor])[0]
     return {

@@ -24,12 +24,17 @@ from torch import nn
 
 from anytouch_policy.errors import CheckpointError
 from anytouch_policy.model.config import EncoderConfig
+from anytouch_policy.outputs import OutputKind, writing_dir
 from anytouch_policy.pretrain.config import DecoderConfig
 from anytouch_policy.pretrain.decoder import MaskedDecoder
 
 CHECKPOINT_KIND = "anytouch-pretrain-checkpoint"
 DECODER_KIND = "anytouch-mae-decoder"
 FORMAT_VERSION = 1
+
+#: An MAE decoder folder, for the output-folder rule (anytouch_policy.outputs).
+DECODER_FOLDER = OutputKind("decoder folder", markers=("config.json", "model.safetensors"),
+                            contents=("config.json", "model.safetensors"), config_kind=DECODER_KIND)
 
 
 def rng_state() -> dict[str, Any]:
@@ -110,16 +115,15 @@ def restore_model(model: nn.Module, saved: dict[str, torch.Tensor], *, where: Pa
                               f"unexpected {sorted(result.unexpected_keys)[:8]}")
 
 
-def save_decoder(path: Path, decoder: MaskedDecoder) -> None:
-    """A folder of config.json (decoder + encoder architecture) and model.safetensors."""
-    path.mkdir(parents=True, exist_ok=True)
+def save_decoder(path: Path, decoder: MaskedDecoder, *, overwrite: bool = False) -> None:
+    """A folder of config.json (decoder + encoder architecture) and model.safetensors, written beside `path` and
+    swapped in; `overwrite` replaces a decoder folder only (anytouch_policy.outputs)."""
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in decoder.state_dict().items()}
-    tmp = path / ".model.safetensors.tmp"
-    save_file(tensors, tmp)
     config = {"kind": DECODER_KIND, "format_version": FORMAT_VERSION,
               "decoder": dataclasses.asdict(decoder.config), "encoder_architecture": decoder.encoder_config.to_dict()}
-    os.replace(tmp, path / "model.safetensors")
-    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    with writing_dir(path, DECODER_FOLDER, overwrite=overwrite) as staged:
+        save_file(tensors, staged / "model.safetensors")
+        (staged / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
 def load_decoder(path: Path | str, encoder: EncoderConfig) -> MaskedDecoder:

@@ -7,6 +7,7 @@ numbers one module needs, so the decoder, the losses and LoRA can be built and t
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from pathlib import Path
@@ -79,8 +80,8 @@ class LossWeights:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"LossWeights.{f.name} must be a number >= 0, got {value!r}")
+            if not isinstance(value, int | float) or not 0 <= value < math.inf:
+                raise ConfigError(f"LossWeights.{f.name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ class LoraConfig:
 
     def __post_init__(self) -> None:
         _positive_int("LoraConfig", "rank", self.rank)
-        if not self.alpha > 0:
-            raise ConfigError(f"LoraConfig.alpha must be > 0, got {self.alpha}")
+        if not 0 < self.alpha < math.inf:
+            raise ConfigError(f"LoraConfig.alpha must be a finite number > 0, got {self.alpha}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"LoraConfig.dropout must be in [0, 1), got {self.dropout}")
 
@@ -171,10 +172,11 @@ class PretrainConfig:
             _positive_int("pretrain", name, getattr(self, name))
         if self.stage is Stage.ALIGN and self.batch_size < 2:
             raise ConfigError("pretrain stage 2: batch_size must be >= 2 (contrastive and matching batches)")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ConfigError(f"pretrain: lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
-        if self.warmup_epochs < 0:
-            raise ConfigError(f"pretrain: warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if not 0 < self.lr <= 1 or not 0 <= self.weight_decay < math.inf:
+            raise ConfigError(f"pretrain: lr must be in (0, 1] and weight_decay a finite number >= 0, got {self.lr}, "
+                              f"{self.weight_decay}")
+        if not 0 <= self.warmup_epochs < math.inf:
+            raise ConfigError(f"pretrain: warmup_epochs must be a finite number >= 0, got {self.warmup_epochs}")
         if not 0 < self.mask_ratio < 1:
             raise ConfigError(f"pretrain: mask_ratio must be in (0, 1), got {self.mask_ratio}")
         if not 0 <= self.universal_max <= 1:
@@ -187,8 +189,8 @@ class PretrainConfig:
             _positive_int("pretrain", "stop_after", self.stop_after)
         if self.threads is not None:
             _positive_int("pretrain", "threads", self.threads)
-        if self.clip_grad is not None and not self.clip_grad > 0:
-            raise ConfigError(f"pretrain: clip_grad must be > 0, got {self.clip_grad}")
+        if self.clip_grad is not None and not 0 < self.clip_grad < math.inf:
+            raise ConfigError(f"pretrain: clip_grad must be a finite number > 0, got {self.clip_grad}")
 
     @property
     def total_epochs(self) -> int:

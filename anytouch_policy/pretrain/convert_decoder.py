@@ -25,7 +25,8 @@ import torch
 from anytouch_policy.errors import CheckpointError
 from anytouch_policy.model.config import EncoderConfig
 from anytouch_policy.model.convert_official import STAGE2_PREFIX, read_checkpoint
-from anytouch_policy.pretrain.checkpoint import save_decoder
+from anytouch_policy.outputs import check_output_dir
+from anytouch_policy.pretrain.checkpoint import DECODER_FOLDER, save_decoder
 from anytouch_policy.pretrain.config import DecoderConfig
 from anytouch_policy.pretrain.decoder import MaskedDecoder
 
@@ -96,9 +97,11 @@ def convert_decoder_state(state: Mapping[str, torch.Tensor], encoder: EncoderCon
 
 
 def convert_decoder_checkpoint(src: Path | str, out_dir: Path | str, encoder: EncoderConfig, *,
-                               heads: int = OFFICIAL_DECODER_HEADS, trust_pickle: bool = False) -> DecoderConfig:
+                               heads: int = OFFICIAL_DECODER_HEADS, trust_pickle: bool = False,
+                               overwrite: bool = False) -> DecoderConfig:
     """Read an official checkpoint and write its decoder as a `mae_decoder/`-style folder; returns its config."""
+    check_output_dir(out_dir, DECODER_FOLDER, overwrite=overwrite)
     state, _ = read_checkpoint(src, trust_pickle=trust_pickle)
     decoder = convert_decoder_state(state, encoder, heads=heads)
-    save_decoder(Path(out_dir), decoder)
+    save_decoder(Path(out_dir), decoder, overwrite=overwrite)
     return decoder.config

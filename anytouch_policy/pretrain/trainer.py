@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from anytouch_policy.distributed import DistContext, distributed
-from anytouch_policy.errors import ConfigError
+from anytouch_policy.errors import ConfigError, TrainingError
 from anytouch_policy.model.bundle import SourceInfo, save_encoder_bundle
+from anytouch_policy.outputs import OutputKind, check_output_dir, reset_output_dir
 from anytouch_policy.pretrain import build
 from anytouch_policy.pretrain.checkpoint import (
     TrainingState,
@@ -75,16 +77,20 @@ def _amp_dtype(mode: AmpMode, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
+#: A pretrain output folder, for the output-folder rule (anytouch_policy.outputs): metrics.jsonl is written at the
+#: first step, so a run killed at any point is recognised.
+PRETRAIN_RUN = OutputKind("pretrain run", markers=(METRICS,),
+                          contents=(CHECKPOINT.parts[0], ENCODER_DIR, DECODER_DIR, METRICS, RUN_JSON),
+                          hint="pass --resume to continue it or --overwrite to start again")
+
+
 def _check_out(config: PretrainConfig) -> None:
     out = config.out_dir
     if config.resume:
         if not (out / CHECKPOINT).is_file():
             raise ConfigError(f"--resume: no checkpoint at {out / CHECKPOINT}")
         return
-    taken = [p for p in (out / CHECKPOINT, out / ENCODER_DIR / "config.json") if p.exists()]
-    if taken and not config.overwrite:
-        raise ConfigError(f"{out} already holds a run ({taken[0]}); pass --resume to continue it or --overwrite "
-                          f"to start again")
+    check_output_dir(out, PRETRAIN_RUN, overwrite=config.overwrite)
 
 
 def _seed_everything(seed: int) -> None:
@@ -202,8 +208,8 @@ class _Run:
     # ---- loop --------------------------------------------------------------------------------------------
     def train(self) -> PretrainResult:
         config, ctx = self.config, self.ctx
-        if ctx.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
+        if ctx.is_main and not config.resume:  # the old run (checked at start) goes only now that all is built
+            reset_output_dir(self.out, PRETRAIN_RUN, overwrite=config.overwrite)
         history: list[dict] = []
         started, done_here = time.monotonic(), 0
         while self.epoch < config.total_epochs:
@@ -216,6 +222,10 @@ class _Run:
             for keys, batch in zip(plan, loader, strict=True):
                 pool = self.dataset.pools[keys[0][0]].name
                 row = {"step": self.step + 1, "epoch": self.epoch, **self._train_step(batch)}
+                if not math.isfinite(row["loss"]):  # averaged over the ranks: every rank stops here
+                    raise TrainingError(f"the pretraining loss is not finite ({row['loss']}) at step {row['step']} "
+                                        f"(lr {row['lr']:g}); stopped before writing it. The last checkpoint, if "
+                                        f"any, is {self.out / CHECKPOINT}")
                 self.step += 1
                 self.epoch_step += 1
                 done_here += 1
@@ -250,7 +260,7 @@ class _Run:
         bundle = self.out / ENCODER_DIR
         sha = save_encoder_bundle(bundle, self.encoder, source=source, trained_slots=slots, overwrite=True)
         if self.decoder is not None:
-            save_decoder(self.out / DECODER_DIR, self.decoder)
+            save_decoder(self.out / DECODER_DIR, self.decoder, overwrite=True)
         init = {"path": self.init.path, "sha256": self.init.sha256, "trained_slots": list(self.init.trained_slots)}
         summary = {"config": config.to_dict(), "init": init,
                    "bundle": {"path": str(bundle), "weights_sha256": sha, "trained_slots": list(slots)},

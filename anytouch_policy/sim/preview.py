@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.outputs import OutputKind, check_output_dir, writing_dir
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.rig import SimRig
@@ -23,6 +24,9 @@ from anytouch_policy.sim.state import RigState
 
 #: Gain applied to frame differences in the strip's bottom row.
 DIFF_GAIN = 8.0
+
+#: A preview folder, for the output-folder rule (anytouch_policy.outputs).
+PREVIEW_FOLDER = OutputKind("sensor preview folder", markers=(), contents=("*_strip.png", "*.gif"))
 
 
 @dataclass(frozen=True)
@@ -41,16 +45,18 @@ def _caption(image: np.ndarray, lines: Sequence[str]) -> np.ndarray:
 
 
 def render_pour(out_dir: str | Path, *, sensors: Sequence[SensorSpec], seed: int = 0, initial_g: float = 100.0,
-                target_g: float = 60.0, columns: int = 8, config: RigConfig | None = None) -> PreviewFiles:
-    """Run the scripted expert for one episode rendering every frame, and write a PNG strip and a GIF per sensor."""
+                target_g: float = 60.0, columns: int = 8, config: RigConfig | None = None,
+                overwrite: bool = False) -> PreviewFiles:
+    """Run the scripted expert for one episode rendering every frame, and write a PNG strip and a GIF per sensor.
+
+    `out_dir` must be new or empty, or (with `overwrite`) an earlier preview folder, which is then replaced."""
     from PIL import Image  # its fast octree quantiser writes a GIF in well under a second
 
     if not sensors:
         raise ConfigError("render_pour needs at least one sensor")
     if columns < 2:
         raise ConfigError(f"columns must be >= 2, got {columns}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out_dir, PREVIEW_FOLDER, overwrite=overwrite)
     config = replace(config or RigConfig(), initial_g=initial_g)
     frames: dict[str, list[tuple[np.ndarray, RigState]]] = {s.name: [] for s in sensors}
     per_tick: dict[str, list[np.ndarray]] = {s.name: [] for s in sensors}
@@ -69,19 +75,20 @@ def render_pour(out_dir: str | Path, *, sensors: Sequence[SensorSpec], seed: int
             done = result.done
         ticks, poured = result.tick, rig.poured_g
 
-    strips, gifs = {}, {}
-    for name, seq in frames.items():
-        picks = np.linspace(1, len(seq) - 1, columns).round().astype(int)
-        top = [_caption(seq[i][0], _status(seq[i][1])) for i in picks]
-        bottom = [_caption(np.clip(DIFF_GAIN * np.abs(seq[i][0].astype(np.int16) - seq[i - 1][0]), 0, 255)
-                           .astype(np.uint8), [f"|frame - previous| x{DIFF_GAIN:g}", ""]) for i in picks]
-        sheet = np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0)
-        strips[name] = out / f"{name}_strip.png"
-        cv2.imwrite(str(strips[name]), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-        gifs[name] = out / f"{name}.gif"
-        images = [Image.fromarray(f).quantize(colors=256, method=Image.Quantize.FASTOCTREE) for f in per_tick[name]]
-        images[0].save(gifs[name], save_all=True, append_images=images[1:], duration=round(config.tick_s * 1000),
-                       loop=0)
+    strips = {name: out / f"{name}_strip.png" for name in frames}
+    gifs = {name: out / f"{name}.gif" for name in frames}
+    with writing_dir(out, PREVIEW_FOLDER, overwrite=overwrite) as staged:
+        for name, seq in frames.items():
+            picks = np.linspace(1, len(seq) - 1, columns).round().astype(int)
+            top = [_caption(seq[i][0], _status(seq[i][1])) for i in picks]
+            bottom = [_caption(np.clip(DIFF_GAIN * np.abs(seq[i][0].astype(np.int16) - seq[i - 1][0]), 0, 255)
+                               .astype(np.uint8), [f"|frame - previous| x{DIFF_GAIN:g}", ""]) for i in picks]
+            sheet = np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0)
+            cv2.imwrite(str(staged / strips[name].name), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+            images = [Image.fromarray(f).quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+                      for f in per_tick[name]]
+            images[0].save(staged / gifs[name].name, save_all=True, append_images=images[1:],
+                           duration=round(config.tick_s * 1000), loop=0)
     return PreviewFiles(strips=strips, gifs=gifs, ticks=ticks, poured_g=poured)
 
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from anytouch_policy.data.episode import Episode
 from anytouch_policy.data.samples import EpisodeTicks
-from anytouch_policy.errors import EpisodeError
+from anytouch_policy.errors import EpisodeError, TrainingError
 from anytouch_policy.model.runtime import EncoderRuntime
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import resize_rgb
@@ -71,11 +71,11 @@ class EmbeddingCache:
         }, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def _file(self, key: str) -> Path:
+    def file(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npy"
 
     def get(self, key: str) -> np.ndarray | None:
-        path = self._file(key)
+        path = self.file(key)
         if not path.is_file():
             self.stats.misses += 1
             return None
@@ -88,7 +88,7 @@ class EmbeddingCache:
         return emb
 
     def put(self, key: str, emb: np.ndarray) -> None:
-        path = self._file(key)
+        path = self.file(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
@@ -121,8 +121,14 @@ def embed_ticks(ticks: Sequence[EpisodeTicks], *, sensors: Sequence[tuple[str, S
             key = None if cache is None else cache.key(runtime=runtime, episode=et.episode, sensor=name,
                                                        sensor_type=kind, windows=unique)
             got = None if cache is None else cache.get(key)
+            if got is not None and not np.isfinite(got).all():
+                raise TrainingError(f"{cache.file(key)}: the cached embeddings of {et.episode.path} sensor {name!r} "
+                                    f"hold NaN or inf; delete that file (or train with --no-cache) and run again")
             if got is None or got.shape != (len(unique), runtime.output_dim):
                 got = embed_episode_windows(runtime, et.episode, sensor=name, sensor_type=kind, windows=unique)
+                if not np.isfinite(got).all():
+                    raise TrainingError(f"the encoder gave NaN or inf embeddings for {et.episode.path} sensor "
+                                        f"{name!r} (precision {runtime.precision.value}); nothing was cached")
                 if cache is not None:
                     cache.stats.windows_encoded += len(unique)
                     cache.put(key, got)

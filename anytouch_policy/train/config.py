@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.model.config import load_preset
 from anytouch_policy.model.encoder import Finetune, FinetuneMode
 from anytouch_policy.model.runtime import Precision, TokenMode
 from anytouch_policy.policy import CONDITIONING_NAMES, ReferenceMode
@@ -83,15 +85,25 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown conditioning {unknown}; valid: {list(CONDITIONING_NAMES)}")
         self.conditioning = tuple(c for c in CONDITIONING_NAMES if c in self.conditioning)
-        for name in ("batch_size", "episodes_per_batch", "hidden", "layers"):
+        if self.preset is not None:
+            load_preset(self.preset)  # an unknown name fails now, not after the bags are read
+        for name in ("batch_size", "episodes_per_batch", "hidden", "layers", "stride"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.epochs is not None and self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if self.lr <= 0 or self.encoder_lr <= 0 or self.weight_decay < 0:
-            raise ConfigError("learning rates must be > 0 and weight decay >= 0")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ConfigError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        for name in ("epochs", "threads"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        # `not a < x` rather than `x <= a`: NaN fails every comparison and must be refused too
+        for name in ("lr", "encoder_lr"):  # AdamW moves every weight by about lr a step: above 1 only destroys
+            if not 0 < getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if not 0 <= self.weight_decay < math.inf:
+            raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        for name, high in (("warmup_fraction", 1.0), ("dropout", 1.0)):
+            if not 0 <= getattr(self, name) < high:
+                raise ConfigError(f"{name} must be in [0, {high:g}), got {getattr(self, name)}")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 
     @property
     def finetune_spec(self) -> Finetune:

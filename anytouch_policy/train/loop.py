@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from anytouch_policy.actions import Action
 from anytouch_policy.distributed import DistContext
+from anytouch_policy.errors import TrainingError
 from anytouch_policy.train.config import TrainConfig
 from anytouch_policy.train.data import Prepared, class_weights
 from anytouch_policy.train.metrics import EpochMetrics, History, confusion
@@ -62,11 +63,12 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
         total = torch.zeros(2, dtype=torch.float64, device=ctx.device)
         bar = tqdm(mine, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
                    disable=not (config.progress and ctx.is_main))
-        for idx in bar:
+        for step, idx in enumerate(bar, start=1):
             logits = trainer.forward(idx, train=True)
             y = labels[torch.from_numpy(idx).to(ctx.device)]
             per = loss_fn(logits, y)
             loss = per.sum() / weights[y].sum()
+            _stop_if_not_finite(loss, ctx, epoch=epoch, step=step, lr=scheduler.get_last_lr())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -75,6 +77,8 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         total = ctx.all_reduce_sum(total)
         val_loss, matrix = _validate(trainer, val_samples, labels, loss_fn, weights, config, ctx)
+        if not math.isfinite(val_loss):
+            raise TrainingError(f"the validation loss is not finite ({val_loss}) at epoch {epoch}; nothing was saved")
         metrics = EpochMetrics(epoch=epoch, train_loss=float(total[0] / total[1].clamp(min=1e-9)),
                                val_loss=val_loss, confusion=matrix, seconds=time.perf_counter() - start,
                                lr=float(scheduler.get_last_lr()[0]))
@@ -83,6 +87,16 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
         if history.best() is metrics:
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in trainer.net.state_dict().items()})
     return history, best_state
+
+
+def _stop_if_not_finite(loss: torch.Tensor, ctx: DistContext, *, epoch: int, step: int, lr: list[float]) -> None:
+    """TrainingError when the loss of any rank is NaN or inf: every later step would only spread it into the
+    weights. The flag is summed over ranks, so every rank stops at the same step."""
+    bad = ctx.all_reduce_sum((~torch.isfinite(loss.detach())).to(torch.float32).reshape(1))
+    if bool(bad.item()):
+        raise TrainingError(f"the training loss is not finite at epoch {epoch}, step {step} (this rank: "
+                            f"{float(loss.detach())}; learning rates {', '.join(f'{v:g}' for v in lr)}); nothing "
+                            f"was saved. Look for NaN/inf in the inputs, or lower --lr / --encoder-lr")
 
 
 def _validate(trainer: Trainer, samples: np.ndarray, labels: torch.Tensor, loss_fn: nn.Module,

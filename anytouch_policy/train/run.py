@@ -23,20 +23,18 @@ import torch
 
 from anytouch_policy.actions import Action
 from anytouch_policy.distributed import DistContext, distributed
-from anytouch_policy.model.bundle import EncoderBundle, load_encoder_bundle, save_encoder_bundle
+from anytouch_policy.model.bundle import EncoderBundle, load_encoder_bundle, read_bundle_config, save_encoder_bundle
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import EncoderRuntime
+from anytouch_policy.outputs import check_output_dir
 from anytouch_policy.policy import HeadConfig, PolicyHead, ReferenceMode
-from anytouch_policy.policy_bundle import policy_config, save_policy_bundle
+from anytouch_policy.policy_bundle import CURVES_FILE, LOG_FILE, POLICY_BUNDLE, policy_config, save_policy_bundle
 from anytouch_policy.train.cache import CacheStats, EmbeddingCache, default_cache_dir, embed_ticks
 from anytouch_policy.train.config import TrainConfig, TrainMode
 from anytouch_policy.train.data import Prepared, prepare
 from anytouch_policy.train.loop import fit
 from anytouch_policy.train.metrics import EpochMetrics, History, plot_curves
 from anytouch_policy.train.trainers import FinetuneTrainer, FrozenTrainer, Trainer
-
-CURVES_FILE = "training_curves.png"
-LOG_FILE = "training_log.json"
 
 
 @dataclass
@@ -57,8 +55,17 @@ def init_encoder_bundle(preset: str, path: Path, *, seed: int) -> Path:
     return path
 
 
+def check_outputs_and_sources(config: TrainConfig) -> None:
+    """What can be checked before any work: the output folder (an existing one is refused now, not after training)
+    and the encoder bundle's config.json."""
+    check_output_dir(config.out, POLICY_BUNDLE, overwrite=config.overwrite)
+    if config.encoder is not None:
+        read_bundle_config(config.encoder)
+
+
 def train(config: TrainConfig, *, log: Callable[[str], None] = print) -> TrainResult:
     """Train a policy from bags and write its bundle to config.out (rank 0); every rank returns the result."""
+    check_outputs_and_sources(config)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     with distributed(config.device) as ctx:
@@ -163,8 +170,11 @@ def _write_bundle(config: TrainConfig, data: Prepared, trainer: Trainer, bundle:
     cfg = policy_config(sensors=data.sensors, frames=config.frames, stride=config.stride, token_mode=config.token_mode,
                         conditioning=config.conditioning, reference=config.reference, head=trainer.net.head.config,
                         variant=variant, training=summary)
-    out = save_policy_bundle(config.out, config=cfg, head=trainer.net.head, encoder_bundle=encoder_dir,
-                             overwrite=config.overwrite)
-    title = f"{config.mode.value} {'dynamic' if config.frames > 1 else 'static'} ({out.name})"
-    plot_curves(history, out / CURVES_FILE, title=title)
-    (out / LOG_FILE).write_text(json.dumps({"history": history.to_list(), "summary": summary}, indent=2) + "\n")
+    title = f"{config.mode.value} {'dynamic' if config.frames > 1 else 'static'} ({Path(config.out).name})"
+
+    def add_files(folder: Path) -> None:
+        plot_curves(history, folder / CURVES_FILE, title=title)
+        (folder / LOG_FILE).write_text(json.dumps({"history": history.to_list(), "summary": summary}, indent=2) + "\n")
+
+    save_policy_bundle(config.out, config=cfg, head=trainer.net.head, encoder_bundle=encoder_dir,
+                       overwrite=config.overwrite, add_files=add_files)

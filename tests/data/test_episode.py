@@ -1,5 +1,6 @@
 """Episode bags: round trip in both storages, other readers agree, interruptions never lose finished episodes."""
 
+import json
 import os
 import signal
 import subprocess
@@ -145,3 +146,79 @@ def test_stamp_read_without_decoding(tmp_path):
     raw = TYPESTORE.serialize_cdr(image_msg(TYPESTORE, _frame(1, (2, 2, 3)), 1_700_000_000_123_456_789, frame_id="a"),
                                   "sensor_msgs/msg/Image")
     assert stamp_from_cdr(raw) == 1_700_000_000_123_456_789
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_finished_episode_holds_no_file_named_incomplete(tmp_path, storage):
+    """`find -name '*.incomplete*' -delete` must only ever hit unfinished recordings."""
+    path = _write_episode(tmp_path / "ep", storage=storage, ticks=2)
+    names = [p.name for p in path.rglob("*")]
+    assert not [n for n in names if "incomplete" in n], names
+    suffix = ".mcap" if storage == "mcap" else ".db3"
+    assert f"ep{suffix}" in names
+    assert read_episode(path).meta.complete and len(read_episode(path).load_frames("left", [0])) == 1
+
+
+def test_episodes_recorded_before_the_rename_still_read(tmp_path):
+    """Older recordings: a finished `<name>/` holding `<name>.incomplete.mcap`, which metadata.yaml names."""
+    path = _write_episode(tmp_path / "old", ticks=2)
+    (path / "old.mcap").rename(path / "old.incomplete.mcap")
+    meta = path / "metadata.yaml"
+    meta.write_text(meta.read_text().replace("old.mcap", "old.incomplete.mcap"))
+    ep = read_episode(path)
+    assert ep.meta.complete and [a for _, a in ep.actions] == [Action.POUR, Action.WAIT]
+    np.testing.assert_array_equal(ep.load_frames("left", [3])[3], _frame(3))
+    assert [e.path.name for e in scan_episodes([tmp_path]).episodes] == ["old"]
+
+
+def test_a_crash_while_finishing_leaves_a_readable_incomplete_episode(tmp_path, monkeypatch):
+    """Killed after the storage file got its final name but before the folder did: still .incomplete, readable."""
+    from pathlib import Path
+
+    def crash(self, target):
+        raise KeyboardInterrupt("killed")
+
+    writer = EpisodeWriter(tmp_path / "ep", meta=_meta()).open()
+    writer.write_image("left", SEC, _frame(0))
+    writer.write_image("right", SEC, _frame(1, (320, 240, 3)))
+    writer.write_action(SEC, Action.WAIT)
+    monkeypatch.setattr(Path, "rename", crash)
+    with pytest.raises(KeyboardInterrupt):
+        writer.close()
+    monkeypatch.undo()
+    assert not (tmp_path / "ep").exists()
+    left = tmp_path / "ep.incomplete"
+    assert sorted(p.name for p in left.iterdir()) == ["ep.mcap", "metadata.yaml"]
+    with pytest.raises(EpisodeError, match="marked incomplete"):
+        read_episode(left)
+    assert [a for _, a in read_episode(left, allow_incomplete=True).actions] == [Action.WAIT]
+    scan = scan_episodes([tmp_path])
+    assert scan.episodes == [] and [p.name for p, _ in scan.skipped] == ["ep.incomplete"]
+
+
+def test_scan_names_what_it_cannot_use(tmp_path):
+    _write_episode(tmp_path / "bags" / "good", ticks=2)
+    (tmp_path / "bags" / "notes").mkdir()  # no metadata.yaml and not an interrupted recording
+    (tmp_path / "bags" / ".hidden").mkdir()
+    scan = scan_episodes([tmp_path / "bags"])
+    assert [e.path.name for e in scan.episodes] == ["good"]
+    ((skipped, reason),) = scan.skipped
+    assert skipped.name == "notes" and "notes: metadata.yaml missing, so this is no rosbag2 episode" in reason
+    (tmp_path / "file.txt").write_text("not a folder")
+    with pytest.raises(EpisodeError, match="file.txt: a file, not a folder"):
+        scan_episodes([tmp_path / "file.txt"])
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"target_g": "sixty"}, "field 'target_g' must be a finite number, got 'sixty'"),
+    ({"target_g": 150.0}, r"target_g \(150.0\) must be > 0 and below initial_g \(100.0\)"),
+    ({"initial_g": float("nan")}, "field 'initial_g' must be a finite number, got nan"),
+    ({"sensors": ["left"]}, "field 'sensors' must map sensor names to type names"),
+    ({"seed": "3"}, "field 'seed' has the wrong type"),
+])
+def test_metadata_values_are_checked(fields, message):
+    base = {"initial_g": 100.0, "target_g": 60.0, "sensors": {"left": "digit"}}
+    with pytest.raises(EpisodeError, match=message):
+        EpisodeMeta(**(base | fields))
+    with pytest.raises(EpisodeError, match="^bag/metadata.yaml: episode metadata "):  # the file is named too
+        EpisodeMeta.from_json(json.dumps(base | fields), where="bag/metadata.yaml")

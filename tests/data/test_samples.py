@@ -1,7 +1,10 @@
 """Training samples from bags: frames aligned to action ticks, episode splits, broken and incomplete bags."""
 
+import json
+
 import numpy as np
 import pytest
+import yaml
 
 from anytouch_policy.actions import Action
 from anytouch_policy.data import EpisodeMeta, EpisodeWriter, read_episode
@@ -151,3 +154,46 @@ def test_policy_sensors_need_every_episode_to_agree(tmp_path):
     b.meta.sensors["left"] = "digit"
     with pytest.raises(EpisodeError, match="one sensor type per name"):
         policy_sensors([a, b], ["left"])
+
+
+def _edit_meta(bag, **fields):
+    """Change episode metadata fields in a finished bag's metadata.yaml (as a hand edit or another tool would)."""
+    path = bag / "metadata.yaml"
+    doc = yaml.safe_load(path.read_text())
+    custom = doc["rosbag2_bagfile_information"]["custom_data"]
+    custom["anytouch_episode"] = json.dumps(json.loads(custom["anytouch_episode"]) | fields)
+    path.write_text(yaml.safe_dump(doc))
+
+
+def test_bad_metadata_and_foreign_folders_are_named_and_skippable(tmp_path, capsys):
+    bags = tmp_path / "bags"
+    write_known_bag(bags / "good_a")
+    write_known_bag(bags / "good_b")
+    _edit_meta(write_known_bag(bags / "words"), target_g="sixty")
+    _edit_meta(write_known_bag(bags / "upside"), target_g=150.0)
+    (bags / "copied_without_metadata").mkdir()
+    (bags / "copied_without_metadata" / "x.mcap").write_bytes(b"")
+
+    found = collect_episodes([bags])
+    assert sorted(e.path.name for e in found.episodes) == ["good_a", "good_b"] and not found.incomplete
+    broken = {p.name: r for p, r in found.broken}
+    assert "words/metadata.yaml: episode metadata field 'target_g' must be a finite number, got 'sixty'" in \
+        broken["words"]
+    assert "upside/metadata.yaml: episode metadata target_g (150.0) must be > 0 and below initial_g" in \
+        broken["upside"]
+    assert "metadata.yaml missing" in broken["copied_without_metadata"]
+
+    config = TrainConfig(bags=[bags], out=tmp_path / "out", preset="anytouch-tiny")
+    with pytest.raises(EpisodeError, match=r"3 bag\(s\) cannot be used") as err:
+        prepare(config)
+    assert all(name in str(err.value) for name in ("words", "upside", "copied_without_metadata"))
+    config.skip_bad = True
+    data = prepare(config)
+    assert sorted(t.episode.path.name for t in data.ticks) == ["good_a", "good_b"]
+    assert "skipped broken episode" in capsys.readouterr().out
+
+
+def test_bags_must_be_a_folder(tmp_path):
+    (tmp_path / "episode.mcap").write_bytes(b"")
+    with pytest.raises(EpisodeError, match="episode.mcap: a file, not a folder"):
+        collect_episodes([tmp_path / "episode.mcap"])

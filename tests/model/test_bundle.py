@@ -4,8 +4,9 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
-from anytouch_policy.errors import BundleError
+from anytouch_policy.errors import BundleError, ConfigError
 from anytouch_policy.model import AnyTouchEncoder, load_encoder_bundle, save_encoder_bundle
 from anytouch_policy.model.bundle import file_sha256, read_bundle_config
 
@@ -51,7 +52,7 @@ def test_config_json_contents(tiny, tmp_path):
 
 def test_refuses_to_overwrite(tiny, tmp_path):
     save_encoder_bundle(tmp_path, tiny)
-    with pytest.raises(BundleError, match="already holds a bundle"):
+    with pytest.raises(ConfigError, match="already holds an encoder bundle; pass --overwrite"):
         save_encoder_bundle(tmp_path, tiny)
     save_encoder_bundle(tmp_path, tiny, overwrite=True)
 
@@ -110,3 +111,33 @@ def test_missing_folder_and_truncated_weights(tiny, tmp_path):
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(BundleError, match="cannot read safetensors"):
         load_encoder_bundle(tmp_path, verify=False)
+
+
+def test_non_finite_weights_are_refused_at_save_and_at_load(tiny, tmp_path):
+    with torch.no_grad():
+        bad = AnyTouchEncoder.from_preset("anytouch-tiny")
+        bad.proj[0, 3] = float("nan")
+    with pytest.raises(BundleError, match=r"refusing to write .*nan/model.safetensors: tensor\(s\) proj hold NaN"):
+        save_encoder_bundle(tmp_path / "nan", bad)
+    assert not (tmp_path / "nan").exists()
+    # a bundle whose file was written by something else (or damaged) with an inf in it, checksum updated to match
+    save_encoder_bundle(tmp_path / "b", tiny)
+    tensors = load_file(tmp_path / "b" / "model.safetensors")
+    tensors["transformer.resblocks.0.ln_1.weight"][0] = float("inf")
+    save_file(tensors, tmp_path / "b" / "model.safetensors")
+    edit_config(tmp_path / "b", lambda d: d["weights"].update(sha256=file_sha256(tmp_path / "b" / "model.safetensors")))
+    with pytest.raises(BundleError, match=r"b/model.safetensors: tensor\(s\) transformer.resblocks.0.ln_1.weight "
+                                          "hold NaN or inf"):
+        load_encoder_bundle(tmp_path / "b")
+
+
+def test_architecture_errors_name_the_file_and_field(tiny, tmp_path):
+    save_encoder_bundle(tmp_path, tiny)
+    edit_config(tmp_path, lambda d: d["architecture"].update(width="64"))
+    with pytest.raises(BundleError, match=r"config.json field 'architecture': EncoderConfig.width must be a positive "
+                                          r"integer, got '64'") as info:
+        load_encoder_bundle(tmp_path)
+    assert str(tmp_path / "config.json") in str(info.value)
+    edit_config(tmp_path, lambda d: d["architecture"].update(width=64, mlp_ratio="4"))
+    with pytest.raises(BundleError, match=r"config.json field 'architecture': EncoderConfig.mlp_ratio must be a fini"):
+        load_encoder_bundle(tmp_path)

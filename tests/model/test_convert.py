@@ -195,3 +195,40 @@ def test_embed_rejects_unknown_sensor_and_bad_image(official_cases, tmp_path, ca
     assert f"cannot decode image file {bogus}" in capsys.readouterr().err
     assert main(["embed", "--model", str(tmp_path / "none"), "--sensor", "digit", path]) == 2
     assert "model bundle folder not found" in capsys.readouterr().err
+
+
+def test_embed_refuses_a_window_of_mixed_frame_sizes(official_cases, tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    assert main(["convert-checkpoint", str(official_cases["stage2"].path), str(bundle), "--trust-pickle"]) == 0
+    capsys.readouterr()
+    paths = [write_rgb(tmp_path / f"f{i}.png", np.zeros(shape, np.uint8))
+             for i, shape in enumerate([(240, 320, 3), (240, 320, 3), (320, 240, 3)])]
+    assert main(["embed", "--model", str(bundle), "--sensor", "digit", *paths]) == 2
+    err = capsys.readouterr().err
+    assert "the frames of one window must come from one sensor and have one size" in err
+    assert f"{paths[0]}: 320x240, {paths[1]}: 320x240, {paths[2]}: 240x320" in err
+
+
+def test_convert_overwrites_an_encoder_bundle_only(official_cases, tmp_path, capsys):
+    """--overwrite used to rewrite config.json and model.safetensors in whatever folder OUT_DIR was."""
+    case = official_cases["stage2"]
+    target = tmp_path / "policy_like"
+    target.mkdir()
+    (target / "config.json").write_text('{"kind": "anytouch-policy"}')
+    (target / "model.safetensors").write_bytes(b"head")
+    (target / "encoder").mkdir()
+    argv = ["convert-checkpoint", str(case.path), str(target), "--trust-pickle", "--overwrite"]
+    assert main(argv) == 2
+    assert "it is not an encoder bundle (config.json kind is 'anytouch-policy'" in capsys.readouterr().err
+    assert (target / "model.safetensors").read_bytes() == b"head"
+    bundle = tmp_path / "bundle"
+    assert main(["convert-checkpoint", str(case.path), str(bundle), "--trust-pickle"]) == 0
+    assert main(["convert-checkpoint", str(case.path), str(bundle), "--trust-pickle"]) == 2
+    assert "already holds an encoder bundle; pass --overwrite" in capsys.readouterr().err
+    # the decoder folder is checked before the conversion starts
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep")
+    assert main([*argv[:2], str(bundle), "--trust-pickle", "--overwrite", "--decoder-out", str(notes)]) == 2
+    assert "it is not a decoder folder" in capsys.readouterr().err
+    assert sorted(p.name for p in notes.iterdir()) == ["todo.txt"]

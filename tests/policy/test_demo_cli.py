@@ -76,3 +76,66 @@ def test_cli_errors_are_clean(tmp_path, capsys):
     assert "anytouch train: error:" in capsys.readouterr().err
     assert main(["eval", "--policy", str(tmp_path / "nope"), "--episodes", "1"]) == 2
     assert "policy bundle folder not found" in capsys.readouterr().err
+
+
+def test_eval_checks_the_plot_path_before_any_episode(demo, capsys, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    code = main(["eval", "--policy", str(demo / "models" / "frozen-static"), "--episodes", "1", "--json",
+                 "--plot", str(tmp_path / "file" / "x.png")])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing was evaluated
+    assert "anytouch eval: error: --plot: cannot create" in captured.err and "file is a file" in captured.err
+
+
+def test_eval_prints_the_report_before_the_plot_can_fail(demo, capsys, tmp_path, monkeypatch):
+    import anytouch_policy.policy_eval
+
+    def disk_full(evals, path, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(anytouch_policy.policy_eval, "plot_pours", disk_full)
+    code = main(["eval", "--policy", str(demo / "models" / "frozen-static"), "--episodes", "1", "--json",
+                 "--plot", str(tmp_path / "x.png")])
+    assert code == 2
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert len(report["episodes"]) == 1 and report["mean_abs_error_g"] >= 0
+    assert "No space left on device" in captured.err and "the report above is complete" in captured.err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--finetune", "bogus"], "expected 'frozen', 'all' or 'last:N'"),
+    (["--finetune", "last:0"], "got 'last:0'"),
+    (["--finetune", "last:9"], "finetune last:9 exceeds the encoder's 2 blocks"),
+    (["--preset", "anytouch-huge"], "unknown encoder preset 'anytouch-huge'"),
+    (["--target-g", "120"], "need 0 < target_g < initial_g"),
+    (["--encoder", "no-such-bundle"], "model bundle folder not found"),
+])
+def test_demo_checks_its_settings_before_recording(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert main(["demo", "--quick", "--episodes", "1", "--out", str(out), "--no-progress", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()  # nothing recorded, nothing created
+
+
+def test_demo_refuses_a_used_out_folder_before_recording(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["demo", "--quick", "--episodes", "1", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert f"{tmp_path} exists and is not empty; choose a new folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("eval_episodes", 0, "eval_episodes must be an integer >= 1, got 0"),
+    ("threads", 0, "threads must be an integer >= 1, got 0"),
+    ("target_g", float("nan"), "need 0 < target_g < initial_g"),
+    ("finetune", "frozen", "finetune must be 'all' or 'last:N'"),
+    ("sensors", ["gelslim"], "gelslim"),
+])
+def test_demo_config_is_checked_when_built(tmp_path, field, value, message):
+    from anytouch_policy.demo.run import DemoConfig
+    from anytouch_policy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        DemoConfig(out=tmp_path / "run", **{field: value})

@@ -6,10 +6,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import BundleError, ConfigError
-from anytouch_policy.model.bundle import load_encoder_bundle, save_encoder_bundle
+from anytouch_policy.model.bundle import file_sha256, load_encoder_bundle, save_encoder_bundle
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import TokenMode
 from anytouch_policy.policy import HeadConfig, PolicyHead, PolicyRuntime, ReferenceMode
@@ -129,7 +130,7 @@ def test_frozen_bundle_links_the_encoder(tmp_path, tiny_encoder):
     src, dst = tiny_encoder / "model.safetensors", path / "encoder" / "model.safetensors"
     assert src.read_bytes() == dst.read_bytes()
     assert read_policy_config(path)["encoder"]["fingerprint"] == load_encoder_bundle(tiny_encoder).fingerprint
-    with pytest.raises(BundleError, match="exists already"):
+    with pytest.raises(ConfigError, match="already holds a policy bundle; pass --overwrite"):
         make_bundle(path, tiny_encoder)
 
 
@@ -152,7 +153,8 @@ def _edit(path, **fields):
     (lambda p: _edit(p, reference="none"), "contradicts field 'reference'"),
     (lambda p: (p / "model.safetensors").unlink(), "model.safetensors is missing"),
     (lambda p: (p / "model.safetensors").write_bytes(b"garbage"), "sha256 differs"),
-    (lambda p: shutil.rmtree(p / "encoder"), "encoder bundle encoder/ is missing"),
+    (lambda p: shutil.rmtree(p / "encoder"), "its encoder bundle folder .*policy/encoder is missing"),
+    (lambda p: (p / "encoder" / "config.json").unlink(), "config.json is missing in .*policy/encoder"),
 ])
 def test_broken_bundles(tmp_path, tiny_encoder, breakage, message):
     path, _ = make_bundle(tmp_path / "policy", tiny_encoder)
@@ -164,7 +166,6 @@ def test_broken_bundles(tmp_path, tiny_encoder, breakage, message):
 def test_a_different_encoder_is_refused(tmp_path, tiny_encoder):
     path, _ = make_bundle(tmp_path / "policy", tiny_encoder)
     torch.manual_seed(5)
-    (path / "encoder" / "model.safetensors").unlink()  # break the hard link before writing other weights
     save_encoder_bundle(path / "encoder", AnyTouchEncoder.from_preset("anytouch-tiny"), overwrite=True)
     with pytest.raises(BundleError, match="not the encoder this policy was trained with"):
         PolicyRuntime.from_bundle(path, device="cpu")
@@ -176,4 +177,21 @@ def test_head_of_another_shape_is_refused(tmp_path, tiny_encoder):
     cfg["head"]["hidden"] = 8
     (path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(BundleError, match="does not fit field 'head'"):
+        PolicyRuntime.from_bundle(path, device="cpu")
+
+
+def test_non_finite_head_weights_are_refused_at_save_and_at_load(tmp_path, tiny_encoder):
+    """An all-NaN head decides `pour` on every tick (argmax of NaN): such a bundle must never exist."""
+    head = make_head()
+    with torch.no_grad():
+        head.mlp[0].weight.fill_(float("nan"))
+    with pytest.raises(BundleError, match=r"refusing to write .*nan/model.safetensors: tensor\(s\) mlp.0.weight hold"):
+        make_bundle(tmp_path / "nan", tiny_encoder, head=head)
+    assert not (tmp_path / "nan").exists()
+    path, _ = make_bundle(tmp_path / "policy", tiny_encoder)
+    tensors = load_file(path / "model.safetensors")
+    tensors["logit_adjust"][1] = float("nan")
+    save_file(tensors, path / "model.safetensors")
+    _edit(path, weights={"file": "model.safetensors", "sha256": file_sha256(path / "model.safetensors")})
+    with pytest.raises(BundleError, match=r"policy/model.safetensors: tensor\(s\) logit_adjust hold NaN or inf"):
         PolicyRuntime.from_bundle(path, device="cpu")

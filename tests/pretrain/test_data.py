@@ -157,3 +157,15 @@ def test_matching_triplets_pair_other_sensors_of_the_same_touch(dataset_dir):
     batch = collate([ds[(match_pools[0], m, 0)] for m in ds.pools[match_pools[0]].members[:3]])
     assert isinstance(batch, MatchBatch) and batch.anchor.shape == batch.negative.shape
     assert not torch.equal(batch.anchor_sensor, batch.positive_sensor)
+
+
+def test_bag_clips_read_each_episode_once(tmp_path, synth):
+    """The same episode through two --bags paths (twice, a parent and its child, a symlink) is cut once."""
+    bags = tmp_path / "bags"
+    synth.write_episode(bags, "ep0", frames=12)
+    synth.write_episode(bags, "ep1", frames=12, seed=3)
+    (tmp_path / "link").symlink_to(bags)
+    once = load_bag_clips([str(bags)], size=56)
+    again = load_bag_clips([str(bags), str(bags), str(bags / "ep1"), str(tmp_path / "link")], size=56)
+    assert again.episodes == once.episodes == 2
+    assert len(again.clips) == len(once.clips) and len(again.streams) == 2

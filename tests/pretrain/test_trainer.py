@@ -1,5 +1,6 @@
 """Optimisation, resume, outputs, the universal-token schedule in the loop, the CLI and torchrun."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -11,9 +12,10 @@ import torch
 
 from anytouch_policy.cli.main import main
 from anytouch_policy.distributed import DistContext
-from anytouch_policy.errors import ConfigError
+from anytouch_policy.errors import ConfigError, TrainingError
 from anytouch_policy.model import UNIVERSAL_SLOT, AnyTouchEncoder, EncoderRuntime, load_encoder_bundle
 from anytouch_policy.pretrain import build
+from anytouch_policy.pretrain.checkpoint import read_checkpoint
 from anytouch_policy.pretrain.config import Stage
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate
 from anytouch_policy.pretrain.masking import random_tube_mask, universal_probability
@@ -132,7 +134,7 @@ def test_output_bundle_and_run_guards(tmp_path, synth, dataset_dir):
     runtime = EncoderRuntime.from_bundle(result.bundle, device="cpu")
     frame = synth.pattern(1)
     assert runtime.embed([[frame] * 3], ["digit"]).shape == (1, 32)
-    with pytest.raises(ConfigError, match="already holds a run"):
+    with pytest.raises(ConfigError, match="already holds a pretrain run; pass --resume to continue it"):
         run_pretrain(config)
     # stage 2 from that bundle and its decoder; a changed setting refuses to resume
     s2 = synth.tiny_config(Stage.ALIGN, tmp_path / "s2", data=(str(dataset_dir),), preset=None,
@@ -211,3 +213,37 @@ def test_torchrun_two_ranks(tmp_path, dataset_dir):
     rows = [json.loads(r) for r in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and all(r["loss"] == r["loss"] for r in rows)  # no NaN
     load_encoder_bundle(out / "encoder")
+
+
+def test_overwrite_replaces_a_pretrain_run_only(tmp_path, synth, dataset_dir):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "plan.md").write_text("mine")
+    foreign = synth.tiny_config(Stage.MASKED, notes, data=(str(dataset_dir),), epochs=1, overwrite=True)
+    with pytest.raises(ConfigError, match=r"notes: it is not a pretrain run \(no metrics.jsonl; it holds plan.md\)"):
+        run_pretrain(foreign)
+    assert sorted(p.name for p in notes.iterdir()) == ["plan.md"]
+    config = synth.tiny_config(Stage.MASKED, tmp_path / "run", data=(str(dataset_dir),), epochs=1, stop_after=2)
+    run_pretrain(config)
+    again = run_pretrain(dataclasses.replace(config, stop_after=1, overwrite=True))
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert again.steps == 1 and len(rows) == 1  # a fresh run, not rows appended to the old one
+
+
+def test_a_non_finite_loss_stops_pretraining_before_a_checkpoint(tmp_path, synth, dataset_dir, monkeypatch):
+    from anytouch_policy.pretrain import trainer
+
+    config = synth.tiny_config(Stage.MASKED, tmp_path / "run", data=(str(dataset_dir),), epochs=1, save_every=1)
+    real_step = trainer._Run._train_step
+    calls = []
+
+    def step(self, batch):
+        out = real_step(self, batch)
+        calls.append(out)
+        return out | {"loss": float("nan")} if len(calls) == 2 else out
+
+    monkeypatch.setattr(trainer._Run, "_train_step", step)
+    with pytest.raises(TrainingError, match="the pretraining loss is not finite .nan. at step 2"):
+        run_pretrain(config)
+    saved = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert saved["step"] == 1 and not (tmp_path / "run" / "encoder").exists()

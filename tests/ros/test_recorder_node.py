@@ -7,15 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
+from rclpy.context import Context
 from std_msgs.msg import String
 
 from anytouch_policy.actions import Action
 from anytouch_policy.data import read_episode, scan_episodes, topics
-from anytouch_policy.errors import EpisodeError
+from anytouch_policy.errors import ConfigError, EpisodeError
 from anytouch_ros import qos
+from anytouch_ros.recorder_node import RecorderNode
 
 RIG = str(Path(__file__).with_name("rig_publisher.py"))
 SENSORS = {"left": "gelsight_mini", "right": "digit"}
@@ -72,6 +75,7 @@ def test_episodes_recorded_and_interrupted(start_node, ros_node, tmp_path, stop_
     events.publish(String(data="end"))
     first = _wait_for_dir(out, "demo_*_0")
     assert first.name == first_open.name.removesuffix(".incomplete")
+    assert not [p.name for p in first.rglob("*") if "incomplete" in p.name]  # a cleanup by name spares it
 
     events.publish(String(data="start"))
     second_open = _wait_for_dir(out, "demo_*_1.incomplete")
@@ -141,3 +145,32 @@ def test_stale_latched_start_is_ignored_and_bad_parameters_refused(start_node, r
         "sensors": ["left", "right"], "sensor_types": ["digit"]})
     assert bad.wait() == 2
     assert "sensors (['left', 'right']) and sensor_types (['digit']) must have the same length" in bad.output()
+
+
+def _construct(*args: str) -> None:
+    """Build a RecorderNode in this process (as the node's main() would) and tear it down again."""
+    context = Context()
+    rclpy.init(context=context, args=["--ros-args", "-r", "__node:=t", *args])
+    try:
+        node = RecorderNode(context=context)
+        node.destroy_node()
+        node.close()
+    finally:
+        context.try_shutdown()
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["-p", "target_g:=150.0"], r"parameters of node /t: episode metadata target_g \(150.0\) must be > 0 and below "
+                                r"initial_g \(100.0\)"),
+    (["-p", "initial_g:=60.0"], r"target_g \(60.0\) must be > 0 and below initial_g \(60.0\)"),
+    (["-p", "output_dir:={file}/episodes"], r"parameter output_dir \('.*file/episodes'\): .*file/episodes: cannot "
+                                            r"create the episode folder \(Not a directory\)"),
+    (["-p", "output_dir:=''"], r"parameter output_dir \(''\): the episode folder is an empty path"),
+])
+def test_recorder_refuses_bad_metadata_and_output_folders_at_start(ros_env, tmp_path, args, match):
+    (tmp_path / "file").write_text("a plain file")
+    args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
+    defaults = [] if any(a.startswith("output_dir") for a in args) else ["-p", f"output_dir:={tmp_path / 'eps'}"]
+    with pytest.raises(ConfigError, match=match):
+        _construct(*defaults, *args)
+    _construct("-p", f"output_dir:={tmp_path / 'eps'}")  # the defaults start

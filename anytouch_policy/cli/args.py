@@ -1,0 +1,57 @@
+"""argparse types for numeric flags: NaN, inf and out-of-range values are refused while parsing, before any work.
+
+    parser.add_argument("--lr", type=POSITIVE, default=1e-3)
+    $ anytouch train ... --lr nan
+    anytouch train: error: argument --lr: must be a finite number > 0, got 'nan'
+
+argparse names the flag and exits with status 2. Cross-flag rules (target below initial mass, ...) stay with the
+library function that receives them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+
+def number(kind: type[int] | type[float], *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False) -> Callable[[str], int | float]:
+    """A `type=` callable: `kind(text)`, finite, within [low, high] (open ends where asked)."""
+    parts = []
+    if low is not None and high is not None:
+        parts.append(f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}")
+    elif low is not None:
+        parts.append(f"{'>' if low_open else '>='} {low:g}")
+    elif high is not None:
+        parts.append(f"{'<' if high_open else '<='} {high:g}")
+    noun = "an integer" if kind is int else "a finite number"
+    wanted = " ".join([noun, *parts])
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}")
+        return value
+
+    parse.__name__ = wanted  # argparse's usage errors quote a type's name
+    return parse
+
+
+POSITIVE_INT = number(int, low=1)
+NONNEGATIVE_INT = number(int, low=0)
+POSITIVE = number(float, low=0, low_open=True)  # > 0, finite
+NONNEGATIVE = number(float, low=0)
+PROBABILITY = number(float, low=0, high=1)  # [0, 1]
+FRACTION = number(float, low=0, high=1, low_open=True, high_open=True)  # (0, 1)
+DROPOUT = number(float, low=0, high=1, high_open=True)  # [0, 1)
+LEARNING_RATE = number(float, low=0, high=1, low_open=True)  # AdamW steps of ~lr: above 1 only destroys weights
+GRAMS = POSITIVE  # a bead mass; the rig and the policy check the range and initial > target
+TILT_DEG = number(float, low=0, high=180)  # tilt from upright
