@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from anytouch_policy.cli.args import POSITIVE_INT, number
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
@@ -18,9 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  description="Write episode bags as a LeRobotDataset v3.0 folder.")
     lerobot.add_argument("--bags", action="extend", nargs="+", required=True, metavar="DIR",
                          help="folder(s) of episode bags (MCAP or sqlite3), or single episodes; repeatable")
-    lerobot.add_argument("--out", required=True, help="dataset folder to write (must not exist)")
-    lerobot.add_argument("--fps", type=int, default=5, help="rows per second: the episodes' action rate (5 Hz)")
-    lerobot.add_argument("--png-level", type=int, default=6,
+    lerobot.add_argument("--out", required=True,
+                         help="dataset folder to write (new or empty; --overwrite replaces an earlier export)")
+    lerobot.add_argument("--fps", type=POSITIVE_INT, default=5,
+                         help="rows per second: the episodes' action rate (5 Hz)")
+    lerobot.add_argument("--png-level", type=number(int, low=0, high=9), default=6,
                          help="PNG zlib level 0-9 (lossless at any level): 6 as LeRobot; 1 is ~5x faster, ~15%% larger")
     lerobot.add_argument("--overwrite", action="store_true", help="replace an earlier dataset at --out")
     lerobot.add_argument("--skip-bad", action="store_true", help="skip (and list) corrupt bags instead of stopping")

@@ -9,12 +9,8 @@ change the 3-frame window reads). Tilt and scale are the newest readings at or b
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,6 +26,7 @@ from anytouch_policy.data.samples import EpisodeTicks, WindowSpec, align_episode
 from anytouch_policy.errors import ConfigError, EpisodeError
 from anytouch_policy.export import lerobot_format as fmt
 from anytouch_policy.export.stats import ImageHistogram, vector_stats
+from anytouch_policy.outputs import OutputKind, check_output_dir, writing_dir
 from anytouch_policy.policy import CONDITIONING_NAMES
 from anytouch_policy.tactile import window_indices
 
@@ -43,6 +40,8 @@ ACTION_NAMES = ["action_index", "tilt_step_deg"]  # Action class (0 pour, 1 wait
 #: episode has one (a rig without a scale has no scale/mass topic).
 TILT = (topics.ARM_TILT, "tilt_deg")
 SCALE = (topics.SCALE_MASS, "scale_g")
+#: An earlier export is the only folder --overwrite replaces (besides an empty one).
+LEROBOT_DATASET = OutputKind("LeRobot dataset", markers=(fmt.INFO_PATH,), contents=("meta", "data", "images", "videos"))
 
 
 def task_text(initial_g: float, target_g: float) -> str:
@@ -66,32 +65,6 @@ class ExportSummary:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@contextmanager
-def output_folder(path: Path, *, overwrite: bool) -> Iterator[Path]:
-    """The CLI's output rule: refuse an existing folder unless `overwrite`.
-
-    Yields an empty folder beside `path` that is renamed into place when the block succeeds, so a failed or
-    interrupted export leaves nothing half-written. `overwrite` replaces only an earlier dataset (meta/info.json)
-    or an empty folder: a mistyped --out must not delete someone's files.
-    """
-    if path.exists():
-        if not overwrite:
-            raise ConfigError(f"{path} exists already; pass --overwrite to replace it")
-        if not path.is_dir() or (any(path.iterdir()) and not (path / fmt.INFO_PATH).is_file()):
-            raise ConfigError(f"{path} is not a LeRobot dataset (no {fmt.INFO_PATH}); not replacing it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    tmp.chmod(0o755)
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @dataclass
@@ -236,13 +209,13 @@ def export_lerobot(bags: Sequence[Path | str], out: Path | str, *, fps: int = 5,
                    log: Callable[[str], None] = print) -> ExportSummary:
     """Write every complete episode under `bags` as one LeRobotDataset v3.0 at `out` (see the module docstring)."""
     started = time.perf_counter()
-    out = Path(out)
+    out = check_output_dir(out, LEROBOT_DATASET, overwrite=overwrite)
+    if not 0 <= png_level <= 9:
+        raise ConfigError(f"--png-level must be 0..9 (zlib), got {png_level}")
     episodes, skipped = usable_episodes(bags, skip_bad=skip_bad, log=log)
     if not episodes:
         raise EpisodeError(f"no complete episodes under {[str(b) for b in bags]}")
     _check_fps(episodes, fps)
-    if not 0 <= png_level <= 9:
-        raise ConfigError(f"--png-level must be 0..9 (zlib), got {png_level}")
     sensors = policy_sensors(episodes)
     names = [n for n, _ in sensors]
     state = _state_topics(episodes)
@@ -253,7 +226,7 @@ def export_lerobot(bags: Sequence[Path | str], out: Path | str, *, fps: int = 5,
     features.update({STATE_KEY: fmt.vector_feature([n for _, n in state]),
                      GOAL_KEY: fmt.vector_feature(CONDITIONING_NAMES), ACTION_KEY: fmt.vector_feature(ACTION_NAMES),
                      **fmt.DEFAULT_FEATURES})
-    with output_folder(out, overwrite=overwrite) as root:
+    with writing_dir(out, LEROBOT_DATASET, overwrite=overwrite) as root:
         writer = _Writer(root, sensors=names, features=features, tasks=tasks, fps=fps, png_level=png_level,
                          file_size_mb=data_file_size_mb, log=log)
         try:

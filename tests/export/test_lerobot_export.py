@@ -281,7 +281,7 @@ def test_output_folder_rule(tmp_path, capsys):
     assert main(["export", "lerobot", "--bags", str(bags), "--out", str(out), "--no-progress", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["frames"] == 4
     assert main(["export", "lerobot", "--bags", str(bags), "--out", str(out), "--no-progress"]) == 2
-    assert f"{out} exists already; pass --overwrite" in capsys.readouterr().err
+    assert f"{out} already holds a LeRobot dataset; pass --overwrite" in capsys.readouterr().err
     _write_two_sensor_bag(bags / "b")
     assert main(["export", "lerobot", "--bags", str(bags), "--out", str(out), "--overwrite", "--no-progress"]) == 0
     assert json.loads((out / "meta/info.json").read_text())["total_episodes"] == 2
@@ -290,7 +290,7 @@ def test_output_folder_rule(tmp_path, capsys):
     keep = tmp_path / "notes"
     keep.mkdir()
     (keep / "thesis.tex").write_text("precious")
-    with pytest.raises(ConfigError, match="not a LeRobot dataset"):
+    with pytest.raises(ConfigError, match="it is not a LeRobot dataset"):
         export_lerobot([bags], keep, overwrite=True, progress=False, log=lambda _: None)
     assert (keep / "thesis.tex").read_text() == "precious"
 
