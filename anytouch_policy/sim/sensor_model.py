@@ -28,6 +28,7 @@ from pydantic import (
     Strict,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
 )
 
@@ -203,6 +204,14 @@ class SensorModel(_Section):
             raise ValueError(f"{value.rows} x {value.cols} dots of radius {value.radius_px} px overlap in a "
                              f"{fmt.height} x {fmt.width} frame (grid cell {cell:.1f} px < 2 radius + 1)")
         return value
+
+    @field_serializer("slot")
+    def _slot_name(self, slot: SensorType) -> str:
+        return slot.label
+
+    @field_serializer("markers")
+    def _none_is_false(self, markers: Markers | None) -> Markers | bool:
+        return False if markers is None else markers
 
     @property
     def format(self) -> SensorFormat:
