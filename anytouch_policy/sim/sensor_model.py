@@ -319,6 +319,9 @@ def _shipped(name: str) -> SensorModel:
 def load_sensor_model(ref: str | Path | SensorType) -> SensorModel:
     """A shipped model by name (a SensorType: the shipped model of that slot's name) or a model file by path."""
     if isinstance(ref, SensorType):
+        if ref.label not in list_sensor_models():
+            raise ConfigError(f"no shipped sensor model for token slot {ref.label}; shipped models: "
+                              f"{', '.join(list_sensor_models())}, or give a model file of that slot")
         ref = ref.label
     if isinstance(ref, Path) or is_model_path(ref):
         return read_sensor_model(ref)

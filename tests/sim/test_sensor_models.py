@@ -147,6 +147,11 @@ def test_a_bad_model_file_is_refused_naming_file_and_field(tmp_path, change, mes
     assert message in str(err.value)
 
 
+def test_a_slot_without_a_shipped_model_is_named():
+    with pytest.raises(ConfigError, match="no shipped sensor model for token slot universal; shipped models: digit,"):
+        SensorSpec(SensorType.UNIVERSAL)
+
+
 def test_unreadable_model_files_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"sensor model file .*missing.yaml not found"):
         load_sensor_model(str(tmp_path / "missing.yaml"))
