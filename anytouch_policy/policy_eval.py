@@ -49,9 +49,9 @@ class SimPolicy:
 
 
 def sim_sensors(runtime: PolicyRuntime) -> list[SensorSpec]:
-    """Simulated sensors matching the policy's: same names and types; a name ending in "_right" sits on the right
-    finger (the sim's default names are <type>_<finger>)."""
-    return [SensorSpec(sensor_type=kind, name=name, finger=Finger.RIGHT if name.endswith("_right") else Finger.LEFT)
+    """Simulated sensors matching the policy's: same names, the shipped sensor model of each type; a name ending in
+    "_right" sits on the right finger (the sim's default names are <model>_<finger>)."""
+    return [SensorSpec(kind, name=name, finger=Finger.RIGHT if name.endswith("_right") else Finger.LEFT)
             for name, kind in runtime.sensors]
 
 

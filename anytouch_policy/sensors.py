@@ -47,7 +47,8 @@ class SensorFormat:
     fps: float
 
 
-#: Frame formats published by our drivers (and rendered by the simulator) for the sensors we support on the rig.
+#: Frame formats published by our drivers for the sensors we support on the rig. The simulator's formats come from
+#: its sensor model files (sim/sensor_models/*.yaml), whose gelsight_mini and digit agree with these (tested).
 #: GelSight Mini: 320x240 landscape after the 0.15 border crop, 25 fps nominal (15-19 fps measured on Linux).
 #: DIGIT: QVGA at 60 fps, returned portrait (320 high x 240 wide) by digit-interface's default transpose.
 NATIVE_FORMATS: dict[SensorType, SensorFormat] = {

@@ -5,9 +5,10 @@
         -p gelsight_mini.exposure:=180
 
 Backends (anytouch_policy.hardware.factory): `gelsight_mini` and `digit` (cameras grabbed in the backend's own
-thread), `sim` (renders at the sensor's rate from the sim/state snapshots of the sim arm node), `replay` (a recorded
-episode's frames of one sensor, original spacing, stamps shifted to now). A worker thread reads the backend and
-publishes; the executor thread only receives sim/state and runs the /diagnostics timer.
+thread), `sim` (renders a sensor model, `sim_model` or the shipped one of `sensor_type`, at its rate from the
+sim/state snapshots of the sim arm node), `replay` (a recorded episode's frames of one sensor, original spacing,
+stamps shifted to now). A worker thread reads the backend and publishes; the executor thread only receives sim/state
+and runs the /diagnostics timer.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class SensorNode(BaseNode):
         sim_index = self.param("sim_index", 0, "sim: position in the rig's sensor list (seeds look and noise)",
                                within=f"[0, {MAX_SIM_SENSORS})")
         finger = self.param("sim_finger", "left", "sim: finger pad (right = mirrored)", choices=("left", "right"))
+        sim_model = self.param("sim_model", "", "sim: sensor model, a shipped name or a model file path "
+                               "('' = the shipped model of sensor_type, whose slot it must fill)")
         period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s",
                             within=DIAGNOSTICS_PERIOD_S)
         extra = {b: self.backend_params(b, cfg, skip=_OWN)
@@ -66,7 +69,8 @@ class SensorNode(BaseNode):
                               "named sensor_<name>")
         sensor_type = SensorType.from_name(kind)
         if backend == "sim":
-            params = {"sensor_type": kind, "name": name, "index": sim_index, "finger": finger, "fps": rate}
+            params = {"sensor_type": kind, "model": sim_model, "name": name, "index": sim_index, "finger": finger,
+                      "fps": rate}
         elif backend == "replay":
             if rate:
                 raise ConfigError(f"parameter rate_hz ({rate}) contradicts backend replay, which keeps the recorded "

@@ -25,7 +25,7 @@ def test_no_numeric_flag_takes_a_bare_int_or_float():
 
 REQUIRED = {
     "train": ["--bags", "b", "--preset", "anytouch-tiny", "--out", "o"],
-    "demo": [], "eval": ["--policy", "p"], "sim eval": [], "sim render": ["--out", "o"],
+    "demo": [], "eval": ["--policy", "p"], "sim eval": [], "sim render": ["--out", "o"], "sim record": ["--out", "o"],
     "pretrain": ["--stage", "1", "--bags", "b", "--preset", "anytouch-tiny", "--out", "o"],
     "bench encoder": [], "bench train": [], "convert-checkpoint": ["a.pth", "o"], "bringup": ["pour"],
 }
@@ -48,6 +48,11 @@ REQUIRED = {
     ("sim eval", "--target-g", "inf", "must be a finite number > 0"),
     ("sim eval", "--initial-tilt-deg", "nan", "must be a finite number in [0, 180]"),
     ("sim render", "--columns", "1", "must be an integer >= 2"),
+    ("sim record", "--initial-g", "nan", "must be a finite number > 0, got 'nan'"),
+    ("sim record", "--target-g", "20:inf", "must be a finite number > 0, got 'inf'"),
+    ("sim record", "--target-g", "80:20", "must be A or A:B with A <= B, each a finite number > 0, got '80:20' (low"),
+    ("sim record", "--initial-g", "80:100:120", "must be A or A:B with A <= B, each a finite number > 0, got"),
+    ("sim record", "--episodes", "0", "must be an integer >= 1"),
     ("pretrain", "--threads", "0", "must be an integer >= 1"),
     ("pretrain", "--lr", "inf", "must be a finite number in (0, 1]"),
     ("pretrain", "--mask-ratio", "1.5", "must be a finite number in (0, 1)"),

@@ -45,6 +45,23 @@ def number(kind: type[int] | type[float], *, low: float | None = None, high: flo
     return parse
 
 
+def number_range(one: Callable[[str], float]) -> Callable[[str], tuple[float, float]]:
+    """A `type=` callable for "A" (the range [A, A]) or "A:B" with A <= B, each end parsed and checked by `one`."""
+    wanted = f"A or A:B with A <= B, each {one.__name__}"
+
+    def parse(text: str) -> tuple[float, float]:
+        parts = text.split(":")
+        if len(parts) > 2:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}")
+        lo, hi = one(parts[0]), one(parts[-1])
+        if lo > hi:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r} (low end above high end)")
+        return float(lo), float(hi)
+
+    parse.__name__ = wanted
+    return parse
+
+
 POSITIVE_INT = number(int, low=1)
 NONNEGATIVE_INT = number(int, low=0)
 POSITIVE = number(float, low=0, low_open=True)  # > 0, finite
@@ -54,4 +71,5 @@ FRACTION = number(float, low=0, high=1, low_open=True, high_open=True)  # (0, 1)
 DROPOUT = number(float, low=0, high=1, high_open=True)  # [0, 1)
 LEARNING_RATE = number(float, low=0, high=1, low_open=True)  # AdamW steps of ~lr: above 1 only destroys weights
 GRAMS = POSITIVE  # a bead mass; the rig and the policy check the range and initial > target
+GRAMS_RANGE = number_range(GRAMS)  # masses drawn per episode (sim record): "100" or "80:120"
 TILT_DEG = number(float, low=0, high=180)  # tilt from upright

@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-episodes", type=POSITIVE_INT, default=None, help="closed-loop episodes per policy (20)")
     parser.add_argument("--initial-g", type=GRAMS, default=100.0)
     parser.add_argument("--target-g", type=GRAMS, default=60.0)
-    parser.add_argument("--sensor", action="append", default=None, metavar="TYPE[:FINGER[:FPS]]",
-                        help="simulated sensor, repeatable (default gelsight_mini)")
+    parser.add_argument("--sensor", action="append", default=None, metavar="MODEL[:FINGER[:FPS]]",
+                        help="simulated sensor: a shipped model name or a model file (.yaml), repeatable (default "
+                             "gelsight_mini)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--encoder", default=None, metavar="BUNDLE", help="encoder bundle to start from")
     source.add_argument("--preset", default=None, help="random-init preset (default anytouch-small)")

@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-g", type=GRAMS, default=60.0, help="mass to pour (g)")
     parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0,
                         help="run seed (episode seeds from the evaluation range)")
-    parser.add_argument("--sensor", action="append", default=None, metavar="TYPE[:FINGER[:FPS]]",
-                        help="simulated sensors (default: the policy's sensors, by name)")
+    parser.add_argument("--sensor", action="append", default=None, metavar="MODEL[:FINGER[:FPS]]",
+                        help="simulated sensors: shipped model names or model files (.yaml), repeatable (default: "
+                             "the policy's sensors, by name)")
     parser.add_argument("--plot", default=None, metavar="PNG",
                         help="poured mass over time (default: <policy>/eval_<initial>-<target>_seed<seed>.png)")
     parser.add_argument("--no-plot", action="store_true", help="write no plot")

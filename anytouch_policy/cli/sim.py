@@ -1,9 +1,11 @@
-"""Simulated pouring rig: closed-loop evaluation and sensor previews.
+"""Simulated pouring rig: closed-loop evaluation, sensor previews and recorded demonstrations.
 
     anytouch sim eval --policy expert --episodes 20 --initial-g 100 --target-g 60 --sensor gelsight_mini --seed 0 --json
-    anytouch sim render --out sim_preview --sensor gelsight_mini --sensor digit:right --seed 3
+    anytouch sim render --out sim_preview --sensor gelsight_mini --sensor digit:right --sensor rig/my_sensor.yaml
+    anytouch sim record --out demos --episodes 40 --initial-g 80:120 --target-g 20:80 --sensor gelsight_mini --seed 0
 
-`--sensor` takes type[:finger[:fps]] (gelsight_mini, digit, digit:right:30) and may be repeated.
+`--sensor` takes model[:finger[:fps]], the model by shipped name (gelsight_mini, digit, gelslim, gelsight, duragel)
+or by the path of a sensor model file (docs/sim.md), and may be repeated: every sensor renders the same rig.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import argparse
 import json
 import sys
 
-from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT, TILT_DEG, number
+from anytouch_policy.cli.args import GRAMS, GRAMS_RANGE, NONNEGATIVE_INT, POSITIVE_INT, TILT_DEG, number
 
 POLICIES = ("expert", "expert-static")
 
@@ -20,11 +22,19 @@ POLICIES = ("expert", "expert-static")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="sim_command", required=True, metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser, default_sensors: list[str]) -> None:
-        p.add_argument("--initial-g", type=GRAMS, default=100.0, help="beads in the cylinder at the start (g)")
-        p.add_argument("--target-g", type=GRAMS, default=60.0, help="mass to pour (g)")
-        p.add_argument("--sensor", action="append", default=None, metavar="TYPE[:FINGER[:FPS]]",
-                       help=f"simulated sensor, repeatable (default: {' '.join(default_sensors)})")
+    def common(p: argparse.ArgumentParser, default_sensors: list[str], *, ranges: bool = False) -> None:
+        if ranges:
+            p.add_argument("--initial-g", type=GRAMS_RANGE, default=(100.0, 100.0), metavar="A[:B]",
+                           help="beads in the cylinder at the start (g), drawn per episode from [A, B]")
+            p.add_argument("--target-g", type=GRAMS_RANGE, default=(60.0, 60.0), metavar="C[:D]",
+                           help="mass to pour (g), drawn per episode from [C, D] and at least 10 g below the initial "
+                                "mass")
+        else:
+            p.add_argument("--initial-g", type=GRAMS, default=100.0, help="beads in the cylinder at the start (g)")
+            p.add_argument("--target-g", type=GRAMS, default=60.0, help="mass to pour (g)")
+        p.add_argument("--sensor", action="append", default=None, metavar="MODEL[:FINGER[:FPS]]",
+                       help="simulated sensor: a shipped model name or a model file (.yaml), repeatable "
+                            f"(default: {' '.join(default_sensors)})")
         p.add_argument("--seed", type=NONNEGATIVE_INT, default=0, help="run seed")
         p.add_argument("--no-randomize", action="store_true", help="nominal physics and sensors, no nuisances")
         p.add_argument("--initial-tilt-deg", type=TILT_DEG, default=None,
@@ -45,11 +55,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rd.add_argument("--overwrite", action="store_true", help="replace an earlier preview in --out")
     rd.add_argument("--columns", type=number(int, low=2), default=8, help="moments shown in the strip")
 
+    rc = sub.add_parser("record", help="record scripted-expert demonstrations into episode bags (the recorder's "
+                                       "format), (initial, target) drawn per episode")
+    common(rc, ["gelsight_mini"], ranges=True)
+    rc.add_argument("--out", required=True, help="output directory (new or empty)")
+    rc.add_argument("--overwrite", action="store_true", help="replace an earlier recording in --out")
+    rc.add_argument("--episodes", type=POSITIVE_INT, default=20, help="demonstrations (TRAIN seed range, <= 10000)")
+    rc.add_argument("--max-ticks", type=POSITIVE_INT, default=200, help="give up an episode after this many 5 Hz ticks")
+    rc.add_argument("--no-progress", action="store_true", help="no progress bar")
+
 
 def _config(args: argparse.Namespace, **extra):
     from anytouch_policy.sim.params import RigConfig
 
-    return RigConfig(initial_g=args.initial_g, randomize=not args.no_randomize,
+    initial = args.initial_g[1] if isinstance(args.initial_g, tuple) else args.initial_g  # record: drawn per episode
+    return RigConfig(initial_g=initial, randomize=not args.no_randomize,
                      initial_tilt_deg=args.initial_tilt_deg, **extra)
 
 
@@ -57,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     from anytouch_policy.sim.sensor_params import SensorSpec
 
     sensors = [SensorSpec.parse(s) for s in (args.sensor or args.default_sensors)]
+    if args.sim_command == "record":
+        return _record(args, sensors)
     if args.sim_command == "render":
         from anytouch_policy.sim.preview import render_pour
 
@@ -81,4 +103,15 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"policy": args.policy, **report.to_dict()}, indent=2))
     else:
         print(report.table())
+    return 0
+
+
+def _record(args: argparse.Namespace, sensors: list) -> int:
+    from anytouch_policy.demo.record import RECORD_FILE, record_demonstrations
+
+    paths = record_demonstrations(args.out, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
+                                  sensors=sensors, seed=args.seed, config=_config(args, max_ticks=args.max_ticks),
+                                  overwrite=args.overwrite, bar=not args.no_progress)
+    print(f"{len(paths)} episodes in {args.out} ({', '.join(s.name for s in sensors)}); settings and the drawn "
+          f"(initial, target) pairs: {args.out}/{RECORD_FILE}")
     return 0

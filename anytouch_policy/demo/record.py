@@ -1,4 +1,5 @@
-"""Demonstrations of the scripted expert on the simulated rig, recorded exactly as the recorder node records them.
+"""Demonstrations of the scripted expert on the simulated rig, recorded exactly as the recorder node records them
+(`anytouch sim record`, and the demo's recording step).
 
 The messages go, serialised to CDR, through `data.recording.EpisodeRecorder` (the recorder node's core: writer
 thread, bounded queue, `<prefix>_<YYYYmmdd-HHMMSS>_<k>` folders, `.incomplete` until finished) into rosbag2 MCAP
@@ -12,13 +13,23 @@ The action of tick k is what the expert chose at t_k, having seen the frames up 
 ("latest frame at or before the action"). Metadata: source "expert", the rig seed, final_g = the last scale
 reading and extra.end_reason, as the recorder node stores them. Seeds come from the TRAIN range, disjoint from the
 evaluation seeds. A dropped message (writer queue full) fails the recording rather than leaving a gap.
+
+(initial, target) pairs are drawn per episode from ranges (`draw_pairs`): the initial mass uniformly from
+[max(A, C + 10), B], then the target uniformly from [C, min(D, initial - 10)], so every target lies at least
+MIN_POUR_G below its initial mass; ranges that allow no such pair are refused. Two uniforms per episode from the run
+seed, so the first k pairs of a run of N are the pairs of a run of k, and a single pair (A = B, C = D) is exact.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
 
 from anytouch_policy.actions import Action
 from anytouch_policy.data import EpisodeMeta, topics
@@ -26,14 +37,52 @@ from anytouch_policy.data.episode import TYPESTORE
 from anytouch_policy.data.messages import image_msg, joint_state_msg, pose_step_msg
 from anytouch_policy.data.recording import EpisodeRecorder
 from anytouch_policy.errors import ConfigError, EpisodeError
+from anytouch_policy.outputs import OutputKind, writing_dir
 from anytouch_policy.sim.evaluate import EpisodeReport, run_episode
 from anytouch_policy.sim.expert import ScriptedExpert
-from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
+from anytouch_policy.sim.params import EPISODES_PER_SEED, RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.rig import TickResult
 from anytouch_policy.sim.sensor_params import SensorSpec
 
 #: Writer queue of the demo's recorder: the sim renders faster than real time, so allow a whole episode in flight.
 QUEUE_BYTES = 1 << 30
+#: The least a drawn target lies below its initial mass (g).
+MIN_POUR_G = 10.0
+#: Random stream of the (initial, target) draw, apart from every episode's own streams.
+PAIR_STREAM = 7001
+#: What `record_demonstrations` writes next to the episode folders: the settings, the models and the drawn pairs.
+RECORD_FILE = "sim_record.json"
+#: A folder of `anytouch sim record`, for the output-folder rule (anytouch_policy.outputs).
+DEMONSTRATIONS = OutputKind("simulated demonstrations folder", markers=(RECORD_FILE,),
+                            contents=(RECORD_FILE, "expert_*"))
+
+Span = tuple[float, float]
+
+
+def _span(value: float | Span) -> Span:
+    lo, hi = (value, value) if isinstance(value, int | float) else value
+    return float(lo), float(hi)
+
+
+def draw_pairs(episodes: int, *, initial_g: float | Span, target_g: float | Span, seed: int,
+               min_pour_g: float = MIN_POUR_G) -> list[Span]:
+    """(initial g, target g) of each of `episodes` episodes of run `seed` (the rule is in the module docstring)."""
+    (a, b), (c, d) = _span(initial_g), _span(target_g)
+    for name, lo, hi in (("initial_g", a, b), ("target_g", c, d)):
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi):
+            raise ConfigError(f"{name} range [{lo:g}, {hi:g}] g: need finite 0 < low <= high")
+    low_initial = max(a, c + min_pour_g)
+    if low_initial > b:
+        raise ConfigError(f"no target in [{c:g}, {d:g}] g lies {min_pour_g:g} g below an initial mass in [{a:g}, "
+                          f"{b:g}] g: the lowest target must be at most the highest initial mass - {min_pour_g:g} g")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), PAIR_STREAM]))
+    pairs = []
+    for _ in range(episodes):
+        u, v = rng.random(2)
+        initial = low_initial + (b - low_initial) * float(u)
+        target = c + (min(d, initial - min_pour_g) - c) * float(v)
+        pairs.append((initial, target))
+    return pairs
 
 
 def _submit(recorder: EpisodeRecorder, name: str, t_ns: int, msg: object) -> None:
@@ -83,31 +132,108 @@ def record_expert_episode(recorder: EpisodeRecorder, *, index: int, seed: int, c
     return path, report
 
 
-def record_expert_episodes(root: Path | str, *, episodes: int, target_g: float, sensors: Sequence[SensorSpec],
-                           config: RigConfig | None = None, seed: int = 0, prefix: str = "expert",
-                           storage: str = "mcap",
+def record_expert_episodes(root: Path | str, *, episodes: int, target_g: float | Span, sensors: Sequence[SensorSpec],
+                           initial_g: float | Span | None = None, config: RigConfig | None = None, seed: int = 0,
+                           prefix: str = "expert", storage: str = "mcap", bar: bool = False,
                            progress: Callable[[int, Path, EpisodeReport], None] | None = None) -> list[Path]:
-    """Record `episodes` expert demonstrations (TRAIN seed range of run `seed`) into folders under `root`."""
-    if episodes < 1:
-        raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    """Record `episodes` expert demonstrations (TRAIN seed range of run `seed`) into folders under `root`, as they
+    go; the pairs are drawn from `initial_g` (default: config.initial_g) and `target_g` (`draw_pairs`)."""
+    return _record(root, _plan(episodes, target_g=target_g, sensors=sensors, initial_g=initial_g, config=config,
+                               seed=seed), prefix=prefix, storage=storage, bar=bar, progress=progress)
+
+
+def record_demonstrations(out: Path | str, *, episodes: int, target_g: float | Span, sensors: Sequence[SensorSpec],
+                          initial_g: float | Span | None = None, config: RigConfig | None = None, seed: int = 0,
+                          overwrite: bool = False, bar: bool = False,
+                          progress: Callable[[int, Path, EpisodeReport], None] | None = None) -> list[Path]:
+    """`anytouch sim record`: the episodes of `record_expert_episodes` in a new folder `out` (the output-folder rule:
+    new, empty, or with `overwrite` an earlier such folder; swapped in whole when every episode is recorded), with
+    RECORD_FILE listing the settings, the sensor models and every episode's drawn pair."""
+    plan = _plan(episodes, target_g=target_g, sensors=sensors, initial_g=initial_g, config=config, seed=seed)
+    with writing_dir(out, DEMONSTRATIONS, overwrite=overwrite) as staged:
+        reports: list[EpisodeReport] = []
+
+        def keep(i: int, path: Path, report: EpisodeReport) -> None:
+            reports.append(report)
+            if progress is not None:
+                progress(i, path, report)
+
+        paths = _record(staged, plan, prefix="expert", storage="mcap", bar=bar, progress=keep)
+        (staged / RECORD_FILE).write_text(json.dumps(_summary(plan, paths, reports), indent=2) + "\n")
+    out = Path(out)
+    return [out / p.name for p in paths]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a recording will do, checked before anything is written."""
+
+    config: RigConfig
+    sensors: tuple[SensorSpec, ...]
+    seed: int
+    initial_g: Span
+    target_g: Span
+    pairs: tuple[Span, ...]
+
+    @property
+    def seeds(self) -> list[int]:
+        return [episode_seed(SeedSplit.TRAIN, self.seed, i) for i in range(len(self.pairs))]
+
+
+def _plan(episodes: int, *, target_g: float | Span, sensors: Sequence[SensorSpec], initial_g: float | Span | None,
+          config: RigConfig | None, seed: int) -> _Plan:
+    if not 1 <= episodes <= EPISODES_PER_SEED:
+        raise ConfigError(f"episodes must be in [1, {EPISODES_PER_SEED}], got {episodes}")
     if not sensors:
         raise ConfigError("record at least one sensor")
     config = config or RigConfig()
+    initial = _span(config.initial_g if initial_g is None else initial_g)
+    pairs = draw_pairs(episodes, initial_g=initial, target_g=target_g, seed=seed)
+    replace(config, initial_g=initial[1])  # RigConfig refuses an initial mass the cylinder cannot hold
+    names = [s.name for s in sensors]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"sensor names must be unique, got {names}")
+    return _Plan(config=config, sensors=tuple(sensors), seed=seed, initial_g=initial, target_g=_span(target_g),
+                 pairs=tuple(pairs))
+
+
+def _record(root: Path | str, plan: _Plan, *, prefix: str, storage: str, bar: bool,
+            progress: Callable[[int, Path, EpisodeReport], None] | None) -> list[Path]:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     paths = []
     errors: list[str] = []
     recorder = EpisodeRecorder(root, prefix=prefix, storage=storage, max_queue_bytes=QUEUE_BYTES,
                                on_error=errors.append)
+    episodes = tqdm(list(enumerate(zip(plan.pairs, plan.seeds, strict=True))), desc="recording demonstrations",
+                    unit="episode", disable=not bar)
     try:
-        for i in range(episodes):
-            path, report = record_expert_episode(recorder, index=i, seed=episode_seed(SeedSplit.TRAIN, seed, i),
-                                                 config=config, sensors=sensors, target_g=target_g)
+        for i, ((initial, target), seed) in episodes:
+            path, report = record_expert_episode(recorder, index=i, seed=seed, sensors=plan.sensors, target_g=target,
+                                                 config=replace(plan.config, initial_g=initial))
             if not recorder.wait_idle(timeout_s=120.0) or errors:
                 raise EpisodeError(f"{path}: recording failed: {errors or 'writer did not catch up in 120 s'}")
             paths.append(path)
+            episodes.set_postfix_str(f"{initial:.1f} -> {target:.1f} g, poured {report.poured_g:.1f} g")
             if progress is not None:
                 progress(i, path, report)
     finally:
+        episodes.close()
         recorder.close()
     return paths
+
+
+def _summary(plan: _Plan, paths: Sequence[Path], reports: Sequence[EpisodeReport]) -> dict:
+    """The content of RECORD_FILE."""
+    return {
+        "command": "anytouch sim record", "seed": plan.seed, "episodes": len(paths),
+        "initial_g": list(plan.initial_g), "target_g": list(plan.target_g), "min_pour_g": MIN_POUR_G,
+        "randomize": plan.config.randomize,
+        "sensors": [{"name": s.name, "model": s.model.name, "slot": s.sensor_type.label,
+                     "finger": s.finger.name.lower(), "fps": s.fps or s.model.format.fps, "unit_seed": s.unit_seed,
+                     "randomize_unit": s.randomize_unit, "definition": s.model.model_dump(mode="json")}
+                    for s in plan.sensors],
+        "episodes_recorded": [{"folder": p.name, "seed": r.seed, "initial_g": initial, "target_g": target,
+                               "poured_g": r.poured_g, "steps": r.steps, "timed_out": r.timed_out}
+                              for p, r, (initial, target) in zip(paths, reports, plan.pairs, strict=True)],
+    }

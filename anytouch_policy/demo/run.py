@@ -1,6 +1,6 @@
 """`anytouch demo`: the main job on the simulated rig, end to end, in one command.
 
-    1. record N expert demonstrations (100 g -> 60 g, TRAIN seeds) into bags   OUT/bags/   (recorder's format)
+    1. record N expert demonstrations (100 g -> 60 g, TRAIN seeds) into bags   OUT/bags/   (as `sim record`)
     2. train four policies from those bags                                     OUT/models/<variant>/
          finetune-dynamic, finetune-static, frozen-dynamic, frozen-static
     3. evaluate each in closed loop through PolicyRuntime (EVAL seeds)          OUT/eval/<variant>.json
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from anytouch_policy.demo.record import record_expert_episodes
+from anytouch_policy.demo.record import draw_pairs, record_demonstrations
 from anytouch_policy.demo.table import Cell, plot_errors, render_markdown, render_text
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.bundle import read_bundle_config
@@ -101,6 +101,8 @@ class DemoConfig:
             raise ConfigError(f"demo: finetune last:{finetune.last_n} exceeds the encoder's {arch.layers} blocks")
         for spec in self.sensors:
             SensorSpec.parse(spec)
+        if self.bags is None:  # the recording's rule: the target at least 10 g below the initial mass
+            draw_pairs(1, initial_g=self.initial_g, target_g=self.target_g, seed=self.seed)
         if self.bags is not None and not Path(self.bags).is_dir():
             raise ConfigError(f"demo: --bags {self.bags} is not a folder of episodes")
 
@@ -153,10 +155,10 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
         bags = out / "bags"
         log(f"recording {config.episodes} expert demonstrations ({config.initial_g:g} g -> {config.target_g:g} g, "
             f"{', '.join(config.sensors)}) into {bags}")
-        record_expert_episodes(bags, episodes=config.episodes, target_g=config.target_g, sensors=specs, config=rig,
-                               seed=config.seed, progress=lambda i, path, rep: log(
-                                   f"  demo {i + 1}/{config.episodes}: poured {rep.poured_g:.2f} g in {rep.steps} "
-                                   f"ticks -> {path.name}"))
+        record_demonstrations(bags, episodes=config.episodes, initial_g=config.initial_g, target_g=config.target_g,
+                              sensors=specs, config=rig, seed=config.seed, progress=lambda i, path, rep: log(
+                                  f"  demo {i + 1}/{config.episodes}: poured {rep.poured_g:.2f} g in {rep.steps} "
+                                  f"ticks -> {path.name}"))
     else:
         bags = Path(config.bags)
         log(f"using the demonstrations in {bags}")

@@ -48,8 +48,9 @@ class SimArmConfig:
 class SimSensorConfig:
     """A simulated tactile sensor of the ROS sim mode; its look follows (episode seed, index) as in the rig."""
 
-    sensor_type: str  # gelsight_mini | digit (sensors.NATIVE_FORMATS)
-    name: str = ""  # sensor name (topic segment); defaults to "<type>_<finger>"
+    sensor_type: str = ""  # token slot (gelsight_mini, digit, gelslim, gelsight, duragel); "" = the model's
+    model: str = ""  # sensor model (sim/sensor_model.py): a shipped name or a file path; "" = the one of sensor_type
+    name: str = ""  # sensor name (topic segment); defaults to "<model>_<finger>"
     index: int = 0  # position of this sensor in the rig's sensor list: seeds its look and its camera noise
     finger: str = "left"  # left | right: the right pad sees the cylinder mirrored
     fps: float = 0.0  # frame rate; 0 = the sensor's native rate
@@ -57,6 +58,8 @@ class SimSensorConfig:
     randomize_unit: bool = False  # draw the unit's look per episode instead
 
     def __post_init__(self) -> None:
+        if not self.sensor_type and not self.model:
+            raise ConfigError("sim sensor: give its sensor_type (the shipped model of that name) or its model")
         if not 0 <= self.index < MAX_SIM_SENSORS:
             raise ConfigError(f"sim sensor index must be in [0, {MAX_SIM_SENSORS}), got {self.index}")
         if self.finger not in ("left", "right"):

@@ -4,7 +4,7 @@ sensor renders from the state snapshots it receives.
     arm = make_arm("sim", limits=ArmLimits(), initial_g=100.0, seed=0)       # LiveSimArm, episode 0 on open()
     arm.open(); arm.advance_to(time.time_ns())                               # physics due by now, 5 ms steps
     values, stamp_ns = arm.sim_state()                                       # -> sim/state (JointState)
-    cam = make_tactile_source("sim", sensor_type="gelsight_mini", name="left")
+    cam = make_tactile_source("sim", sensor_type="gelsight_mini", name="left")    # or model="rig/my_sensor.yaml"
     cam.open(); cam.feed(values, stamp_ns); frame = cam.read(timeout_s=0.1)  # stamped on the wall clock
 
 A state snapshot is the RigState fields plus the episode fields (`episode_seed`, `randomize`), so a sensor process
@@ -34,6 +34,7 @@ from anytouch_policy.hardware.sim import (
 )
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed, sample_episode
+from anytouch_policy.sim.sensor_model import load_sensor_model
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec
 from anytouch_policy.sim.state import RigState
 from anytouch_policy.tactile import StampedFrame
@@ -170,9 +171,15 @@ def rig_config(config: SimArmConfig, limits: ArmLimits) -> RigConfig:
 
 
 def sensor_spec(config: SimSensorConfig) -> SensorSpec:
-    return SensorSpec(sensor_type=SensorType.from_name(config.sensor_type), name=config.name,
-                      finger=Finger[config.finger.upper()], fps=config.fps or None, unit_seed=config.unit_seed,
-                      randomize_unit=config.randomize_unit)
+    """The mounted sensor of a sim sensor config: its model (by name or path, else the shipped model of its
+    sensor_type), whose token slot must be the sensor_type when both are given."""
+    slot = SensorType.from_name(config.sensor_type) if config.sensor_type else None
+    model = load_sensor_model(config.model or slot)
+    if slot is not None and model.slot != slot:
+        raise ConfigError(f"sim sensor model {config.model!r} fills token slot {model.slot.label}, but sensor_type is "
+                          f"{config.sensor_type!r}; set sensor_type {model.slot.label} (or leave it empty)")
+    return SensorSpec(model, name=config.name, finger=Finger[config.finger.upper()], fps=config.fps or None,
+                      unit_seed=config.unit_seed, randomize_unit=config.randomize_unit)
 
 
 class LiveSimSource(TactileSource):

@@ -14,6 +14,7 @@ from anytouch_policy.sim.params import (
     sample_episode,
 )
 from anytouch_policy.sim.renderer import TactileRenderer
+from anytouch_policy.sim.sensor_model import SensorModel, list_sensor_models, load_sensor_model
 from anytouch_policy.sim.sensor_params import Finger, SensorParams, SensorSpec, sample_sensor_params
 from anytouch_policy.sim.state import RigState
 
@@ -27,10 +28,13 @@ __all__ = [
     "RigState",
     "ScriptedExpert",
     "SeedSplit",
+    "SensorModel",
     "SensorParams",
     "SensorSpec",
     "TactileRenderer",
     "episode_seed",
+    "list_sensor_models",
+    "load_sensor_model",
     "sample_episode",
     "sample_sensor_params",
 ]

@@ -15,13 +15,14 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
+from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.evaluate import run_episode
 from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.probe import collect, dynamics_r2
 from anytouch_policy.sim.renderer import TactileRenderer
 from anytouch_policy.sim.rig import SimRig, TickResult
+from anytouch_policy.sim.sensor_model import list_sensor_models, load_sensor_model
 from anytouch_policy.sim.sensor_params import SensorSpec, sample_sensor_params
 
 #: The (initial g, target g) pairs of the issue: the paper's task first, then MS-Bot-like variations.
@@ -62,8 +63,8 @@ def expert_errors(*, episodes: int = 20, seed: int = 0, knows_flow: bool = True,
     return out
 
 
-def render_fps(sensor_type: SensorType, *, frames: int = 400, seed: int = 0) -> float:
-    """Frames per second of one renderer on one thread, over the states of an expert pour."""
+def render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 0) -> float:
+    """Frames per second of one renderer of a sensor model on one thread, over the states of an expert pour."""
     previous = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
@@ -71,7 +72,7 @@ def render_fps(sensor_type: SensorType, *, frames: int = 400, seed: int = 0) -> 
         states = []
         run_episode(ScriptedExpert(), config=config, sensors=(), seed=episode_seed(SeedSplit.EVAL, seed, 0),
                     target_g=60.0, on_tick=lambda r: states.append(r.state))
-        renderer = TactileRenderer(sample_sensor_params(SensorSpec(sensor_type), episode_seed=seed, index=0))
+        renderer = TactileRenderer(sample_sensor_params(SensorSpec(model), episode_seed=seed, index=0))
         renderer.render(states[0], 0)  # warm the contact cache
         start = time.perf_counter()
         for k in range(frames):
@@ -103,7 +104,7 @@ def frames_digest(*, seed: int, ticks: int = 15, sensors: tuple[SensorSpec, ...]
 def sim_figures(*, episodes: int = 20, probe_episodes: int = 24, fps_frames: int = 400, seed: int = 0,
                 log: Callable[[str], None] | None = None) -> dict:
     """Every figure of issue 3: expert errors (4 pairs) with mass conservation, the static-only expert ablation,
-    R^2 of flow from 1 vs 3 frames, render speed per sensor on one core, determinism."""
+    R^2 of flow from 1 vs 3 frames, render speed on one core (both per shipped sensor model), determinism."""
     say = log or (lambda _msg: None)
     figures: dict = {"episodes_per_pair": episodes}
     start = time.perf_counter()
@@ -112,17 +113,17 @@ def sim_figures(*, episodes: int = 20, probe_episodes: int = 24, fps_frames: int
     figures["expert_static_only"] = expert_errors(episodes=episodes, seed=seed, knows_flow=False, pairs=PAIRS[:1])
     figures["mass_conserved"] = all(v["mass_conservation_violations"] == 0 for v in figures["expert"].values())
     figures["dynamics"] = {}
-    for sensor_type in (SensorType.GELSIGHT_MINI, SensorType.DIGIT):
-        say(f"dynamics probe {sensor_type.label}")
-        data = collect(episodes=probe_episodes, sensor=SensorSpec(sensor_type), seed=seed)
+    models = [load_sensor_model(name) for name in list_sensor_models()]
+    for model in models:
+        say(f"dynamics probe {model.name}")
+        data = collect(episodes=probe_episodes, sensor=SensorSpec(model), seed=seed)
         r2 = dynamics_r2(data)
-        figures["dynamics"][sensor_type.label] = {"samples": len(data.flow_g_s),
-                                                  **{k: round(v, 3) for k, v in r2.items()}}
+        figures["dynamics"][model.name] = {"samples": len(data.flow_g_s), **{k: round(v, 3) for k, v in r2.items()}}
     say("render speed")
     figures["render_fps_one_core"] = {
-        t.label: {"fps": round(render_fps(t, frames=fps_frames, seed=seed), 1), "native_fps": NATIVE_FORMATS[t].fps,
-                  "shape": [NATIVE_FORMATS[t].height, NATIVE_FORMATS[t].width, 3]}
-        for t in (SensorType.GELSIGHT_MINI, SensorType.DIGIT)
+        m.name: {"fps": round(render_fps(m.name, frames=fps_frames, seed=seed), 1), "native_fps": m.format.fps,
+                 "shape": [m.format.height, m.format.width, 3]}
+        for m in models
     }
     say("determinism")
     first, again, other = frames_digest(seed=seed), frames_digest(seed=seed), frames_digest(seed=seed + 1)

@@ -11,7 +11,8 @@ What the image shows (docs/sim.md has the details):
   random draw of the same pattern, so only the change between consecutive frames reveals the flow.
 The render is a pure function of (params, frame index, state): per-frame randomness comes from a generator seeded
 with (params.seed, frame index), everything else is precomputed once per renderer. Cost per frame: one remap and a
-few array blends.
+few array blends. Every number that tells one sensor from another comes from its model file (sim/sensor_model.py):
+optics and markers through sim/appearance.py, the gel's shear, twist, contact and texture here.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from anytouch_policy.sim.appearance import LOOKS, background, led_directions, marker_alpha
+from anytouch_policy.sim.appearance import background, led_directions, marker_alpha
 from anytouch_policy.sim.params import stream_rng
 from anytouch_policy.sim.sensor_params import Finger, SensorParams
 from anytouch_policy.sim.state import RigState
@@ -52,13 +53,14 @@ class TactileRenderer:
 
     def __init__(self, params: SensorParams) -> None:
         self.params = params
-        look = LOOKS[params.sensor_type]
-        self.look = look
+        model = params.model
+        optics, self.gel = model.optics, model.gel
         h, w = params.height, params.width
-        bg = background(look, h, w, params.unit.led_gain) * np.float32(params.illum_gain)
+        bg = background(optics, h, w, params.unit.led_gain) * np.float32(params.illum_gain)
         self._bg_planes = [np.ascontiguousarray(bg[..., c]) for c in range(3)]
-        alpha = marker_alpha(look, h, w, jitter_px=params.unit.marker_jitter_px, unit_seed=params.unit_seed)
+        alpha = marker_alpha(model.markers, h, w, unit_seed=params.unit_seed)
         self._alpha_plane = np.zeros((h, w), np.float32) if alpha is None else alpha
+        self._marker_darkness = 0.0 if model.markers is None else model.markers.darkness
 
         a = math.radians(params.mount_angle_deg)
         self._band_dir = np.array([math.sin(a), math.cos(a)])  # along the cylinder axis, image (x, y), y down
@@ -72,30 +74,31 @@ class TactileRenderer:
         dx, dy = xs - np.float32(self._cx), ys - np.float32(self._cy)
         self._v = (dx * np.float32(self._band_normal[0]) + dy * np.float32(self._band_normal[1])).astype(np.float32)
         self._u = (dx * np.float32(self._band_dir[0]) + dy * np.float32(self._band_dir[1])).astype(np.float32)
-        self._half_width0 = 0.2 * min(h, w) * params.press_scale
-        # Shear falls off away from the contact: the whole gel moves a little, the contact band most.
-        g = 0.35 + 0.65 * np.exp(-(self._v / np.float32(2.0 * self._half_width0)) ** 2)
+        self._half_width0 = self.gel.contact_half_width * min(h, w) * params.press_scale
+        # Shear falls off away from the contact: the whole gel moves a little (shear_far), the contact band most.
+        far = self.gel.shear_far
+        g = far + (1.0 - far) * np.exp(-(self._v / np.float32(2.0 * self._half_width0)) ** 2)
         self._g = g.astype(np.float32)
         self._gx = (self._g * dx).astype(np.float32)
         self._gy = (self._g * dy).astype(np.float32)
 
-        dirs = led_directions(look, h, w)
+        dirs = led_directions(optics, h, w)
         gains = np.array(params.unit.led_gain)
-        rgb = np.array([led.rgb for led in look.leds])
+        rgb = np.array([led.rgb for led in optics.leds])
         rgb = rgb / np.linalg.norm(rgb, axis=1, keepdims=True)
         # Colour of a unit slope across the band: each LED adds its colour in proportion to how the slope faces it.
-        self._slope_rgb = (look.slope_gain * (gains[:, None] * rgb * (dirs @ self._band_normal)[:, None]).sum(0))
-        self._press_rgb = np.array(look.press_tint, np.float64)
+        self._slope_rgb = (optics.slope_gain * (gains[:, None] * rgb * (dirs @ self._band_normal)[:, None]).sum(0))
+        self._press_rgb = np.array(optics.press_tint, np.float64)
 
         unit_rng = stream_rng(params.unit_seed, 11)
         noise = params.unit.noise_sigma * unit_rng.standard_normal((3, h + NOISE_PAD, w + NOISE_PAD))
         self._noise_planes = [plane.astype(np.float32) for plane in noise]
         bank = unit_rng.standard_normal((TEXTURE_BANK, h, w)).astype(np.float32)
         for k in range(TEXTURE_BANK):
-            bank[k] = cv2.GaussianBlur(bank[k], (0, 0), 2.0)
+            bank[k] = cv2.GaussianBlur(bank[k], (0, 0), self.gel.texture_grain_px)
             bank[k] /= bank[k].std()
         self._textures = bank
-        self._tint = (0.9, 1.0, 1.1)  # the micro-texture is slightly bluish, like light scattered in the gel
+        self._tint = self.gel.texture_tint  # light scattered in the gel colours the texture
         self._contact_cache: dict[int, _Contact] = {}
 
     def _contact(self, grip_force_n: float) -> _Contact:
@@ -111,7 +114,7 @@ class TactileRenderer:
             out = _Contact([zero] * 3, [zero] * 3, [zero] * 3, zero)
         else:
             half = self._half_width0 * math.sqrt(f)
-            depth = 0.045 * self._half_width0 * f  # px of indentation
+            depth = self.gel.contact_depth * self._half_width0 * f  # px of indentation
             s = np.clip(self._v / np.float32(half), -1.0, 1.0)
             bump = ((1.0 - s * s) ** 2).astype(np.float32)
             slope = depth * 2.0 * (1.0 - s * s) * (-2.0 * s) / half  # d(depth * bump)/dv
@@ -129,7 +132,7 @@ class TactileRenderer:
 
     def render(self, state: RigState, frame_index: int) -> np.ndarray:
         """The frame `frame_index` of this sensor showing `state`: H x W x 3 uint8 RGB."""
-        p, unit = self.params, self.params.unit
+        p, unit, gel = self.params, self.params.unit, self.gel
         rng = np.random.default_rng([p.seed, int(frame_index)])
         jitter = rng.standard_normal(3)
         ox, oy = (int(v) for v in rng.integers(0, NOISE_PAD, 2))
@@ -145,7 +148,7 @@ class TactileRenderer:
         torque_nm = 0.5 * state.torque_nmm / 1000.0 if held else 0.0
         rot = self._mirror * math.radians(unit.twist_deg_per_nm * p.shear_gain * torque_nm)
         # Flow: bead impacts shake the grasp (rms proportional to the outflow).
-        shake = unit.jitter_px_per_g_s * max(state.flow_g_s, 0.0) if held else 0.0
+        shake = gel.impact_jitter_px_per_g_s * max(state.flow_g_s, 0.0) if held else 0.0
         tx += shake * jitter[0]
         ty += shake * jitter[1]
         rot += shake * jitter[2] / (0.5 * min(p.height, p.width))
@@ -157,11 +160,11 @@ class TactileRenderer:
         planes = [cv2.scaleAdd(contact.ramp[c], tilt_press, contact.shade[c]) for c in range(3)]
         planes = [cv2.scaleAdd(contact.skew[c], shear_across, planes[c]) for c in range(3)]
         if held:
-            phase = unit.texture_per_g * max(state.mass_out_g, 0.0)
+            phase = gel.texture_per_g * max(state.mass_out_g, 0.0)
             k = math.floor(phase)
             frac = phase - k
             quarter = 0.5 * math.pi * frac  # cos/sin weights keep the texture's variance constant
-            w0, w1 = unit.texture_amp * math.cos(quarter), unit.texture_amp * math.sin(quarter)
+            w0, w1 = gel.texture_amp * math.cos(quarter), gel.texture_amp * math.sin(quarter)
             tex = cv2.addWeighted(self._textures[k % TEXTURE_BANK], w0, self._textures[(k + 1) % TEXTURE_BANK], w1, 0.0)
             tex = cv2.multiply(tex, contact.mask)
             planes = [cv2.scaleAdd(tex, self._tint[c], planes[c]) for c in range(3)]
@@ -173,7 +176,7 @@ class TactileRenderer:
         map_y = cv2.scaleAdd(self._gx, -rot, map_y)
         warped = cv2.split(cv2.remap(layer, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
 
-        dark = cv2.addWeighted(warped[3], -self.look.marker_darkness, warped[3], 0.0, 1.0)
+        dark = cv2.addWeighted(warped[3], -self._marker_darkness, warped[3], 0.0, 1.0)
         out = []
         for c in range(3):
             plane = cv2.multiply(cv2.add(self._bg_planes[c], warped[c]), dark)

@@ -34,9 +34,12 @@ def test_demo_quick_writes_table_models_and_plots(demo, capsys):
     assert md.count("anytouch-tiny, sim") == 2
     for png in ("pours.png", "errors.png"):
         assert (demo / png).read_bytes()[:4] == b"\x89PNG"
-    bags = sorted(p.name for p in (demo / "bags").iterdir())
+    bags = sorted(p.name for p in (demo / "bags").iterdir() if p.is_dir())
     assert len(bags) == table["demonstrations"] and all(b.startswith("expert_") and not b.endswith(".incomplete")
                                                         for b in bags)
+    record = json.loads((demo / "bags" / "sim_record.json").read_text())  # recorded as by `anytouch sim record`
+    assert [e["folder"] for e in record["episodes_recorded"]] == bags
+    assert {(e["initial_g"], e["target_g"]) for e in record["episodes_recorded"]} == {(100.0, 60.0)}
     assert table["timing_s"]["record"] >= 0 and table["seconds"] > 0
 
 
@@ -47,7 +50,7 @@ def test_demo_quick_separates_a_working_pipeline_from_one_that_learns_nothing(de
     (what a head stuck on the majority class `pour` does; such episodes all time out)."""
     table = json.loads((demo / "table.json").read_text())
     initial_g, target_g = table["initial_g"], table["target_g"]
-    for path in sorted((demo / "bags").iterdir()):
+    for path in sorted(p for p in (demo / "bags").iterdir() if p.is_dir()):
         meta = read_episode(path).meta
         assert meta.extra["end_reason"] == "end" and abs(meta.final_g - target_g) < 3.0, (path.name, meta)
     expert = table["expert"]
@@ -131,7 +134,8 @@ def test_demo_refuses_a_used_out_folder_before_recording(tmp_path, capsys):
     ("threads", 0, "threads must be an integer >= 1, got 0"),
     ("target_g", float("nan"), "need 0 < target_g < initial_g"),
     ("finetune", "frozen", "finetune must be 'all' or 'last:N'"),
-    ("sensors", ["gelslim"], "gelslim"),
+    ("sensors", ["tac3d"], "unknown sensor model 'tac3d'"),
+    ("target_g", 95.0, "no target in .95, 95. g lies 10 g below an initial mass in .100, 100. g"),
 ])
 def test_demo_config_is_checked_when_built(tmp_path, field, value, message):
     from anytouch_policy.demo.run import DemoConfig

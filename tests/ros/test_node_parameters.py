@@ -85,7 +85,9 @@ def test_config_keys_are_declared_with_their_types(ros_env, tmp_path, encoder_bu
      "rate_hz .30.0. contradicts backend replay"),
     (SensorNode, ["-p", "sensor_name:=l", "-p", "backend:=digit", "-p", "device:=/dev/video0"],
      "a DIGIT is selected by its serial"),
-    (SensorNode, ["-p", "sensor_name:=l", "-p", "sensor_type:=gelsight"], "no simulated renderer for sensor"),
+    (SensorNode, ["-p", "sensor_name:=l", "-p", "sensor_type:=universal"], "no shipped sensor model for token slot "
+     "universal"),
+    (SensorNode, ["-p", "sensor_name:=l", "-p", "sim_model:=tac3d"], "unknown sensor model 'tac3d'; shipped models"),
     (SensorNode, ["-p", "sensor_name:=l", "-p", "digit.intensty:=3"], "has no parameter.s. digit.intensty"),
     (ArmNode, ["-p", "backend:=sim", "-p", "max_step_deg:=-1.0"], "'max_step_deg' of node /t must be in .0, 5.,"),
     (ArmNode, ["-p", "backend:=sim", "-p", "min_tilt_deg:=130.0"], "min_tilt_deg .130.0. must be below"),

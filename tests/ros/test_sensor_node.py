@@ -14,6 +14,7 @@ from anytouch_policy.data import EpisodeMeta, EpisodeWriter, topics
 from anytouch_policy.hardware import make_arm
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.rig import SimRig
+from anytouch_policy.sim.sensor_model import MODEL_DIR
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_ros import qos
 from anytouch_ros.conversions import image_from_msg, named_values_to_msg, time_to_ns
@@ -108,3 +109,30 @@ def test_replay_backend_republishes_the_recorded_frames(start_node, ros_node, tm
         "backend": "replay", "sensor_type": "gelsight_mini", "replay_bag": str(episode), "replay_sensor": "right"})
     assert bad.wait() == 2
     assert "sensor_type 'gelsight_mini' contradicts backend replay, which delivers digit frames" in bad.output()
+
+
+def test_sim_backend_renders_the_sensor_model_named_by_sim_model(start_node, ros_node, tmp_path):
+    """A user's model file through the node's parameters: frames of its resolution; a slot that contradicts
+    sensor_type is refused at start-up, naming both."""
+    text = (MODEL_DIR / "gelsight.yaml").read_text().replace("resolution: [400, 300]", "resolution: [224, 168]")
+    (tmp_path / "wide.yaml").write_text(text)
+    arm = make_arm("sim", seed=1)
+    arm._clock = lambda: START_NS  # episode start on a fixed wall clock
+    arm.open()
+    frames = ros_node.collect(Image, topics.tactile_topic("wide"), DEEP)
+    states = ros_node.publisher(JointState, topics.SIM_STATE, qos.SIM_STATE)
+    node = start_node("anytouch_ros.sensor_node", name="sensor_wide", timeout_s=60, params={
+        "backend": "sim", "sensor_type": "gelsight", "sim_model": str(tmp_path / "wide.yaml")})
+    ros_node.wait_for_match(states, 1)
+    ros_node.wait_for_match(frames.subscription, 1)
+    for _ in range(20):  # 0.1 s of sim time: 3 frames at 30 fps
+        arm.advance_to(START_NS + arm.sim.t_ns + 5_000_000)
+        states.publish(named_values_to_msg(*arm.sim_state()))
+        time.sleep(0.004)
+    got = frames.wait_until(lambda items: len(items) >= 2, timeout_s=20)
+    assert all(image_from_msg(r.msg).shape == (168, 224, 3) for r in got)
+    assert node.stop(signal.SIGINT) == 0
+    bad = start_node("anytouch_ros.sensor_node", name="sensor_bad", timeout_s=60, params={
+        "backend": "sim", "sensor_type": "digit", "sim_model": str(tmp_path / "wide.yaml")})
+    assert bad.wait() == 2
+    assert "fills token slot gelsight, but sensor_type is 'digit'" in bad.output()

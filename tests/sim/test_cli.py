@@ -23,8 +23,8 @@ def test_sim_eval_json(capsys):
 def test_sim_eval_reports_bad_input_cleanly(capsys):
     assert main(["sim", "eval", "--episodes", "1", "--initial-g", "50", "--target-g", "60"]) == 2
     assert "target_g" in capsys.readouterr().err
-    assert main(["sim", "eval", "--episodes", "1", "--sensor", "gelslim"]) == 2
-    assert "no simulated renderer" in capsys.readouterr().err
+    assert main(["sim", "eval", "--episodes", "1", "--sensor", "tac3d"]) == 2
+    assert "unknown sensor model 'tac3d'; shipped models: " in capsys.readouterr().err
 
 
 def test_sim_render_writes_strip_and_gif(tmp_path, capsys):

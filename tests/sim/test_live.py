@@ -13,6 +13,7 @@ from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.demonstrator import DemoPhase, ExpertDemonstrator
 from anytouch_policy.sim.params import SeedSplit, episode_seed
 from anytouch_policy.sim.rig import SimRig
+from anytouch_policy.sim.sensor_model import MODEL_DIR
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec
 from anytouch_policy.sim.state import RigState
 
@@ -66,16 +67,23 @@ def test_new_episodes_refill_the_cylinder_with_the_next_seed_of_the_split():
         make_arm("sim", split="test")
 
 
-def test_sensor_fed_every_physics_state_renders_the_in_process_rig_frames():
+@pytest.mark.parametrize("model", ["", "gelslim", "user file"])
+def test_sensor_fed_every_physics_state_renders_the_in_process_rig_frames(model, tmp_path):
     """Same config, seed, sensor index and states: identical bytes; stamps = episode start on the wall clock +
-    the rig's sim-clock stamps. (With its default wrist headroom the live arm's states differ from the rig's.)"""
-    spec = SensorSpec(SensorType.DIGIT, name="right", finger=Finger.RIGHT)
+    the rig's sim-clock stamps. (With its default wrist headroom the live arm's states differ from the rig's.)
+    The sensor is the shipped model of its sensor_type, another shipped model, or a user's model file."""
+    if model == "user file":
+        text = (MODEL_DIR / "duragel.yaml").read_text().replace("slot: duragel", "slot: digit")
+        (tmp_path / "mine.yaml").write_text(text.replace("fps: 50.0", "fps: 45.0"))
+        model = str(tmp_path / "mine.yaml")
+    spec = SensorSpec(model or SensorType.DIGIT, name="right", finger=Finger.RIGHT)
     actions = [Action.POUR] * 6 + [Action.WAIT, Action.RETRACT]
     clock = FakeClock()
     arm = _arm(clock, wrist_headroom=1.0)  # the rig's wrist speed exactly
     with SimRig(arm.rig_config, [spec], seed=arm.episode_seed) as rig:
         expected = {f.stamp_ns: f.image for a in actions for f in rig.step(a).frames["right"]}
-    source = make_tactile_source("sim", sensor_type="digit", name="right", index=0, finger="right")
+    source = make_tactile_source("sim", sensor_type="" if model else "digit", model=model, name="right", index=0,
+                                 finger="right")
     source.open()
     source.feed(*arm.sim_state())
     at_open = source.read()  # a frame due at t=0 precedes the rig's first tick (SimRig.open drops it)
@@ -88,9 +96,23 @@ def test_sensor_fed_every_physics_state_renders_the_in_process_rig_frames():
             source.feed(*arm.sim_state())
             if (frame := source.read()) is not None:
                 got[frame.stamp_ns - START_NS] = frame.image
-    assert len(expected) == 96 and sorted(expected) == sorted(got)  # 1.6 s at 60 fps
+    count = round(1.6 * spec.model.format.fps)  # 1.6 s at the model's rate
+    assert len(expected) == count and sorted(expected) == sorted(got)
     assert all(np.array_equal(expected[s], got[s]) for s in expected)
-    assert source.stats().frames == 96 + (at_open is not None) and source.diagnostics()["episodes"] == "1"
+    assert next(iter(got.values())).shape == (spec.model.format.height, spec.model.format.width, 3)
+    assert source.stats().frames == count + (at_open is not None) and source.diagnostics()["episodes"] == "1"
+
+
+def test_sensor_model_must_fill_the_sensor_type_slot():
+    source = make_tactile_source("sim", sensor_type="gelslim", name="left")  # the shipped model of that slot
+    assert source.spec.model.name == "gelslim" and source.sensor_type is SensorType.GELSLIM
+    with pytest.raises(ConfigError, match="sim sensor model 'gelslim' fills token slot gelslim, but sensor_type is "
+                                          "'digit'"):
+        make_tactile_source("sim", sensor_type="digit", model="gelslim", name="left")
+    with pytest.raises(ConfigError, match="give its sensor_type"):
+        make_tactile_source("sim", name="left")
+    with pytest.raises(ConfigError, match="unknown sensor model 'tac3d'"):
+        make_tactile_source("sim", model="tac3d", name="left")
 
 
 def test_sensor_rebuilds_for_a_new_episode_and_refuses_foreign_states():

@@ -1,4 +1,4 @@
-"""Renderer: native layouts, determinism per (params, frame index, state), and what the image shows."""
+"""Renderer: every shipped sensor model's layout, determinism per (params, frame index, state), what the image shows."""
 
 import dataclasses
 
@@ -6,16 +6,16 @@ import cv2
 import numpy as np
 import pytest
 
-from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
 from anytouch_policy.sim.renderer import TactileRenderer
+from anytouch_policy.sim.sensor_model import list_sensor_models, load_sensor_model
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec, sample_sensor_params
 from anytouch_policy.sim.state import RigState
 
-TYPES = [SensorType.GELSIGHT_MINI, SensorType.DIGIT]
+MODELS = list_sensor_models()
 
 
-def renderer(sensor_type, seed=0, finger=Finger.LEFT):
-    return TactileRenderer(sample_sensor_params(SensorSpec(sensor_type, finger=finger), episode_seed=seed, index=0))
+def renderer(model, seed=0, finger=Finger.LEFT):
+    return TactileRenderer(sample_sensor_params(SensorSpec(model, finger=finger), episode_seed=seed, index=0))
 
 
 def state(**kw):
@@ -26,23 +26,27 @@ def state(**kw):
     return RigState(**values)
 
 
-@pytest.mark.parametrize("sensor_type", TYPES)
-def test_native_layout(sensor_type):
-    image = renderer(sensor_type).render(state(), 0)
-    fmt = NATIVE_FORMATS[sensor_type]
+def test_every_shipped_model_is_rendered_here():
+    assert set(MODELS) >= {"gelsight_mini", "digit", "gelslim", "gelsight", "duragel"}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_native_layout(model):
+    image = renderer(model).render(state(), 0)
+    fmt = load_sensor_model(model).format
     assert image.shape == (fmt.height, fmt.width, 3) and image.dtype == np.uint8
     assert 40 < image.mean() < 230  # neither black nor blown out
 
 
-@pytest.mark.parametrize("sensor_type", TYPES)
-def test_render_is_a_pure_function_of_params_index_and_state(sensor_type):
-    a, b = renderer(sensor_type), renderer(sensor_type)
+@pytest.mark.parametrize("model", MODELS)
+def test_render_is_a_pure_function_of_params_index_and_state(model):
+    a, b = renderer(model), renderer(model)
     s = state(flow_g_s=4.0)
     late = a.render(s, 7)
     a.render(state(grip_force_n=20.0), 3)  # other calls in between change nothing
     assert np.array_equal(late, b.render(s, 7))
     assert not np.array_equal(late, a.render(s, 8))  # the next frame has new noise
-    assert not np.array_equal(late, renderer(sensor_type, seed=1).render(s, 7))
+    assert not np.array_equal(late, renderer(model, seed=1).render(s, 7))
 
 
 def contact_width(image, background):
@@ -51,9 +55,9 @@ def contact_width(image, background):
     return int((diff > 12).sum())
 
 
-@pytest.mark.parametrize("sensor_type", TYPES)
-def test_contact_band_grows_with_grip_force(sensor_type):
-    r = renderer(sensor_type)
+@pytest.mark.parametrize("model", MODELS)
+def test_contact_band_grows_with_grip_force(model):
+    r = renderer(model)
     empty = r.render(state(grip_force_n=0.0), 0).astype(np.int16)
     widths = [contact_width(r.render(state(grip_force_n=f), 0), empty) for f in (25.0, 67.7, 120.0)]
     assert 0 < widths[0] < widths[1] < widths[2]
@@ -75,16 +79,16 @@ def gel_shift(r, light, heavy):
 
 def test_shear_moves_the_gel_along_gravity_with_the_load():
     # At 100 deg tilt gravity points across the contact band: +x in the left finger's image.
-    dx, dy = gel_shift(renderer(SensorType.GELSIGHT_MINI), 0.5, 1.5)
+    dx, dy = gel_shift(renderer("gelsight_mini"), 0.5, 1.5)
     assert dx > 2.0 and abs(dy) < 0.5 * dx
-    dx_right, _ = gel_shift(renderer(SensorType.GELSIGHT_MINI, finger=Finger.RIGHT), 0.5, 1.5)
+    dx_right, _ = gel_shift(renderer("gelsight_mini", finger=Finger.RIGHT), 0.5, 1.5)
     assert dx_right < -2.0  # the other finger sees it mirrored
 
 
-@pytest.mark.parametrize("sensor_type", TYPES)
-def test_flow_shows_in_frame_changes_not_in_single_frames(sensor_type):
-    r = renderer(sensor_type)
-    dt = 1.0 / NATIVE_FORMATS[sensor_type].fps
+@pytest.mark.parametrize("model", MODELS)
+def test_flow_shows_in_frame_changes_not_in_single_frames(model):
+    r = renderer(model)
+    dt = 1.0 / load_sensor_model(model).format.fps
 
     def sequence(flow):
         return [r.render(dataclasses.replace(state(), flow_g_s=flow, mass_on_scale_g=20.0 + flow * dt * k), k)

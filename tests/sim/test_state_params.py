@@ -65,8 +65,10 @@ def test_sensor_specs_parse_and_validate():
     assert (spec.sensor_type, spec.finger, spec.fps, spec.name) == (SensorType.DIGIT, Finger.RIGHT, 30.0,
                                                                     "digit_right")
     assert SensorSpec.parse("gelsight_mini").name == "gelsight_mini_left"
-    with pytest.raises(ConfigError, match="no simulated renderer"):
-        SensorSpec.parse("gelslim")
+    with pytest.raises(ConfigError, match="unknown sensor model 'tac3d'"):
+        SensorSpec.parse("tac3d")
+    with pytest.raises(ConfigError, match="sensor model file .*nowhere.yaml not found"):
+        SensorSpec.parse("nowhere.yaml:right")
     with pytest.raises(ConfigError, match="finger"):
         SensorSpec.parse("digit:middle")
     with pytest.raises(ConfigError, match="fps"):

@@ -1,0 +1,189 @@
+"""Sensor models as data: the shipped files, a user's file, the refusals, and every model in one rig."""
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from anytouch_policy.actions import Action
+from anytouch_policy.errors import ConfigError
+from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
+from anytouch_policy.sim.params import RigConfig
+from anytouch_policy.sim.renderer import TactileRenderer
+from anytouch_policy.sim.rig import SimRig
+from anytouch_policy.sim.sensor_model import MODEL_DIR, list_sensor_models, load_sensor_model
+from anytouch_policy.sim.sensor_params import Finger, SensorSpec, sample_sensor_params
+from anytouch_policy.sim.state import RigState
+
+SLOTS = {"gelsight_mini": SensorType.GELSIGHT_MINI, "digit": SensorType.DIGIT, "gelslim": SensorType.GELSLIM,
+         "gelsight": SensorType.GELSIGHT, "duragel": SensorType.DURAGEL}
+STATE = RigState(t_ns=0.0, tilt_deg=100.0, tilt_rate_deg_s=0.0, mass_left_g=80.0, mass_in_flight_g=0.0,
+                 mass_on_scale_g=20.0, flow_g_s=3.0, critical_tilt_deg=101.0, stream_excess_deg=-1.0,
+                 grip_force_n=67.7, load_n=1.7, torque_nmm=30.0, tare_g=90.0)
+
+
+def shipped(name):
+    return yaml.safe_load((MODEL_DIR / f"{name}.yaml").read_text())
+
+
+def write_model(tmp_path, data, name="my_sensor.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def user_model(tmp_path):
+    """A user's own sensor: GelSlim optics on a small landscape camera at 40 fps, 5 x 6 markers, in the Mini's slot."""
+    data = shipped("gelslim")
+    data.update(description="my bench sensor", slot="gelsight_mini", markers={
+        "rows": 5, "cols": 6, "radius_px": 3.0, "darkness": 0.8, "jitter_px": 0.5})
+    data["camera"].update(resolution=[200, 150], orientation="landscape", fps=40)
+    return write_model(tmp_path, data)
+
+
+def test_shipped_models_fill_their_token_slots():
+    assert set(list_sensor_models()) == set(SLOTS)
+    for name, slot in SLOTS.items():
+        model = load_sensor_model(name)
+        assert model.name == name and model.slot is slot and model.description
+        assert load_sensor_model(slot) is model  # a SensorType means the shipped model of its name
+
+
+def test_mini_and_digit_models_publish_the_real_drivers_formats():
+    for slot in (SensorType.GELSIGHT_MINI, SensorType.DIGIT):
+        assert load_sensor_model(slot).format == NATIVE_FORMATS[slot]
+    assert set(NATIVE_FORMATS) == {SensorType.GELSIGHT_MINI, SensorType.DIGIT}  # only real drivers' formats
+
+
+def test_shipped_models_differ_in_optics_resolution_gel_and_markers():
+    models = [load_sensor_model(n) for n in SLOTS]
+    aspects = {
+        "resolution": lambda m: (m.format.height, m.format.width),
+        "frame rate": lambda m: m.format.fps,
+        "optics": lambda m: (m.optics.ambient, len(m.optics.leds), m.optics.vignette),
+        "gel": lambda m: (m.gel.shear_px_per_n, m.gel.contact_half_width, m.gel.texture_grain_px),
+        "markers": lambda m: None if m.markers is None else (m.markers.rows, m.markers.cols, m.markers.radius_px),
+    }
+    for aspect, key in aspects.items():
+        for a, b in itertools.combinations(models, 2):
+            if aspect == "frame rate" and {a.name, b.name} <= {"gelslim", "gelsight"}:
+                continue  # both 30 fps, as the real sensors
+            assert key(a) != key(b), f"{a.name} and {b.name} share their {aspect}"
+
+
+def test_a_model_file_renders_deterministically(user_model):
+    spec = SensorSpec.parse(f"{user_model}:right")
+    assert (spec.name, spec.sensor_type, spec.finger, spec.model.description) == (
+        "my_sensor_right", SensorType.GELSIGHT_MINI, Finger.RIGHT, "my bench sensor")
+
+    def frames(seed):
+        renderer = TactileRenderer(sample_sensor_params(spec, episode_seed=seed, index=0))
+        return [renderer.render(STATE, k) for k in range(3)]
+
+    first = frames(5)
+    assert first[0].shape == (150, 200, 3) and first[0].dtype == np.uint8
+    assert 30 < first[0].mean() < 230
+    assert all(np.array_equal(a, b) for a, b in zip(first, frames(5), strict=True))  # same seed: same bytes
+    assert not np.array_equal(first[0], frames(6)[0])  # another episode: another look and noise
+    gelslim = TactileRenderer(sample_sensor_params(SensorSpec.parse("gelslim"), episode_seed=5, index=0))
+    assert gelslim.render(STATE, 0).shape != first[0].shape
+
+
+def test_a_model_file_may_name_itself_and_turn_off_markers(tmp_path):
+    text = (MODEL_DIR / "gelslim.yaml").read_text().replace("slot: gelslim", "name: bench_v2\nslot: gelslim")
+    text = text[:text.index("markers:")] + "markers: off\n" + text[text.index("variation:"):]
+    path = tmp_path / "bench-v2.yml"
+    path.write_text(text)
+    model = load_sensor_model(str(path))
+    assert model.name == "bench_v2" and model.markers is None
+    assert SensorSpec.parse(str(path)).name == "bench_v2_left"
+
+
+def _set(path, value):
+    def change(data):
+        *parents, last = path
+        node = data
+        for key in parents:
+            node = node[key]
+        if value is KeyError:
+            del node[last]
+        else:
+            node[last] = value
+    return change
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (_set(("camera", "fps"), KeyError), "field camera.fps is missing"),
+    (_set(("slot",), KeyError), "field slot is missing"),
+    (_set(("gel", "texture_per_g"), KeyError), "field gel.texture_per_g is missing"),
+    (_set(("camera", "fps"), 500), "field camera.fps: Input should be less than or equal to 200 (got 500)"),
+    (_set(("camera", "fps"), "fast"), "field camera.fps: Input should be a valid number (got 'fast')"),
+    (_set(("optics", "vignette"), 1.5), "field optics.vignette: Input should be less than 1 (got 1.5)"),
+    (_set(("optics", "leds", 1, "rgb", 2), 300.0), "field optics.leds[1].rgb[2]: Input should be less than or equal"),
+    (_set(("optics", "leds"), []), "field optics.leds: Tuple should have at least 1 item"),
+    (_set(("gel", "shear_px_per_n"), float("nan")), "field gel.shear_px_per_n: Input should be a finite number"),
+    (_set(("gel", "shear_far"), True), "field gel.shear_far: Input should be a valid number (got True)"),
+    (_set(("gel", "stifness"), 2.0), "unknown field gel.stifness (valid: shear_px_per_n, shear_far,"),
+    (_set(("markers", "rows"), 0), "field markers.rows: Input should be greater than or equal to 1 (got 0)"),
+    (_set(("markers", "rows"), 2.5), "field markers.rows: Input should be a valid integer (got 2.5)"),
+    (_set(("markers",), True), "field markers: false (or off) for no markers"),
+    (_set(("markers", "cols"), 60), "field markers: 16 x 60 dots of radius 1.8 px overlap"),
+    (_set(("slot",), "tac3d"), "field slot: unknown sensor name 'tac3d'; valid names: gelsight, digit,"),
+    (_set(("camera", "resolution"), [176, 288]), "field camera.resolution: give the camera's landscape resolution"),
+    (_set(("camera", "orientation"), "upright"), "field camera.orientation: Input should be 'landscape' or"),
+    (_set(("variation", "unit", "shear"), [1.2, 0.8]), "field variation.unit.shear: a range [low, high] needs"),
+    (_set(("variation", "episode", "exposure"), -0.1), "field variation.episode.exposure: Input should be greater"),
+])
+def test_a_bad_model_file_is_refused_naming_file_and_field(tmp_path, change, message):
+    data = shipped("gelslim")
+    change(data)
+    path = write_model(tmp_path, data, "bad.yaml")
+    with pytest.raises(ConfigError) as err:
+        SensorSpec.parse(f"{path}:left")
+    assert str(err.value).startswith(f"sensor model {path}: ")
+    assert message in str(err.value)
+
+
+def test_a_slot_without_a_shipped_model_is_named():
+    with pytest.raises(ConfigError, match="no shipped sensor model for token slot universal; shipped models: digit,"):
+        SensorSpec(SensorType.UNIVERSAL)
+
+
+def test_unreadable_model_files_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"sensor model file .*missing.yaml not found"):
+        load_sensor_model(str(tmp_path / "missing.yaml"))
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match=r"list.yaml: expected a mapping of fields"):
+        load_sensor_model(str(tmp_path / "list.yaml"))
+    (tmp_path / "broken.yaml").write_text("camera: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml: not YAML"):
+        load_sensor_model(str(tmp_path / "broken.yaml"))
+    (tmp_path / "My Sensor.yaml").write_text((MODEL_DIR / "digit.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"field name: 'My Sensor' cannot name a sensor"):
+        load_sensor_model(Path(tmp_path / "My Sensor.yaml"))
+
+
+def test_every_model_renders_the_same_physical_state_at_its_own_rate(user_model):
+    specs = [SensorSpec.parse(t) for t in ("gelsight_mini", "digit:right", "gelslim", "gelsight:right", "duragel",
+                                           f"{user_model}:right")]
+    with SimRig(RigConfig(), specs, seed=3) as rig:
+        results = [rig.step(a) for a in [Action.POUR] * 5 + [Action.WAIT] * 5]
+    for spec in specs:
+        fmt = spec.model.format
+        frames = [f for r in results for f in r.frames[spec.name]]
+        assert len(frames) == pytest.approx(fmt.fps * 0.2 * len(results), abs=1)
+        stamps = np.array([f.stamp_ns for f in frames])
+        assert np.all(np.diff(stamps) == round(1e9 / fmt.fps))
+        assert all(f.image.shape == (fmt.height, fmt.width, 3) for f in frames)
+        for r in results:  # each tick's frames show the states of that tick, whatever the rate
+            assert all(r.state.t_ns - 0.2e9 < f.stamp_ns <= r.state.t_ns for f in r.frames[spec.name])
+    # The same contact through two models: each frame is its renderer's picture of the rig state at its stamp, so a
+    # second rig with the models in the same places reproduces every frame (aligned, deterministic).
+    with SimRig(RigConfig(), specs, seed=3) as rig:
+        again = [rig.step(a) for a in [Action.POUR] * 5 + [Action.WAIT] * 5]
+    for a, b in zip(results, again, strict=True):
+        for name in a.frames:
+            assert all(np.array_equal(x.image, y.image) for x, y in zip(a.frames[name], b.frames[name], strict=True))
