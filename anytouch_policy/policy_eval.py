@@ -16,7 +16,7 @@ from pathlib import Path
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.policy import PolicyRuntime
+from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.sim.evaluate import EpisodeReport, EvalReport, Frames, run_episode
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.rig import TickResult

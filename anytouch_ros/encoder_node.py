@@ -57,7 +57,7 @@ class EncoderNode(BaseNode):
             raise ConfigError(f"parameters sensors ({names}) and sensor_types ({kinds}) must have the same length")
         options = {"device": device, "precision": dtype, "threads": threads or None}
         if policy:
-            from anytouch_policy.policy import PolicyRuntime
+            from anytouch_policy.policy.runtime import PolicyRuntime
 
             bundled = PolicyRuntime.from_bundle(policy, **options)
             self._agree(policy, sensors=(names, [n for n, _ in bundled.sensors]),

@@ -79,7 +79,7 @@ class PolicyNode(BaseNode):
             raise ConfigError(f"parameters target_g ({grams['target_g']}) and initial_g ({grams['initial_g']}) need "
                               "0 < target_g < initial_g")
         try:
-            from anytouch_policy.policy import PolicyRuntime
+            from anytouch_policy.policy.runtime import PolicyRuntime
         except ImportError as exc:
             raise ConfigError(f"the policy runtime (anytouch_policy.policy) is not installed: {exc}") from None
         self.runtime = PolicyRuntime.from_bundle(bundle, device=device)

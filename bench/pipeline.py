@@ -44,8 +44,9 @@ def build_policy(path: Path, *, preset: str, sensors: list[tuple[str, str]]) -> 
 
     from anytouch_policy.model import AnyTouchEncoder, save_encoder_bundle
     from anytouch_policy.model.runtime import TokenMode
-    from anytouch_policy.policy import HeadConfig, PolicyHead, ReferenceMode
-    from anytouch_policy.policy_bundle import policy_config, save_policy_bundle
+    from anytouch_policy.policy.bundle import save_policy_bundle
+    from anytouch_policy.policy.config import HeadConfig, ReferenceMode, policy_config
+    from anytouch_policy.policy.head import PolicyHead
     from anytouch_policy.sensors import SensorType
 
     torch.manual_seed(0)

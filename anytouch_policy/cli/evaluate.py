@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from anytouch_policy.outputs import check_output_file
-    from anytouch_policy.policy import PolicyRuntime
+    from anytouch_policy.policy.runtime import PolicyRuntime
     from anytouch_policy.policy_eval import evaluate_policy, plot_pours
     from anytouch_policy.sim.sensor_params import SensorSpec
 

@@ -28,7 +28,7 @@ from anytouch_policy.model.bundle import read_bundle_config
 from anytouch_policy.model.config import EncoderConfig, load_preset
 from anytouch_policy.model.encoder import Finetune, FinetuneMode
 from anytouch_policy.outputs import check_output_dir
-from anytouch_policy.policy import PolicyRuntime
+from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.policy_eval import PolicyEval, evaluate_policy, plot_pours
 from anytouch_policy.sim.evaluate import evaluate
 from anytouch_policy.sim.expert import ScriptedExpert

@@ -13,8 +13,10 @@ from anytouch_policy.errors import BundleError, ConfigError
 from anytouch_policy.model.bundle import file_sha256, load_encoder_bundle, save_encoder_bundle
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import TokenMode
-from anytouch_policy.policy import HeadConfig, PolicyHead, PolicyRuntime, ReferenceMode
-from anytouch_policy.policy_bundle import policy_config, read_policy_config, save_policy_bundle
+from anytouch_policy.policy.bundle import read_policy_config, save_policy_bundle
+from anytouch_policy.policy.config import HeadConfig, ReferenceMode, policy_config
+from anytouch_policy.policy.head import PolicyHead
+from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import window_indices
 

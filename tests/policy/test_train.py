@@ -11,7 +11,7 @@ from anytouch_policy.data import read_episode
 from anytouch_policy.data.samples import WindowSpec, align_episode
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.bundle import load_encoder_bundle
-from anytouch_policy.policy import PolicyRuntime
+from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.train import Augment, TrainConfig, TrainMode, train
 from anytouch_policy.train.augment import to_input
 from anytouch_policy.train.data import class_weights

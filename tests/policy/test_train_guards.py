@@ -10,7 +10,8 @@ import torch
 from anytouch_policy.cli.main import main
 from anytouch_policy.distributed import DistContext
 from anytouch_policy.errors import ConfigError, TrainingError
-from anytouch_policy.policy import HeadConfig, PolicyHead
+from anytouch_policy.policy.config import HeadConfig
+from anytouch_policy.policy.head import PolicyHead
 from anytouch_policy.train import TrainConfig, TrainMode, train
 from anytouch_policy.train.data import prepare
 from anytouch_policy.train.loop import fit

@@ -1,9 +1,7 @@
 """Policy bundles on disk: a self-contained folder the policy node, `anytouch eval` and the sim load.
 
-    <bundle>/config.json        kind "anytouch-policy", format_version, sensors [{name, type}], frames, stride,
-                                token_mode, conditioning, conditioning_scale_g, reference, classes, head (HeadConfig),
-                                variant, training (data, epochs, val metrics), encoder {dir, fingerprint, sha256},
-                                weights {file, sha256}
+    <bundle>/config.json        the schema of policy.config: sensors, frames, stride, token mode, conditioning,
+                                reference, head, training, encoder {dir, fingerprint, sha256}, weights {file, sha256}
     <bundle>/model.safetensors  the head (PolicyHead state_dict, float32)
     <bundle>/encoder/           a complete encoder bundle (model.bundle): the fine-tuned weights, or for a frozen policy
                                 hard links to (or a copy of) the bundle it was trained on
@@ -25,54 +23,27 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from anytouch_policy.actions import Action
 from anytouch_policy.errors import BundleError, ConfigError
 from anytouch_policy.model.bundle import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     check_finite,
     file_sha256,
+    load_encoder_bundle,
     read_bundle_config,
     read_config_json,
-    require_field,
 )
-from anytouch_policy.model.runtime import TokenMode
-from anytouch_policy.outputs import OutputKind, writing_dir
-from anytouch_policy.policy import CONDITIONING_NAMES, CONDITIONING_SCALE_G, HeadConfig, PolicyHead, ReferenceMode
-from anytouch_policy.sensors import SensorType
-
-POLICY_KIND = "anytouch-policy"
-POLICY_FORMAT_VERSION = 1
-ENCODER_DIR = "encoder"
-CURVES_FILE = "training_curves.png"  # written by `anytouch train` beside config.json
-LOG_FILE = "training_log.json"
-
-#: A policy bundle folder, for the output-folder rule (anytouch_policy.outputs); `anytouch eval` may have put its
-#: default plots (eval_<initial>-<target>_seed<seed>.png) in it.
-POLICY_BUNDLE = OutputKind("policy bundle", markers=(CONFIG_FILE, WEIGHTS_FILE),
-                           contents=(CONFIG_FILE, WEIGHTS_FILE, ENCODER_DIR, CURVES_FILE, LOG_FILE, "eval_*.png"),
-                           config_kind=POLICY_KIND)
-
-
-def policy_config(*, sensors: list[tuple[str, SensorType]], frames: int, stride: int, token_mode: TokenMode,
-                  conditioning: tuple[str, ...], reference: ReferenceMode, head: HeadConfig, variant: dict,
-                  training: dict) -> dict[str, Any]:
-    """config.json content without the encoder and weights fields (save_policy_bundle adds those)."""
-    return {
-        "kind": POLICY_KIND,
-        "format_version": POLICY_FORMAT_VERSION,
-        "sensors": [{"name": name, "type": kind.label} for name, kind in sensors],
-        "frames": frames,
-        "stride": stride,
-        "token_mode": TokenMode(token_mode).value,
-        "conditioning": list(conditioning),
-        "conditioning_scale_g": CONDITIONING_SCALE_G,
-        "reference": ReferenceMode(reference).value,
-        "classes": [a.label for a in Action],
-        "head": head.to_dict(),
-        "variant": variant,
-        "training": training,
-    }
+from anytouch_policy.outputs import writing_dir
+from anytouch_policy.policy.config import (
+    ENCODER_DIR,
+    POLICY_BUNDLE,
+    POLICY_FORMAT_VERSION,
+    POLICY_KIND,
+    HeadConfig,
+    ReferenceMode,
+    check_policy_config,
+)
+from anytouch_policy.policy.head import PolicyHead
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -100,8 +71,6 @@ def save_policy_bundle(path: Path | str, *, config: dict[str, Any], head: Policy
     check_finite(tensors, f"refusing to write {path / WEIGHTS_FILE}")
     with writing_dir(path, POLICY_BUNDLE, overwrite=overwrite) as staged:
         _link_tree(encoder_bundle, staged / ENCODER_DIR)
-        from anytouch_policy.model.bundle import load_encoder_bundle
-
         fingerprint = load_encoder_bundle(staged / ENCODER_DIR, verify=True).fingerprint
         save_file(tensors, staged / WEIGHTS_FILE, metadata={"format": "pt"})
         full = dict(config)
@@ -118,41 +87,8 @@ def read_policy_config(path: Path | str) -> dict[str, Any]:
     """Parse and check a policy bundle's config.json and its encoder's checksum (no weights loaded)."""
     path = Path(path)
     data, cfg_path = read_config_json(path, kind=POLICY_KIND, version=POLICY_FORMAT_VERSION, what="policy bundle")
-    sensors = require_field(data, "sensors", list, cfg_path)
-    if not sensors:
-        raise BundleError(f"{cfg_path}: field 'sensors' is empty")
-    for s in sensors:
-        if not isinstance(s, dict) or not isinstance(s.get("name"), str) or not isinstance(s.get("type"), str):
-            raise BundleError(f"{cfg_path}: field 'sensors' entries must be {{name, type}}, got {s!r}")
-        try:
-            SensorType.from_name(s["type"])
-        except ConfigError as exc:
-            raise BundleError(f"{cfg_path}: field 'sensors': {exc}") from None
-    if require_field(data, "frames", int, cfg_path) not in (1, 3):
-        raise BundleError(f"{cfg_path}: field 'frames' must be 1 or 3, got {data['frames']}")
-    if require_field(data, "stride", int, cfg_path) < 1:
-        raise BundleError(f"{cfg_path}: field 'stride' must be >= 1, got {data['stride']}")
-    for name, enum in (("token_mode", TokenMode), ("reference", ReferenceMode)):
-        value = require_field(data, name, str, cfg_path)
-        if value not in {e.value for e in enum}:
-            raise BundleError(f"{cfg_path}: field {name!r} must be one of {[e.value for e in enum]}, got {value!r}")
-    cond = require_field(data, "conditioning", list, cfg_path)
-    if any(c not in CONDITIONING_NAMES for c in cond) or list(cond) != [c for c in CONDITIONING_NAMES if c in cond]:
-        raise BundleError(f"{cfg_path}: field 'conditioning' must list names from {list(CONDITIONING_NAMES)} in "
-                          f"that order, got {cond}")
-    if require_field(data, "conditioning_scale_g", (int, float), cfg_path) != CONDITIONING_SCALE_G:
-        raise BundleError(f"{cfg_path}: field 'conditioning_scale_g' is {data['conditioning_scale_g']}, this code "
-                          f"scales by {CONDITIONING_SCALE_G}")
-    if require_field(data, "classes", list, cfg_path) != [a.label for a in Action]:
-        raise BundleError(f"{cfg_path}: field 'classes' must be {[a.label for a in Action]}, got {data['classes']}")
-    for name in ("head", "variant", "training", "encoder", "weights"):
-        require_field(data, name, dict, cfg_path)
-    for name in ("dir", "fingerprint", "sha256"):
-        require_field(data["encoder"], name, str, cfg_path)
-    require_field(data["weights"], "sha256", str, cfg_path)
+    check_policy_config(data, cfg_path)
     enc_dir = path / ENCODER_DIR
-    if data["encoder"]["dir"] != ENCODER_DIR:
-        raise BundleError(f"{cfg_path}: field 'encoder' dir is {data['encoder']['dir']!r}, must be {ENCODER_DIR!r}")
     if not enc_dir.is_dir():
         raise BundleError(f"{path} is not a complete policy bundle: its encoder bundle folder {enc_dir} is missing")
     if not (enc_dir / CONFIG_FILE).is_file():

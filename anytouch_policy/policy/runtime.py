@@ -1,131 +1,26 @@
-"""The pouring policy: an MLP head over AnyTouch embeddings, and the runtime the ROS nodes and the sim evaluation use.
+"""A trained pouring policy at run time: the head and the encoder of a policy bundle, one decision per call.
 
-Shape contract (K sensors, D = encoder output_dim, C conditioning values):
-
-    per sensor a window (3 frames, or 1 repeated 3x) ──encoder──> e (D,)          EncoderRuntime.embed
-    episode reference r (D,): the embedding of the first decision of the pour     (reference mode "episode_start")
-    head input: BatchNorm([e_1, e_1 - r_1, ..., e_K, e_K - r_K]) ++ conditioning / 100 g   (K*D*2 + C)
-      -> Linear -> GELU -> Dropout (x layers) -> Linear -> logits (3,) in Action order POUR, WAIT, RETRACT
-
-Why a reference: the grip carries the cylinder (86-94 g, not known to the gram) plus the beads, so one window tells
-the load only to a few grams. The change since the start of the pour cancels the cylinder and the grip: the same
-thing a person does by feeling the weight before pouring. Conditioning is the initial and target mass in grams,
-scaled by a fixed 100 g (not by training statistics: a run that saw one pair only would divide by zero).
+    runtime = PolicyRuntime.from_bundle("models/pour-ft")
+    runtime.decide_embeddings({"left": e}, initial_g=100, target_g=60)     # the ROS policy node, at 5 Hz
+    runtime.decide_windows({"left": [f0, f1, f2]}, initial_g=100, target_g=60)   # the sim evaluation
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import BundleError, ConfigError
 from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode
+from anytouch_policy.policy.bundle import load_policy_head
+from anytouch_policy.policy.config import ReferenceMode
+from anytouch_policy.policy.head import Decision, PolicyHead, conditioning_vector
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import WINDOW_FRAMES, static_window, window_indices
-
-#: Conditioning values a head may take, in this order; grams divided by CONDITIONING_SCALE_G.
-CONDITIONING_NAMES: tuple[str, ...] = ("initial_g", "target_g")
-CONDITIONING_SCALE_G = 100.0
-
-
-class ReferenceMode(StrEnum):
-    """What the head compares the current window with."""
-
-    EPISODE_START = "episode_start"  # the first embedding of the pour (kept by the runtime until reset())
-    NONE = "none"  # the current window only
-
-
-@dataclass(frozen=True)
-class HeadConfig:
-    """Numbers that define a PolicyHead."""
-
-    sensors: int  # K
-    embed_dim: int  # D (encoder output_dim)
-    reference: bool  # head also takes e - r per sensor
-    conditioning: int  # C
-    hidden: int = 256
-    layers: int = 2  # hidden layers
-    dropout: float = 0.1
-
-    def __post_init__(self) -> None:
-        for name in ("sensors", "embed_dim", "hidden", "layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"HeadConfig.{name} must be a positive integer, got {value!r}")
-        if not 0 <= self.conditioning <= len(CONDITIONING_NAMES):
-            raise ConfigError(f"HeadConfig.conditioning must be in 0..{len(CONDITIONING_NAMES)}, "
-                              f"got {self.conditioning}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"HeadConfig.dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def feature_dim(self) -> int:
-        return self.sensors * self.embed_dim * (2 if self.reference else 1)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class PolicyHead(nn.Module):
-    """Embeddings (+ episode reference) + conditioning -> action logits."""
-
-    def __init__(self, config: HeadConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.norm = nn.BatchNorm1d(config.feature_dim, affine=False)  # running stats keep the magnitude of e - r
-        layers: list[nn.Module] = []
-        width = config.feature_dim + config.conditioning
-        for _ in range(config.layers):
-            layers += [nn.Linear(width, config.hidden), nn.GELU(), nn.Dropout(config.dropout)]
-            width = config.hidden
-        layers.append(nn.Linear(width, len(Action)))
-        self.mlp = nn.Sequential(*layers)
-        # Added to the logits when deciding: -log(class weight) undoes the shift a class-weighted loss puts into the
-        # logits (logit adjustment), so the decision follows the demonstrations' own class balance.
-        self.register_buffer("logit_adjust", torch.zeros(len(Action)))
-
-    def features(self, emb: torch.Tensor, ref: torch.Tensor | None) -> torch.Tensor:
-        """(B, K, D) embeddings and (B, K, D) references -> (B, feature_dim) before normalisation."""
-        c = self.config
-        if emb.ndim != 3 or tuple(emb.shape[1:]) != (c.sensors, c.embed_dim):
-            raise ConfigError(f"policy head takes embeddings (B, {c.sensors}, {c.embed_dim}), got {tuple(emb.shape)}")
-        if not c.reference:
-            return emb.flatten(1)
-        if ref is None or ref.shape != emb.shape:
-            raise ConfigError(f"policy head needs reference embeddings of shape {tuple(emb.shape)}")
-        return torch.stack([emb, emb - ref], dim=2).flatten(1)
-
-    def forward(self, emb: torch.Tensor, ref: torch.Tensor | None, cond: torch.Tensor) -> torch.Tensor:
-        """(B, K, D), (B, K, D) or None, (B, C) grams already scaled -> (B, 3) logits as trained."""
-        x = self.norm(self.features(emb, ref))
-        if self.config.conditioning:
-            x = torch.cat([x, cond.to(x.dtype)], dim=1)
-        return self.mlp(x)
-
-    def decision_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """Trained logits -> the logits a decision takes the argmax / softmax of."""
-        return logits + self.logit_adjust.to(logits.dtype)
-
-
-def conditioning_vector(names: Sequence[str], *, initial_g: float, target_g: float) -> np.ndarray:
-    """The head's conditioning input for one decision: the named grams / CONDITIONING_SCALE_G."""
-    if not 0.0 < target_g < initial_g:
-        raise ConfigError(f"need 0 < target_g < initial_g, got initial_g={initial_g}, target_g={target_g}")
-    values = {"initial_g": initial_g, "target_g": target_g}
-    return np.asarray([values[n] / CONDITIONING_SCALE_G for n in names], np.float32)
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: Action
-    probs: np.ndarray  # (3,) softmax over Action order POUR, WAIT, RETRACT
 
 
 class PolicyRuntime:
@@ -158,8 +53,6 @@ class PolicyRuntime:
     def from_bundle(cls, path: Path | str, *, device: str = "auto", precision: Precision | str = "float32",
                     threads: int | None = None) -> PolicyRuntime:
         """Load a policy bundle folder (the encoder itself loads on the first decide_windows or encoder_runtime)."""
-        from anytouch_policy.policy_bundle import load_policy_head  # the bundle module builds on this one
-
         config, head = load_policy_head(path)
         if threads is not None:
             if threads < 1:
