@@ -27,8 +27,8 @@ from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import Trigger
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE
-from anytouch_policy.arm_loop import ArmLoop, LoopStatus
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, EVENT_AGE_S, MASS_G
+from anytouch_policy.control.arm_loop import ArmLoop, LoopStatus
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.hardware.base import LIMIT_RANGES, Arm, ArmLimits

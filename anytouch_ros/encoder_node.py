@@ -19,11 +19,11 @@ from functools import partial
 from sensor_msgs.msg import Image
 
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S
+from anytouch_policy.control.stream_encoder import Embedded, StreamEncoder
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.stream_encoder import Embedded, StreamEncoder
 from anytouch_policy.tactile import WINDOW_FRAMES, StampedFrame
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node

@@ -28,7 +28,7 @@ from std_msgs.msg import String
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE, Action
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, MASS_G
-from anytouch_policy.control import DecisionWorker, RollingStats, TickMonitor, stale_inputs
+from anytouch_policy.control.ticks import DecisionWorker, RollingStats, TickMonitor, stale_inputs
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_ros import qos

@@ -26,9 +26,7 @@ from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Bool, Float64, String
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE, Action
-from anytouch_policy.data import topics
-from anytouch_policy.errors import AnyTouchError
-from anytouch_policy.teleop import (
+from anytouch_policy.control.teleop import (
     HOLD_RANGE_S,
     Command,
     EpisodeState,
@@ -39,6 +37,8 @@ from anytouch_policy.teleop import (
     format_status,
     help_text,
 )
+from anytouch_policy.data import topics
+from anytouch_policy.errors import AnyTouchError
 from anytouch_ros import qos
 from anytouch_ros.base import BackgroundSpin, BaseNode, end_on_signal
 from anytouch_ros.conversions import action_to_msgs

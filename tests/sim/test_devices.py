@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from anytouch_policy.control.safety import TiltCommandFilter
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Arm, ArmLimits, Gripper, TactileSource
 from anytouch_policy.hardware.sim import SimArm, SimGripper, SimTactileSource
-from anytouch_policy.safety import TiltCommandFilter
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.params import RigConfig, sample_episode
 from anytouch_policy.sim.renderer import TactileRenderer

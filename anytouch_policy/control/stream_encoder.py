@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from anytouch_policy.control import RollingStats
+from anytouch_policy.control.ticks import RollingStats
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import WINDOW_FRAMES, FrameRing, StampedFrame, static_window

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anytouch_policy.bounds import Interval
+from anytouch_policy.control.safety import TiltCommandFilter
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.hardware.base import LIMIT_RANGES, ArmLimits
-from anytouch_policy.safety import TiltCommandFilter
 from anytouch_policy.sim.kinematics import TiltDrive
 
 LIMITS = ArmLimits(min_tilt_deg=0.0, max_tilt_deg=90.0, max_step_deg=0.5, max_rate_deg_s=2.5, command_timeout_s=0.6)

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from anytouch_policy.control import DecisionWorker, RollingStats, TickMonitor, stale_inputs
+from anytouch_policy.control.ticks import DecisionWorker, RollingStats, TickMonitor, stale_inputs
 
 
 def test_tick_monitor_measures_jitter_against_the_grid_and_counts_skipped_ticks():

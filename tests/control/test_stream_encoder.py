@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from anytouch_policy.control.stream_encoder import StreamEncoder
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model import AnyTouchEncoder, EncoderRuntime
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.stream_encoder import StreamEncoder
 from anytouch_policy.tactile import StampedFrame
 
 SENSORS = [("left", SensorType.GELSIGHT_MINI), ("right", SensorType.DIGIT)]

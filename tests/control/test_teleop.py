@@ -7,8 +7,7 @@ import termios
 import pytest
 
 from anytouch_policy.actions import Action
-from anytouch_policy.errors import ConfigError
-from anytouch_policy.teleop import (
+from anytouch_policy.control.teleop import (
     KEYMAP,
     Command,
     EpisodeState,
@@ -19,6 +18,7 @@ from anytouch_policy.teleop import (
     format_status,
     help_text,
 )
+from anytouch_policy.errors import ConfigError
 
 
 @pytest.mark.parametrize(("data", "keys"), [

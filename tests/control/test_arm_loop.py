@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from anytouch_policy.arm_loop import ArmLoop, LoopStatus
+from anytouch_policy.control.arm_loop import ArmLoop, LoopStatus
 from anytouch_policy.errors import DeviceError
 from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState
 

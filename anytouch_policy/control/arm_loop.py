@@ -30,8 +30,8 @@ from enum import StrEnum
 from typing import Any
 
 from anytouch_policy.bounds import is_number
+from anytouch_policy.control.safety import TiltCommandFilter
 from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState
-from anytouch_policy.safety import TiltCommandFilter
 
 #: Steps queued before the oldest are dropped (the executor outran the loop; each step is relative).
 MAX_QUEUED_STEPS = 20
