@@ -28,11 +28,11 @@ from std_srvs.srv import Trigger
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, EVENT_AGE_S, MASS_G
+from anytouch_policy.bringup.backends import ARMS, make_arm, make_gripper
 from anytouch_policy.control.arm_loop import ArmLoop, LoopStatus
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.hardware.base import LIMIT_RANGES, Arm, ArmLimits
-from anytouch_policy.hardware.factory import ARMS, make_arm, make_gripper
 from anytouch_policy.hardware.live_config import MAX_RUN_SEED, WRIST_HEADROOM_RANGE
 from anytouch_policy.hardware.robotiq import RobotiqConfig
 from anytouch_policy.hardware.xarm_config import XArmConfig

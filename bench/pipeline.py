@@ -125,7 +125,7 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
                        warmup_timeout_s: float = 120.0, log=print) -> dict:
     import psutil
 
-    from anytouch_policy.bringup import Mode, make_plan, package_config, parse_sensors
+    from anytouch_policy.bringup.plan import Mode, make_plan, package_config, parse_sensors
 
     pairs = parse_sensors(sensors)
     work = Path(tempfile.mkdtemp(prefix="pipeline_bench_"))

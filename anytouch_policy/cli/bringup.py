@@ -18,7 +18,7 @@ from anytouch_policy.cli.args import NONNEGATIVE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from anytouch_policy.bringup import DEFAULT_SENSORS, Mode
+    from anytouch_policy.bringup.plan import DEFAULT_SENSORS, Mode
 
     parser.add_argument("mode", choices=[m.value for m in Mode], help="pour: sensors, encoder, policy, arm; "
                         "record: sensors, arm, teleop (or --expert), recorder")
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from anytouch_policy.bringup import make_plan, run_plan
+    from anytouch_policy.bringup.plan import make_plan, run_plan
 
     plan = make_plan(args.mode, sim=args.sim, sensors=args.sensors, namespace=args.namespace, policy=args.policy,
                      encoder=args.encoder, teleop=args.teleop, expert=args.expert, output_dir=args.output_dir,

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from anytouch_policy.bringup.backends import make_tactile_source
 from anytouch_policy.errors import ConfigError, DeviceError
 from anytouch_policy.hardware.digit import DigitConfig, DigitOrientation, DigitSource
-from anytouch_policy.hardware.factory import make_tactile_source
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
 from tests.hardware.mjpg_video import decode_index, marker_rgb
 

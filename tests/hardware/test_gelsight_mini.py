@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
+from anytouch_policy.bringup.backends import make_tactile_source
 from anytouch_policy.errors import ConfigError, DeviceError
 from anytouch_policy.hardware.base import SourceState
-from anytouch_policy.hardware.factory import make_tactile_source
 from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig, GelSightMiniSource
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
 from tests.hardware.mjpg_video import decode_index, marker_rgb

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
+from anytouch_policy.bringup.backends import make_gripper
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import ArmLimits
-from anytouch_policy.hardware.factory import make_gripper
 from anytouch_policy.hardware.robotiq import RobotiqConfig, RobotiqGripper
 from anytouch_policy.hardware.tool_rotation import ToolAxis
 from anytouch_policy.hardware.xarm import XArmArm

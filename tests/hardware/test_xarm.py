@@ -5,9 +5,9 @@ import time
 
 import pytest
 
+from anytouch_policy.bringup.backends import make_arm
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import ArmLimits, ArmStatus
-from anytouch_policy.hardware.factory import make_arm
 from anytouch_policy.hardware.tool_rotation import ToolAxis
 from anytouch_policy.hardware.xarm import XArmArm
 from anytouch_policy.hardware.xarm_config import XArmConfig

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from anytouch_policy.bringup import DEFAULT_SENSORS, Mode, make_plan, package_config
+from anytouch_policy.bringup.plan import DEFAULT_SENSORS, Mode, make_plan, package_config
 from anytouch_policy.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

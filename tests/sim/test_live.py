@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from anytouch_policy.actions import Action
+from anytouch_policy.bringup.backends import make_arm, make_tactile_source
 from anytouch_policy.errors import ConfigError, DeviceError
-from anytouch_policy.hardware import make_arm, make_tactile_source
 from anytouch_policy.hardware.base import ArmLimits
 from anytouch_policy.hardware.sim_live import EPISODE_FIELDS, parse_sim_state, sim_state_values
 from anytouch_policy.sensors import SensorType

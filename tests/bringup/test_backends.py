@@ -2,10 +2,9 @@
 
 import pytest
 
+from anytouch_policy.bringup.backends import ARMS, GRIPPERS, TACTILE_SOURCES, make_gripper, make_tactile_source
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware import make_gripper, make_tactile_source
 from anytouch_policy.hardware.digit import DigitOrientation, DigitSource, DigitStream
-from anytouch_policy.hardware.factory import ARMS, GRIPPERS, TACTILE_SOURCES
 from anytouch_policy.hardware.gelsight_mini import GelSightMiniSource
 from anytouch_policy.hardware.params import config_from_params
 from anytouch_policy.hardware.robotiq import RobotiqConfig

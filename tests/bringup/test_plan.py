@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from anytouch_policy.bringup import Mode, NodeSpec, Plan, make_plan, package_config, parse_sensors, run_plan
+from anytouch_policy.bringup.plan import Mode, NodeSpec, Plan, make_plan, package_config, parse_sensors, run_plan
 from anytouch_policy.cli.main import main
 from anytouch_policy.errors import ConfigError
 

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 DRIVER = textwrap.dedent(f"""
     import json, sys
     sys.path.insert(0, {str(REPO)!r})
-    from anytouch_policy.supervisor import ProcessSpec, Supervisor
+    from anytouch_policy.bringup.supervisor import ProcessSpec, Supervisor
     specs = [ProcessSpec(name, [sys.executable, "-c", code], terminal=terminal, essential=essential)
              for name, code, terminal, essential in json.loads(sys.argv[1])]
     sys.exit(Supervisor(specs, stop_timeout_s=1.0, kill_timeout_s=1.0).run())

@@ -20,9 +20,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
 
+from anytouch_policy.bringup.supervisor import ProcessSpec, Supervisor
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.supervisor import ProcessSpec, Supervisor
 
 PACKAGE = "anytouch_ros"
 
@@ -95,7 +95,7 @@ def parse_sensors(text: str) -> list[tuple[str, str]]:
 
 def package_config(name: str) -> Path:
     """config/<name> of the package: the source checkout's, else the ROS share directory, else the pip one."""
-    candidates = [Path(__file__).resolve().parents[1] / "config" / name]
+    candidates = [Path(__file__).resolve().parents[2] / "config" / name]
     try:
         from ament_index_python.packages import get_package_share_directory
 
