@@ -33,10 +33,10 @@ from anytouch_policy.control.arm_loop import ArmLoop, LoopStatus
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.hardware.base import LIMIT_RANGES, Arm, ArmLimits
-from anytouch_policy.hardware.live_config import MAX_RUN_SEED, WRIST_HEADROOM_RANGE
 from anytouch_policy.hardware.robotiq import RobotiqConfig
 from anytouch_policy.hardware.xarm_config import XArmConfig
 from anytouch_policy.sensors import NATIVE_FORMATS
+from anytouch_policy.sim.live import MAX_RUN_SEED, WRIST_HEADROOM_RANGE
 from anytouch_ros import qos
 from anytouch_ros.base import BackgroundSpin, BaseNode, run_node
 from anytouch_ros.conversions import named_values_to_msg, pose_to_msg, step_from_msg

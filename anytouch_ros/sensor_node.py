@@ -25,8 +25,8 @@ from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.hardware.digit import DigitConfig
 from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig
-from anytouch_policy.hardware.live_config import MAX_SIM_SENSORS
 from anytouch_policy.sensors import SensorType
+from anytouch_policy.sim.live import MAX_SIM_SENSORS
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import image_to_msg, named_values_from_msg, time_to_ns

@@ -5,9 +5,8 @@
     make_gripper("robotiq", arm=arm)
 
 Each table maps a backend name to (config dataclass, constructor taking that config); adding a backend is one
-entry. Backend modules import their vendor SDK only when a device opens, so building the tables costs nothing.
-The sim and replay constructors import their modules when called: those build on anytouch_policy.sim and .data,
-which import this package.
+entry. Real devices (anytouch_policy.hardware) and the simulated rig (anytouch_policy.sim) meet only here, above
+both. Backend modules import their vendor SDK only when a device opens, so building the tables costs nothing.
 """
 
 from __future__ import annotations
@@ -19,43 +18,25 @@ from anytouch_policy.errors import ConfigError
 from anytouch_policy.hardware.base import Arm, ArmLimits, Gripper, TactileSource
 from anytouch_policy.hardware.digit import DigitConfig, DigitSource
 from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig, GelSightMiniSource
-from anytouch_policy.hardware.live_config import ReplayConfig, SimArmConfig, SimSensorConfig
 from anytouch_policy.hardware.params import config_from_params
+from anytouch_policy.hardware.replay import ReplayConfig, ReplaySource
 from anytouch_policy.hardware.robotiq import RobotiqConfig, RobotiqGripper
 from anytouch_policy.hardware.xarm import XArmArm
 from anytouch_policy.hardware.xarm_config import XArmConfig
-
-
-def _sim_source(config: SimSensorConfig) -> TactileSource:
-    from anytouch_policy.hardware.sim_live import LiveSimSource
-
-    return LiveSimSource(config)
-
-
-def _replay_source(config: ReplayConfig) -> TactileSource:
-    from anytouch_policy.hardware.replay import ReplaySource
-
-    return ReplaySource(config)
-
-
-def _sim_arm(config: SimArmConfig, *, limits: ArmLimits | None = None) -> Arm:
-    from anytouch_policy.hardware.sim_live import LiveSimArm
-
-    return LiveSimArm(config, limits=limits)
-
+from anytouch_policy.sim.live import LiveSimArm, LiveSimSource, SimArmConfig, SimSensorConfig
 
 #: name -> (config dataclass, constructor taking the config)
 TACTILE_SOURCES: dict[str, tuple[type, Callable[[Any], TactileSource]]] = {
     "gelsight_mini": (GelSightMiniConfig, GelSightMiniSource),
     "digit": (DigitConfig, DigitSource),
-    "sim": (SimSensorConfig, _sim_source),
-    "replay": (ReplayConfig, _replay_source),
+    "sim": (SimSensorConfig, LiveSimSource),
+    "replay": (ReplayConfig, ReplaySource),
 }
 
 #: name -> (config dataclass, constructor taking (config, limits=))
 ARMS: dict[str, tuple[type, Callable[..., Arm]]] = {
     "xarm": (XArmConfig, XArmArm),
-    "sim": (SimArmConfig, _sim_arm),
+    "sim": (SimArmConfig, LiveSimArm),
 }
 
 #: name -> (config dataclass, constructor taking (config, arm=))

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Arm, ArmState, Gripper, GripperStatus, SourceStats, TactileSource
+from anytouch_policy.sim.episode import EpisodeSetup, sample_episode
 from anytouch_policy.sim.kinematics import TiltDrive
-from anytouch_policy.sim.params import EpisodeSetup, RigConfig, Stream, sample_episode, stream_rng
+from anytouch_policy.sim.params import RigConfig, Stream, stream_rng
 from anytouch_policy.sim.physics import BeadFlow, critical_tilt_deg, load_and_torque
 from anytouch_policy.sim.renderer import TactileRenderer
 from anytouch_policy.sim.sensor_params import SensorSpec, sample_sensor_params
