@@ -33,8 +33,8 @@ from anytouch_policy.control.arm_loop import ArmLoop, LoopStatus
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.hardware.base import LIMIT_RANGES, Arm, ArmLimits
-from anytouch_policy.hardware.robotiq import RobotiqConfig
-from anytouch_policy.hardware.xarm_config import XArmConfig
+from anytouch_policy.hardware.xarm.config import XArmConfig
+from anytouch_policy.hardware.xarm.robotiq import RobotiqConfig
 from anytouch_policy.sensors import NATIVE_FORMATS
 from anytouch_policy.sim.live import MAX_RUN_SEED, WRIST_HEADROOM_RANGE
 from anytouch_ros import qos

@@ -23,8 +23,8 @@ from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S
 from anytouch_policy.bringup.backends import TACTILE_SOURCES, make_tactile_source
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware.digit import DigitConfig
-from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig
+from anytouch_policy.hardware.cameras.digit import DigitConfig
+from anytouch_policy.hardware.cameras.gelsight_mini import GelSightMiniConfig
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.live import MAX_SIM_SENSORS
 from anytouch_ros import qos

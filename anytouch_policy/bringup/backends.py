@@ -16,13 +16,13 @@ from typing import Any
 
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.hardware.base import Arm, ArmLimits, Gripper, TactileSource
-from anytouch_policy.hardware.digit import DigitConfig, DigitSource
-from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig, GelSightMiniSource
+from anytouch_policy.hardware.cameras.digit import DigitConfig, DigitSource
+from anytouch_policy.hardware.cameras.gelsight_mini import GelSightMiniConfig, GelSightMiniSource
 from anytouch_policy.hardware.params import config_from_params
 from anytouch_policy.hardware.replay import ReplayConfig, ReplaySource
-from anytouch_policy.hardware.robotiq import RobotiqConfig, RobotiqGripper
-from anytouch_policy.hardware.xarm import XArmArm
-from anytouch_policy.hardware.xarm_config import XArmConfig
+from anytouch_policy.hardware.xarm.arm import XArmArm
+from anytouch_policy.hardware.xarm.config import XArmConfig
+from anytouch_policy.hardware.xarm.robotiq import RobotiqConfig, RobotiqGripper
 from anytouch_policy.sim.live import LiveSimArm, LiveSimSource, SimArmConfig, SimSensorConfig
 
 #: name -> (config dataclass, constructor taking the config)

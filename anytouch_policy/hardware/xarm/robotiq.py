@@ -18,8 +18,8 @@ from enum import IntEnum
 
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Gripper, GripperStatus
-from anytouch_policy.hardware.xarm import XArmArm
-from anytouch_policy.hardware.xarm_errors import check
+from anytouch_policy.hardware.xarm.arm import XArmArm
+from anytouch_policy.hardware.xarm.errors import check
 
 log = logging.getLogger(__name__)
 

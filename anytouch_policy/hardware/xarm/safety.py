@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from anytouch_policy.errors import DeviceError
-from anytouch_policy.hardware.xarm_config import XArmConfig
-from anytouch_policy.hardware.xarm_errors import check
+from anytouch_policy.hardware.xarm.config import XArmConfig
+from anytouch_policy.hardware.xarm.errors import check
 
 
 def configure_controller_safety(sdk: Any, cfg: XArmConfig) -> None:

@@ -10,9 +10,9 @@ import pytest
 from anytouch_policy.bringup.backends import make_tactile_source
 from anytouch_policy.errors import ConfigError, DeviceError
 from anytouch_policy.hardware.base import SourceState
-from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig, GelSightMiniSource
+from anytouch_policy.hardware.cameras.gelsight_mini import GelSightMiniConfig, GelSightMiniSource
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
-from tests.hardware.mjpg_video import decode_index, marker_rgb
+from tests.hardware.cameras.mjpg_video import decode_index, marker_rgb
 
 FAST = dict(allow_file=True, reconnect_backoff_s=0.05, reconnect_backoff_max_s=0.2, max_consecutive_failures=2)
 

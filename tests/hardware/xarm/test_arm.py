@@ -8,10 +8,10 @@ import pytest
 from anytouch_policy.bringup.backends import make_arm
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import ArmLimits, ArmStatus
-from anytouch_policy.hardware.tool_rotation import ToolAxis
-from anytouch_policy.hardware.xarm import XArmArm
-from anytouch_policy.hardware.xarm_config import XArmConfig
-from tests.hardware.fake_xarm_report import quat_axis_angle, quat_conj, quat_from_rpy, quat_mul
+from anytouch_policy.hardware.xarm.arm import XArmArm
+from anytouch_policy.hardware.xarm.config import XArmConfig
+from anytouch_policy.hardware.xarm.tool_rotation import ToolAxis
+from tests.hardware.xarm.fake_xarm_report import quat_axis_angle, quat_conj, quat_from_rpy, quat_mul
 
 WORKSPACE = (600.0, 0.0, 300.0, -300.0, 700.0, 100.0)
 MS_BOT_RPY = (10.0, 88.0, 20.0)  # near the pitch-90 singularity, like the MS-Bot pour pose

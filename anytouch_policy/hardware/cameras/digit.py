@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 
 from anytouch_policy.errors import ConfigError, DeviceError
-from anytouch_policy.hardware.camera_grabber import CameraGrabber, GrabbedSource
-from anytouch_policy.hardware.v4l2 import SourceKind, check_capture_node, source_kind
+from anytouch_policy.hardware.cameras.grabber import CameraGrabber, GrabbedSource
+from anytouch_policy.hardware.cameras.v4l2 import SourceKind, check_capture_node, source_kind
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
 
 log = logging.getLogger(__name__)

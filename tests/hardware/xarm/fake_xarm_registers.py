@@ -12,8 +12,8 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from tests.hardware.fake_robotiq import FakeRobotiq
-from tests.hardware.fake_xarm_report import quat_from_rpy, quat_to_rpy
+from tests.hardware.xarm.fake_robotiq import FakeRobotiq
+from tests.hardware.xarm.fake_xarm_report import quat_from_rpy, quat_to_rpy
 
 MOVE_LINE = 21
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from anytouch_policy.errors import ConfigError, DeviceError
-from anytouch_policy.hardware.v4l2 import (
+from anytouch_policy.hardware.cameras.v4l2 import (
     V4L2_CAP_DEVICE_CAPS,
     V4L2_CAP_META_CAPTURE,
     V4L2_CAP_VIDEO_CAPTURE,

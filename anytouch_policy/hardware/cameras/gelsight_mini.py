@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware.camera_grabber import CameraGrabber, GrabbedSource
-from anytouch_policy.hardware.opencv_reader import CaptureSettings, OpenCVReader
-from anytouch_policy.hardware.v4l2 import SourceKind, check_capture_node, resolve_device, source_kind
+from anytouch_policy.hardware.cameras.grabber import CameraGrabber, GrabbedSource
+from anytouch_policy.hardware.cameras.opencv_reader import CaptureSettings, OpenCVReader
+from anytouch_policy.hardware.cameras.v4l2 import SourceKind, check_capture_node, resolve_device, source_kind
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
 
 _MINI = NATIVE_FORMATS[SensorType.GELSIGHT_MINI]

@@ -28,9 +28,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from tests.hardware.fake_robotiq import FakeRobotiq
-from tests.hardware.fake_xarm_registers import ControllerRegisters, FakeArmState, Target
-from tests.hardware.fake_xarm_report import (
+from tests.hardware.xarm.fake_robotiq import FakeRobotiq
+from tests.hardware.xarm.fake_xarm_registers import ControllerRegisters, FakeArmState, Target
+from tests.hardware.xarm.fake_xarm_report import (
     ReportState,
     encode_rich_report,
     quat_axis_angle,

@@ -7,11 +7,11 @@ import pytest
 from anytouch_policy.bringup.backends import make_gripper
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import ArmLimits
-from anytouch_policy.hardware.robotiq import RobotiqConfig, RobotiqGripper
-from anytouch_policy.hardware.tool_rotation import ToolAxis
-from anytouch_policy.hardware.xarm import XArmArm
-from anytouch_policy.hardware.xarm_config import XArmConfig
-from tests.hardware.fake_robotiq import FakeRobotiq
+from anytouch_policy.hardware.xarm.arm import XArmArm
+from anytouch_policy.hardware.xarm.config import XArmConfig
+from anytouch_policy.hardware.xarm.robotiq import RobotiqConfig, RobotiqGripper
+from anytouch_policy.hardware.xarm.tool_rotation import ToolAxis
+from tests.hardware.xarm.fake_robotiq import FakeRobotiq
 
 
 def _arm(controller):

@@ -14,9 +14,9 @@ import pytest
 
 from anytouch_policy.bringup.backends import make_tactile_source
 from anytouch_policy.errors import ConfigError, DeviceError
-from anytouch_policy.hardware.digit import DigitConfig, DigitOrientation, DigitSource
+from anytouch_policy.hardware.cameras.digit import DigitConfig, DigitOrientation, DigitSource
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
-from tests.hardware.mjpg_video import decode_index, marker_rgb
+from tests.hardware.cameras.mjpg_video import decode_index, marker_rgb
 
 
 class RecordingCapture:

@@ -8,7 +8,7 @@ import pytest
 
 from anytouch_policy.errors import DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import SourceState
-from anytouch_policy.hardware.camera_grabber import CameraGrabber
+from anytouch_policy.hardware.cameras.grabber import CameraGrabber
 
 
 class ScriptedReader:

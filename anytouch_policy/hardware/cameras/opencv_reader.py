@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from anytouch_policy.errors import DeviceError
-from anytouch_policy.hardware.v4l2 import SourceKind
+from anytouch_policy.hardware.cameras.v4l2 import SourceKind
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,12 @@
-"""Fixtures for the hardware backends: a stand-in xArm controller on loopback, and MJPG videos as cameras."""
+"""Fixtures for the xArm and Robotiq backends: a stand-in xArm controller on loopback."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.hardware.fake_xarm_controller import FakeXArmController
-from tests.hardware.mjpg_video import write_mjpg
+from tests.hardware.xarm.fake_xarm_controller import FakeXArmController
 
 
 @pytest.fixture
@@ -33,13 +31,3 @@ def make_controller(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., F
     yield start
     for controller in started:
         controller.stop()
-
-
-@pytest.fixture
-def mjpg(tmp_path: Path) -> Callable[..., Path]:
-    """write_mjpg into the test's folder: mjpg("name.avi", frames=30, width=400, height=300)."""
-
-    def make(name: str, **kwargs: object) -> Path:
-        return write_mjpg(tmp_path / name, **kwargs)
-
-    return make

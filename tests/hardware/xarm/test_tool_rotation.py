@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from anytouch_policy.hardware.tool_rotation import (
+from anytouch_policy.hardware.xarm.tool_rotation import (
     ToolAxis,
     axis_rotation,
     matrix_to_rpy,
@@ -13,7 +13,7 @@ from anytouch_policy.hardware.tool_rotation import (
     tilt_from_start,
     tilted_pose,
 )
-from tests.hardware.fake_xarm_report import quat_axis_angle, quat_conj, quat_from_rpy, quat_mul
+from tests.hardware.xarm.fake_xarm_report import quat_axis_angle, quat_conj, quat_from_rpy, quat_mul
 
 
 def _quat_rotate(q, v):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from anytouch_policy.bounds import is_number
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware.tool_rotation import ToolAxis
+from anytouch_policy.hardware.xarm.tool_rotation import ToolAxis
 
 #: Mode 7 (online Cartesian replanning) needs controller firmware 1.11.0 or newer (xArm-Python-SDK#40).
 MIN_FIRMWARE = (1, 11, 0)

@@ -28,10 +28,10 @@ from anytouch_policy.actions import CONTROL_RATE_HZ
 from anytouch_policy.bounds import require_finite
 from anytouch_policy.errors import DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState, ArmStatus
-from anytouch_policy.hardware.tool_rotation import tilt_from_start, tilted_pose
-from anytouch_policy.hardware.xarm_config import MIN_FIRMWARE, XArmConfig
-from anytouch_policy.hardware.xarm_errors import ESTOP_ERROR_CODES, api_code_name, check, describe_controller
-from anytouch_policy.hardware.xarm_safety import configure_controller_safety
+from anytouch_policy.hardware.xarm.config import MIN_FIRMWARE, XArmConfig
+from anytouch_policy.hardware.xarm.errors import ESTOP_ERROR_CODES, api_code_name, check, describe_controller
+from anytouch_policy.hardware.xarm.safety import configure_controller_safety
+from anytouch_policy.hardware.xarm.tool_rotation import tilt_from_start, tilted_pose
 
 log = logging.getLogger(__name__)
 
