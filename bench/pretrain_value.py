@@ -23,8 +23,8 @@ import torch  # noqa: E402
 
 from anytouch_policy.cli.main import main as anytouch  # noqa: E402
 from anytouch_policy.demo.record import record_expert_episodes  # noqa: E402
+from anytouch_policy.eval.policy import evaluate_policy  # noqa: E402
 from anytouch_policy.policy.runtime import PolicyRuntime  # noqa: E402
-from anytouch_policy.policy_eval import evaluate_policy  # noqa: E402
 from anytouch_policy.sim.sensor_params import SensorSpec  # noqa: E402
 from anytouch_policy.train import TrainConfig, TrainMode, train  # noqa: E402
 from anytouch_policy.train.run import init_encoder_bundle  # noqa: E402

@@ -26,7 +26,7 @@ from anytouch_policy.data.episode import TYPESTORE
 from anytouch_policy.data.messages import image_msg, joint_state_msg, pose_step_msg
 from anytouch_policy.data.recording import EpisodeRecorder
 from anytouch_policy.errors import ConfigError, EpisodeError
-from anytouch_policy.sim.evaluate import EpisodeReport, run_episode
+from anytouch_policy.eval.rollout import EpisodeReport, run_episode
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.rig import TickResult

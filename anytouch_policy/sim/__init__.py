@@ -1,4 +1,7 @@
-"""Simulated pouring rig: bead physics, tactile renderers per sensor, scripted expert, closed-loop evaluation."""
+"""Simulated pouring rig: bead physics, tactile renderers per sensor, simulated devices, scripted expert.
+
+It may import hardware.base (the interfaces its devices implement) and nothing else of hardware; closed-loop
+evaluation on it lives in anytouch_policy.eval."""
 
 from anytouch_policy.sim.episode import EpisodeSetup, sample_episode
 from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert

@@ -15,8 +15,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from anytouch_policy.eval.rollout import run_episode
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
-from anytouch_policy.sim.evaluate import run_episode
 from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.probe import collect, dynamics_r2

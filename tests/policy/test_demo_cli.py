@@ -89,12 +89,12 @@ def test_eval_checks_the_plot_path_before_any_episode(demo, capsys, tmp_path):
 
 
 def test_eval_prints_the_report_before_the_plot_can_fail(demo, capsys, tmp_path, monkeypatch):
-    import anytouch_policy.policy_eval
+    import anytouch_policy.eval.policy
 
     def disk_full(evals, path, **kw):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(anytouch_policy.policy_eval, "plot_pours", disk_full)
+    monkeypatch.setattr(anytouch_policy.eval.policy, "plot_pours", disk_full)
     code = main(["eval", "--policy", str(demo / "models" / "frozen-static"), "--episodes", "1", "--json",
                  "--plot", str(tmp_path / "x.png")])
     assert code == 2

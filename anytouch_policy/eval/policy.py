@@ -1,4 +1,5 @@
-"""Closed-loop evaluation of a policy bundle on the simulated rig, through PolicyRuntime.decide_windows.
+"""Closed-loop evaluation of a policy bundle on the simulated rig, through PolicyRuntime.decide_windows
+(`anytouch eval`, the demo and the pretraining bench run it).
 
 Each 5 Hz tick the adapter cuts every sensor's window with `PolicyRuntime.window_indices` at the newest frame (the
 frames rendered up to the decision), and asks `decide_windows` (EncoderRuntime + head: the inference code of the
@@ -9,15 +10,18 @@ range, disjoint from every training seed.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from anytouch_policy.actions import Action
-from anytouch_policy.errors import ConfigError
+from anytouch_policy.errors import AnyTouchError, ConfigError
+from anytouch_policy.eval.rollout import EpisodeReport, EvalReport, Frames, run_episode
+from anytouch_policy.outputs import check_output_file
 from anytouch_policy.policy.runtime import PolicyRuntime
-from anytouch_policy.sim.evaluate import EpisodeReport, EvalReport, Frames, run_episode
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.rig import TickResult
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec
@@ -119,3 +123,38 @@ def plot_pours(evals: dict[str, PolicyEval], path: Path | str, *, episodes: int 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def default_plot_path(policy: Path | str, *, initial_g: float, target_g: float, seed: int) -> Path:
+    """Where `anytouch eval` puts its plot unless told: inside the bundle (the bundle's output rule allows it)."""
+    return Path(policy) / f"eval_{initial_g:g}-{target_g:g}_seed{seed}.png"
+
+
+def evaluate_bundle(policy: Path | str, *, episodes: int, initial_g: float, target_g: float, seed: int,
+                    sensors: Sequence[str] | None, plot: Path | None, device: str, precision: str,
+                    threads: int | None, as_json: bool) -> None:
+    """`anytouch eval`: load the bundle, evaluate, print the report (table or JSON), then write the plot.
+
+    The plot path is checked before any work; the report is printed before the plot, so a failing plot (a full
+    disk) never loses it.
+    """
+    if plot is not None:
+        check_output_file(plot, what="--plot")
+    runtime = PolicyRuntime.from_bundle(policy, device=device, precision=precision, threads=threads)
+    specs = [SensorSpec.parse(s) for s in sensors] if sensors else None
+    progress = None if as_json else (lambda ep: print(f"episode {ep.index}: poured {ep.poured_g:.2f} g "
+                                                      f"({ep.steps} ticks)", file=sys.stderr))
+    result = evaluate_policy(runtime, episodes=episodes, initial_g=initial_g, target_g=target_g, seed=seed,
+                             sensors=specs, progress=progress)
+    if as_json:
+        print(json.dumps({"policy": str(policy), "variant": runtime.variant, **result.to_dict(),
+                          **({} if plot is None else {"plot": str(plot)})}, indent=2), flush=True)
+    else:
+        print(result.report.table(), flush=True)
+    if plot is not None:
+        try:
+            plot_pours({Path(policy).name: result}, plot)
+        except OSError as exc:
+            raise AnyTouchError(f"--plot {plot}: cannot write the plot ({exc}); the report above is complete") from None
+        if not as_json:
+            print(f"plot: {plot}")
