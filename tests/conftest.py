@@ -1,4 +1,4 @@
-"""Shared, session-scoped inputs for the policy tests: short expert bags and a tiny random encoder bundle."""
+"""Shared, session-scoped inputs of the policy, train and bench tests: short expert bags, a tiny random encoder."""
 
 from pathlib import Path
 

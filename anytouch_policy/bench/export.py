@@ -1,6 +1,6 @@
 """Size and time of `anytouch export lerobot` on the demo's demonstrations, as JSON.
 
-    .venv/bin/python bench/export_lerobot.py [--episodes 40] [--bags DIR] [--png-level 6] [--work DIR] > out.json
+    OMP_NUM_THREADS=1 anytouch bench export [--episodes 40] [--bags DIR] [--png-level 6] [--work DIR] > out.json
 
 Without --bags, records the demonstrations exactly as `anytouch demo` does (scripted expert, 100 g -> 60 g,
 GelSight Mini, TRAIN seeds of run 0) into --work, then exports them there and reports bag and dataset sizes.
@@ -8,36 +8,33 @@ GelSight Mini, TRAIN seeds of run 0) into --work, then exports them there and re
 
 from __future__ import annotations
 
-import os
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy: a one-core figure, like the other benches
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package, not an installed one
-
-from anytouch_policy.demo.record import record_expert_episodes  # noqa: E402
-from anytouch_policy.export.lerobot import export_lerobot  # noqa: E402
-from anytouch_policy.sim.params import RigConfig  # noqa: E402
-from anytouch_policy.sim.sensor_params import SensorSpec  # noqa: E402
+from anytouch_policy.cli.args import POSITIVE_INT, number
 
 
 def _mb(root: Path) -> float:
     return round(sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6, 1)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=40, help="demonstrations to record (without --bags)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--episodes", type=POSITIVE_INT, default=40, help="demonstrations to record (without --bags)")
     parser.add_argument("--bags", default=None, help="export these bags instead of recording")
-    parser.add_argument("--png-level", type=int, default=6, help="PNG zlib level (LeRobot uses 6)")
+    parser.add_argument("--png-level", type=number(int, low=0, high=9), default=6,
+                        help="PNG zlib level (LeRobot uses 6)")
     parser.add_argument("--work", default=None, help="folder for bags and dataset (default: a temporary one)")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> dict:
+    from anytouch_policy.demo.record import record_expert_episodes
+    from anytouch_policy.export.lerobot import export_lerobot
+    from anytouch_policy.sim.params import RigConfig
+    from anytouch_policy.sim.sensor_params import SensorSpec
+
     work = Path(args.work or tempfile.mkdtemp(prefix="export-bench-"))
     figures: dict[str, object] = {}
     bags = Path(args.bags) if args.bags else work / "bags"
@@ -55,9 +52,4 @@ def main() -> int:
                    kb_per_frame=round(summary.bytes / summary.frames / 1e3, 1),
                    data_files=summary.data_files, bags_mb=_mb(bags),
                    files=[str(p.relative_to(work / "dataset")) for p in files], work=str(work))
-    print(json.dumps(figures, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return figures

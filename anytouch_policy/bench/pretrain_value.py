@@ -1,6 +1,6 @@
 """Does stage-1 adaptation pay? Frozen policies on an adapted vs a random-initialised encoder, closed-loop sim error.
 
-    .venv/bin/python bench/pretrain_value.py --out runs/pretrain-value > pretrain_value.json
+    anytouch bench pretrain-value --out runs/pretrain-value > pretrain_value.json
 
 1. record expert demonstrations on the simulated rig (TRAIN seeds; or reuse --bags)
 2. the same random init of the preset, saved once; stage-1 masked modelling on the demonstrations' frames from it
@@ -12,42 +12,42 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package, not an installed one
-
-import torch  # noqa: E402
-
-from anytouch_policy.cli.main import main as anytouch  # noqa: E402
-from anytouch_policy.demo.record import record_expert_episodes  # noqa: E402
-from anytouch_policy.eval.policy import evaluate_policy  # noqa: E402
-from anytouch_policy.policy.runtime import PolicyRuntime  # noqa: E402
-from anytouch_policy.sim.sensor_params import SensorSpec  # noqa: E402
-from anytouch_policy.train import TrainConfig, TrainMode, train  # noqa: E402
-from anytouch_policy.train.run import init_encoder_bundle  # noqa: E402
+from anytouch_policy.cli.args import NONNEGATIVE_INT, POSITIVE_INT
 
 
 def log(msg: str) -> None:
     print(f"[pretrain value] {msg}", file=sys.stderr, flush=True)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="work folder (bags, encoders, policies)")
     parser.add_argument("--bags", type=Path, default=None, help="reuse these demonstrations instead of recording")
-    parser.add_argument("--episodes", type=int, default=40, help="demonstrations to record")
-    parser.add_argument("--eval-episodes", type=int, default=40)
+    parser.add_argument("--episodes", type=POSITIVE_INT, default=40, help="demonstrations to record")
+    parser.add_argument("--eval-episodes", type=POSITIVE_INT, default=40)
     parser.add_argument("--preset", default="anytouch-small")
-    parser.add_argument("--pretrain-epochs", type=int, default=6)
+    parser.add_argument("--pretrain-epochs", type=POSITIVE_INT, default=6)
     parser.add_argument("--pretrain-arg", action="append", default=[], metavar="ARG",
                         help="extra `anytouch pretrain` argument, repeatable (e.g. --pretrain-arg=--norm-pix-loss)")
-    parser.add_argument("--frozen-epochs", type=int, default=40)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--frozen-epochs", type=POSITIVE_INT, default=40)
+    parser.add_argument("--threads", type=POSITIVE_INT, default=2)
+    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    from anytouch_policy.cli.main import main as anytouch
+    from anytouch_policy.demo.record import record_expert_episodes
+    from anytouch_policy.eval.policy import evaluate_policy
+    from anytouch_policy.policy.runtime import PolicyRuntime
+    from anytouch_policy.sim.sensor_params import SensorSpec
+    from anytouch_policy.train import TrainConfig, TrainMode, train
+    from anytouch_policy.train.run import init_encoder_bundle
+
     torch.set_num_threads(args.threads)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -89,16 +89,11 @@ def main() -> int:
         timing[f"{name}_train_eval_s"] = round(time.perf_counter() - t, 1)
         log(f"{name}: mean error {results[name]['mean_abs_error_g']:.2f} g")
 
-    print(json.dumps({
+    return {
         "task": "sim, 100 g -> 60 g, frozen encoder, dynamic 3-frame windows",
         "preset": args.preset, "demonstrations": str(bags), "pretrain_epochs": args.pretrain_epochs,
         "eval_episodes": args.eval_episodes, "results": results,
         "adapted_beats_random": results["stage1_adapted"]["mean_abs_error_g"]
         < results["random_init"]["mean_abs_error_g"],
         "timing": timing, "seconds": round(time.perf_counter() - t0, 1),
-    }, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    }

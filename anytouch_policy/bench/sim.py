@@ -1,20 +1,24 @@
-"""Figures of the simulated rig (issue 3's "it must show" list), as one JSON-ready dict.
+"""Figures of the simulated rig as JSON: expert errors, dynamics R^2, render speed, determinism.
 
-    .venv/bin/python bench/sim.py            # prints the JSON
-    from anytouch_policy.sim.bench import sim_figures
+    OMP_NUM_THREADS=1 anytouch bench sim [--episodes 20] [--probe-episodes 24] > sim_bench.json
+    from anytouch_policy.bench.sim import sim_figures
 
-Speeds are taken on one core (OpenCV limited to one thread); on a shared machine they are disturbed by other load.
+Speeds are taken on one core (OpenCV limited to one thread; OMP_NUM_THREADS=1 keeps numpy's BLAS on one too, as
+`make bench` runs it); on a shared machine they are disturbed by other load.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import sys
 import time
 from collections.abc import Callable
 
 import cv2
 import numpy as np
 
+from anytouch_policy.cli.args import NONNEGATIVE_INT, POSITIVE_INT
 from anytouch_policy.eval.rollout import run_episode
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
 from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
@@ -24,9 +28,9 @@ from anytouch_policy.sim.renderer import TactileRenderer
 from anytouch_policy.sim.rig import SimRig, TickResult
 from anytouch_policy.sim.sensor_params import SensorSpec, sample_sensor_params
 
-#: The (initial g, target g) pairs of the issue: the paper's task first, then MS-Bot-like variations.
+#: The (initial g, target g) pairs: the paper's task first, then MS-Bot-like variations.
 PAIRS = ((100.0, 60.0), (90.0, 40.0), (120.0, 60.0), (100.0, 30.0))
-#: Mean absolute error the issue allows the expert per pair (g).
+#: Mean absolute error the expert is allowed per pair (g).
 EXPERT_LIMIT_G = {(100.0, 60.0): 1.5}
 OTHER_PAIRS_LIMIT_G = 3.0
 
@@ -102,7 +106,7 @@ def frames_digest(*, seed: int, ticks: int = 15, sensors: tuple[SensorSpec, ...]
 
 def sim_figures(*, episodes: int = 20, probe_episodes: int = 24, fps_frames: int = 400, seed: int = 0,
                 log: Callable[[str], None] | None = None) -> dict:
-    """Every figure of issue 3: expert errors (4 pairs) with mass conservation, the static-only expert ablation,
+    """Every figure of the rig: expert errors (4 pairs) with mass conservation, the static-only expert ablation,
     R^2 of flow from 1 vs 3 frames, render speed per sensor on one core, determinism."""
     say = log or (lambda _msg: None)
     figures: dict = {"episodes_per_pair": episodes}
@@ -130,3 +134,17 @@ def sim_figures(*, episodes: int = 20, probe_episodes: int = 24, fps_frames: int
                               "sha256": first}
     figures["bench_seconds"] = round(time.perf_counter() - start, 1)
     return figures
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--episodes", type=POSITIVE_INT, default=20, help="expert episodes per (initial, target) pair")
+    parser.add_argument("--probe-episodes", type=POSITIVE_INT, default=24,
+                        help="expert episodes for the dynamics probe")
+    parser.add_argument("--fps-frames", type=POSITIVE_INT, default=400,
+                        help="frames rendered per sensor for the speed")
+    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
+
+
+def run(args: argparse.Namespace) -> dict:
+    return sim_figures(episodes=args.episodes, probe_episodes=args.probe_episodes, fps_frames=args.fps_frames,
+                       seed=args.seed, log=lambda msg: print(f"[bench sim] {msg}", file=sys.stderr))

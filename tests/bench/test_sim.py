@@ -1,7 +1,7 @@
-"""The bench's building blocks run and report what they claim (the full figures come from bench/sim.py)."""
+"""The sim bench's building blocks run and report what they claim (the full figures: `anytouch bench sim`)."""
 
+from anytouch_policy.bench.sim import PAIRS, expert_errors, frames_digest, render_fps
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.sim.bench import PAIRS, expert_errors, frames_digest, render_fps
 
 
 def test_expert_errors_report_conservation_and_limits():
