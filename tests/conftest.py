@@ -1,9 +1,11 @@
-"""Shared, session-scoped inputs of the policy, train and bench tests: short expert bags, a tiny random encoder."""
+"""Shared, session-scoped inputs: short expert bags and a tiny random encoder (policy, train and bench tests), and
+one quick demo run whose policies the demo and eval tests read."""
 
 from pathlib import Path
 
 import pytest
 
+from anytouch_policy.cli.main import main
 from anytouch_policy.demo.record import record_expert_episodes
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
@@ -24,3 +26,11 @@ def expert_bags(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
     return init_encoder_bundle("anytouch-tiny", tmp_path_factory.mktemp("enc") / "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> Path:
+    """One `anytouch demo --quick` run: its trained policies serve the demo and the eval tests."""
+    out = tmp_path_factory.mktemp("demo") / "run"
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out
