@@ -1,8 +1,11 @@
-"""The node sets of launch/pour.launch.py and launch/record.launch.py, for machines without launch_ros.
+"""The node plan: the one definition of the pour and record node sets and of their launch arguments.
 
-`make_plan` turns the launch arguments into the same nodes, parameter files and overrides the launch files produce
-(tests/launch/test_launch_files.py interprets the launch files' source and compares, for every combination of
-arguments). `NodeSpec.argv` is the command line `ros2 launch` would run, minus the workspace: `python -m
+`make_plan` turns the arguments into nodes, parameter files, overrides and which nodes are essential;
+`anytouch bringup` runs that plan as supervised processes, and launch/pour.launch.py and launch/record.launch.py
+build their launch_ros Node actions from it (bringup.launch), so the two cannot drift. `LAUNCH_ARGUMENTS` declares
+each mode's launch arguments and `plan_from_launch` reads their string values.
+
+`NodeSpec.argv` is the command line `ros2 launch` would run, minus the workspace: `python -m
 anytouch_ros.<executable> --ros-args -r __node:=<name> [-r __ns:=/<ns>] --params-file <yaml> ... -p <k>:=<v> ...`.
 rcl applies files and -p overrides in command-line order, so overrides win over the YAML (see config/*.yaml on why
 those files must not contain a "/**" section).
@@ -15,6 +18,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -26,7 +30,7 @@ from anytouch_policy.sensors import SensorType
 
 PACKAGE = "anytouch_ros"
 
-#: Defaults of the launch arguments; the launch files declare the same (the equivalence test checks).
+#: Default of the `sensors` argument (launch argument and `anytouch bringup --sensors`).
 DEFAULT_SENSORS = "left:gelsight_mini"
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -77,6 +81,45 @@ class Plan:
                            "nodes": [n.to_dict() for n in self.nodes]}, indent=2)
 
 
+@dataclass(frozen=True)
+class LaunchArgument:
+    """One argument a launch file declares (`name:=value`); every value arrives as a string."""
+
+    name: str
+    default: str
+    description: str
+    choices: tuple[str, ...] = ()
+
+
+_BOOL = ("true", "false")
+_COMMON = (
+    LaunchArgument("sim", "false", "simulated rig (sensor and arm backends 'sim') instead of the hardware", _BOOL),
+    LaunchArgument("sensors", DEFAULT_SENSORS, "name:type[,name:type...]; a driver node sensor_<name> per entry"),
+    LaunchArgument("namespace", "", "namespace of every node and topic"),
+)
+
+#: The launch arguments of each mode, in declaration order. All but `teleop_prefix` (launch only: ros2 launch gives
+#: nodes no terminal, so the teleop gets a window) map onto make_plan's keywords of the same name.
+LAUNCH_ARGUMENTS: dict[Mode, tuple[LaunchArgument, ...]] = {
+    Mode.POUR: (
+        *_COMMON,
+        LaunchArgument("policy", "", "policy bundle folder ('' = config's)"),
+        LaunchArgument("encoder", "", "encoder bundle folder ('' = config's); not with policy, which has its own"),
+        LaunchArgument("config", "", "parameter file ('' = the package's pour.yaml)"),
+    ),
+    Mode.RECORD: (
+        *_COMMON,
+        LaunchArgument("teleop", "true", "start the keyboard teleop (false: run it yourself in a terminal)", _BOOL),
+        LaunchArgument("expert", "false", "scripted expert instead of the keyboard teleop (sim only: needs sim/state)",
+                       _BOOL),
+        LaunchArgument("teleop_prefix", "xterm -e", "command that gives the teleop a terminal window"),
+        LaunchArgument("output_dir", "", "episodes directory ('' = config's)"),
+        LaunchArgument("config", "", "parameter file ('' = the package's record.yaml)"),
+    ),
+}
+LAUNCH_ONLY = frozenset({"teleop_prefix"})
+
+
 def parse_sensors(text: str) -> list[tuple[str, str]]:
     """`name:type[,name:type...]` (the `sensors` launch argument) -> [(name, type)], validated, types as written."""
     out: list[tuple[str, str]] = []
@@ -122,14 +165,14 @@ def make_plan(
     output_dir: str = "",
     config: list[str] | tuple[str, ...] = (),
 ) -> Plan:
-    """The node set of `ros2 launch anytouch_ros <mode>.launch.py` with the same arguments.
+    """The node set of `anytouch bringup <mode>` and `ros2 launch anytouch_ros <mode>.launch.py`.
 
     `config`: parameter files replacing the package's config/<mode>.yaml (the launch files take one, `config:=`);
     several are applied in order, later ones win. `expert` (record, sim only) starts the scripted expert instead of
     the keyboard teleop. With `policy` the encoder node gets the policy bundle too (it brings its own encoder; the
     encoder node refuses an encoder bundle next to it).
 
-    Essential nodes, whose end ends the whole set (here and in the launch files): those without which the set is
+    Essential nodes, whose end ends the whole set (bringup; launch: on_exit=Shutdown): those without which the set is
     useless, the encoder, policy and arm of `pour`; the arm and recorder of `record`, and its teleop or expert, whose
     exit is how a session ends (the operator quits, the expert has recorded its episodes). A sensor driver is not:
     its death is reported, and the policy holds (stale data -> wait) until a driver publishes again.
@@ -179,6 +222,26 @@ def make_plan(
             recorder["output_dir"] = output_dir
         nodes.append(node("recorder", "recorder_node", recorder))
     return Plan(mode, sim, namespace, tuple(nodes))
+
+
+def plan_from_launch(mode: Mode | str, values: Mapping[str, str]) -> Plan:
+    """The plan for the launch arguments' string values (every argument of LAUNCH_ARGUMENTS[mode], as performed)."""
+    mode = Mode(mode)
+    declared = {a.name: a for a in LAUNCH_ARGUMENTS[mode]}
+    if set(values) != set(declared):
+        raise ConfigError(f"{mode.value} launch arguments {sorted(values)} differ from the declared {sorted(declared)}")
+    kwargs: dict[str, object] = {}
+    for name, value in values.items():
+        argument = declared[name]
+        if argument.choices and value not in argument.choices:
+            raise ConfigError(f"launch argument {name}:={value!r} must be one of {list(argument.choices)}")
+        if name in LAUNCH_ONLY:
+            continue
+        if name == "config":
+            kwargs[name] = [value] if value else []
+        else:
+            kwargs[name] = value == "true" if argument.choices == _BOOL else value
+    return make_plan(mode, **kwargs)
 
 
 def run_plan(plan: Plan, *, stop_timeout_s: float = 10.0, out: TextIO | None = None,
