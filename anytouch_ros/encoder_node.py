@@ -7,7 +7,7 @@
 With `policy` (a policy bundle) the bundle is the single source of truth: sensors and their types, frames (3
 dynamic, 1 static), stride, token mode and the (fine-tuned) encoder it was trained with; parameters that disagree
 with it are refused at start-up, naming them. With `bundle` (an encoder bundle) they come from the parameters.
-Subscription callbacks only push frames into anytouch_policy.stream_encoder.StreamEncoder, whose worker thread
+Subscription callbacks only push frames into anytouch_policy.control.stream_encoder.StreamEncoder, whose worker thread
 embeds the newest window of every sensor with new frames in one forward pass and publishes.
 """
 

@@ -6,7 +6,7 @@ Each tick (a timer at control_rate_hz) takes the newest anytouch/embedding of ev
 If one is missing or older than max_age_s (ROS clock - embedding stamp = grab time of its newest frame), the tick
 publishes `wait` and /diagnostics warns: stale touch means stop. Otherwise the head decides
 (PolicyRuntime.decide_embeddings, conditioned on initial_g/target_g when the bundle wants them) in a worker thread
-(anytouch_policy.control.DecisionWorker): a decision later than half a period is replaced by `wait`, and a tick
+(anytouch_policy.control.ticks.DecisionWorker): a decision later than half a period is replaced by `wait`, and a tick
 that finds the worker busy publishes `wait`, so every tick publishes exactly one action on time. The step is the
 tool-frame rotation of anytouch_ros.conversions.action_to_msgs (stamp = tick time). A policy that compares with
 the start of the pour (reference mode episode_start) takes its reference from the first decision after start-up

@@ -3,7 +3,7 @@
     ros2 run anytouch_ros teleop_node --ros-args -p mode:=latch
 
 Reads keys from its terminal (cbreak mode via termios/tty, so it works over SSH without X), prints the key map
-(anytouch_policy.teleop.KEYMAP) and a live status line (action, episode, arm/tilt, scale/mass). No key = wait.
+(anytouch_policy.control.teleop.KEYMAP) and a live status line (action, episode, arm/tilt, scale/mass). No key = wait.
 The terminal is restored and a final `wait` is published on every exit path (q, Ctrl-C, SIGTERM, SIGHUP); after
 SIGTERM or SIGHUP the process then ends on that signal, so `anytouch bringup` sees what stopped it (anytouch_ros.base).
 rclpy spins in a background thread (one SingleThreadedExecutor); the main thread reads the keyboard.

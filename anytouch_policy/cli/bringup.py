@@ -5,9 +5,10 @@
     anytouch bringup pour --sim --policy models/policy --dry-run
 
 Runs the node plan (anytouch_policy.bringup.plan) that `ros2 launch anytouch_ros <pour|record>.launch.py` builds
-its nodes from: same executables, node names, parameter files, overrides and essential nodes. Ctrl-C stops every node; an essential node's exit (encoder,
-policy, arm; recorder, teleop, expert) stops the others. Exit status 1 when any node failed: a non-zero status, or a
-signal bringup did not send it (a stray SIGTERM, SIGKILL); each is named with its cause.
+its nodes from: same executables, node names, parameter files, overrides and essential nodes. Ctrl-C stops every
+node; an essential node's exit (encoder, policy, arm; recorder, teleop, expert) stops the others. Exit status 1
+when any node failed: a non-zero status, or a signal bringup did not send it (a stray SIGTERM, SIGKILL); each is
+named with its cause.
 """
 
 from __future__ import annotations
