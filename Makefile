@@ -13,8 +13,8 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check .
 
-bench: setup  # JSON on stdout, one document per bench
+bench: setup  # JSON on stdout, one document per bench; library benches are `anytouch bench`, bench/ needs ROS
 	.venv/bin/anytouch bench encoder
-	.venv/bin/python bench/sim.py
+	OMP_NUM_THREADS=1 .venv/bin/anytouch bench sim
 	.venv/bin/anytouch bench train
 	.venv/bin/python bench/pipeline.py --seconds 60

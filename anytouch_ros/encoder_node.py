@@ -7,7 +7,7 @@
 With `policy` (a policy bundle) the bundle is the single source of truth: sensors and their types, frames (3
 dynamic, 1 static), stride, token mode and the (fine-tuned) encoder it was trained with; parameters that disagree
 with it are refused at start-up, naming them. With `bundle` (an encoder bundle) they come from the parameters.
-Subscription callbacks only push frames into anytouch_policy.stream_encoder.StreamEncoder, whose worker thread
+Subscription callbacks only push frames into anytouch_policy.control.stream_encoder.StreamEncoder, whose worker thread
 embeds the newest window of every sensor with new frames in one forward pass and publishes.
 """
 
@@ -19,11 +19,11 @@ from functools import partial
 from sensor_msgs.msg import Image
 
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S
+from anytouch_policy.control.stream_encoder import Embedded, StreamEncoder
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.stream_encoder import Embedded, StreamEncoder
 from anytouch_policy.tactile import WINDOW_FRAMES, StampedFrame
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
@@ -57,7 +57,7 @@ class EncoderNode(BaseNode):
             raise ConfigError(f"parameters sensors ({names}) and sensor_types ({kinds}) must have the same length")
         options = {"device": device, "precision": dtype, "threads": threads or None}
         if policy:
-            from anytouch_policy.policy import PolicyRuntime
+            from anytouch_policy.policy.runtime import PolicyRuntime
 
             bundled = PolicyRuntime.from_bundle(policy, **options)
             self._agree(policy, sensors=(names, [n for n, _ in bundled.sensors]),

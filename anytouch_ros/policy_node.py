@@ -6,7 +6,7 @@ Each tick (a timer at control_rate_hz) takes the newest anytouch/embedding of ev
 If one is missing or older than max_age_s (ROS clock - embedding stamp = grab time of its newest frame), the tick
 publishes `wait` and /diagnostics warns: stale touch means stop. Otherwise the head decides
 (PolicyRuntime.decide_embeddings, conditioned on initial_g/target_g when the bundle wants them) in a worker thread
-(anytouch_policy.control.DecisionWorker): a decision later than half a period is replaced by `wait`, and a tick
+(anytouch_policy.control.ticks.DecisionWorker): a decision later than half a period is replaced by `wait`, and a tick
 that finds the worker busy publishes `wait`, so every tick publishes exactly one action on time. The step is the
 tool-frame rotation of anytouch_ros.conversions.action_to_msgs (stamp = tick time). A policy that compares with
 the start of the pour (reference mode episode_start) takes its reference from the first decision after start-up
@@ -28,7 +28,7 @@ from std_msgs.msg import String
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE, Action
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, MASS_G
-from anytouch_policy.control import DecisionWorker, RollingStats, TickMonitor, stale_inputs
+from anytouch_policy.control.ticks import DecisionWorker, RollingStats, TickMonitor, stale_inputs
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_ros import qos
@@ -79,7 +79,7 @@ class PolicyNode(BaseNode):
             raise ConfigError(f"parameters target_g ({grams['target_g']}) and initial_g ({grams['initial_g']}) need "
                               "0 < target_g < initial_g")
         try:
-            from anytouch_policy.policy import PolicyRuntime
+            from anytouch_policy.policy.runtime import PolicyRuntime
         except ImportError as exc:
             raise ConfigError(f"the policy runtime (anytouch_policy.policy) is not installed: {exc}") from None
         self.runtime = PolicyRuntime.from_bundle(bundle, device=device)

@@ -4,7 +4,7 @@
     ros2 run anytouch_ros sensor_node --ros-args -p sensor_name:=left -p backend:=gelsight_mini -p serial:=2BG8-FH59 \\
         -p gelsight_mini.exposure:=180
 
-Backends (anytouch_policy.hardware.factory): `gelsight_mini` and `digit` (cameras grabbed in the backend's own
+Backends (anytouch_policy.bringup.backends): `gelsight_mini` and `digit` (cameras grabbed in the backend's own
 thread), `sim` (renders a sensor model, `sim_model` or the shipped one of `sensor_type`, at its rate from the
 sim/state snapshots of the sim arm node), `replay` (a recorded episode's frames of one sensor, original spacing,
 stamps shifted to now). A worker thread reads the backend and publishes; the executor thread only receives sim/state
@@ -21,13 +21,13 @@ from collections import deque
 from sensor_msgs.msg import Image, JointState
 
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S
+from anytouch_policy.bringup.backends import TACTILE_SOURCES, make_tactile_source
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware.digit import DigitConfig
-from anytouch_policy.hardware.factory import TACTILE_SOURCES, make_tactile_source
-from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig
-from anytouch_policy.hardware.live_config import MAX_SIM_SENSORS
+from anytouch_policy.hardware.cameras.digit import DigitConfig
+from anytouch_policy.hardware.cameras.gelsight_mini import GelSightMiniConfig
 from anytouch_policy.sensors import SensorType
+from anytouch_policy.sim.live import MAX_SIM_SENSORS
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import image_to_msg, named_values_from_msg, time_to_ns

@@ -44,8 +44,9 @@ def build_policy(path: Path, *, preset: str, sensors: list[tuple[str, str]]) -> 
 
     from anytouch_policy.model import AnyTouchEncoder, save_encoder_bundle
     from anytouch_policy.model.runtime import TokenMode
-    from anytouch_policy.policy import HeadConfig, PolicyHead, ReferenceMode
-    from anytouch_policy.policy_bundle import policy_config, save_policy_bundle
+    from anytouch_policy.policy.bundle import save_policy_bundle
+    from anytouch_policy.policy.config import HeadConfig, ReferenceMode, policy_config
+    from anytouch_policy.policy.head import PolicyHead
     from anytouch_policy.sensors import SensorType
 
     torch.manual_seed(0)
@@ -124,7 +125,7 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
                        warmup_timeout_s: float = 120.0, log=print) -> dict:
     import psutil
 
-    from anytouch_policy.bringup import Mode, make_plan, package_config, parse_sensors
+    from anytouch_policy.bringup.plan import Mode, make_plan, package_config, parse_sensors
 
     pairs = parse_sensors(sensors)
     work = Path(tempfile.mkdtemp(prefix="pipeline_bench_"))

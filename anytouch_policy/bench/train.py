@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> dict:
     from anytouch_policy.demo.record import record_expert_episodes
     from anytouch_policy.model.bundle import load_encoder_bundle
     from anytouch_policy.model.runtime import EncoderRuntime
-    from anytouch_policy.policy import HeadConfig, PolicyHead
+    from anytouch_policy.policy.config import HeadConfig
+    from anytouch_policy.policy.head import PolicyHead
     from anytouch_policy.sim.sensor_params import SensorSpec
     from anytouch_policy.train.cache import EmbeddingCache, embed_ticks
     from anytouch_policy.train.config import TrainConfig, TrainMode

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{files.ticks} ticks, poured {files.poured_g:.2f} g (target {args.target_g:g} g)")
         return 0
 
-    from anytouch_policy.sim.evaluate import evaluate
+    from anytouch_policy.eval.rollout import evaluate
     from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
 
     policy = ScriptedExpert(ExpertParams(knows_flow=args.policy == "expert"))

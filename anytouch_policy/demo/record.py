@@ -37,8 +37,8 @@ from anytouch_policy.data.episode import TYPESTORE
 from anytouch_policy.data.messages import image_msg, joint_state_msg, pose_step_msg
 from anytouch_policy.data.recording import EpisodeRecorder
 from anytouch_policy.errors import ConfigError, EpisodeError
+from anytouch_policy.eval.rollout import EpisodeReport, run_episode
 from anytouch_policy.outputs import OutputKind, writing_dir
-from anytouch_policy.sim.evaluate import EpisodeReport, run_episode
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import EPISODES_PER_SEED, RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.rig import TickResult

@@ -24,13 +24,13 @@ import torch
 from anytouch_policy.demo.record import draw_pairs, record_demonstrations
 from anytouch_policy.demo.table import Cell, plot_errors, render_markdown, render_text
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.eval.policy import PolicyEval, evaluate_policy, plot_pours
+from anytouch_policy.eval.rollout import evaluate
 from anytouch_policy.model.bundle import read_bundle_config
 from anytouch_policy.model.config import EncoderConfig, load_preset
 from anytouch_policy.model.encoder import Finetune, FinetuneMode
 from anytouch_policy.outputs import check_output_dir
-from anytouch_policy.policy import PolicyRuntime
-from anytouch_policy.policy_eval import PolicyEval, evaluate_policy, plot_pours
-from anytouch_policy.sim.evaluate import evaluate
+from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec

@@ -16,16 +16,30 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from anytouch_policy.data.episode import Episode, read_episode
 from anytouch_policy.errors import ConfigError, DeviceNotConnectedError, EpisodeError
 from anytouch_policy.hardware.base import SourceState, SourceStats, TactileSource
-from anytouch_policy.hardware.live_config import ReplayConfig
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import StampedFrame
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Which recorded frames to re-publish."""
+
+    episode: str  # episode directory (a finished one, or a readable .incomplete one)
+    name: str = ""  # sensor name of the replayed frames; defaults to `sensor`
+    sensor: str = ""  # sensor of the episode to replay; defaults to `name`, or the episode's only sensor
+    loop: bool = False  # start over after the last frame
+
+    def __post_init__(self) -> None:
+        if not self.episode:
+            raise ConfigError("replay episode is required (an episode directory written by the recorder)")
 
 
 class ReplaySource(TactileSource):

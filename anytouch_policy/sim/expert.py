@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from anytouch_policy.actions import Action
-from anytouch_policy.sim.params import EpisodeSetup, PhysicsParams, RigConfig, Stream, stream_rng
+from anytouch_policy.sim.episode import EpisodeSetup
+from anytouch_policy.sim.params import PhysicsParams, RigConfig, Stream, stream_rng
 from anytouch_policy.sim.physics import critical_tilt_deg
 from anytouch_policy.sim.state import RigState
 from anytouch_policy.tactile import StampedFrame

@@ -14,7 +14,8 @@ from torch import nn
 
 from anytouch_policy.data.frames import load_frame_table
 from anytouch_policy.model.encoder import AnyTouchEncoder
-from anytouch_policy.policy import PolicyHead, ReferenceMode
+from anytouch_policy.policy.config import ReferenceMode
+from anytouch_policy.policy.head import PolicyHead
 from anytouch_policy.train.augment import to_input
 from anytouch_policy.train.config import TrainConfig
 from anytouch_policy.train.data import Prepared

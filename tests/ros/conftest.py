@@ -342,8 +342,9 @@ def pour_policy(tmp_path_factory, encoder_bundle) -> Path:
 
     from anytouch_policy.actions import Action
     from anytouch_policy.model.runtime import TokenMode
-    from anytouch_policy.policy import HeadConfig, PolicyHead, ReferenceMode
-    from anytouch_policy.policy_bundle import policy_config, save_policy_bundle
+    from anytouch_policy.policy.bundle import save_policy_bundle
+    from anytouch_policy.policy.config import HeadConfig, ReferenceMode, policy_config
+    from anytouch_policy.policy.head import PolicyHead
     from anytouch_policy.sensors import SensorType
 
     sensors = [("left", SensorType.GELSIGHT_MINI), ("right", SensorType.DIGIT)]

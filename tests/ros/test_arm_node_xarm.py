@@ -14,8 +14,8 @@ from anytouch_policy.actions import Action
 from anytouch_policy.data import topics
 from anytouch_ros import qos
 from anytouch_ros.conversions import action_to_msgs
-from tests.hardware.fake_robotiq import FakeRobotiq
-from tests.hardware.fake_xarm_controller import FakeXArmController
+from tests.hardware.xarm.fake_robotiq import FakeRobotiq
+from tests.hardware.xarm.fake_xarm_controller import FakeXArmController
 
 MOVE_LINE, CLEAN_ERR = 21, 16  # register numbers the stand-in records
 

@@ -8,7 +8,7 @@ from std_msgs.msg import String
 from anytouch_policy.actions import Action
 from anytouch_policy.data import topics
 from anytouch_policy.demo.record import record_expert_episodes
-from anytouch_policy.policy_bundle import read_policy_config
+from anytouch_policy.policy.bundle import read_policy_config
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.train import TrainConfig, TrainMode, train
