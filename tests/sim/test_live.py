@@ -63,7 +63,7 @@ def test_new_episodes_refill_the_cylinder_with_the_next_seed_of_the_split():
     second = arm.new_episode()
     assert (first, second) == (episode_seed(SeedSplit.EVAL, 7, 0), episode_seed(SeedSplit.EVAL, 7, 1))
     assert arm.sim.rig_state().mass_left_g == 80.0 and arm.sim.t_ns == 0
-    with pytest.raises(ConfigError, match="sim split must be 'train' or 'eval'"):
+    with pytest.raises(ConfigError, match="sim.split must be one of 'train' or 'eval', got 'test'"):
         make_arm("sim", split="test")
 
 
