@@ -64,16 +64,19 @@ def _strict(hint: Any) -> Any:
 
 
 @dataclass_transform(field_specifiers=(dataclasses.field, Field), frozen_default=True)
-def config(cls: type[T] | None = None, /, *, frozen: bool = True,
-           error: type[AnyTouchError] = ConfigError) -> Any:
+def config(cls: type[T] | None = None, /, *, frozen: bool = True, kw_only: bool = False,
+           error: type[AnyTouchError] = ConfigError, foreign: bool = False) -> Any:
     """Make `cls` a pydantic dataclass with the project's rules; constructing it refuses bad values with `error`
-    ("ClassName.field must be ..."), and `decode` uses `error` unless told otherwise."""
+    ("ClassName.field must be ..."), and `decode` uses `error` unless told otherwise. `kw_only` lets a required
+    field follow one with a default (a file's fields keep their order). `foreign`: the class reads a part of a file
+    another program owns (rosbag2's metadata.yaml), so the fields it does not name are ignored, not refused."""
 
     def wrap(cls: type[T]) -> type[T]:
         own = cls.__dict__.get("__annotations__", {})
         hints = typing.get_type_hints(cls, include_extras=True)
         cls.__annotations__ = {name: _strict(hints[name]) for name in own}
-        out: Any = pydantic_dataclass(cls, config=CONFIG, frozen=frozen)
+        settings = ConfigDict(CONFIG, extra="ignore") if foreign else CONFIG
+        out: Any = pydantic_dataclass(cls, config=settings, frozen=frozen, kw_only=kw_only)
         init = out.__init__
 
         @functools.wraps(init)
@@ -202,6 +205,10 @@ _EXPECTED = {
 }
 
 
+#: How our messages start when they read on from the field's name ("lr must be ..."); others follow a colon.
+_VERBS = ("must ", "is ", "needs ", "has ", "contradicts ", "exceeds ")
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     """pydantic's error location as a field path: ('optics', 'leds', 1, 'rgb') -> optics.leds[1].rgb."""
     text = ""
@@ -242,8 +249,9 @@ def _problem(error: Mapping[str, Any]) -> str:
     elif kind in ("enum", "literal_error"):
         expected = f"must be one of {error['ctx']['expected']}"
     elif kind in ("too_short", "too_long"):
-        bound = "at least" if kind == "too_short" else "at most"
-        expected = f"must hold {bound} {error['ctx'].get('min_length', error['ctx'].get('max_length'))} values"
+        bound, count = (("at least", error["ctx"]["min_length"]) if kind == "too_short"
+                        else ("at most", error["ctx"]["max_length"]))
+        expected = f"must hold {bound} {count} item{'' if count == 1 else 's'}"
     else:
         expected = error["msg"].replace("Input should be", "must be").replace("Input should", "must")
     return f"{expected}, got {error['input']!r}"
@@ -260,8 +268,11 @@ def describe(exc: ValidationError, root: Any, *, where: str, dotted: bool = Fals
     prefix) reads "<where>.a.b must be ...; <where>.c ...".
     """
     errors = exc.errors(include_url=False)
-    lead = f"{where}: " if dotted else ""
-    parts = []
+    parts: list[str] = []
+
+    def whole(problem: str) -> str:  # a fault of the whole mapping, not of one field
+        return f"{where}: {problem}" if dotted and not parts else problem
+
     short = [e for e in errors if e["type"] in _MISSING and isinstance(e["loc"][-1], int)]  # a fixed-size tuple
     for seq in dict.fromkeys(e["loc"][:-1] for e in short):
         gaps = [e["loc"][-1] for e in short if e["loc"][:-1] == seq]
@@ -269,17 +280,18 @@ def describe(exc: ValidationError, root: Any, *, where: str, dotted: bool = Fals
                      f"{', '.join(f'[{i}]' for i in gaps)} are missing)")
     missing = [_path(e["loc"]) for e in errors if e["type"] in _MISSING and e not in short]
     if missing:
-        parts.append(f"{lead}missing required {noun}(s) {', '.join(missing)}")
+        parts.append(whole(f"missing required {noun}(s) {', '.join(missing)}"))
     unknown = [e for e in errors if e["type"] in _UNKNOWN]
     for section in dict.fromkeys(e["loc"][:-1] for e in unknown):
         names = [_path(e["loc"]) for e in unknown if e["loc"][:-1] == section]
         holder = _section_at(root, (*section, ""))
         valid = f"; valid: {', '.join(holder.__pydantic_fields__)}" if holder is not None else ""  # type: ignore
-        parts.append(f"{lead}unknown {noun}(s) {', '.join(names)}{valid}")
+        parts.append(whole(f"unknown {noun}(s) {', '.join(names)}{valid}"))
     for e in errors:
         if e["type"] in _MISSING or e["type"] in _UNKNOWN:
             continue
-        path = _path(e["loc"])
-        parts.append(f"{_label(where, path, dotted, noun)} {_problem(e)}" if path else f"{lead}{_problem(e)}")
+        path, problem = _path(e["loc"]), _problem(e)
+        joint = " " if problem.startswith(_VERBS) else ": "
+        parts.append(f"{_label(where, path, dotted, noun)}{joint}{problem}" if path else whole(problem))
     text = "; ".join(parts)
     return text if dotted else f"{where}: {text}"

@@ -14,28 +14,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 
+from anytouch_policy.bounds import AT_LEAST_1
 from anytouch_policy.data.episode import INCOMPLETE_SUFFIX, Episode, _read_meta, scan_episodes
 from anytouch_policy.data.topics import tactile_topic
 from anytouch_policy.errors import ConfigError, EpisodeError
+from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import WINDOW_FRAMES, window_indices
 
 
-@dataclass(frozen=True)
+@config
 class WindowSpec:
     """How a window is cut: `frames` frames (3 dynamic, 1 static) `stride` frames apart, newest at or before t."""
 
-    frames: int = WINDOW_FRAMES
-    stride: int = 1
-
-    def __post_init__(self) -> None:
-        if self.frames not in (1, WINDOW_FRAMES):
-            raise ConfigError(f"frames must be {WINDOW_FRAMES} (dynamic window) or 1 (static), got {self.frames}")
-        if self.stride < 1:
-            raise ConfigError(f"stride must be >= 1, got {self.stride}")
+    frames: Literal[3, 1] = WINDOW_FRAMES
+    stride: Annotated[int, AT_LEAST_1] = 1
 
     @property
     def dynamic(self) -> bool:

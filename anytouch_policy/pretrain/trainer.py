@@ -42,6 +42,7 @@ from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate, ge
 from anytouch_policy.pretrain.masking import random_tube_mask, replace_with_universal, universal_probability
 from anytouch_policy.pretrain.objectives import STAGE1_TERMS, STAGE2_TERMS
 from anytouch_policy.pretrain.optim import build_optimizer, build_schedule
+from anytouch_policy.schema import dump
 
 ENCODER_DIR = "encoder"
 DECODER_DIR = "mae_decoder"
@@ -158,7 +159,7 @@ class _Run:
             save_checkpoint(self.out / CHECKPOINT, model=self.objective, optimizer=self.optimizer,
                             scheduler=self.scheduler, scaler=self.scaler,
                             state=TrainingState(self.epoch, self.step, self.epoch_step, self.ctx.world_size,
-                                                self.config.to_dict()))
+                                                dump(self.config)))
         self.ctx.barrier()
 
     # ---- one step ----------------------------------------------------------------------------------------
@@ -262,7 +263,7 @@ class _Run:
         if self.decoder is not None:
             save_decoder(self.out / DECODER_DIR, self.decoder, overwrite=True)
         init = {"path": self.init.path, "sha256": self.init.sha256, "trained_slots": list(self.init.trained_slots)}
-        summary = {"config": config.to_dict(), "init": init,
+        summary = {"config": dump(config), "init": init,
                    "bundle": {"path": str(bundle), "weights_sha256": sha, "trained_slots": list(slots)},
                    "steps": self.step, "steps_per_epoch": self.steps_per_epoch, "world_size": self.ctx.world_size,
                    "device": str(self.ctx.device), "amp": None if self.amp is None else str(self.amp),

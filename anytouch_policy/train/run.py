@@ -28,8 +28,17 @@ from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import EncoderRuntime
 from anytouch_policy.outputs import check_output_dir
 from anytouch_policy.policy.bundle import save_policy_bundle
-from anytouch_policy.policy.config import CURVES_FILE, LOG_FILE, POLICY_BUNDLE, HeadConfig, ReferenceMode, policy_config
+from anytouch_policy.policy.config import (
+    CURVES_FILE,
+    LOG_FILE,
+    POLICY_BUNDLE,
+    HeadConfig,
+    PolicySensor,
+    PolicySpec,
+    ReferenceMode,
+)
 from anytouch_policy.policy.head import PolicyHead
+from anytouch_policy.schema import dump
 from anytouch_policy.train.cache import CacheStats, EmbeddingCache, default_cache_dir, embed_ticks
 from anytouch_policy.train.config import TrainConfig, TrainMode
 from anytouch_policy.train.data import Prepared, prepare
@@ -153,7 +162,7 @@ def _summary(config: TrainConfig, data: Prepared, history: History, ctx: DistCon
         "seconds": round(seconds, 1),
         "hyper": {"batch_size": config.batch_size, "lr": config.lr, "encoder_lr": config.encoder_lr,
                   "weight_decay": config.weight_decay, "class_weights": config.class_weights,
-                  "augment": None if config.augment is None else vars(config.augment)},
+                  "augment": None if config.augment is None else dump(config.augment)},
     }
 
 
@@ -168,9 +177,9 @@ def _write_bundle(config: TrainConfig, data: Prepared, trainer: Trainer, bundle:
                "dynamic": config.frames > 1, "frames": config.frames, "stride": config.stride,
                "token_mode": config.token_mode.value, "reference": config.reference.value,
                "encoder_source": source}
-    cfg = policy_config(sensors=data.sensors, frames=config.frames, stride=config.stride, token_mode=config.token_mode,
-                        conditioning=config.conditioning, reference=config.reference, head=trainer.net.head.config,
-                        variant=variant, training=summary)
+    cfg = PolicySpec(sensors=[PolicySensor(n, k) for n, k in data.sensors], frames=config.frames,
+                     stride=config.stride, token_mode=config.token_mode, conditioning=config.conditioning,
+                     reference=config.reference, head=trainer.net.head.config, variant=variant, training=summary)
     title = f"{config.mode.value} {'dynamic' if config.frames > 1 else 'static'} ({Path(config.out).name})"
 
     def add_files(folder: Path) -> None:

@@ -42,9 +42,9 @@ def test_round_trip_bit_exact_and_checksum_stable(tiny, tmp_path):
 def test_config_json_contents(tiny, tmp_path):
     save_encoder_bundle(tmp_path, tiny, trained_slots=(3, 9))
     data = read_bundle_config(tmp_path)
-    assert data["kind"] == "anytouch-encoder" and data["format_version"] == 1
-    assert data["architecture"]["width"] == 64 and data["trained_slots"] == [3, 9]
-    assert data["sensor_slots"]["gelsight_mini"] == 3 and data["sensor_slots"]["universal"] == 9
+    assert data.kind == "anytouch-encoder" and data.format_version == 1
+    assert data.architecture.width == 64 and data.trained_slots == (3, 9)
+    assert data.sensor_slots["gelsight_mini"] == 3 and data.sensor_slots["universal"] == 9
     assert data["preprocess"]["size"] == 56 and data["preprocess"]["mean"] == [0.485, 0.456, 0.406]
     assert data["weights"]["dtype"] == "float32" and data["source"] is None
     assert load_encoder_bundle(tmp_path).trained_slots == (3, 9)

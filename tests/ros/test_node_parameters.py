@@ -143,7 +143,8 @@ def test_bad_parameters_name_themselves(ros_env, tmp_path, node_class, args, mat
     (ArmNode, ["-p", "backend:=xarm", "-p", "xarm.ip:=10.0.0.2", "-p", "xarm.tilt_axis:=+y", "-p",
                "xarm.workspace_mm:=[1.0, 0.0, .inf, 0.0, 1.0, 0.0]"], r"xarm.workspace_mm\[2\] must be a finite"),
     (SensorNode, ["-p", "sensor_name:=l", "-p", "backend:=gelsight_mini", "-p", "serial:=X",
-                  "-p", "gelsight_mini.border_fraction:=.nan"], r"gelsight_mini.border_fraction must be in \[0, 0.5\), got nan"),
+                  "-p", "gelsight_mini.border_fraction:=.nan"],
+     r"gelsight_mini.border_fraction must be in \[0, 0.5\), got nan"),
 ])
 def test_non_finite_and_out_of_range_numbers_are_refused_naming_parameter_and_value(ros_env, tmp_path, node_class,
                                                                                      args, match):
