@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from typing_extensions import dataclass_transform
 
@@ -182,6 +182,20 @@ def default_of(kind: type, name: str) -> Any:
     if info.default_factory is not None:
         return info.default_factory()
     return dataclasses.MISSING if info.is_required() else info.default
+
+
+def every_field(kind: type) -> BeforeValidator:
+    """Annotated metadata: a mapping must give every field of `kind` itself. A file that describes trained weights
+    (an encoder architecture) must not lean on defaults a later version may change."""
+
+    def check(value: object) -> object:
+        if isinstance(value, Mapping):
+            missing = [name for name in fields_of(kind) if name not in value]
+            if missing:
+                raise ValueError(f"must give every field of {kind.__name__}; missing {', '.join(missing)}")
+        return value
+
+    return BeforeValidator(check)
 
 
 def interval_of(kind: type, name: str) -> Interval:

@@ -92,7 +92,7 @@ class EpisodeMeta:
             raise EpisodeError(f"{where}: custom_data {META_KEY!r} is not JSON ({exc})") from None
         if isinstance(data, dict):
             data.pop("version", None)
-        return decode(cls, data, where=f"{where} custom_data {META_KEY!r}")
+        return decode(cls, data, where=f"{where} (episode metadata)")
 
 
 @config(foreign=True)

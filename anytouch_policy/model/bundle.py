@@ -30,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from anytouch_policy.errors import BundleError
-from anytouch_policy.model.config import EncoderConfig
+from anytouch_policy.model.config import Architecture, EncoderConfig
 from anytouch_policy.model.encoder import AnyTouchEncoder, Finetune, FinetuneMode
 from anytouch_policy.outputs import OutputKind, writing_dir
 from anytouch_policy.schema import config, decode, dump, load_json
@@ -91,7 +91,7 @@ class EncoderBundleConfig:
 
     kind: Literal["anytouch-encoder"]
     format_version: Literal[1]
-    architecture: EncoderConfig
+    architecture: Architecture
     sensor_slots: dict[str, int]  # sensor name -> token slot, for a reader without this package
     trained_slots: tuple[int, ...]
     preprocess: Preprocess

@@ -13,7 +13,7 @@ from pydantic import model_validator
 
 from anytouch_policy.bounds import AT_LEAST_1, POSITIVE, Interval
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.schema import config, decode, load_json
+from anytouch_policy.schema import config, decode, every_field, load_json
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -71,6 +71,10 @@ class EncoderConfig:
         return int(self.width * self.mlp_ratio)
 
 
+#: An EncoderConfig as a file states it: every field given (presets, bundles, decoder folders).
+Architecture = Annotated[EncoderConfig, every_field(EncoderConfig)]
+
+
 def list_presets() -> list[str]:
     """Names of the shipped presets (file stems in presets/), sorted."""
     return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
@@ -83,4 +87,4 @@ def load_preset(name: str) -> EncoderConfig:
         raise ConfigError(f"unknown encoder preset {name!r}; valid presets: {', '.join(list_presets())}")
     data = load_json(path)
     data.pop("description", None)
-    return decode(EncoderConfig, data, where=str(path))
+    return decode(Architecture, data, where=str(path))

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from anytouch_policy.errors import CheckpointError
-from anytouch_policy.model.config import EncoderConfig
+from anytouch_policy.model.config import Architecture, EncoderConfig
 from anytouch_policy.outputs import OutputKind, writing_dir
 from anytouch_policy.pretrain.config import DecoderConfig
 from anytouch_policy.pretrain.decoder import MaskedDecoder
@@ -122,7 +122,7 @@ class DecoderFolderConfig:
     kind: Literal["anytouch-mae-decoder"]
     format_version: Literal[1]
     decoder: DecoderConfig
-    encoder_architecture: EncoderConfig
+    encoder_architecture: Architecture
 
 
 def save_decoder(path: Path, decoder: MaskedDecoder, *, overwrite: bool = False) -> None:
