@@ -9,17 +9,20 @@ Speeds are taken on one core (OpenCV limited to one thread; OMP_NUM_THREADS=1 ke
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 import time
 from collections.abc import Callable
+from typing import Annotated
 
 import cv2
 import numpy as np
+from pydantic import Field
 
-from anytouch_policy.cli.args import NONNEGATIVE_INT, POSITIVE_INT
+from anytouch_policy.bounds import AT_LEAST_1, NONNEGATIVE
+from anytouch_policy.cli.args import Flags
 from anytouch_policy.eval.rollout import run_episode
+from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
@@ -137,15 +140,22 @@ def sim_figures(*, episodes: int = 20, probe_episodes: int = 24, fps_frames: int
     return figures
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--episodes", type=POSITIVE_INT, default=20, help="expert episodes per (initial, target) pair")
-    parser.add_argument("--probe-episodes", type=POSITIVE_INT, default=24,
-                        help="expert episodes for the dynamics probe")
-    parser.add_argument("--fps-frames", type=POSITIVE_INT, default=400,
-                        help="frames rendered per sensor for the speed")
-    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
+Count = Annotated[int, AT_LEAST_1]
 
 
-def run(args: argparse.Namespace) -> dict:
-    return sim_figures(episodes=args.episodes, probe_episodes=args.probe_episodes, fps_frames=args.fps_frames,
-                       seed=args.seed, log=lambda msg: print(f"[bench sim] {msg}", file=sys.stderr))
+@config
+class SimBench:
+    """What `anytouch bench sim` measures."""
+
+    episodes: Count = Field(20, description="expert episodes per (initial, target) pair")
+    probe_episodes: Count = Field(24, description="expert episodes for the dynamics probe")
+    fps_frames: Count = Field(400, description="frames rendered per sensor for the speed")
+    seed: Annotated[int, NONNEGATIVE] = 0
+
+
+FLAGS = Flags(SimBench, "episodes", "probe_episodes", "fps_frames", "seed")
+
+
+def run(bench: SimBench) -> dict:
+    return sim_figures(episodes=bench.episodes, probe_episodes=bench.probe_episodes, fps_frames=bench.fps_frames,
+                       seed=bench.seed, log=lambda msg: print(f"[bench sim] {msg}", file=sys.stderr))

@@ -9,28 +9,39 @@ Training speed on recorded expert episodes (recorded into a temporary folder unl
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
+from pydantic import Field
 
-from anytouch_policy.cli.args import POSITIVE_INT
+from anytouch_policy.bounds import AT_LEAST_1
+from anytouch_policy.cli.args import Flag, Flags
 from anytouch_policy.data.frames import load_frame_table
+from anytouch_policy.schema import config
+
+Count = Annotated[int, AT_LEAST_1]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="anytouch-small", help="encoder preset (random init)")
-    parser.add_argument("--threads", type=POSITIVE_INT, default=2, help="CPU threads (torch)")
-    parser.add_argument("--episodes", type=POSITIVE_INT, default=4, help="expert episodes to record when no --bags")
-    parser.add_argument("--bags", default=None, metavar="DIR", help="use these episodes instead of recording")
-    parser.add_argument("--batch-size", type=POSITIVE_INT, default=32)
-    parser.add_argument("--finetune-steps", type=POSITIVE_INT, default=6,
-                        help="timed finetune steps (after one warm-up)")
-    parser.add_argument("--finetune", default="all", metavar="all|last:N")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda")
+@config
+class TrainBench:
+    """What `anytouch bench train` measures."""
+
+    preset: str = Field("anytouch-small", description="encoder preset (random init)")
+    threads: Count = Field(2, description="CPU threads (torch)")
+    episodes: Count = Field(4, description="expert episodes to record when no --bags")
+    bags: Path | None = Field(None, description="use these episodes instead of recording")
+    batch_size: Count = 32
+    finetune_steps: Count = Field(6, description="timed finetune steps (after one warm-up)")
+    finetune: str = Field("all", description="finetune mode (all or last:N)")
+    device: str = Field("cpu", description="cpu | cuda")
+
+
+FLAGS = Flags(TrainBench, "preset", "threads", "episodes", Flag("bags", metavar="DIR"), "batch_size",
+              "finetune_steps", Flag("finetune", metavar="all|last:N"), "device")
 
 
 def _steps(trainer, batches: list[np.ndarray], labels: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
@@ -43,7 +54,7 @@ def _steps(trainer, batches: list[np.ndarray], labels: torch.Tensor, optimizer: 
         optimizer.step()
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(bench: TrainBench) -> dict:
     from anytouch_policy.demo.record import record_expert_episodes
     from anytouch_policy.model.bundle import load_encoder_bundle
     from anytouch_policy.model.runtime import EncoderRuntime
@@ -56,18 +67,18 @@ def run(args: argparse.Namespace) -> dict:
     from anytouch_policy.train.run import init_encoder_bundle
     from anytouch_policy.train.trainers import FinetuneTrainer, FrozenTrainer
 
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    torch.set_num_threads(bench.threads)
+    device = torch.device(bench.device)
     with tempfile.TemporaryDirectory(prefix="anytouch-bench-") as tmp:
         tmp = Path(tmp)
-        bags = Path(args.bags) if args.bags else tmp / "bags"
-        if args.bags is None:
-            record_expert_episodes(bags, episodes=args.episodes, target_g=60.0,
+        bags = Path(bench.bags) if bench.bags else tmp / "bags"
+        if bench.bags is None:
+            record_expert_episodes(bags, episodes=bench.episodes, target_g=60.0,
                                    sensors=[SensorSpec.parse("gelsight_mini")])
-        config = TrainConfig(bags=[bags], out=tmp / "policy", preset=args.preset, mode=TrainMode.FROZEN,
-                             batch_size=args.batch_size, progress=False, cache_dir=tmp / "cache")
+        config = TrainConfig(bags=[bags], out=tmp / "policy", preset=bench.preset, mode=TrainMode.FROZEN,
+                             batch_size=bench.batch_size, progress=False, cache_dir=tmp / "cache")
         data = prepare(config, log=lambda _text: None)
-        bundle = load_encoder_bundle(init_encoder_bundle(args.preset, tmp / "encoder", seed=0))
+        bundle = load_encoder_bundle(init_encoder_bundle(bench.preset, tmp / "encoder", seed=0))
         runtime = EncoderRuntime(bundle.encoder, device=device, trained_slots=bundle.trained_slots,
                                  fingerprint=bundle.fingerprint)
         labels = torch.from_numpy(data.labels).to(device)
@@ -107,11 +118,11 @@ def run(args: argparse.Namespace) -> dict:
             _steps(frozen, [idx], labels, optimizer)
         reencode_s = time.perf_counter() - start
 
-        ft_config = TrainConfig(bags=[bags], out=tmp / "policy-ft", preset=args.preset, mode=TrainMode.FINETUNE,
-                                finetune=args.finetune, batch_size=args.batch_size, progress=False)
+        ft_config = TrainConfig(bags=[bags], out=tmp / "policy-ft", preset=bench.preset, mode=TrainMode.FINETUNE,
+                                finetune=bench.finetune, batch_size=bench.batch_size, progress=False)
         slots = [runtime.slot_for(kind) for kind in slot]
         finetune = FinetuneTrainer(ft_config, data, head(), bundle.encoder, slots, device, rank=0)
-        ft_batches = finetune.batches(samples, np.random.default_rng(0))[:args.finetune_steps + 1]
+        ft_batches = finetune.batches(samples, np.random.default_rng(0))[:bench.finetune_steps + 1]
         optimizer = torch.optim.AdamW([p for p in finetune.net.parameters() if p.requires_grad], lr=1e-4)
         _steps(finetune, ft_batches[:1], labels, optimizer)  # warm-up
         start = time.perf_counter()
@@ -119,11 +130,11 @@ def run(args: argparse.Namespace) -> dict:
         ft_s = time.perf_counter() - start
         ft_samples = int(sum(len(b) for b in ft_batches[1:]))
     return {
-        "preset": args.preset, "threads": args.threads, "device": str(device), "episodes": len(data.ticks),
-        "ticks_per_epoch": int(len(samples)), "batch_size": args.batch_size,
+        "preset": bench.preset, "threads": bench.threads, "device": str(device), "episodes": len(data.ticks),
+        "ticks_per_epoch": int(len(samples)), "batch_size": bench.batch_size,
         "frozen": {"epoch_cached_s": round(cached_s, 5), "epoch_reencode_s": round(reencode_s, 5),
                    "speedup": round(reencode_s / cached_s, 1), "cache_fill_s": round(fill_s, 2),
                    "cache_reload_s": round(reload_s, 2), "windows_encoded": cache.stats.windows_encoded},
-        "finetune": {"mode": args.finetune, "samples_per_s": round(ft_samples / ft_s, 1), "samples": ft_samples,
+        "finetune": {"mode": bench.finetune, "samples_per_s": round(ft_samples / ft_s, 1), "samples": ft_samples,
                      "seconds": round(ft_s, 2), "episodes_per_batch": ft_config.episodes_per_batch},
     }

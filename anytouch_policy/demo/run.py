@@ -109,15 +109,14 @@ class DemoConfig:
         return self
 
     @classmethod
-    def quick(cls, out: Path, **overrides: object) -> DemoConfig:
+    def quick(cls, **fields: object) -> DemoConfig:
         """A small end-to-end run for tests (about a minute on 2 cores). Its episodes are whole pours (the expert
         needs 75-120 ticks; cutting them short would leave every row at the same timeout error), and the 8
         demonstrations with 40 head epochs on cached embeddings are the least that lets a frozen policy finish pours
         of its own, so the smoke test tells a working pipeline from one that learns nothing."""
         base = {"episodes": 8, "eval_episodes": 2, "preset": "anytouch-tiny", "finetune_epochs": 3,
                 "frozen_epochs": 40}
-        base.update(overrides)
-        return cls(out=out, **base)
+        return cls(**(base | fields))
 
 
 @dataclass

@@ -17,6 +17,7 @@ from anytouch_policy.model.config import Count, LayerNormEps, check_transformer
 from anytouch_policy.schema import config, dump
 
 NonNegative = Annotated[float, NONNEGATIVE]
+Beta = Annotated[float, Interval.parse("[0, 1)")]
 
 
 class Stage(IntEnum):
@@ -64,10 +65,10 @@ class DecoderConfig:
 class LossWeights:
     """Weights of the stage-2 terms: alpha_TV, alpha_TL, alpha_VL of equation 4 and lambda of equation 9."""
 
-    touch_vision: NonNegative = 1.0
-    touch_text: NonNegative = 1.0
-    vision_text: NonNegative = 0.2
-    match: NonNegative = 0.1
+    touch_vision: NonNegative = Field(1.0, description="touch-vision weight")
+    touch_text: NonNegative = Field(1.0, description="touch-text weight (2.0 = official code)")
+    vision_text: NonNegative = Field(0.2, description="vision-text weight")
+    match: NonNegative = Field(0.1, description="cross-sensor matching weight (lambda)")
     mae: NonNegative = 1.0  # masked modelling kept running in stage 2 (official: align + mae per alignment batch)
 
 
@@ -96,45 +97,52 @@ DEFAULT_EPOCHS = {Stage.MASKED: 20, Stage.ALIGN: 12}
 class PretrainConfig:
     """One training run of either stage. Paths are strings so the config round-trips through JSON."""
 
-    stage: Stage
-    out: str  # output folder: encoder/ bundle, mae_decoder/, checkpoints/, metrics.jsonl, run.json
-    data: tuple[str, ...] = ()  # manifest files (or folders holding manifest.jsonl)
-    bags: tuple[str, ...] = ()  # folders of recorded episodes (rosbag2); touch-only clips
-    init: str | None = None  # encoder bundle to start from
-    preset: str | None = None  # or a preset, randomly initialised (or from --clip-weights' vision tower)
-    init_decoder: str | None = None  # a stage-1 run's mae_decoder/ folder (stage 2 keeps masked modelling going)
-    clip_arch: str = "ViT-L-14"  # open_clip model name or a JSON file of an open_clip CLIP config
-    clip_weights: str | None = None  # open_clip checkpoint file of that architecture (.safetensors/.bin/.pt)
-    epochs: Count | None = None  # None: 20 for stage 1, 12 for stage 2
-    batch_size: Count = 64  # per rank; matching batches hold batch_size // 2 anchors (each with a pos and a neg)
+    stage: Stage = Field(description="1: masked modelling; 2: alignment")
+    out: str = Field(description="output folder: encoder/ bundle, mae_decoder/, checkpoints/, metrics.jsonl, run.json")
+    data: tuple[str, ...] = Field((), description="dataset manifest (.jsonl) or folder holding manifest.jsonl; "
+                                                  "repeatable")
+    bags: tuple[str, ...] = Field((), description="folder of recorded episodes (touch-only clips); repeatable")
+    init: str | None = Field(None, description="encoder bundle to start from")
+    preset: str | None = Field(None, description="start from a preset (random, or CLIP with --clip-weights)")
+    init_decoder: str | None = Field(None, description="a previous run's mae_decoder/ folder (stage 2 keeps masked "
+                                                       "modelling going)")
+    clip_arch: str = Field("ViT-L-14", description="open_clip model name or CLIP config JSON (stage 2)")
+    clip_weights: str | None = Field(None, description="open_clip checkpoint of --clip-arch (local file)")
+    epochs: Count | None = Field(None, description="default: 20 (stage 1), 12 (stage 2)")
+    batch_size: Count = Field(64, description="per rank; matching batches hold batch_size // 2 anchors (each with a "
+                                              "positive and a negative)")
     lr: Annotated[float, LEARNING_RATE] = 2e-4
     weight_decay: NonNegative = 0.1
-    betas: tuple[Annotated[float, Interval.parse("[0, 1)")], Annotated[float, Interval.parse("[0, 1)")]] = (0.9, 0.99)
-    warmup_epochs: NonNegative = 1.0  # linear warm-up, then cosine to 0, stepped per iteration
+    betas: tuple[Beta, Beta] = (0.9, 0.99)
+    warmup_epochs: NonNegative = Field(1.0, description="linear warm-up, then cosine to 0, stepped per iteration")
     mask_ratio: Annotated[float, FRACTION] = 0.75
-    norm_pix_loss: bool = False
+    norm_pix_loss: bool = Field(False, description="per-patch standardised pixel targets")
     decoder: DecoderConfig = Field(default_factory=DecoderConfig)
-    universal_max: Annotated[float, PROBABILITY] = 0.75  # p_u rises linearly from 0 to this over the whole run
+    universal_max: Annotated[float, PROBABILITY] = Field(0.75, description="final probability of the universal "
+                                                                           "sensor token (rises linearly from 0)")
     weights: LossWeights = Field(default_factory=LossWeights)
-    stage2_mae: bool = True
+    stage2_mae: bool = Field(True, description="stage 2 keeps masked modelling going")
     lora: LoraConfig = Field(default_factory=LoraConfig)
-    bag_stride: Count = 1  # frame spacing inside a bag clip (the encoder node's window stride)
-    bag_hop: Count = 1  # frames between the starts of consecutive bag clips
-    bag_kinds: Annotated[tuple[ClipKind, ...], Field(min_length=1)] = (ClipKind.VIDEO, ClipKind.STATIC)
-    augment: bool = True  # flips + colour jitter, identical across the frames of a clip
+    bag_stride: Count = Field(1, description="frame spacing inside a bag clip (the encoder node's window stride)")
+    bag_hop: Count = Field(1, description="frames between bag clip starts")
+    bag_kinds: Annotated[tuple[ClipKind, ...], Field(min_length=1)] = Field(
+        (ClipKind.VIDEO, ClipKind.STATIC), description="bag samples to cut: video, static or both")
+    augment: bool = Field(True, description="flips + colour jitter, identical across the frames of a clip")
     seed: Annotated[int, NONNEGATIVE] = 0
-    device: str = "auto"
-    amp: AmpMode = AmpMode.AUTO
-    workers: Annotated[int, NONNEGATIVE] = 0  # DataLoader worker processes
-    threads: Count | None = None  # torch CPU threads for this process (None: torch's default)
-    save_every: Annotated[int, NONNEGATIVE] = 200  # steps between checkpoints (plus one at every epoch end); 0 =
-    #   epoch ends only
-    resume: bool = False
-    stop_after: Count | None = None  # stop this invocation after N steps (checkpointed); the schedule is unchanged
-    progress: bool = True
-    overwrite: bool = False
-    grad_checkpointing: bool = False
-    clip_grad: Annotated[float, POSITIVE] | None = None  # max gradient norm; None = no clipping (as the official code)
+    device: str = Field("auto", description="auto | cpu | cuda")
+    amp: AmpMode = Field(AmpMode.AUTO, description="mixed precision on cuda")
+    workers: Annotated[int, NONNEGATIVE] = Field(0, description="data loader worker processes")
+    threads: Count | None = Field(None, description="torch CPU threads (default: torch's choice)")
+    save_every: Annotated[int, NONNEGATIVE] = Field(200, description="steps between checkpoints, plus one at every "
+                                                                     "epoch end (0: epoch ends only)")
+    resume: bool = Field(False, description="continue from OUT/checkpoints/last.pt")
+    stop_after: Count | None = Field(None, description="stop (checkpointed) after N steps of this invocation; the "
+                                                       "schedule is unchanged")
+    progress: bool = Field(True, description="progress bars")
+    overwrite: bool = Field(False, description="replace a previous run in OUT")
+    grad_checkpointing: bool = Field(False, description="less memory for the large preset")
+    clip_grad: Annotated[float, POSITIVE] | None = Field(None, description="max gradient norm (default: none, as "
+                                                                           "the official code)")
 
     @model_validator(mode="after")
     def _consistent(self) -> PretrainConfig:

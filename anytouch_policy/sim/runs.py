@@ -1,0 +1,83 @@
+"""What an `anytouch sim` command asks for: one config per command, whose fields are its flags (cli/sim.py).
+
+    SimEval(policy="expert", episodes=20)               # anytouch sim eval
+    SimRender(out="sim_preview", sensors=["digit"])     # anytouch sim render
+    SimRecord(out="demos", initial_g=(80.0, 120.0))     # anytouch sim record: masses drawn per episode
+
+Each builds the RigConfig of its run (`rig()`) and its sensor specs (`sensor_specs()`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from anytouch_policy.bounds import AT_LEAST_1, MASS_G, NONNEGATIVE, TILT_DEG, Interval
+from anytouch_policy.schema import config
+from anytouch_policy.sim.params import INITIAL_G, MAX_TICKS, TARGET_G, RigConfig
+from anytouch_policy.sim.sensor_params import SensorSpec
+
+Grams = Annotated[float, MASS_G]
+Count = Annotated[int, AT_LEAST_1]
+SENSOR_HELP = "simulated sensor: a shipped model name or a model file (.yaml), repeatable"
+
+
+@config(kw_only=True)
+class SimRun:
+    """What every sim command shares: the sensors, the run seed and the rig's nuisances."""
+
+    sensors: list[str] = Field(default_factory=lambda: ["gelsight_mini"], description=SENSOR_HELP)
+    seed: Annotated[int, NONNEGATIVE] = Field(0, description="run seed")
+    randomize: bool = Field(True, description="physics and sensor nuisances drawn per episode")
+    initial_tilt_deg: Annotated[float, TILT_DEG] | None = Field(
+        None, description="start tilt (default: a little below the critical tilt of the initial fill)")
+
+    def sensor_specs(self) -> list[SensorSpec]:
+        return [SensorSpec.parse(s) for s in self.sensors]
+
+    def rig(self, initial_g: float, **fields: object) -> RigConfig:
+        return RigConfig(initial_g=initial_g, randomize=self.randomize, initial_tilt_deg=self.initial_tilt_deg,
+                         **fields)
+
+
+@config(kw_only=True)
+class SimEval(SimRun):
+    """`anytouch sim eval`: K closed-loop episodes of a scripted policy (table 4's expert rows)."""
+
+    policy: Literal["expert", "expert-static"] = Field(
+        "expert", description="expert: scripted expert; expert-static: the expert without the stream state (1-frame "
+                              "bound)")
+    episodes: Count = Field(20, description="episodes (evaluation seed range)")
+    initial_g: Grams = Field(INITIAL_G, description="beads in the cylinder at the start (g)")
+    target_g: Grams = Field(TARGET_G, description="mass to pour (g)")
+    max_ticks: Count = Field(MAX_TICKS, description="give up an episode after this many 5 Hz ticks")
+
+
+@config(kw_only=True)
+class SimRender(SimRun):
+    """`anytouch sim render`: a PNG strip and a GIF per sensor over one expert pour."""
+
+    out: Path = Field(description="output directory (new or empty)")
+    sensors: list[str] = Field(default_factory=lambda: ["gelsight_mini", "digit"], description=SENSOR_HELP)
+    initial_g: Grams = Field(INITIAL_G, description="beads in the cylinder at the start (g)")
+    target_g: Grams = Field(TARGET_G, description="mass to pour (g)")
+    columns: Annotated[int, Interval.parse("[2, inf)")] = Field(8, description="moments shown in the strip")
+    overwrite: bool = Field(False, description="replace an earlier preview in --out")
+
+
+@config(kw_only=True)
+class SimRecord(SimRun):
+    """`anytouch sim record`: scripted-expert demonstrations, (initial, target) drawn per episode."""
+
+    out: Path = Field(description="output directory (new or empty)")
+    initial_g: tuple[Grams, Grams] = Field(
+        (INITIAL_G, INITIAL_G), description="beads in the cylinder at the start (g), drawn per episode from [A, B]")
+    target_g: tuple[Grams, Grams] = Field(
+        (TARGET_G, TARGET_G), description="mass to pour (g), drawn per episode from [C, D] and at least 10 g below "
+                                          "the initial mass")
+    episodes: Count = Field(20, description="demonstrations (TRAIN seed range, <= 10000)")
+    max_ticks: Count = Field(MAX_TICKS, description="give up an episode after this many 5 Hz ticks")
+    overwrite: bool = Field(False, description="replace an earlier recording in --out")
+    progress: bool = Field(True, description="progress bar")
