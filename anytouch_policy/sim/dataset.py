@@ -26,7 +26,7 @@ import json
 import multiprocessing
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +37,9 @@ from tqdm import tqdm
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.outputs import OutputKind, writing_dir
 from anytouch_policy.sim import contacts, pours
-from anytouch_policy.sim.contacts import TouchPlan
+from anytouch_policy.sim.contacts import TouchPlan, TouchState
 from anytouch_policy.sim.params import stream_rng
-from anytouch_policy.sim.pours import PourPlan
+from anytouch_policy.sim.pours import PourPlan, PourState
 from anytouch_policy.sim.renderer import TactileRenderer
 from anytouch_policy.sim.sensor_params import SensorParams, SensorSpec, sample_sensor_params
 from anytouch_policy.tactile import resize_rgb
@@ -74,6 +74,7 @@ TRUTH_FIELDS = ("kind", "contact", "object", "motion", "touching", "slipping", "
                 "angle_deg", "speed_mm_s")
 
 Plan = PourPlan | TouchPlan
+State = PourState | TouchState
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def clip_frames(sample_step: int, params: SensorParams) -> list[tuple[int, int]]
     return [(max(t - j * p, 0) // STEP_NS, t // p + CLIP_FRAMES - 1 - j) for j in range(CLIP_FRAMES - 1, -1, -1)]
 
 
-def simulate(scenario: Scenario, steps: Sequence[int]) -> dict:
+def simulate(scenario: Scenario, steps: Sequence[int]) -> dict[int, State]:
     """The scenario's states at the given physics steps."""
     plan = scenario.plan
     return contacts.simulate(plan, steps) if isinstance(plan, TouchPlan) else pours.simulate(plan, steps)
@@ -162,7 +163,7 @@ def make_renderer(scenario: Scenario, params: SensorParams) -> TactileRenderer:
     return TactileRenderer(params, cylinder_scale=plan.cylinder_scale if isinstance(plan, PourPlan) else 1.0)
 
 
-def render_state(scenario: Scenario, renderer: TactileRenderer, state: object, frame_index: int) -> np.ndarray:
+def render_state(scenario: Scenario, renderer: TactileRenderer, state: State, frame_index: int) -> np.ndarray:
     """One frame of a state: a pour through the band, a touch through the heightmap path."""
     plan = scenario.plan
     if isinstance(plan, TouchPlan):
@@ -170,7 +171,7 @@ def render_state(scenario: Scenario, renderer: TactileRenderer, state: object, f
     return renderer.render(state.rig, frame_index, slip_mm=state.slip_mm)
 
 
-def truth(scenario: Scenario, state: object) -> dict:
+def truth(scenario: Scenario, state: State) -> dict:
     """Ground truth of a state, every TRUTH_FIELDS key (None where it does not apply)."""
     plan = scenario.plan
     values = contacts.touch_truth(plan, state) if isinstance(plan, TouchPlan) else pours.pour_truth(plan, state)
@@ -281,8 +282,7 @@ def _outputs(jobs: list[tuple], workers: int) -> Iterator[ScenarioOutput]:
 
 def write_dataset(out: Path | str, *, hours: float, seed: int = 0, sensors: Sequence[SensorSpec] | None = None,
                   every_s: float = 1.0, size: int | None = 112, heldout: float = 0.1, workers: int = 1,
-                  overwrite: bool = False, bar: bool = True,
-                  log: Callable[[str], None] | None = None) -> dict:
+                  overwrite: bool = False, bar: bool = True) -> dict:
     """Generate the dataset into `out` (the output-folder rule: new, empty, or an earlier dataset with overwrite);
     returns the summary written to dataset.json."""
     sensors = list(sensors) if sensors else [SensorSpec.parse(name) for name in DEFAULT_SENSORS]
@@ -308,8 +308,6 @@ def write_dataset(out: Path | str, *, hours: float, seed: int = 0, sensors: Sequ
         summary = _summary(scenarios, sensors, hours=hours, seed=seed, every_s=every_s, size=size, heldout=heldout,
                            workers=workers, frames=frames, written=written, seconds=time.perf_counter() - start)
         (staged / DATASET_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    if log is not None:
-        log(f"{total} states, {frames} frames ({written / 1e9:.2f} GB) in {summary['seconds']:.0f} s")
     return summary
 
 

@@ -38,6 +38,8 @@ from anytouch_policy.sim.state import RigState
 
 #: Grip force at which the contact band has its nominal width and depth (Robotiq 2F-140, force register 128).
 NOMINAL_GRIP_N = 67.7
+#: Contact layers kept per renderer (one per 0.1 N of grip; a few MB each): a constant grip needs one, a grip ramp more.
+CONTACT_CACHE = 16
 #: Textures in the micro-slip cycle, and the extra border of the camera-noise tile (random crop per frame).
 TEXTURE_BANK = 12
 NOISE_PAD = 48
@@ -145,7 +147,7 @@ class TactileRenderer:
             skew = slope * np.sign(s)
             out = _Contact(shade, [(plane * ramp).astype(np.float32) for plane in shade],
                            [(skew * self._slope_rgb[c]).astype(np.float32) for c in range(3)], bump)
-        if len(self._contact_cache) > 64:
+        if len(self._contact_cache) > CONTACT_CACHE:
             self._contact_cache.clear()
         self._contact_cache[key] = out
         return out
