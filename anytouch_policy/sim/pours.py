@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from anytouch_policy.actions import Action
+from anytouch_policy.sim.episode import EpisodeSetup
 from anytouch_policy.sim.expert import ScriptedExpert
-from anytouch_policy.sim.params import EpisodeSetup, PhysicsParams, RigConfig, Stream, stream_rng
+from anytouch_policy.sim.params import PhysicsParams, RigConfig, Stream, stream_rng
 from anytouch_policy.sim.physics import BeadFlow, critical_tilt_deg, load_and_torque
 from anytouch_policy.sim.state import GRAVITY_M_S2, RigState
 
