@@ -180,7 +180,7 @@ def test_same_seed_gives_the_same_bytes_for_any_worker_count(small, tmp_path):
 
 def test_states_do_not_depend_on_the_sensors_nor_a_sensor_on_the_others(small, tmp_path):
     out = tmp_path / "two"
-    write(out, sensors=[SensorSpec.parse("duragel"), SensorSpec.parse("digit")])
+    write(out, sensors=[SensorSpec.parse("digit"), SensorSpec.parse("duragel")])  # digit first here, second there
     assert (out / ds.STATES_FILE).read_bytes() == (small / ds.STATES_FILE).read_bytes()
     digit = {k: v for k, v in files(out).items() if "/digit_left/" in k}
     assert len(digit) == 39 * 4 and digit == {k: v for k, v in files(small).items() if "/digit_left/" in k}
