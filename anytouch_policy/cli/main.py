@@ -24,7 +24,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "closed-loop evaluation of a policy bundle on the simulated rig (JSON)"),
     "export": ("export", "write episode bags as a dataset for other tools (LeRobot v3.0)"),
     "pretrain": ("pretrain", "train AnyTouch stage 1 (masked modelling) or stage 2 (alignment, matching)"),
-    "sim": ("sim", "simulated pouring rig: closed-loop evaluation and sensor previews"),
+    "sim": ("sim", "simulated rig: closed-loop evaluation, sensor previews, demonstrations, aligned touch data"),
     "train": ("train", "train the pouring policy from episode bags (frozen or fine-tuned encoder)"),
 }
 

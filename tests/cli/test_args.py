@@ -26,6 +26,7 @@ def test_no_numeric_flag_takes_a_bare_int_or_float():
 REQUIRED = {
     "train": ["--bags", "b", "--preset", "anytouch-tiny", "--out", "o"],
     "demo": [], "eval": ["--policy", "p"], "sim eval": [], "sim render": ["--out", "o"], "sim record": ["--out", "o"],
+    "sim dataset": ["--out", "o", "--hours", "1"],
     "pretrain": ["--stage", "1", "--bags", "b", "--preset", "anytouch-tiny", "--out", "o"],
     "bench encoder": [], "bench train": [], "convert-checkpoint": ["a.pth", "o"], "bringup": ["pour"],
 }
@@ -53,6 +54,9 @@ REQUIRED = {
     ("sim record", "--target-g", "80:20", "must be A or A:B with A <= B, each a finite number > 0, got '80:20' (low"),
     ("sim record", "--initial-g", "80:100:120", "must be A or A:B with A <= B, each a finite number > 0, got"),
     ("sim record", "--episodes", "0", "must be an integer >= 1"),
+    ("sim dataset", "--hours", "nan", "must be a finite number in (0, 1000], got 'nan'"),
+    ("sim dataset", "--every", "inf", "must be a finite number in [0.05, 60]"),
+    ("sim dataset", "--workers", "0", "must be an integer in [1, 64]"),
     ("pretrain", "--threads", "0", "must be an integer >= 1"),
     ("pretrain", "--lr", "inf", "must be a finite number in (0, 1]"),
     ("pretrain", "--mask-ratio", "1.5", "must be a finite number in (0, 1)"),
