@@ -1,4 +1,5 @@
-"""The AnyTouch touch encoder: architecture presets, bundles on disk, official-checkpoint conversion, inference."""
+"""The AnyTouch touch encoder: architecture presets, bundles on disk, official-checkpoint conversion, inference,
+and the optimiser rules of everything that trains on it."""
 
 from anytouch_policy.model.bundle import EncoderBundle, SourceInfo, load_encoder_bundle, save_encoder_bundle
 from anytouch_policy.model.config import EncoderConfig, list_presets, load_preset

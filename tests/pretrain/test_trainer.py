@@ -13,13 +13,13 @@ import torch
 from anytouch_policy.cli.main import main
 from anytouch_policy.distributed import DistContext
 from anytouch_policy.errors import ConfigError, TrainingError
-from anytouch_policy.model import UNIVERSAL_SLOT, AnyTouchEncoder, EncoderRuntime, load_encoder_bundle
+from anytouch_policy.model import UNIVERSAL_SLOT, EncoderRuntime, load_encoder_bundle
+from anytouch_policy.model.optim import build_optimizer, warmup_cosine
 from anytouch_policy.pretrain import build
 from anytouch_policy.pretrain.checkpoint import read_checkpoint
 from anytouch_policy.pretrain.config import Stage
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate
 from anytouch_policy.pretrain.masking import random_tube_mask, universal_probability
-from anytouch_policy.pretrain.optim import build_optimizer, param_groups, warmup_cosine
 from anytouch_policy.pretrain.trainer import _Run, run_pretrain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,18 +85,6 @@ def test_a_few_steps_reduce_every_stage2_term(tmp_path, synth, dataset_dir):
     assert {"touch_to_vision", "vision_to_touch", "touch_to_text", "text_to_touch", "vision_to_text",
             "text_to_vision", "match", "rec_static"} <= terms
     _assert_all_decrease(history)
-
-
-def test_no_decay_groups():
-    encoder = AnyTouchEncoder.from_preset("anytouch-tiny")
-    decay, no_decay = param_groups(encoder, 0.1)
-    names = {id(p): n for n, p in encoder.named_parameters()}
-    plain = {names[id(p)] for p in no_decay["params"]}
-    assert {"class_embedding", "positional_embedding", "sensor_tokens", "ln_pre.weight", "ln_pre.bias",
-            "transformer.resblocks.0.attn.in_proj_bias"} <= plain
-    assert {names[id(p)] for p in decay["params"]} >= {"tubelet.weight", "proj",
-                                                       "transformer.resblocks.0.mlp.c_fc.weight"}
-    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
 
 
 def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, synth, dataset_dir):
