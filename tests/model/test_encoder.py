@@ -8,6 +8,7 @@ import torch
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model import AnyTouchEncoder, EncoderConfig, Finetune, FinetuneMode, list_presets, load_preset
 from anytouch_policy.model.config import PRESET_DIR
+from anytouch_policy.sensors import SensorType
 
 
 def test_presets_listed_and_large_is_the_released_model():
@@ -16,6 +17,12 @@ def test_presets_listed_and_large_is_the_released_model():
     assert (large.image_size, large.patch_size, large.width, large.layers, large.heads) == (224, 14, 1024, 24, 16)
     assert (large.mlp_width, large.output_dim, large.ln_eps, large.act) == (4096, 768, 1e-5, "gelu")
     assert (large.sensor_slots, large.tokens_per_sensor, large.frames, large.num_patches) == (10, 5, 3, 256)
+
+
+def test_the_universal_sensor_type_is_every_presets_last_token_slot():
+    """SensorType.UNIVERSAL is the slot the official code indexes as -1, in every preset's token table."""
+    for name in list_presets():
+        assert load_preset(name).sensor_slots - 1 == SensorType.UNIVERSAL == 9, name
 
 
 def test_unknown_preset_lists_valid_names():

@@ -13,7 +13,7 @@ import torch
 from anytouch_policy.cli.main import main
 from anytouch_policy.distributed import DistContext
 from anytouch_policy.errors import ConfigError, TrainingError
-from anytouch_policy.model import UNIVERSAL_SLOT, EncoderRuntime, load_encoder_bundle
+from anytouch_policy.model import EncoderRuntime, load_encoder_bundle
 from anytouch_policy.model.optim import build_optimizer, warmup_cosine
 from anytouch_policy.pretrain import build
 from anytouch_policy.pretrain.checkpoint import read_checkpoint
@@ -21,6 +21,7 @@ from anytouch_policy.pretrain.config import Stage
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate
 from anytouch_policy.pretrain.masking import random_tube_mask, universal_probability
 from anytouch_policy.pretrain.trainer import _Run, run_pretrain
+from anytouch_policy.sensors import SensorType
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,7 +116,7 @@ def test_output_bundle_and_run_guards(tmp_path, synth, dataset_dir):
     result = run_pretrain(config)
     bundle = load_encoder_bundle(result.bundle)
     assert bundle.source.format == "anytouch-pretrain-stage1" and bundle.source.path == "preset:anytouch-tiny"
-    assert bundle.trained_slots == (1, 3, UNIVERSAL_SLOT)  # digit, gelsight_mini and the universal token
+    assert bundle.trained_slots == (1, 3, SensorType.UNIVERSAL)  # digit, gelsight_mini and the universal token
     assert (tmp_path / "run" / "mae_decoder" / "model.safetensors").is_file()
     summary = json.loads((tmp_path / "run" / "run.json").read_text())
     assert summary["bundle"]["weights_sha256"] == result.weights_sha256 == bundle.weights_sha256
@@ -148,10 +149,10 @@ def test_universal_replacement_follows_the_schedule_in_the_loop(tmp_path, synth,
                            torch.zeros(16, dtype=torch.bool), None, None)
         prepared, _, p_u = run._prepare(batch)
         assert p_u == universal_probability(step, total, 0.75)
-        counts.append((p_u, int((prepared.sensor == UNIVERSAL_SLOT).sum())))
+        counts.append((p_u, int((prepared.sensor == SensorType.UNIVERSAL).sum())))
         match = MatchBatch(frames, frames, frames, *(torch.full((16,), 3) for _ in range(3)))
         prepared, _, _ = run._prepare(match)
-        counts.append((p_u, sum(int((s == UNIVERSAL_SLOT).sum()) for s in
+        counts.append((p_u, sum(int((s == SensorType.UNIVERSAL).sum()) for s in
                                 (prepared.anchor_sensor, prepared.positive_sensor, prepared.negative_sensor)) / 3))
     assert counts[0] == (0.0, 0)
     quarters = [counts[i * len(counts) // 4:(i + 1) * len(counts) // 4] for i in range(4)]
@@ -171,7 +172,7 @@ def test_cli_stage1_on_recorded_bags(tmp_path, synth, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["finished"] and printed["steps"] == 6  # 11 video + 11 static clips in batches of 4
     bundle = load_encoder_bundle(out / "encoder")
-    assert bundle.trained_slots == (3, UNIVERSAL_SLOT)
+    assert bundle.trained_slots == (3, SensorType.UNIVERSAL)
     bags = json.loads((out / "run.json").read_text())["bags"]
     assert bags["episodes"] == 1 and bags["clips"] == 22
     code = main(["pretrain", "--stage", "2", "--bags", str(tmp_path / "bags"), "--preset", "anytouch-tiny",
