@@ -7,7 +7,11 @@ context managers so devices are released in `finally`, never by a destructor.
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -48,6 +52,65 @@ class SourceStats:
     reconnects: int
     fps: float  # measured grab rate over the last second or so
     state: str  # a SourceState value
+
+
+class RateMeter:
+    """Events per second over the last `window_s` seconds: a source's measured frame rate for its stats()."""
+
+    def __init__(self, window_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s, self._clock = window_s, clock
+        self._times: deque[float] = deque()
+
+    def tick(self) -> None:
+        now = self._clock()
+        self._times.append(now)
+        while now - self._times[0] > self.window_s:
+            self._times.popleft()
+
+    def rate(self) -> float:
+        times = self._times
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+
+    def clear(self) -> None:
+        self._times.clear()
+
+
+class NewestFrame:
+    """TactileSource.read's contract for a source whose own thread produces frames: `put` replaces the frame
+    (one nobody took counts as dropped), `take` hands each frame out once, waiting up to a timeout for it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: StampedFrame | None = None
+        self._unread = False
+        self.frames = 0
+        self.dropped = 0
+        self.rate = RateMeter()
+
+    def put(self, frame: StampedFrame) -> None:
+        with self._cond:
+            self.frames += 1
+            self.dropped += self._unread
+            self._frame, self._unread = frame, True
+            self.rate.tick()
+            self._cond.notify_all()
+
+    def take(self, timeout_s: float, *, live: Callable[[], bool]) -> StampedFrame | None:
+        """The frame not handed out before; None after `timeout_s`, or at once when `live()` turns False."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while not self._unread:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not live():
+                    return None
+                self._cond.wait(remaining)
+            self._unread = False
+            return self._frame
+
+    def wake(self) -> None:
+        """Let every waiting `take` look at `live()` again (the source closed or finished)."""
+        with self._cond:
+            self._cond.notify_all()
 
 
 class _Device(ABC):
