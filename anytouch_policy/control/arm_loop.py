@@ -31,7 +31,7 @@ from typing import Any
 
 from anytouch_policy.bounds import is_number
 from anytouch_policy.control.safety import TiltCommandFilter
-from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState
+from anytouch_policy.hardware.base import Arm, ArmLimits
 
 #: Steps queued before the oldest are dropped (the executor outran the loop; each step is relative).
 MAX_QUEUED_STEPS = 20
@@ -225,7 +225,3 @@ class ArmLoop:
             self.arm.hold()
             with self._cond:
                 self._update(status=LoopStatus.TIMEOUT, timeouts=self._stats.timeouts + 1)
-
-    def state(self) -> ArmState:
-        """The backend's state (call from the loop thread, e.g. in on_cycle)."""
-        return self.arm.state()
