@@ -185,7 +185,7 @@ class ArmNode(BaseNode):
             arm = self.arm
             values.update({"episode": arm.episode, "episode_seed": arm.episode_seed,
                            "skipped_physics_steps": arm.skipped_steps, "mass_on_scale_g": arm.mass_on_scale_g})
-        values.update({f"backend {k}": v for k, v in getattr(self.arm, "diagnostics", dict)().items()})  # xArm
+        values.update({f"backend {k}": v for k, v in self.arm.diagnostics().items()})
         if self.gripper is not None:
             values["gripper"] = str(self.gripper.status())
         level, message = Level.OK, {LoopStatus.IDLE: "waiting for commands", LoopStatus.ACTIVE: "following steps",

@@ -4,7 +4,7 @@
     loop.start()
     loop.submit_step(0.25)          # from a subscription callback: queued, applied by the loop thread at once
     loop.estop("teleop key")        # latched: steps are refused until recover()
-    loop.recover().result(10)       # the backend's recover() where it has one, then the latch is cleared
+    loop.recover().result(10)       # the backend's recover() (a no-op for the sim), then the latch is cleared
     loop.stop()
 
     subscription ─submit_step / estop / call─> [ queue ] ─> loop thread: TiltCommandFilter -> backend
@@ -118,7 +118,7 @@ class ArmLoop:
         return True
 
     def estop(self, reason: str) -> None:
-        """Latch the e-stop: the backend stops (estop() where it has one, else hold()) and steps are refused."""
+        """Latch the e-stop: the backend's estop() runs and steps are refused until recover()."""
         with self._cond:
             self._commands.append(reason)
             self._cond.notify()
@@ -132,7 +132,7 @@ class ArmLoop:
         return future
 
     def recover(self) -> Future:
-        """Clear a latched e-stop (and the backend's own latch: its recover(), if it has one); result: a message."""
+        """Clear a latched e-stop and the backend's own latch (its recover()); result: a message."""
         return self.call(self._recover)
 
     def stats(self) -> LoopStats:
@@ -145,18 +145,15 @@ class ArmLoop:
         self._stats = replace(self._stats, **changes)  # caller holds _cond
 
     def _recover(self, arm: Arm) -> str:
-        backend_recover = getattr(arm, "recover", None)
-        if backend_recover is not None:
-            backend_recover()  # DeviceError when the cause persists: the latch stays
+        arm.recover()  # DeviceError when the cause persists: the latch stays
         with self._cond:
             self._update(status=LoopStatus.IDLE, estop_reason="", recovers=self._stats.recovers + 1)
         self.filter = TiltCommandFilter(self.filter.limits)  # no rate budget or heartbeat from before the stop
-        return "recovered: backend recover() done" if backend_recover is not None else "recovered"
+        return "recovered"
 
     def _latch(self, reason: str) -> None:
         try:
-            backend_estop = getattr(self.arm, "estop", None)
-            (backend_estop or self.arm.hold)()
+            self.arm.estop()
         finally:
             with self._cond:
                 self._update(status=LoopStatus.ESTOP, estop_reason=reason, estops=self._stats.estops + 1)

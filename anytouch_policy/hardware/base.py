@@ -55,24 +55,33 @@ class SourceStats:
 
 
 class RateMeter:
-    """Events per second over the last `window_s` seconds: a source's measured frame rate for its stats()."""
+    """Events per second over the last `window_s` seconds (0 once they stopped): a measured frame rate for stats()
+    and /diagnostics. Thread-safe: a grab thread ticks while the executor reads."""
 
     def __init__(self, window_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.window_s, self._clock = window_s, clock
         self._times: deque[float] = deque()
+        self._lock = threading.Lock()
 
-    def tick(self) -> None:
-        now = self._clock()
-        self._times.append(now)
-        while now - self._times[0] > self.window_s:
+    def _forget(self, now: float) -> None:
+        while self._times and now - self._times[0] > self.window_s:
             self._times.popleft()
 
+    def tick(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self._times.append(now)
+            self._forget(now)
+
     def rate(self) -> float:
-        times = self._times
-        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        with self._lock:
+            self._forget(self._clock())
+            times = self._times
+            return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
 
     def clear(self) -> None:
-        self._times.clear()
+        with self._lock:
+            self._times.clear()
 
 
 class NewestFrame:
@@ -121,6 +130,10 @@ class _Device(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def diagnostics(self) -> dict[str, str]:
+        """Backend-specific key/values that /diagnostics shows beside stats() or state(); none by default."""
+        return {}
 
     def __enter__(self):
         self.open()
@@ -230,6 +243,15 @@ class Arm(_Device):
     @abstractmethod
     def hold(self) -> None:
         """Stop motion now and keep the current pose (used on timeout, stale data and errors)."""
+
+    def estop(self) -> None:
+        """Emergency stop. By default hold(); a backend with a stop of its own (the xArm's) uses it and latches it
+        until recover(). The caller (ArmLoop) latches its own e-stop either way and refuses steps meanwhile."""
+        self.hold()
+
+    def recover(self) -> None:
+        """Clear the backend's own latch after an e-stop or error; DeviceError when the cause persists. By default
+        nothing: a backend without a latch of its own (the sim) moves again once the caller clears its e-stop."""
 
     @abstractmethod
     def state(self) -> ArmState: ...

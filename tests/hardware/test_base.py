@@ -54,3 +54,49 @@ def test_rate_is_measured_over_the_last_window():
     assert abs(meter.rate() - 5.0) < 1e-6
     meter.clear()
     assert meter.rate() == 0.0
+
+
+def test_the_arm_interface_stops_safely_by_default():
+    """A backend that implements only the abstract methods: estop() holds, recover() has nothing to clear and
+    moves nothing, diagnostics() adds nothing; the sim arm is such a backend and its estop() stops the wrist."""
+    from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState
+    from anytouch_policy.sim.devices import sim_arm_and_gripper
+    from anytouch_policy.sim.params import RigConfig
+
+    class Minimal(Arm):
+        def __init__(self):
+            self.limits, self.calls = ArmLimits(), []
+
+        def open(self): ...
+
+        def close(self): ...
+
+        def apply_tilt_step(self, delta_deg):
+            self.calls.append(("step", delta_deg))
+            return delta_deg
+
+        def hold(self):
+            self.calls.append(("hold", None))
+
+        def state(self):
+            return ArmState(stamp_ns=0, tilt_deg=0.0, pose=(0.0,) * 6, moving=False, status="ready")
+
+    arm = Minimal()
+    arm.estop()
+    assert arm.recover() is None and arm.diagnostics() == {}
+    assert arm.calls == [("hold", None)]
+
+    sim, _ = sim_arm_and_gripper(RigConfig(), episode_seed=3)
+    with sim:
+        sim.apply_tilt_step(0.5)
+        sim.advance()
+        assert sim.drive.moving
+        sim.estop()
+        assert not sim.drive.moving and sim.drive.target_deg == sim.drive.tilt_deg
+
+
+def test_sources_without_extra_diagnostics_report_none():
+    from anytouch_policy.sim.devices import sim_tactile_source
+    from anytouch_policy.sim.sensor_params import SensorSpec
+
+    assert sim_tactile_source(SensorSpec.parse("digit"), episode_seed=0, index=0).diagnostics() == {}
