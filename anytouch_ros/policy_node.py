@@ -94,7 +94,6 @@ class PolicyNode(BaseNode):
         self.jitter, self.latency = RollingStats(), RollingStats()
         self.counts = dict.fromkeys((a.label for a in Action), 0)
         self.stale_ticks = self.errors = 0
-        self.last_stale: dict[str, float | None] = {}
         self.last_error, self.last_probs = "", None
         self._action_pub = self.create_publisher(String, topics.ACTION, qos.COMMAND)
         self._step_pub = self.create_publisher(PoseStamped, topics.CARTESIAN_STEP, qos.COMMAND)
@@ -145,7 +144,6 @@ class PolicyNode(BaseNode):
                              max_age_s=self.max_age_s)
         if stale:
             self.stale_ticks += 1
-            self.last_stale = stale
             self._publish(Action.WAIT, now_ns)
             return
         job = _Job({s: latest[s][1] for s in self.sensors}, max(latest[s][0] for s in self.sensors),
@@ -178,7 +176,8 @@ class PolicyNode(BaseNode):
         w = self.worker
         values: dict[str, object] = {"ticks": self.ticks.ticks, "missed_ticks": self.ticks.missed,
                                      "resets": self.resets, "stale_ticks": self.stale_ticks, "busy_ticks": w.busy_ticks,
-                                     "late_decisions": w.late, "dropped_decisions": w.dropped, "errors": self.errors}
+                                     "late_decisions": w.late, "dropped_decisions": w.dropped, "errors": self.errors,
+                                     "bad_embeddings": self.bad_embeddings}
         values.update(self.jitter.summary(1000.0, "_jitter_ms"))
         values.update(w.compute.summary(1000.0, "_compute_ms"))
         values.update(self.latency.summary(1000.0, "_latency_ms"))

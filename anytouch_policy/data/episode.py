@@ -150,7 +150,6 @@ class EpisodeWriter:
             self._writer.set_compression(CompressionMode.STORAGE if storage == "mcap" else CompressionMode.MESSAGE,
                                          CompressionFormat.ZSTD)
         self._connections: dict[str, object] = {}
-        self.message_count = 0
         self._closed = False
 
     def open(self) -> EpisodeWriter:
@@ -173,7 +172,6 @@ class EpisodeWriter:
             conn = self._writer.add_connection(topics.qualify(name, self.namespace), msgtype, typestore=TYPESTORE)
             self._connections[name] = conn
         self._writer.write(conn, int(t_ns), data)
-        self.message_count += 1
 
     def _write(self, name: str, t_ns: int, msg: object) -> None:
         msgtype = msg.__msgtype__
