@@ -2,13 +2,13 @@
 
     ros2 run anytouch_ros policy_node --ros-args -p bundle:=models/policy -p target_g:=60.0
 
-Each tick (a timer at control_rate_hz) takes the newest anytouch/embedding of every sensor the policy bundle names.
-If one is missing or older than max_age_s (ROS clock - embedding stamp = grab time of its newest frame), the tick
-publishes `wait` and /diagnostics warns: stale touch means stop. Otherwise the head decides
-(PolicyRuntime.decide_embeddings, conditioned on initial_g/target_g when the bundle wants them) in a worker thread
-(anytouch_policy.control.ticks.DecisionWorker): a decision later than half a period is replaced by `wait`, and a tick
-that finds the worker busy publishes `wait`, so every tick publishes exactly one action on time. The step is the
-tool-frame rotation of anytouch_ros.conversions.action_to_msgs (stamp = tick time). A policy that compares with
+Each tick (a timer at control_rate_hz) takes the newest anytouch/embedding of every sensor the bundle names:
+- one missing or older than max_age_s (ROS clock - embedding stamp = grab time of its newest frame): publish
+  `wait`, and /diagnostics warns. Stale touch means stop.
+- else the head decides (PolicyRuntime.decide_embeddings, conditioned on initial_g/target_g when the bundle wants
+  them) in a worker thread (control.ticks.DecisionWorker): a decision later than half a period becomes `wait`, a
+  tick that finds the worker busy publishes `wait`. Every tick publishes exactly one action on time.
+The step is the tool-frame rotation of conversions.action_to_msgs (stamp = tick time). A policy that compares with
 the start of the pour (reference mode episode_start) takes its reference from the first decision after start-up
 and after every episode/event `start` (PolicyRuntime.reset()).
 """

@@ -11,11 +11,12 @@
                                                                  └─ every period: command timeout -> hold,
                                                                     on_cycle(arm) (the node publishes state)
 
-The executor thread only queues; backend calls (the xArm's SDK round trips, a recover's settle sleeps, the sim's
-physics) run in the loop thread, so a slow backend delays the state stream, never the node's callbacks. Wait steps
-(0.0) are heartbeats: they keep the command stream alive without moving; a non-finite step is refused at
-submission and is none. No command for `limits.command_timeout_s` after the last one -> hold() once; the next step
-resumes. Nothing non-finite reaches the backend: the filter refuses a NaN tilt, the backend a NaN step.
+- The executor thread only queues. Backend calls (the xArm's SDK round trips, a recover's settle sleeps, the
+  sim's physics) run in the loop thread: a slow backend delays the state stream, never the node's callbacks.
+- Wait steps (0.0) are heartbeats: they keep the command stream alive without moving. A non-finite step is
+  refused at submission and is no heartbeat.
+- No command for `limits.command_timeout_s` -> hold() once; the next step resumes.
+- Nothing non-finite reaches the backend: the filter refuses a NaN tilt, the backend a NaN step.
 """
 
 from __future__ import annotations
