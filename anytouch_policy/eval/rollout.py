@@ -180,7 +180,7 @@ class WindowPolicy:
 
     def __call__(self, observed: Frames) -> Action | int:
         if self.sensor not in observed:
-            raise ConfigError(f"window_policy: no frames from sensor {self.sensor!r}; have {sorted(observed)}")
+            raise ConfigError(f"WindowPolicy: no frames from sensor {self.sensor!r}; have {sorted(observed)}")
         seq = observed[self.sensor]
         stamps = [f.stamp_ns for f in seq]
         idx = window_indices(stamps, stamps[-1], frames=self.frames, stride=self.stride) if seq else None

@@ -25,7 +25,7 @@ def test_evaluation_uses_the_eval_seed_range_and_is_deterministic():
     assert "mean error" in a.table()
 
 
-def test_window_policy_sees_strided_windows_of_consecutive_frames():
+def test_a_window_policy_sees_strided_windows_of_consecutive_frames():
     seen = []
 
     def decide(window):
