@@ -125,6 +125,8 @@ class EncoderNode(BaseNode):
                                      "device": str(self.runtime.device), "dtype": str(self.runtime.precision)}
         values.update(s.compute.summary(1000.0, "_compute_ms"))
         values["p50_batch"] = s.batch.percentiles(50)[0]
+        if self.last_publish_error:
+            values["last_publish_error"] = self.last_publish_error
         for name, c in counts.items():
             values.update({f"{name} frames": c.frames, f"{name} embedded": c.embedded,
                            f"{name} skipped": c.skipped, f"{name} out_of_order": c.out_of_order})

@@ -1,4 +1,6 @@
-"""Encoder throughput and latency: `anytouch bench encoder` (JSON on stdout).
+"""Encoder throughput and latency (JSON on stdout):
+
+    anytouch bench encoder --presets anytouch-small --threads 2 > encoder_bench.json
 
 Times EncoderRuntime.embed end to end, as the encoder node calls it: native-size RGB frames in (GelSight Mini
 240x320, DIGIT 320x240), resize + normalise + one batched forward + embeddings out. Batch 1 = one sensor's

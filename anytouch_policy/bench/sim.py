@@ -1,6 +1,6 @@
 """Figures of the simulated rig as JSON: expert errors, dynamics R^2, render speed, determinism.
 
-    OMP_NUM_THREADS=1 anytouch bench sim [--episodes 20] [--probe-episodes 24] > sim_bench.json
+    OMP_NUM_THREADS=1 anytouch bench sim --episodes 20 --probe-episodes 24 > sim_bench.json
     from anytouch_policy.bench.sim import sim_figures
 
 Speeds are taken on one core (OpenCV limited to one thread; OMP_NUM_THREADS=1 keeps numpy's BLAS on one too, as

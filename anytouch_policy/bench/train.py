@@ -3,7 +3,7 @@
 Training speed on recorded expert episodes (recorded into a temporary folder unless --bags is given):
 - frozen mode: one head epoch on cached embeddings vs the same epoch re-encoding every window (the encoder forward
   the cache saves; frames are decoded and resized beforehand, which favours the no-cache side), ratio from one run;
-  plus the one-off cost of filling the cache;
+  plus the one-off cost of filling the cache, and what the second pass took from it (no window encoded again);
 - finetune mode: training samples/s of encoder + head with augmentation (forward, backward, AdamW step).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,9 +82,11 @@ def run(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         embeddings = embed_ticks(data.ticks, sensors=data.sensors, runtime=runtime, cache=cache, progress=False)
         fill_s = time.perf_counter() - start
+        filled = replace(cache.stats)
         start = time.perf_counter()
-        embeddings = embed_ticks(data.ticks, sensors=data.sensors, runtime=runtime, cache=cache, progress=False)
+        reloaded = embed_ticks(data.ticks, sensors=data.sensors, runtime=runtime, cache=cache, progress=False)
         reload_s = time.perf_counter() - start
+        reload_same = all(np.array_equal(a, b) for a, b in zip(embeddings, reloaded, strict=True))
 
         frozen = FrozenTrainer(config, data, head(), embeddings, device)
         batches = frozen.batches(samples, np.random.default_rng(0))
@@ -123,7 +126,9 @@ def run(args: argparse.Namespace) -> dict:
         "ticks_per_epoch": int(len(samples)), "batch_size": args.batch_size,
         "frozen": {"epoch_cached_s": round(cached_s, 5), "epoch_reencode_s": round(reencode_s, 5),
                    "speedup": round(reencode_s / cached_s, 1), "cache_fill_s": round(fill_s, 2),
-                   "cache_reload_s": round(reload_s, 2), "windows_encoded": cache.stats.windows_encoded},
+                   "cache_reload_s": round(reload_s, 2), "windows_encoded": filled.windows_encoded,
+                   "reload_windows_encoded": cache.stats.windows_encoded - filled.windows_encoded,
+                   "reload_hits": cache.stats.hits - filled.hits, "reload_identical": reload_same},
         "finetune": {"mode": args.finetune, "samples_per_s": round(ft_samples / ft_s, 1), "samples": ft_samples,
                      "seconds": round(ft_s, 2), "episodes_per_batch": ft_config.episodes_per_batch},
     }

@@ -3,7 +3,8 @@ anytouch bench train --preset anytouch-small --threads 2
 OMP_NUM_THREADS=1 anytouch bench sim
 
 Run a benchmark and print its JSON. Each bench lives in anytouch_policy.bench.<name> and defines
-add_arguments(parser) and run(args) -> dict; add one by adding a line to BENCHES.
+add_arguments(parser) and run(args) -> dict, and its docstring holds its example; add one by adding a line to
+BENCHES.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+
+from anytouch_policy.cli.help import example
 
 #: bench name -> (module, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
@@ -25,10 +28,12 @@ BENCHES: dict[str, tuple[str, str]] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    for name, (module, help_text) in BENCHES.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_bench_module=module)
-        importlib.import_module(module).add_arguments(p)
+    for name, (module_name, help_text) in BENCHES.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           example=example(module.__doc__, f"anytouch bench {name}"))
+        p.set_defaults(_bench_module=module_name)
+        module.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:

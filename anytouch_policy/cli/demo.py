@@ -1,4 +1,4 @@
-"""anytouch demo
+"""anytouch demo --out runs/demo
 
 The main job on the simulated rig in one command (under 20 minutes on 2 CPU cores): record expert demonstrations
 into bags, train fine-tuned and frozen policies with dynamic (3-frame) and static (1-frame) windows from them,

@@ -1,12 +1,13 @@
 """Simulated pouring rig: closed-loop evaluation, sensor previews and recorded demonstrations.
 
     anytouch sim eval --policy expert --episodes 20 --initial-g 100 --target-g 60 --sensor gelsight_mini --seed 0 --json
-    anytouch sim render --out sim_preview --sensor gelsight_mini --sensor digit:right --sensor rig/my_sensor.yaml
+    anytouch sim render --out sim_preview --sensor gelsight_mini --sensor digit:right
     anytouch sim record --out demos --episodes 40 --initial-g 80:120 --target-g 20:80 --sensor gelsight_mini --seed 0
     anytouch sim dataset --out data/sim_tacquad --hours 1 --workers 2      # aligned multi-sensor data (pretraining)
 
 `--sensor` takes model[:finger[:fps]], the model by shipped name (gelsight_mini, digit, gelslim, gelsight, duragel)
-or by the path of a sensor model file (docs/sim.md), and may be repeated: every sensor renders the same rig.
+or by the path of a sensor model file (docs/sim.md, e.g. `--sensor rig/my_sensor.yaml`), and may be repeated:
+every sensor renders the same rig.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import sys
 
 from anytouch_policy.cli.args import GRAMS, GRAMS_RANGE, NONNEGATIVE_INT, POSITIVE_INT, TILT_DEG, number
+from anytouch_policy.cli.help import example
 
 POLICIES = ("expert", "expert-static")
 #: sim dataset's default sensors (sim.dataset.DEFAULT_SENSORS, named here so `--help` loads no renderer).
@@ -44,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="start tilt (default: a little below the critical tilt of the initial fill)")
         p.set_defaults(default_sensors=default_sensors)
 
-    ev = sub.add_parser("eval", help="run K closed-loop episodes of a policy and report the errors (table 4)")
+    ev = sub.add_parser("eval", help="run K closed-loop episodes of a policy and report the errors (table 4)",
+                        example=example(__doc__, "anytouch sim eval"))
     common(ev, ["gelsight_mini"])
     ev.add_argument("--policy", choices=POLICIES, default="expert",
                     help="expert: scripted expert; expert-static: the expert without the stream state (1-frame bound)")
@@ -52,14 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--max-ticks", type=POSITIVE_INT, default=200, help="give up an episode after this many 5 Hz ticks")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    rd = sub.add_parser("render", help="write a PNG strip and a GIF per sensor over one expert pour")
+    rd = sub.add_parser("render", help="write a PNG strip and a GIF per sensor over one expert pour",
+                        example=example(__doc__, "anytouch sim render"))
     common(rd, ["gelsight_mini", "digit"])
     rd.add_argument("--out", required=True, help="output directory (new or empty)")
     rd.add_argument("--overwrite", action="store_true", help="replace an earlier preview in --out")
     rd.add_argument("--columns", type=number(int, low=2), default=8, help="moments shown in the strip")
 
     rc = sub.add_parser("record", help="record scripted-expert demonstrations into episode bags (the recorder's "
-                                       "format), (initial, target) drawn per episode")
+                                       "format), (initial, target) drawn per episode",
+                        example=example(__doc__, "anytouch sim record"))
     common(rc, ["gelsight_mini"], ranges=True)
     rc.add_argument("--out", required=True, help="output directory (new or empty)")
     rc.add_argument("--overwrite", action="store_true", help="replace an earlier recording in --out")

@@ -34,7 +34,6 @@ class SimPolicy:
         self.runtime = runtime
         self.initial_g, self.target_g = initial_g, target_g
         self.history_frames = (runtime.frames - 1) * runtime.stride + 1
-        self.decisions = 0
 
     def reset(self) -> None:
         self.runtime.reset()
@@ -48,7 +47,6 @@ class SimPolicy:
             if idx is None:
                 return Action.WAIT
             windows[name] = [seq[i].image for i in idx]
-        self.decisions += 1
         return self.runtime.decide_windows(windows, initial_g=self.initial_g, target_g=self.target_g).action
 
 

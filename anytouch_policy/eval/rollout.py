@@ -1,16 +1,9 @@
 """Closed-loop evaluation on the simulated rig, reported like the paper's table 4 (mean error in grams).
 
-A policy is any callable `policy(frames) -> Action` where `frames` maps each sensor name to its newest frames
-(a list of StampedFrame, oldest first, newest last, consecutive at the sensor's rate; `history_frames` of them once
-the episode has produced that many). Optional attributes, looked up by name:
-- `history_frames`: how many newest frames per sensor it needs (default DEFAULT_HISTORY_FRAMES); only those
-  are rendered, which keeps evaluation fast;
-- `reset()`: called before each episode (clear recurrent state, frame caches);
-- `needs_frames = False`: nothing is rendered for it (the scripted expert);
-- `begin_episode(setup, *, target_g, config)` and `observe(state)`: privileged access to the ground truth, for the
-  scripted expert only; a learned policy must not define them.
-`window_policy` adapts a function of one 3-frame window (cut with tactile.window_indices, stride configurable) into
-such a policy, which is how an encoder + head plugs in.
+The rollout drives a `Policy` (a Protocol): each 5 Hz tick it hands over every sensor's newest frames and applies
+the action it returns. Only the frames a policy asks for are rendered, which keeps evaluation fast. The scripted
+expert is a `PrivilegedPolicy`: it also sees the ground truth, which a learned policy must not.
+`WindowPolicy` turns a function of one window into a Policy: how an encoder + head plugs in.
 
 Evaluation episodes draw their seeds from the EVAL range (params.episode_seed), disjoint from training seeds.
 """
@@ -20,21 +13,44 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.sim.episode import EpisodeSetup
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.rig import SimRig, TickResult
 from anytouch_policy.sim.sensor_params import SensorSpec
+from anytouch_policy.sim.state import RigState
 from anytouch_policy.tactile import WINDOW_FRAMES, StampedFrame, window_indices
 
+#: Each sensor's newest frames, oldest first, consecutive at the sensor's rate.
 Frames = Mapping[str, Sequence[StampedFrame]]
-Policy = Callable[[Frames], "Action | int"]
 
-#: Frames per sensor handed to a policy that does not say how many it needs (a stride-3 window of 3 fits).
-DEFAULT_HISTORY_FRAMES = 8
+
+class Policy(Protocol):
+    """What the rollout drives."""
+
+    @property
+    def history_frames(self) -> int:
+        """Newest frames per sensor it reads (fewer until the episode made them); 0: none are rendered for it."""
+
+    def reset(self) -> None:
+        """Called before each episode: forget the last one (references, recurrent state)."""
+
+    def __call__(self, frames: Frames) -> Action | int:
+        """One decision per tick."""
+
+
+@runtime_checkable
+class PrivilegedPolicy(Policy, Protocol):
+    """A policy that sees the ground truth (the scripted expert only): the episode's setup, then every state."""
+
+    def begin_episode(self, setup: EpisodeSetup, *, target_g: float, config: RigConfig) -> None: ...
+
+    def observe(self, state: RigState) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +104,7 @@ class EvalReport:
 
 
 def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSpec], seed: int, target_g: float,
-                history_frames: int | None = None, index: int = 0, record_all_frames: bool = False,
+                index: int = 0, record_all_frames: bool = False,
                 on_tick: Callable[[TickResult], None] | None = None) -> EpisodeReport:
     """One closed-loop episode of `policy` on the rig of episode seed `seed`.
 
@@ -97,16 +113,13 @@ def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSp
     """
     if not 0 < target_g < config.initial_g:
         raise ConfigError(f"target_g must be in (0, initial_g={config.initial_g}), got {target_g}")
-    if history_frames is None:
-        history_frames = int(getattr(policy, "history_frames", DEFAULT_HISTORY_FRAMES))
-    if history_frames < 0:
-        raise ConfigError(f"history_frames must be >= 0, got {history_frames}")
-    keep = history_frames if getattr(policy, "needs_frames", True) else 0
+    keep = policy.history_frames
+    if keep < 0:
+        raise ConfigError(f"the policy's history_frames must be >= 0, got {keep}")
     counts = dict.fromkeys((a.label for a in Action), 0)
     with SimRig(config, sensors, seed=seed, render_newest=None if record_all_frames else keep) as rig:
-        if hasattr(policy, "reset"):
-            policy.reset()
-        privileged = hasattr(policy, "observe")
+        policy.reset()
+        privileged = isinstance(policy, PrivilegedPolicy)
         if privileged:
             policy.begin_episode(rig.setup, target_g=target_g, config=config)
             policy.observe(rig.state())
@@ -131,7 +144,7 @@ def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSp
 
 def evaluate(policy: Policy, *, episodes: int, initial_g: float = 100.0, target_g: float = 60.0,
              sensors: Sequence[SensorSpec] = (), seed: int = 0, config: RigConfig | None = None,
-             history_frames: int | None = None, split: SeedSplit = SeedSplit.EVAL,
+             split: SeedSplit = SeedSplit.EVAL,
              progress: Callable[[EpisodeReport], None] | None = None) -> EvalReport:
     """Run `episodes` closed-loop episodes (episode seeds from `split`, run `seed`) and collect the errors."""
     if episodes < 1:
@@ -140,29 +153,39 @@ def evaluate(policy: Policy, *, episodes: int, initial_g: float = 100.0, target_
     report = EvalReport(initial_g=initial_g, target_g=target_g, sensors=[s.name for s in sensors], seed=seed)
     for i in range(episodes):
         ep = run_episode(policy, config=config, sensors=sensors, seed=episode_seed(split, seed, i),
-                         target_g=target_g, history_frames=history_frames, index=i)
+                         target_g=target_g, index=i)
         report.episodes.append(ep)
         if progress is not None:
             progress(ep)
     return report
 
 
-def window_policy(decide: Callable[[list[np.ndarray]], Action | int], *, sensor: str,
-                  frames: int = WINDOW_FRAMES, stride: int = 1, idle: Action = Action.WAIT) -> Policy:
-    """A policy from a function of one window (`frames` RGB frames of `sensor`, oldest first, `stride` apart),
+@dataclass
+class WindowPolicy:
+    """A Policy from a function of one window (`frames` RGB frames of `sensor`, oldest first, `stride` apart),
     cut at the newest frame with tactile.window_indices; `idle` until enough frames arrived."""
-    need = (frames - 1) * stride + 1
 
-    def policy(observed: Frames) -> Action | int:
-        if sensor not in observed:
-            raise ConfigError(f"window_policy: no frames from sensor {sensor!r}; have {sorted(observed)}")
-        seq = observed[sensor]
+    decide: Callable[[list[np.ndarray]], Action | int]
+    sensor: str
+    frames: int = WINDOW_FRAMES
+    stride: int = 1
+    idle: Action = Action.WAIT
+
+    @property
+    def history_frames(self) -> int:
+        return (self.frames - 1) * self.stride + 1
+
+    def reset(self) -> None:
+        """Stateless: every window is cut afresh."""
+
+    def __call__(self, observed: Frames) -> Action | int:
+        if self.sensor not in observed:
+            raise ConfigError(f"WindowPolicy: no frames from sensor {self.sensor!r}; have {sorted(observed)}")
+        seq = observed[self.sensor]
         stamps = [f.stamp_ns for f in seq]
-        idx = window_indices(stamps, stamps[-1], frames=frames, stride=stride) if seq else None
+        idx = window_indices(stamps, stamps[-1], frames=self.frames, stride=self.stride) if seq else None
         if idx is None:
-            return idle
-        return decide([seq[i].image for i in idx])
+            return self.idle
+        return self.decide([seq[i].image for i in idx])
 
-    policy.history_frames = need  # type: ignore[attr-defined]
-    return policy
 

@@ -20,18 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from anytouch_policy.errors import BundleError, ConfigError
 from anytouch_policy.model.bundle import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     check_finite,
+    check_fit,
     file_sha256,
     load_encoder_bundle,
     read_bundle_config,
     read_config_json,
+    read_weights,
 )
 from anytouch_policy.outputs import writing_dir
 from anytouch_policy.policy.config import (
@@ -117,24 +118,8 @@ def load_policy_head(path: Path | str) -> tuple[dict[str, Any], PolicyHead]:
     if head_cfg.reference != (data["reference"] != ReferenceMode.NONE.value):
         raise BundleError(f"{cfg_path}: field 'head' reference={head_cfg.reference} contradicts field 'reference' "
                           f"{data['reference']!r}")
-    weights = path / WEIGHTS_FILE
-    if not weights.is_file():
-        raise BundleError(f"{path} is not a complete policy bundle: {WEIGHTS_FILE} is missing")
-    if file_sha256(weights) != data["weights"]["sha256"]:
-        raise BundleError(f"{weights}: sha256 differs from the one in {CONFIG_FILE} (file changed or corrupt)")
-    try:
-        tensors = load_file(weights, device="cpu")
-    except (SafetensorError, OSError) as exc:
-        raise BundleError(f"{weights}: cannot read safetensors ({exc})") from None
-    check_finite(tensors, str(weights))
+    tensors = read_weights(path, sha256=data["weights"]["sha256"], what="policy bundle")
     head = PolicyHead(head_cfg)
-    expected = {k: tuple(v.shape) for k, v in head.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in tensors.items()}
-    if expected != got:
-        missing = sorted(set(expected) - set(got))
-        extra = sorted(set(got) - set(expected))
-        shapes = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
-        raise BundleError(f"{weights} does not fit field 'head' of {CONFIG_FILE}: missing {missing}, unexpected "
-                          f"{extra}, shape mismatch {shapes}")
+    check_fit(head, tensors, f"{path / WEIGHTS_FILE} does not fit field 'head' of {CONFIG_FILE}")
     head.load_state_dict(tensors)
     return data, head.eval()

@@ -15,7 +15,7 @@ import torch
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import BundleError, ConfigError
-from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode
+from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode, set_threads
 from anytouch_policy.policy.bundle import load_policy_head
 from anytouch_policy.policy.config import ReferenceMode
 from anytouch_policy.policy.head import Decision, PolicyHead, conditioning_vector
@@ -31,7 +31,7 @@ class PolicyRuntime:
     """
 
     def __init__(self, path: Path, *, config: dict, head: PolicyHead, device: str = "auto",
-                 precision: Precision | str = Precision.FLOAT32, threads: int | None = None) -> None:
+                 precision: Precision | str = Precision.FLOAT32) -> None:
         self.path = Path(path)
         self.config = config
         self.head = head.eval()
@@ -45,7 +45,7 @@ class PolicyRuntime:
         self.reference_mode = ReferenceMode(config["reference"])
         self.encoder_fingerprint: str = config["encoder"]["fingerprint"]
         self.embed_dim: int = head.config.embed_dim
-        self._device, self._precision, self._threads = device, precision, threads
+        self._device, self._precision = device, precision
         self._encoder: EncoderRuntime | None = None
         self._reference: dict[str, np.ndarray] | None = None
 
@@ -54,11 +54,8 @@ class PolicyRuntime:
                     threads: int | None = None) -> PolicyRuntime:
         """Load a policy bundle folder (the encoder itself loads on the first decide_windows or encoder_runtime)."""
         config, head = load_policy_head(path)
-        if threads is not None:
-            if threads < 1:
-                raise ConfigError(f"threads must be >= 1, got {threads}")
-            torch.set_num_threads(threads)
-        return cls(Path(path), config=config, head=head, device=device, precision=precision, threads=threads)
+        set_threads(threads)  # for the head now, and the encoder that loads later
+        return cls(Path(path), config=config, head=head, device=device, precision=precision)
 
     @property
     def sensor_names(self) -> list[str]:

@@ -1,24 +1,16 @@
 """Every numeric flag of every verb refuses NaN, inf and out-of-range values while parsing, naming the flag."""
 
-import argparse
 
 import pytest
 
+from anytouch_policy.cli.help import walk
 from anytouch_policy.cli.main import build_parser, main
-
-
-def _parsers(parser: argparse.ArgumentParser, prog: str = "anytouch"):
-    yield prog, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _parsers(sub, f"{prog} {name}")
 
 
 def test_no_numeric_flag_takes_a_bare_int_or_float():
     """int("nan") fails, but float("nan") and float("inf") parse, and neither checks a range: every numeric flag
     goes through anytouch_policy.cli.args (a flag limited by `choices` is checked by argparse)."""
-    bare = [f"{prog} {action.option_strings or action.dest}" for prog, parser in _parsers(build_parser())
+    bare = [f"{prog} {action.option_strings or action.dest}" for prog, parser in walk(build_parser())
             for action in parser._actions if action.type in (int, float) and not action.choices]
     assert bare == []
 

@@ -17,7 +17,9 @@ def test_pipeline_bench_reports_latency_jitter_ticks_and_cpu(ros_env, pour_polic
                                       threads=1, domain_id=int(ros_env["ROS_DOMAIN_ID"]), log=lambda msg: None)
     latency = result["frame_to_command_latency_ms"]
     assert 0 < latency["p50_latency_ms"] <= latency["p99_latency_ms"] < 5000
-    assert result["policy_tick_jitter_ms"]["p99_jitter_ms"] >= 0 and isinstance(result["missed_ticks"], int)
+    jitter = result["policy_tick_jitter_ms"]
+    assert 0 <= jitter["p50_jitter_ms"] <= jitter["p99_jitter_ms"] <= jitter["max_jitter_ms"]
+    assert 0 <= result["missed_ticks"] <= 5 * (result["seconds"] + 2)  # grid slots of the window and about a second
     assert 10 <= result["actions_received"] <= 20 and 3.0 <= result["action_rate_hz"] <= 7.0
     assert set(result["cpu_percent"]) == {"sensor_left", "sensor_right", "encoder", "policy", "arm"}
     assert all(v > 0 for v in result["cpu_percent"].values())
