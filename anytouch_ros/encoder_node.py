@@ -25,6 +25,7 @@ from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import WINDOW_FRAMES, StampedFrame
+from anytouch_policy.threads import threads_summary
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import embedding_to_msg, image_from_msg, time_to_ns
@@ -90,7 +91,7 @@ class EncoderNode(BaseNode):
         self.get_logger().info(
             f"encoding {[n for n, _ in sensors]} ({frames} frame(s), stride {stride}, token mode "
             f"{self.runtime.token_mode}, dim {self.runtime.output_dim}) on {self.runtime.device} "
-            f"{self.runtime.precision}")
+            f"{self.runtime.precision}, {threads_summary()}")
 
     def _agree(self, policy: str, **pairs: tuple[object, object]) -> None:
         """Refuse parameters that are set (non-empty, non-zero) and differ from what the policy bundle says."""

@@ -79,10 +79,11 @@ def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequ
     from anytouch_policy.model.encoder import AnyTouchEncoder
     from anytouch_policy.model.runtime import EncoderRuntime, Precision, resolve_device, stack_windows
     from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
+    from anytouch_policy.threads import set_torch_threads, thread_report
 
     if threads < 1 or not batches or min(batches) < 1 or min_iters < 1 or max_iters < min_iters:
         raise ConfigError("bench needs threads >= 1, batches >= 1 and 1 <= min_iters <= max_iters")
-    torch.set_num_threads(threads)
+    set_torch_threads(threads)
     if devices is None:
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     devices = [resolve_device(d) for d in devices]
@@ -124,6 +125,7 @@ def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequ
     return {
         "bench": "encoder",
         "threads": threads,
+        "thread_settings": thread_report(),
         "torch": torch.__version__,
         "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},

@@ -38,17 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import torch
 
     from anytouch_policy.cli.main import main as anytouch
     from anytouch_policy.demo.record import record_expert_episodes
     from anytouch_policy.eval.policy import evaluate_policy
     from anytouch_policy.policy.runtime import PolicyRuntime
     from anytouch_policy.sim.sensor_params import SensorSpec
+    from anytouch_policy.threads import set_torch_threads
     from anytouch_policy.train import TrainConfig, TrainMode, train
     from anytouch_policy.train.run import init_encoder_bundle
 
-    torch.set_num_threads(args.threads)
+    set_torch_threads(args.threads)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     timing: dict[str, float] = {}

@@ -50,13 +50,14 @@ def run(args: argparse.Namespace) -> dict:
     from anytouch_policy.policy.config import HeadConfig
     from anytouch_policy.policy.head import PolicyHead
     from anytouch_policy.sim.sensor_params import SensorSpec
+    from anytouch_policy.threads import set_torch_threads
     from anytouch_policy.train.cache import EmbeddingCache, embed_ticks
     from anytouch_policy.train.config import TrainConfig, TrainMode
     from anytouch_policy.train.data import prepare
     from anytouch_policy.train.run import init_encoder_bundle
     from anytouch_policy.train.trainers import FinetuneTrainer, FrozenTrainer
 
-    torch.set_num_threads(args.threads)
+    set_torch_threads(args.threads)
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory(prefix="anytouch-bench-") as tmp:
         tmp = Path(tmp)

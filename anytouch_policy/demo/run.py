@@ -19,8 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import torch
-
 from anytouch_policy.demo.record import draw_pairs, record_demonstrations
 from anytouch_policy.demo.table import Cell, plot_errors, render_markdown, render_text
 from anytouch_policy.errors import ConfigError
@@ -34,6 +32,7 @@ from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
+from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train import TrainConfig, TrainMode, train
 from anytouch_policy.train.metrics import Selection
 from anytouch_policy.train.trainers import bfloat16_is_native
@@ -135,8 +134,7 @@ def _cell(ev: PolicyEval) -> Cell:
 def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoResult:
     """Record, train, evaluate and tabulate; every stage logs its progress and duration."""
     start = time.perf_counter()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    set_torch_threads(config.threads)
     out = check_output_dir(config.out, None)  # the demo writes as it goes: only a new or empty folder
     out.mkdir(parents=True, exist_ok=True)
     specs = [SensorSpec.parse(s) for s in config.sensors]

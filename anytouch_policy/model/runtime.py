@@ -22,6 +22,7 @@ from anytouch_policy.model.bundle import RELEASED_TRAINED_SLOTS, load_encoder_bu
 from anytouch_policy.model.encoder import UNIVERSAL_SLOT, AnyTouchEncoder
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import preprocess_window, read_rgb, static_window
+from anytouch_policy.threads import set_torch_threads
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -113,10 +114,7 @@ class EncoderRuntime:
         self.token_mode = _choice(TokenMode, token_mode, "token_mode")
         if self.precision is Precision.FLOAT16 and self.device.type != "cuda":
             raise ConfigError("precision 'float16' needs a cuda device; use 'bfloat16' or 'float32' on cpu")
-        if threads is not None:
-            if threads < 1:
-                raise ConfigError(f"threads must be >= 1, got {threads}")
-            torch.set_num_threads(threads)
+        set_torch_threads(threads)
         self.encoder = encoder.to(device=self.device, dtype=self.precision.torch_dtype).eval()
         self.trained_slots = tuple(trained_slots)
         self.fingerprint = fingerprint

@@ -21,6 +21,7 @@ from anytouch_policy.policy.config import ReferenceMode
 from anytouch_policy.policy.head import Decision, PolicyHead, conditioning_vector
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import WINDOW_FRAMES, static_window, window_indices
+from anytouch_policy.threads import set_torch_threads
 
 
 class PolicyRuntime:
@@ -54,10 +55,7 @@ class PolicyRuntime:
                     threads: int | None = None) -> PolicyRuntime:
         """Load a policy bundle folder (the encoder itself loads on the first decide_windows or encoder_runtime)."""
         config, head = load_policy_head(path)
-        if threads is not None:
-            if threads < 1:
-                raise ConfigError(f"threads must be >= 1, got {threads}")
-            torch.set_num_threads(threads)
+        set_torch_threads(threads)
         return cls(Path(path), config=config, head=head, device=device, precision=precision, threads=threads)
 
     @property
