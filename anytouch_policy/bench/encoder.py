@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                              max_iters=args.max_iters)
 
 
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     idx = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[idx]
 
 
-def _time_calls(fn, *, seconds: float, min_iters: int, max_iters: int) -> list[float]:
+def time_calls(fn, *, seconds: float, min_iters: int, max_iters: int) -> list[float]:
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < max_iters and (len(times) < min_iters or time.perf_counter() - start < seconds):
@@ -61,10 +61,10 @@ def _time_calls(fn, *, seconds: float, min_iters: int, max_iters: int) -> list[f
     return sorted(times)
 
 
-def _summary(times: list[float], batch: int) -> dict[str, Any]:
+def latency_summary(times: list[float], batch: int) -> dict[str, Any]:
     mean = statistics.fmean(times)
     return {"iters": len(times), "windows_per_s": round(batch / mean, 2), "mean_ms": round(mean * 1e3, 3),
-            "p50_ms": round(_percentile(times, 0.5) * 1e3, 3), "p99_ms": round(_percentile(times, 0.99) * 1e3, 3)}
+            "p50_ms": round(percentile(times, 0.5) * 1e3, 3), "p99_ms": round(percentile(times, 0.99) * 1e3, 3)}
 
 
 def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequence[str] | None = None,
@@ -104,9 +104,9 @@ def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequ
         for batch in batches:
             windows = [[native[sensors[i % 2]]] * config.frames for i in range(batch)]
             out = np.empty((batch, config.frames, 3, config.image_size, config.image_size), dtype=np.float32)
-            prep = _time_calls(partial(stack_windows, windows, frames=config.frames, size=config.image_size, out=out),
+            prep = time_calls(partial(stack_windows, windows, frames=config.frames, size=config.image_size, out=out),
                                seconds=0.3, min_iters=min_iters, max_iters=max_iters)
-            results.append({"preset": name, "stage": "preprocess", "batch": batch, **_summary(prep, batch)})
+            results.append({"preset": name, "stage": "preprocess", "batch": batch, **latency_summary(prep, batch)})
         for device in devices:
             precisions = [Precision.FLOAT32, Precision.BFLOAT16] if device.type == "cpu" else [
                 Precision.FLOAT16, Precision.BFLOAT16]
@@ -116,11 +116,11 @@ def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequ
                     windows = [[native[sensors[i % 2]]] * config.frames for i in range(batch)]
                     batch_sensors = [sensors[i % 2] for i in range(batch)]
                     runtime.warmup([batch])
-                    times = _time_calls(partial(runtime.embed, windows, batch_sensors), seconds=seconds,
+                    times = time_calls(partial(runtime.embed, windows, batch_sensors), seconds=seconds,
                                         min_iters=min_iters, max_iters=max_iters)
                     results.append({"preset": name, "stage": "embed", "params_m": round(params / 1e6, 2),
                                     "build_s": round(build_s, 2), "device": device.type,
-                                    "precision": precision.value, "batch": batch, **_summary(times, batch)})
+                                    "precision": precision.value, "batch": batch, **latency_summary(times, batch)})
         del encoder
     return {
         "bench": "encoder",

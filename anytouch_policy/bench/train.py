@@ -12,13 +12,23 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from anytouch_policy.cli.args import POSITIVE_INT
 from anytouch_policy.data.frames import load_frame_table
+
+if TYPE_CHECKING:  # the modules themselves load when a bench runs, not when `anytouch` builds its parser
+    from anytouch_policy.model.bundle import EncoderBundle
+    from anytouch_policy.model.runtime import EncoderRuntime
+    from anytouch_policy.policy.head import PolicyHead
+    from anytouch_policy.train.config import TrainConfig
+    from anytouch_policy.train.data import Prepared
+    from anytouch_policy.train.trainers import FinetuneTrainer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
 
 
-def _steps(trainer, batches: list[np.ndarray], labels: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+def train_steps(trainer, batches: list[np.ndarray], labels: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
     loss_fn = torch.nn.CrossEntropyLoss()
     for idx in batches:
         logits = trainer.forward(idx, train=True)
@@ -43,40 +53,77 @@ def _steps(trainer, batches: list[np.ndarray], labels: torch.Tensor, optimizer: 
         optimizer.step()
 
 
-def run(args: argparse.Namespace) -> dict:
+@dataclass
+class BenchData:
+    """What both train benches time on: episodes prepared for training, a random-init encoder and its runtime."""
+
+    config: TrainConfig
+    data: Prepared
+    bundle: EncoderBundle
+    runtime: EncoderRuntime
+    labels: torch.Tensor
+    samples: np.ndarray  # every tick of every episode: one epoch
+
+    def head(self) -> PolicyHead:
+        from anytouch_policy.policy.config import HeadConfig
+        from anytouch_policy.policy.head import PolicyHead
+
+        return PolicyHead(HeadConfig(sensors=len(self.data.sensors), embed_dim=self.bundle.config.output_dim,
+                                     reference=True, conditioning=len(self.config.conditioning)))
+
+    def finetune(self, tmp: Path, *, finetune: str = "all", batch_size: int = 32, device: torch.device | None = None,
+                 ) -> tuple[FinetuneTrainer, list[np.ndarray], torch.optim.Optimizer]:
+        """A fine-tuning trainer of encoder + head, one epoch's batches and its optimizer."""
+        from anytouch_policy.train.config import TrainConfig, TrainMode
+        from anytouch_policy.train.trainers import FinetuneTrainer
+
+        device = device or self.runtime.device
+        config = TrainConfig(bags=self.config.bags, out=tmp / "policy-ft", preset=self.config.preset,
+                             mode=TrainMode.FINETUNE, finetune=finetune, batch_size=batch_size, progress=False)
+        slots = [self.runtime.slot_for(kind) for _, kind in self.data.sensors]
+        trainer = FinetuneTrainer(config, self.data, self.head(), self.bundle.encoder, slots, device, rank=0)
+        optimizer = torch.optim.AdamW([p for p in trainer.net.parameters() if p.requires_grad], lr=1e-4)
+        return trainer, trainer.batches(self.samples, np.random.default_rng(0)), optimizer
+
+
+def prepare_bench(tmp: Path, *, preset: str, bags: Path | None = None, episodes: int = 4, batch_size: int = 32,
+                  device: str | torch.device = "cpu") -> BenchData:
+    """Record `episodes` expert episodes into `tmp` (unless `bags`), prepare them, build a random-init encoder."""
     from anytouch_policy.demo.record import record_expert_episodes
     from anytouch_policy.model.bundle import load_encoder_bundle
     from anytouch_policy.model.runtime import EncoderRuntime
-    from anytouch_policy.policy.config import HeadConfig
-    from anytouch_policy.policy.head import PolicyHead
     from anytouch_policy.sim.sensor_params import SensorSpec
-    from anytouch_policy.threads import set_torch_threads
-    from anytouch_policy.train.cache import EmbeddingCache, embed_ticks
     from anytouch_policy.train.config import TrainConfig, TrainMode
     from anytouch_policy.train.data import prepare
     from anytouch_policy.train.run import init_encoder_bundle
-    from anytouch_policy.train.trainers import FinetuneTrainer, FrozenTrainer
+
+    if bags is None:
+        bags = tmp / "bags"
+        record_expert_episodes(bags, episodes=episodes, target_g=60.0, sensors=[SensorSpec.parse("gelsight_mini")])
+    config = TrainConfig(bags=[bags], out=tmp / "policy", preset=preset, mode=TrainMode.FROZEN,
+                         batch_size=batch_size, progress=False, cache_dir=tmp / "cache")
+    data = prepare(config, log=lambda _text: None)
+    bundle = load_encoder_bundle(init_encoder_bundle(preset, tmp / "encoder", seed=0))
+    runtime = EncoderRuntime(bundle.encoder, device=device, trained_slots=bundle.trained_slots,
+                             fingerprint=bundle.fingerprint)
+    return BenchData(config=config, data=data, bundle=bundle, runtime=runtime,
+                     labels=torch.from_numpy(data.labels).to(runtime.device),
+                     samples=data.samples_of(data.train_episodes + data.val_episodes))
+
+
+def run(args: argparse.Namespace) -> dict:
+    from anytouch_policy.threads import set_torch_threads
+    from anytouch_policy.train.cache import EmbeddingCache, embed_ticks
+    from anytouch_policy.train.trainers import FrozenTrainer
 
     set_torch_threads(args.threads)
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory(prefix="anytouch-bench-") as tmp:
         tmp = Path(tmp)
-        bags = Path(args.bags) if args.bags else tmp / "bags"
-        if args.bags is None:
-            record_expert_episodes(bags, episodes=args.episodes, target_g=60.0,
-                                   sensors=[SensorSpec.parse("gelsight_mini")])
-        config = TrainConfig(bags=[bags], out=tmp / "policy", preset=args.preset, mode=TrainMode.FROZEN,
-                             batch_size=args.batch_size, progress=False, cache_dir=tmp / "cache")
-        data = prepare(config, log=lambda _text: None)
-        bundle = load_encoder_bundle(init_encoder_bundle(args.preset, tmp / "encoder", seed=0))
-        runtime = EncoderRuntime(bundle.encoder, device=device, trained_slots=bundle.trained_slots,
-                                 fingerprint=bundle.fingerprint)
-        labels = torch.from_numpy(data.labels).to(device)
-        samples = data.samples_of(data.train_episodes + data.val_episodes)
-
-        def head() -> PolicyHead:
-            return PolicyHead(HeadConfig(sensors=len(data.sensors), embed_dim=bundle.config.output_dim,
-                                         reference=True, conditioning=len(config.conditioning)))
+        bench = prepare_bench(tmp, preset=args.preset, bags=Path(args.bags) if args.bags else None,
+                              episodes=args.episodes, batch_size=args.batch_size, device=device)
+        config, data, runtime, labels, samples = bench.config, bench.data, bench.runtime, bench.labels, bench.samples
+        head = bench.head
 
         cache = EmbeddingCache(tmp / "cache")
         start = time.perf_counter()
@@ -89,9 +136,9 @@ def run(args: argparse.Namespace) -> dict:
         frozen = FrozenTrainer(config, data, head(), embeddings, device)
         batches = frozen.batches(samples, np.random.default_rng(0))
         optimizer = torch.optim.AdamW(frozen.net.parameters(), lr=1e-3)
-        _steps(frozen, batches[:2], labels, optimizer)  # warm-up
+        train_steps(frozen, batches[:2], labels, optimizer)  # warm-up
         start = time.perf_counter()
-        _steps(frozen, batches, labels, optimizer)
+        train_steps(frozen, batches, labels, optimizer)
         cached_s = time.perf_counter() - start
 
         table = load_frame_table(data.ticks, sensors=[n for n, _ in data.sensors], size=runtime.image_size,
@@ -105,18 +152,15 @@ def run(args: argparse.Namespace) -> dict:
                 clips = [list(table.frames[r]) for r in rows[idx, k]]
                 clips += [list(table.frames[r]) for r in rows[data.first[eps], k]]
                 runtime.embed(clips, [slot[k]] * len(clips))
-            _steps(frozen, [idx], labels, optimizer)
+            train_steps(frozen, [idx], labels, optimizer)
         reencode_s = time.perf_counter() - start
 
-        ft_config = TrainConfig(bags=[bags], out=tmp / "policy-ft", preset=args.preset, mode=TrainMode.FINETUNE,
-                                finetune=args.finetune, batch_size=args.batch_size, progress=False)
-        slots = [runtime.slot_for(kind) for kind in slot]
-        finetune = FinetuneTrainer(ft_config, data, head(), bundle.encoder, slots, device, rank=0)
-        ft_batches = finetune.batches(samples, np.random.default_rng(0))[:args.finetune_steps + 1]
-        optimizer = torch.optim.AdamW([p for p in finetune.net.parameters() if p.requires_grad], lr=1e-4)
-        _steps(finetune, ft_batches[:1], labels, optimizer)  # warm-up
+        finetune, ft_batches, optimizer = bench.finetune(tmp, finetune=args.finetune, batch_size=args.batch_size,
+                                                         device=device)
+        ft_batches = ft_batches[:args.finetune_steps + 1]
+        train_steps(finetune, ft_batches[:1], labels, optimizer)  # warm-up
         start = time.perf_counter()
-        _steps(finetune, ft_batches[1:], labels, optimizer)
+        train_steps(finetune, ft_batches[1:], labels, optimizer)
         ft_s = time.perf_counter() - start
         ft_samples = int(sum(len(b) for b in ft_batches[1:]))
     return {
@@ -126,5 +170,5 @@ def run(args: argparse.Namespace) -> dict:
                    "speedup": round(reencode_s / cached_s, 1), "cache_fill_s": round(fill_s, 2),
                    "cache_reload_s": round(reload_s, 2), "windows_encoded": cache.stats.windows_encoded},
         "finetune": {"mode": args.finetune, "samples_per_s": round(ft_samples / ft_s, 1), "samples": ft_samples,
-                     "seconds": round(ft_s, 2), "episodes_per_batch": ft_config.episodes_per_batch},
+                     "seconds": round(ft_s, 2), "episodes_per_batch": finetune.config.episodes_per_batch},
     }
