@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,11 @@ class PolicyRuntime:
         config, head = load_policy_head(path)
         set_torch_threads(threads)
         return cls(Path(path), config=config, head=head, device=device, precision=precision, threads=threads)
+
+    def loader(self) -> Callable[[], PolicyRuntime]:
+        """A picklable call that loads this bundle again, on this runtime's device and precision: how an evaluation
+        worker process gets its own copy."""
+        return partial(PolicyRuntime.from_bundle, self.path, device=self._device, precision=self._precision)
 
     @property
     def sensor_names(self) -> list[str]:
