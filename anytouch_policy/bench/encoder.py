@@ -70,7 +70,7 @@ def latency_summary(times: list[float], batch: int) -> dict[str, Any]:
 def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequence[str] | None = None,
                       batches: Sequence[int] = (1, 2), seconds: float = 2.0, min_iters: int = 5,
                       max_iters: int = 200, seed: int = 0) -> dict[str, Any]:
-    """Time every (preset, device, precision, batch); cpu runs float32 + bfloat16, cuda float16 + bfloat16."""
+    """Time every (preset, device, precision, batch); cpu runs float32 + bfloat16, cuda float16 as well."""
     import numpy as np
     import torch
 
@@ -108,8 +108,8 @@ def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequ
                                seconds=0.3, min_iters=min_iters, max_iters=max_iters)
             results.append({"preset": name, "stage": "preprocess", "batch": batch, **latency_summary(prep, batch)})
         for device in devices:
-            precisions = [Precision.FLOAT32, Precision.BFLOAT16] if device.type == "cpu" else [
-                Precision.FLOAT16, Precision.BFLOAT16]
+            precisions = [Precision.FLOAT32, Precision.BFLOAT16] + ([Precision.FLOAT16] if device.type == "cuda"
+                                                                    else [])
             for precision in precisions:
                 runtime = EncoderRuntime(encoder, device=device, precision=precision)
                 for batch in batches:
