@@ -20,6 +20,7 @@ from sensor_msgs.msg import Image
 
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S
 from anytouch_policy.control.stream_encoder import Embedded, StreamEncoder
+from anytouch_policy.control.ticks import RollingStats
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode
@@ -85,6 +86,7 @@ class EncoderNode(BaseNode):
             self.create_subscription(Image, topics.tactile_topic(name), partial(self._on_image, name),
                                      qos.IMAGE_LATEST)
         self.bad_frames = self.publish_errors = 0
+        self.latency = RollingStats()  # grab stamp of a window's newest frame -> its embedding published, s
         self.last_publish_error = ""
         self.stream.start()
         Diagnostics(self, period_s=period).add(self._status)
@@ -113,6 +115,7 @@ class EncoderNode(BaseNode):
         try:
             for item in embedded:
                 self._pub.publish(embedding_to_msg(item.vector, item.stamp_ns, sensor=item.sensor))
+                self.latency.add((self.get_clock().now().nanoseconds - item.stamp_ns) / 1e9)
         except Exception as exc:  # the context is going down (Ctrl-C) while the worker publishes
             self.publish_errors += 1
             self.last_publish_error = f"{type(exc).__name__}: {exc}"
@@ -125,6 +128,7 @@ class EncoderNode(BaseNode):
                                      "publish_errors": self.publish_errors,
                                      "device": str(self.runtime.device), "dtype": str(self.runtime.precision)}
         values.update(s.compute.summary(1000.0, "_compute_ms"))
+        values.update(self.latency.summary(1000.0, "_latency_ms"))
         values["p50_batch"] = s.batch.percentiles(50)[0]
         for name, c in counts.items():
             values.update({f"{name} frames": c.frames, f"{name} embedded": c.embedded,

@@ -11,8 +11,8 @@ measures for --seconds:
 - frame_to_command_latency_ms: grab stamp of the newest frame behind a decision -> publish time of the action that
   used it (measured by the policy node, which alone knows both; its /diagnostics percentiles cover its last 1000
   decisions, i.e. the run and its short warm-up);
-- frame_to_embedding_latency_ms: grab stamp of a window's newest frame -> this process receiving its embedding, over
-  the measured window (the encoder node's latency plus one DDS hop);
+- frame_to_embedding_latency_ms: grab stamp of a window's newest frame -> its embedding published (the encoder
+  node's /diagnostics, its last 1000 embeddings);
 - policy_tick_jitter_ms (timer callback start - its grid slot) and missed_ticks (grid slots with no callback) from
   the policy node (counts: differences of its reports around the window, i.e. the window plus about a second);
   action_rate_hz and the largest gap between actions as received by this process;
@@ -77,7 +77,6 @@ class Probe:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
-        from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
         from anytouch_policy.data import topics
@@ -86,11 +85,9 @@ class Probe:
         rclpy.init()
         self.node = rclpy.create_node("pipeline_bench")
         self.actions: list[tuple[float, str]] = []
-        self.embedding_latency: list[tuple[float, float]] = []  # (receive time, latency s)
         self.status: dict[str, dict[str, str]] = {}
         self.lock = threading.Lock()
         self.node.create_subscription(String, topics.ACTION, self._on_action, qos.COMMAND)
-        self.node.create_subscription(Image, topics.EMBEDDING, self._on_embedding, qos.IMAGE)
         self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, qos.DIAGNOSTICS)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
@@ -100,12 +97,6 @@ class Probe:
     def _on_action(self, msg) -> None:
         with self.lock:
             self.actions.append((time.monotonic(), msg.data))
-
-    def _on_embedding(self, msg) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        latency = (self.node.get_clock().now().nanoseconds - stamp) / 1e9
-        with self.lock:
-            self.embedding_latency.append((time.monotonic(), latency))
 
     def _on_diagnostics(self, msg) -> None:
         with self.lock:
@@ -135,16 +126,6 @@ def _cpu_seconds(procs: dict[str, object]) -> dict[str, float]:
 
 def _floats(status: dict[str, str], *keys: str) -> dict[str, float]:
     return {k: float(status[k]) for k in keys if k in status}
-
-
-def _percentiles_ms(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    import numpy as np
-
-    p50, p99 = np.percentile(values, [50, 99])
-    return {"p50_ms": round(1e3 * p50, 1), "p99_ms": round(1e3 * p99, 1), "max_ms": round(1e3 * max(values), 1),
-            "count": len(values)}
 
 
 def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: int, domain_id: int,
@@ -206,7 +187,6 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
             encoder = probe.get("/encoder: encoder")
         with probe.lock:
             window = [(t, a) for t, a in probe.actions if t0 <= t <= t1]
-            embedding_latency = [lat for t, lat in probe.embedding_latency if t0 <= t <= t1]
         actions = [t for t, _ in window]
         action_counts = Counter(a for _, a in window)
         sensor_status = {name: probe.get(f"/sensor_{name}: /tactile/{name}/image_raw") for name, _ in pairs}
@@ -236,7 +216,7 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
         "encoder_dtype": dtype,
         "busy_neighbour_cpu": busy_cpu if busy_neighbour else None,
         "frame_to_command_latency_ms": _floats(final, "p50_latency_ms", "p99_latency_ms", "max_latency_ms"),
-        "frame_to_embedding_latency_ms": _percentiles_ms(embedding_latency),
+        "frame_to_embedding_latency_ms": _floats(encoder, "p50_latency_ms", "p99_latency_ms", "max_latency_ms"),
         "policy_tick_jitter_ms": _floats(final, "p50_jitter_ms", "p99_jitter_ms", "max_jitter_ms"),
         "missed_ticks": int(final["missed_ticks"]) - int(first["missed_ticks"]),
         "actions_received": len(actions),

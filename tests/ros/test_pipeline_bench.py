@@ -22,8 +22,8 @@ def test_pipeline_bench_reports_latency_jitter_ticks_and_cpu(ros_env, pour_polic
     assert result["busy_neighbour_cpu"] == (max(os.sched_getaffinity(0)) if busy else None)
     latency = result["frame_to_command_latency_ms"]
     assert 0 < latency["p50_latency_ms"] <= latency["p99_latency_ms"] < 5000
-    embedding = result["frame_to_embedding_latency_ms"]  # both sensors' embeddings, over the 3 s window
-    assert embedding["count"] > 10 and 0 < embedding["p50_ms"] <= embedding["p99_ms"] <= embedding["max_ms"] < 5000
+    embedding = result["frame_to_embedding_latency_ms"]  # the encoder node's own figures
+    assert 0 < embedding["p50_latency_ms"] <= embedding["p99_latency_ms"] <= embedding["max_latency_ms"] < 5000
     assert result["policy_tick_jitter_ms"]["p99_jitter_ms"] >= 0 and isinstance(result["missed_ticks"], int)
     assert 10 <= result["actions_received"] <= 20 and 3.0 <= result["action_rate_hz"] <= 7.0
     assert set(result["cpu_percent"]) == {"sensor_left", "sensor_right", "encoder", "policy", "arm"}
