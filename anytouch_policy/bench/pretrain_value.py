@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from anytouch_policy.cli.args import NONNEGATIVE_INT, POSITIVE_INT
+from anytouch_policy.cli.args import NONNEGATIVE_INT, POSITIVE_INT, add_workers_argument
 
 
 def log(msg: str) -> None:
@@ -34,21 +34,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra `anytouch pretrain` argument, repeatable (e.g. --pretrain-arg=--norm-pix-loss)")
     parser.add_argument("--frozen-epochs", type=POSITIVE_INT, default=40)
     parser.add_argument("--threads", type=POSITIVE_INT, default=2)
+    add_workers_argument(parser)
     parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
 
 
 def run(args: argparse.Namespace) -> dict:
-    import torch
 
     from anytouch_policy.cli.main import main as anytouch
     from anytouch_policy.demo.record import record_expert_episodes
     from anytouch_policy.eval.policy import evaluate_policy
+    from anytouch_policy.eval.rollout import EpisodePool
     from anytouch_policy.policy.runtime import PolicyRuntime
     from anytouch_policy.sim.sensor_params import SensorSpec
+    from anytouch_policy.threads import set_torch_threads
     from anytouch_policy.train import TrainConfig, TrainMode, train
     from anytouch_policy.train.run import init_encoder_bundle
 
-    torch.set_num_threads(args.threads)
+    set_torch_threads(args.threads)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     timing: dict[str, float] = {}
@@ -84,7 +86,8 @@ def run(args: argparse.Namespace) -> dict:
                           epochs=args.frozen_epochs, seed=args.seed, cache_dir=out / "cache", progress=False,
                           overwrite=True), log=lambda text: None)
         runtime = PolicyRuntime.from_bundle(out / f"policy-{name}")
-        ev = evaluate_policy(runtime, episodes=args.eval_episodes, seed=args.seed)
+        with EpisodePool(args.workers) as pool:
+            ev = evaluate_policy(runtime, episodes=args.eval_episodes, seed=args.seed, pool=pool)
         results[name] = ev.report.summary()
         timing[f"{name}_train_eval_s"] = round(time.perf_counter() - t, 1)
         log(f"{name}: mean error {results[name]['mean_abs_error_g']:.2f} g")

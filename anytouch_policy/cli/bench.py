@@ -1,5 +1,6 @@
 """anytouch bench encoder --presets anytouch-small,anytouch-large --threads 2
 anytouch bench train --preset anytouch-small --threads 2
+anytouch bench contention --preset anytouch-small --threads 2
 OMP_NUM_THREADS=1 anytouch bench sim
 
 Run a benchmark and print its JSON. Each bench lives in anytouch_policy.bench.<name> and defines
@@ -19,6 +20,8 @@ from anytouch_policy.cli.help import example
 BENCHES: dict[str, tuple[str, str]] = {
     "encoder": ("anytouch_policy.bench.encoder", "encoder windows/s and p50/p99 latency per preset, device, dtype"),
     "train": ("anytouch_policy.bench.train", "frozen epoch with vs without the embedding cache; finetune samples/s"),
+    "contention": ("anytouch_policy.bench.contention",
+                   "encoder and a fine-tuning epoch alone vs beside one busy process pinned to a core: slowdown"),
     "sim": ("anytouch_policy.bench.sim", "simulated rig: expert errors, dynamics R^2, render speed, determinism"),
     "pretrain-value": ("anytouch_policy.bench.pretrain_value",
                        "frozen policies on a stage-1-adapted vs a random-init encoder: closed-loop sim error"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT
+from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT, add_workers_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="write no plot")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32")
-    parser.add_argument("--threads", type=POSITIVE_INT, default=None, help="CPU threads (torch)")
+    parser.add_argument("--threads", type=POSITIVE_INT, default=None, help="CPU threads (torch) with --workers 1")
+    add_workers_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -40,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
         args.policy, initial_g=args.initial_g, target_g=args.target_g, seed=args.seed)
     evaluate_bundle(args.policy, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
                     seed=args.seed, sensors=args.sensor, plot=plot, device=args.device, precision=args.precision,
-                    threads=args.threads, as_json=args.json)
+                    threads=args.threads, workers=args.workers, as_json=args.json)
     return 0

@@ -16,7 +16,15 @@ import argparse
 import json
 import sys
 
-from anytouch_policy.cli.args import GRAMS, GRAMS_RANGE, NONNEGATIVE_INT, POSITIVE_INT, TILT_DEG, number
+from anytouch_policy.cli.args import (
+    GRAMS,
+    GRAMS_RANGE,
+    NONNEGATIVE_INT,
+    POSITIVE_INT,
+    TILT_DEG,
+    add_workers_argument,
+    number,
+)
 from anytouch_policy.cli.help import example
 
 POLICIES = ("expert", "expert-static")
@@ -54,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--episodes", type=POSITIVE_INT, default=20, help="episodes (evaluation seed range)")
     ev.add_argument("--max-ticks", type=POSITIVE_INT, default=200, help="give up an episode after this many 5 Hz ticks")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_workers_argument(ev)
 
     rd = sub.add_parser("render", help="write a PNG strip and a GIF per sensor over one expert pour",
                         example=example(__doc__, "anytouch sim render"))
@@ -121,15 +130,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"{files.ticks} ticks, poured {files.poured_g:.2f} g (target {args.target_g:g} g)")
         return 0
 
-    from anytouch_policy.eval.rollout import evaluate
+    from anytouch_policy.eval.rollout import EpisodePool, evaluate
     from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
 
     policy = ScriptedExpert(ExpertParams(knows_flow=args.policy == "expert"))
     progress = None if args.json else (lambda ep: print(f"episode {ep.index}: poured {ep.poured_g:.2f} g",
                                                         file=sys.stderr))
-    report = evaluate(policy, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
-                      sensors=sensors, seed=args.seed, config=_config(args, max_ticks=args.max_ticks),
-                      progress=progress)
+    with EpisodePool(args.workers) as pool:
+        report = evaluate(policy, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
+                          sensors=sensors, seed=args.seed, config=_config(args, max_ticks=args.max_ticks),
+                          progress=progress, pool=pool)
     if args.json:
         print(json.dumps({"policy": args.policy, **report.to_dict()}, indent=2))
     else:

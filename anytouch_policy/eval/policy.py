@@ -14,16 +14,16 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import AnyTouchError, ConfigError
-from anytouch_policy.eval.rollout import EpisodeReport, EvalReport, Frames, run_episode
+from anytouch_policy.eval.rollout import EpisodePool, EpisodeReport, EvalReport, Frames, episode_specs
 from anytouch_policy.outputs import check_output_file
 from anytouch_policy.policy.runtime import PolicyRuntime
-from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
-from anytouch_policy.sim.rig import TickResult
+from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec
 
 
@@ -67,34 +67,28 @@ class PolicyEval:
         return {**self.report.to_dict(), "seconds": round(self.seconds, 1)}
 
 
+def _sim_policy(load: Callable[[], PolicyRuntime], *, initial_g: float, target_g: float) -> SimPolicy:
+    return SimPolicy(load(), initial_g=initial_g, target_g=target_g)
+
+
 def evaluate_policy(runtime: PolicyRuntime, *, episodes: int, initial_g: float = 100.0, target_g: float = 60.0,
                     seed: int = 0, sensors: Sequence[SensorSpec] | None = None, config: RigConfig | None = None,
-                    progress: Callable[[EpisodeReport], None] | None = None) -> PolicyEval:
-    """`episodes` closed-loop episodes (EVAL seeds of run `seed`), with the poured mass over time of each."""
-    if episodes < 1:
-        raise ConfigError(f"episodes must be >= 1, got {episodes}")
-    config = replace(config or RigConfig(), initial_g=initial_g)
+                    progress: Callable[[EpisodeReport], None] | None = None,
+                    pool: EpisodePool | None = None) -> PolicyEval:
+    """`episodes` closed-loop episodes (EVAL seeds of run `seed`), with the poured mass over time of each; in this
+    process, or in the workers of `pool`, which load the bundle again (same results, see EpisodePool)."""
     sensors = list(sensors) if sensors is not None else sim_sensors(runtime)
     missing = [n for n in runtime.sensor_names if n not in {s.name for s in sensors}]
     if missing:
         raise ConfigError(f"the policy needs sensors {missing}, the simulated rig has {[s.name for s in sensors]}")
-    policy = SimPolicy(runtime, initial_g=initial_g, target_g=target_g)
+    specs = episode_specs(episodes, initial_g=initial_g, target_g=target_g, sensors=sensors, seed=seed, config=config)
     report = EvalReport(initial_g=initial_g, target_g=target_g, sensors=[s.name for s in sensors], seed=seed)
-    traces = []
     start = time.perf_counter()
-    for i in range(episodes):
-        trace = [(0.0, 0.0)]
-
-        def on_tick(result: TickResult, trace: list = trace) -> None:
-            trace.append((result.tick * config.tick_s, result.state.mass_out_g))
-
-        ep = run_episode(policy, config=config, sensors=sensors, seed=episode_seed(SeedSplit.EVAL, seed, i),
-                         target_g=target_g, index=i, on_tick=on_tick)
-        report.episodes.append(ep)
-        traces.append(trace)
-        if progress is not None:
-            progress(ep)
-    return PolicyEval(report=report, traces=traces, seconds=time.perf_counter() - start)
+    results = (pool or EpisodePool(1)).run(
+        SimPolicy(runtime, initial_g=initial_g, target_g=target_g), specs, progress=progress,
+        make_policy=partial(_sim_policy, runtime.loader(), initial_g=initial_g, target_g=target_g))
+    report.episodes.extend(ep for ep, _ in results)
+    return PolicyEval(report=report, traces=[trace for _, trace in results], seconds=time.perf_counter() - start)
 
 
 def plot_pours(evals: dict[str, PolicyEval], path: Path | str, *, episodes: int = 4) -> Path:
@@ -130,7 +124,7 @@ def default_plot_path(policy: Path | str, *, initial_g: float, target_g: float, 
 
 def evaluate_bundle(policy: Path | str, *, episodes: int, initial_g: float, target_g: float, seed: int,
                     sensors: Sequence[str] | None, plot: Path | None, device: str, precision: str,
-                    threads: int | None, as_json: bool) -> None:
+                    threads: int | None, as_json: bool, workers: int | None = None) -> None:
     """`anytouch eval`: load the bundle, evaluate, print the report (table or JSON), then write the plot.
 
     The plot path is checked before any work; the report is printed before the plot, so a failing plot (a full
@@ -142,8 +136,9 @@ def evaluate_bundle(policy: Path | str, *, episodes: int, initial_g: float, targ
     specs = [SensorSpec.parse(s) for s in sensors] if sensors else None
     progress = None if as_json else (lambda ep: print(f"episode {ep.index}: poured {ep.poured_g:.2f} g "
                                                       f"({ep.steps} ticks)", file=sys.stderr))
-    result = evaluate_policy(runtime, episodes=episodes, initial_g=initial_g, target_g=target_g, seed=seed,
-                             sensors=specs, progress=progress)
+    with EpisodePool(workers) as pool:
+        result = evaluate_policy(runtime, episodes=episodes, initial_g=initial_g, target_g=target_g, seed=seed,
+                                 sensors=specs, progress=progress, pool=pool)
     if as_json:
         print(json.dumps({"policy": str(policy), "variant": runtime.variant, **result.to_dict(),
                           **({} if plot is None else {"plot": str(plot)})}, indent=2), flush=True)

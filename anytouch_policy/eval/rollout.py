@@ -5,14 +5,21 @@ the action it returns. Only the frames a policy asks for are rendered, which kee
 expert is a `PrivilegedPolicy`: it also sees the ground truth, which a learned policy must not.
 `WindowPolicy` turns a function of one window into a Policy: how an encoder + head plugs in.
 
-Evaluation episodes draw their seeds from the EVAL range (params.episode_seed), disjoint from training seeds.
+Evaluation episodes draw their seeds from the EVAL range (params.episode_seed), disjoint from training seeds. An
+episode depends on its seed only, so `evaluate` can run episodes in worker processes (eval.pool.EpisodePool) and
+get exactly the reports of a run in this process: `EpisodePool` below.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import pickle
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -28,6 +35,8 @@ from anytouch_policy.tactile import WINDOW_FRAMES, StampedFrame, window_indices
 
 #: Each sensor's newest frames, oldest first, consecutive at the sensor's rate.
 Frames = Mapping[str, Sequence[StampedFrame]]
+#: (time s, poured g) per tick, from (0, 0).
+Trace = list[tuple[float, float]]
 
 
 class Policy(Protocol):
@@ -142,22 +151,130 @@ def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSp
                          actions=counts)
 
 
-def evaluate(policy: Policy, *, episodes: int, initial_g: float = 100.0, target_g: float = 60.0,
-             sensors: Sequence[SensorSpec] = (), seed: int = 0, config: RigConfig | None = None,
-             split: SeedSplit = SeedSplit.EVAL,
-             progress: Callable[[EpisodeReport], None] | None = None) -> EvalReport:
-    """Run `episodes` closed-loop episodes (episode seeds from `split`, run `seed`) and collect the errors."""
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """One episode to run, everything but the policy: what a worker process is sent."""
+
+    index: int
+    seed: int
+    target_g: float
+    config: RigConfig
+    sensors: tuple[SensorSpec, ...]
+
+
+def episode_specs(episodes: int, *, initial_g: float, target_g: float, sensors: Sequence[SensorSpec], seed: int,
+                  config: RigConfig | None = None, split: SeedSplit = SeedSplit.EVAL) -> list[EpisodeSpec]:
+    """The `episodes` episodes of run `seed` (episode seeds from `split`), starting from `initial_g`."""
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1, got {episodes}")
     config = replace(config or RigConfig(), initial_g=initial_g)
+    return [EpisodeSpec(index=i, seed=episode_seed(split, seed, i), target_g=target_g, config=config,
+                        sensors=tuple(sensors)) for i in range(episodes)]
+
+
+def run_traced(policy: Policy, spec: EpisodeSpec) -> tuple[EpisodeReport, Trace]:
+    """run_episode for `spec`, with the poured mass after every tick."""
+    trace: Trace = [(0.0, 0.0)]
+
+    def on_tick(result: TickResult) -> None:
+        trace.append((result.tick * spec.config.tick_s, result.state.mass_out_g))
+
+    report = run_episode(policy, config=spec.config, sensors=spec.sensors, seed=spec.seed, target_g=spec.target_g,
+                         index=spec.index, on_tick=on_tick)
+    return report, trace
+
+
+def _same(policy: Policy) -> Policy:
+    return policy
+
+
+def evaluate(policy: Policy, *, episodes: int, initial_g: float = 100.0, target_g: float = 60.0,
+             sensors: Sequence[SensorSpec] = (), seed: int = 0, config: RigConfig | None = None,
+             split: SeedSplit = SeedSplit.EVAL, progress: Callable[[EpisodeReport], None] | None = None,
+             pool: EpisodePool | None = None) -> EvalReport:
+    """Run `episodes` closed-loop episodes (episode seeds from `split`, run `seed`) and collect the errors; with a
+    parallel `pool` each worker gets a copy of `policy`, which must then pickle (the scripted expert does)."""
+    specs = episode_specs(episodes, initial_g=initial_g, target_g=target_g, sensors=sensors, seed=seed, config=config,
+                          split=split)
     report = EvalReport(initial_g=initial_g, target_g=target_g, sensors=[s.name for s in sensors], seed=seed)
-    for i in range(episodes):
-        ep = run_episode(policy, config=config, sensors=sensors, seed=episode_seed(split, seed, i),
-                         target_g=target_g, index=i)
+    for ep, _trace in (pool or EpisodePool(1)).run(policy, specs, progress=progress):
         report.episodes.append(ep)
-        if progress is not None:
-            progress(ep)
     return report
+
+
+class EpisodePool:
+    """Runs episodes in `workers` processes, each with one torch and one OpenCV thread (None: one worker per CPU
+    this process may use); with 1 worker they run in this process. Use it as a context manager.
+
+    Episodes are independent and depend on their seed only, so the reports are those of a run in this process, in
+    order. Workers start (spawn: a fresh interpreter, no forked OpenMP state) on the first parallel `run` and serve
+    every later one; each keeps the policy of its last task, so a pool evaluating several policies in turn builds
+    each once per worker.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        if workers is None:
+            workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> EpisodePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+            self._executor = None
+
+    def run(self, policy: Policy, specs: Sequence[EpisodeSpec], *, make_policy: Callable[[], Policy] | None = None,
+            progress: Callable[[EpisodeReport], None] | None = None) -> list[tuple[EpisodeReport, Trace]]:
+        """Each episode of `specs`: with `policy` in this process, or in the workers with a policy from
+        `make_policy` (default: a copy of `policy`); what a worker is sent must pickle."""
+        if self.workers == 1 or len(specs) == 1:
+            results = (run_traced(policy, spec) for spec in specs)
+        else:
+            make_policy = make_policy or partial(_same, policy)
+            try:
+                pickle.dumps(make_policy)
+            except (pickle.PicklingError, AttributeError, TypeError) as exc:
+                raise ConfigError(f"the policy {policy!r} cannot be sent to worker processes ({exc}); evaluate it "
+                                  "with --workers 1 (EpisodePool(1))") from None
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=_init_worker)
+            results = self._executor.map(partial(_run_in_worker, make_policy), specs)
+        out = []
+        for report, trace in results:  # in order, as they finish
+            out.append((report, trace))
+            if progress is not None:
+                progress(report)
+        return out
+
+
+_worker_policy: tuple[bytes, Policy] | None = None  # a worker's policy and the pickled factory that made it
+
+
+def _init_worker() -> None:
+    """One thread per worker: the pool's processes share the cores between them."""
+    import cv2
+
+    from anytouch_policy.threads import set_torch_threads
+
+    cv2.setNumThreads(1)
+    set_torch_threads(1)
+
+
+def _run_in_worker(make_policy: Callable[[], Policy], spec: EpisodeSpec) -> tuple[EpisodeReport, Trace]:
+    global _worker_policy
+    key = pickle.dumps(make_policy)
+    if _worker_policy is None or _worker_policy[0] != key:
+        _worker_policy = (key, make_policy())
+    return run_traced(_worker_policy[1], spec)
 
 
 @dataclass

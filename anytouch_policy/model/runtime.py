@@ -22,6 +22,7 @@ from anytouch_policy.model.bundle import RELEASED_TRAINED_SLOTS, load_encoder_bu
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import preprocess_window, read_rgb, static_window
+from anytouch_policy.threads import set_torch_threads
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -113,7 +114,7 @@ class EncoderRuntime:
         self.token_mode = _choice(TokenMode, token_mode, "token_mode")
         if self.precision is Precision.FLOAT16 and self.device.type != "cuda":
             raise ConfigError("precision 'float16' needs a cuda device; use 'bfloat16' or 'float32' on cpu")
-        set_threads(threads)
+        set_torch_threads(threads)
         self.encoder = encoder.to(device=self.device, dtype=self.precision.torch_dtype).eval()
         self.trained_slots = tuple(trained_slots)
         self.fingerprint = fingerprint
@@ -190,14 +191,6 @@ class EncoderRuntime:
         frame = np.zeros((self.image_size, self.image_size, 3), dtype=np.uint8)
         for batch in batch_sizes:
             self._forward([[frame] * self.frames] * batch, [int(SensorType.UNIVERSAL)] * batch)
-
-
-def set_threads(threads: int | None) -> None:
-    """torch's CPU threads for this process (None: torch's default); set once, where a runtime is built."""
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
 
 
 def embed_image_files(model: Path | str, frames: Sequence[Path | str], *, sensor: SensorType | str,

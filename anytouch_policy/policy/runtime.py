@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,13 @@ import torch
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import BundleError, ConfigError
-from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode, set_threads
+from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode
 from anytouch_policy.policy.bundle import load_policy_head
 from anytouch_policy.policy.config import ReferenceMode
 from anytouch_policy.policy.head import Decision, PolicyHead, conditioning_vector
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import WINDOW_FRAMES, static_window, window_indices
+from anytouch_policy.threads import set_torch_threads
 
 
 class PolicyRuntime:
@@ -54,8 +56,13 @@ class PolicyRuntime:
                     threads: int | None = None) -> PolicyRuntime:
         """Load a policy bundle folder (the encoder itself loads on the first decide_windows or encoder_runtime)."""
         config, head = load_policy_head(path)
-        set_threads(threads)  # for the head now, and the encoder that loads later
+        set_torch_threads(threads)  # for the head now, and the encoder that loads later
         return cls(Path(path), config=config, head=head, device=device, precision=precision)
+
+    def loader(self) -> Callable[[], PolicyRuntime]:
+        """A picklable call that loads this bundle again, on this runtime's device and precision: how an evaluation
+        worker process gets its own copy."""
+        return partial(PolicyRuntime.from_bundle, self.path, device=self._device, precision=self._precision)
 
     @property
     def sensor_names(self) -> list[str]:

@@ -42,6 +42,7 @@ from anytouch_policy.pretrain.config import AmpMode, PretrainConfig, Stage
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate, generator_for
 from anytouch_policy.pretrain.masking import random_tube_mask, replace_with_universal, universal_probability
 from anytouch_policy.pretrain.objectives import STAGE1_TERMS, STAGE2_TERMS
+from anytouch_policy.threads import set_torch_threads
 
 ENCODER_DIR = "encoder"
 DECODER_DIR = "mae_decoder"
@@ -105,8 +106,7 @@ class _Run:
     def __init__(self, config: PretrainConfig, ctx: DistContext) -> None:
         self.config, self.ctx = config, ctx
         self.out = config.out_dir
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)
+        set_torch_threads(config.threads)
         if ctx.is_main:
             _check_out(config)
         ctx.barrier()

@@ -23,3 +23,14 @@ def test_bench_train_json(expert_bags, capsys):
     assert frozen["reload_windows_encoded"] == 0 and frozen["reload_hits"] == result["episodes"]  # one sensor
     assert frozen["reload_identical"] is True
     assert finetune["samples_per_s"] > 0 and finetune["samples"] == 2 * 16
+
+
+def test_bench_train_can_time_fine_tuning_alone_in_autocast(expert_bags, capsys):
+    code = main(["bench", "train", "--preset", "anytouch-tiny", "--bags", str(expert_bags), "--threads", "2",
+                 "--finetune-steps", "2", "--batch-size", "16", "--no-frozen", "--amp"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    finetune = result["finetune"]
+    assert result["frozen"] is None and finetune["amp"] is True and finetune["steps"] == 2
+    assert finetune["steps_per_s"] == pytest.approx(2 / finetune["seconds"], rel=0.05)
+    assert finetune["peak_rss_mb"] > 100  # torch alone takes more (on a GPU: peak_cuda_memory_mb)
