@@ -1,5 +1,5 @@
 # Every target sets up .venv first (quick when nothing changed).
-.PHONY: setup test demo lint bench
+.PHONY: setup test demo lint bench bench-gpu
 
 setup:
 	@scripts/setup.sh
@@ -18,3 +18,6 @@ bench: setup  # JSON on stdout, one document per bench; library benches are `any
 	OMP_NUM_THREADS=1 .venv/bin/anytouch bench sim
 	.venv/bin/anytouch bench train
 	.venv/bin/python bench/pipeline.py --seconds 60
+
+bench-gpu:  # one JSON of GPU figures (bench/gpu.sh sets up .venv itself; without CUDA it names the parts it skipped)
+	bench/gpu.sh

@@ -5,14 +5,14 @@
         -p "xarm.workspace_mm:=[550.0, 250.0, 150.0, -150.0, 450.0, 200.0]" -p gripper:=robotiq -p grasp_at_start:=true
     ros2 service call /arm/recover std_srvs/srv/Trigger
 
-Every step is turned into a tilt delta about `tilt_axis` and goes through
-anytouch_policy.control.safety.TiltCommandFilter (ArmLimits from the parameters) in
-anytouch_policy.control.arm_loop.ArmLoop, whose thread owns the backend: the executor only queues. Command
-timeout -> hold; arm/estop true -> latched hold until the arm/recover service (which runs the backend's recover()
-where it has one). The recover service lives on a small helper node with its own executor
-thread, so a recover that takes seconds (the xArm's bring-up) never stalls steps, e-stops or diagnostics.
-Backend sim owns the physics: advanced on the wall clock every loop cycle, published on sim/state (for the sensor
-nodes) and scale/mass; an episode/event `start` begins the next episode (a full cylinder, the next seed).
+- Every step becomes a tilt delta about `tilt_axis` and passes control.safety.TiltCommandFilter (ArmLimits from
+  the parameters) in control.arm_loop.ArmLoop, whose thread owns the backend: the executor only queues.
+- Command timeout -> hold. arm/estop true -> the backend's estop(), latched until the arm/recover service (which
+  runs the backend's recover()).
+- The recover service lives on a small helper node with its own executor thread, so a recover that takes seconds
+  (the xArm's bring-up) never stalls steps, e-stops or diagnostics.
+- Backend sim owns the physics: advanced on the wall clock every loop cycle, published on sim/state (for the
+  sensor nodes) and scale/mass; an episode/event `start` begins the next episode (a full cylinder, the next seed).
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ class ArmNode(BaseNode):
             arm = self.arm
             values.update({"episode": arm.episode, "episode_seed": arm.episode_seed,
                            "skipped_physics_steps": arm.skipped_steps, "mass_on_scale_g": arm.mass_on_scale_g})
-        values.update({f"backend {k}": v for k, v in getattr(self.arm, "diagnostics", dict)().items()})  # xArm
+        values.update({f"backend {k}": v for k, v in self.arm.diagnostics().items()})
         if self.gripper is not None:
             values["gripper"] = str(self.gripper.status())
         level, message = Level.OK, {LoopStatus.IDLE: "waiting for commands", LoopStatus.ACTIVE: "following steps",

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-from collections import deque
 
 from sensor_msgs.msg import Image, JointState
 
@@ -24,6 +22,7 @@ from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S
 from anytouch_policy.bringup.backends import TACTILE_SOURCES, make_tactile_source
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.hardware.base import RateMeter
 from anytouch_policy.hardware.cameras.digit import DigitConfig
 from anytouch_policy.hardware.cameras.gelsight_mini import GelSightMiniConfig
 from anytouch_policy.sensors import SensorType
@@ -95,7 +94,7 @@ class SensorNode(BaseNode):
         if backend == "sim":
             self.create_subscription(JointState, topics.SIM_STATE, self._on_sim_state, qos.SIM_STATE)
         self.source.open()
-        self._published: deque[float] = deque(maxlen=100)
+        self._published = RateMeter()
         self.publish_errors = 0
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name=f"publish-{name}", daemon=True)
@@ -119,20 +118,15 @@ class SensorNode(BaseNode):
                 self.publish_errors += 1
                 self.get_logger().error(f"publishing a frame failed: {type(exc).__name__}: {exc}")
                 continue
-            self._published.append(time.monotonic())
+            self._published.tick()
 
     def _status(self) -> Status:
         stats = self.source.stats()
-        times = list(self._published)
-        rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-        if times and time.monotonic() - times[-1] > 1.0:
-            rate = 0.0
+        rate = self._published.rate()
         values: dict[str, object] = {"state": stats.state, "rate_hz": rate, "frames": stats.frames,
                                      "dropped": stats.dropped, "read_failures": stats.read_failures,
                                      "reconnects": stats.reconnects, "publish_errors": self.publish_errors}
-        diagnostics = getattr(self.source, "diagnostics", None)
-        if diagnostics is not None:
-            values.update(diagnostics())
+        values.update(self.source.diagnostics())
         level, message = Level.OK, f"{rate:.1f} Hz"
         if stats.state != "open" or rate == 0.0:
             level, message = Level.WARN, f"{stats.state}, {rate:.1f} Hz"

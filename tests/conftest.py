@@ -10,6 +10,18 @@ from pathlib import Path
 import pytest
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`cuda` tests are skipped without a CUDA device (torch is imported only when such a test was collected)."""
+    marked = [item for item in items if item.get_closest_marker("cuda")]
+    if not marked:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        for item in marked:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
+
+
 @pytest.fixture(scope="session")
 def expert_bags(tmp_path_factory) -> Path:
     """Three short expert episodes (cut off after 25 ticks = 5 s, about 125 GelSight Mini frames each)."""

@@ -1,6 +1,6 @@
 """Size and time of `anytouch export lerobot` on the demo's demonstrations, as JSON.
 
-    OMP_NUM_THREADS=1 anytouch bench export [--episodes 40] [--bags DIR] [--png-level 6] [--work DIR] > out.json
+    OMP_NUM_THREADS=1 anytouch bench export --episodes 40 --png-level 6 > export_bench.json
 
 Without --bags, records the demonstrations exactly as `anytouch demo` does (scripted expert, 100 g -> 60 g,
 GelSight Mini, TRAIN seeds of run 0) into --work, then exports them there and reports bag and dataset sizes.

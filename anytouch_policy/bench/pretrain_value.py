@@ -21,6 +21,7 @@ from pydantic import Field
 from anytouch_policy.bounds import AT_LEAST_1, NONNEGATIVE
 from anytouch_policy.cli.args import Flag, Flags
 from anytouch_policy.schema import config
+from anytouch_policy.threads import WORKERS_HELP
 
 Count = Annotated[int, AT_LEAST_1]
 
@@ -44,25 +45,26 @@ class PretrainValueBench:
                                                  "--pretrain-arg=--norm-pix-loss)")
     frozen_epochs: Count = 40
     threads: Count = 2
+    workers: Count | None = Field(None, description=WORKERS_HELP)
     seed: Annotated[int, NONNEGATIVE] = 0
 
 
 FLAGS = Flags(PretrainValueBench, "out", "bags", "episodes", "eval_episodes", "preset", "pretrain_epochs",
-              Flag("pretrain_args", "--pretrain-arg", metavar="ARG"), "frozen_epochs", "threads", "seed")
+              Flag("pretrain_args", "--pretrain-arg", metavar="ARG"), "frozen_epochs", "threads", "workers", "seed")
 
 
 def run(bench: PretrainValueBench) -> dict:
-    import torch
-
     from anytouch_policy.cli.main import main as anytouch
     from anytouch_policy.demo.record import record_expert_episodes
     from anytouch_policy.eval.policy import evaluate_policy
+    from anytouch_policy.eval.rollout import EpisodePool
     from anytouch_policy.policy.runtime import PolicyRuntime
     from anytouch_policy.sim.sensor_params import SensorSpec
+    from anytouch_policy.threads import set_torch_threads
     from anytouch_policy.train import TrainConfig, TrainMode, train
     from anytouch_policy.train.run import init_encoder_bundle
 
-    torch.set_num_threads(bench.threads)
+    set_torch_threads(bench.threads)
     out: Path = bench.out
     out.mkdir(parents=True, exist_ok=True)
     timing: dict[str, float] = {}
@@ -98,7 +100,8 @@ def run(bench: PretrainValueBench) -> dict:
                           epochs=bench.frozen_epochs, seed=bench.seed, cache_dir=out / "cache", progress=False,
                           overwrite=True), log=lambda text: None)
         runtime = PolicyRuntime.from_bundle(out / f"policy-{name}")
-        ev = evaluate_policy(runtime, episodes=bench.eval_episodes, seed=bench.seed)
+        with EpisodePool(bench.workers) as pool:
+            ev = evaluate_policy(runtime, episodes=bench.eval_episodes, seed=bench.seed, pool=pool)
         results[name] = ev.report.summary()
         timing[f"{name}_train_eval_s"] = round(time.perf_counter() - t, 1)
         log(f"{name}: mean error {results[name]['mean_abs_error_g']:.2f} g")

@@ -1,6 +1,6 @@
 """Figures of the simulated rig as JSON: expert errors, dynamics R^2, render speed, determinism.
 
-    OMP_NUM_THREADS=1 anytouch bench sim [--episodes 20] [--probe-episodes 24] > sim_bench.json
+    OMP_NUM_THREADS=1 anytouch bench sim --episodes 20 --probe-episodes 24 > sim_bench.json
     from anytouch_policy.bench.sim import sim_figures
 
 Speeds are taken on one core (OpenCV limited to one thread; OMP_NUM_THREADS=1 keeps numpy's BLAS on one too, as
@@ -24,8 +24,10 @@ from anytouch_policy.cli.args import Flags
 from anytouch_policy.eval.rollout import run_episode
 from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorType
+from anytouch_policy.sim.contacts import draw_touch, render_touch
+from anytouch_policy.sim.contacts import simulate as simulate_touch
 from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
-from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
+from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed, stream_rng
 from anytouch_policy.sim.probe import collect, dynamics_r2
 from anytouch_policy.sim.renderer import TactileRenderer
 from anytouch_policy.sim.rig import SimRig, TickResult
@@ -89,6 +91,30 @@ def render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 0) -> 
         cv2.setNumThreads(previous)
 
 
+def touch_render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 0) -> float:
+    """Frames per second of the heightmap path (sim/contacts.py touches of every shape, pressed) of one renderer of a
+    sensor model on one thread, the object drawn into an indentation map for every frame."""
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        touches = {}
+        for k in range(200):
+            plan = draw_touch(stream_rng(seed, 7000 + k))
+            touches.setdefault(plan.shape.kind, plan)
+        samples = []
+        for plan in touches.values():
+            steps = range(0, round(plan.duration_s / 0.005), 7)
+            samples += [(plan.shape, s) for s in simulate_touch(plan, steps).values() if s.depth_mm > 0.0]
+        renderer = TactileRenderer(sample_sensor_params(SensorSpec(model), episode_seed=seed, index=0))
+        start = time.perf_counter()
+        for k in range(frames):
+            shape, state = samples[(k * 37) % len(samples)]
+            render_touch(renderer, shape, state, k)
+        return frames / (time.perf_counter() - start)
+    finally:
+        cv2.setNumThreads(previous)
+
+
 def frames_digest(*, seed: int, ticks: int = 15, sensors: tuple[SensorSpec, ...] | None = None) -> str:
     """SHA-256 over every frame and stamp the rig renders in the first `ticks` ticks of an expert pour."""
     sensors = sensors or (SensorSpec(SensorType.GELSIGHT_MINI), SensorSpec.parse("digit:right"))
@@ -111,7 +137,8 @@ def frames_digest(*, seed: int, ticks: int = 15, sensors: tuple[SensorSpec, ...]
 def sim_figures(*, episodes: int = 20, probe_episodes: int = 24, fps_frames: int = 400, seed: int = 0,
                 log: Callable[[str], None] | None = None) -> dict:
     """Every figure of the rig: expert errors (4 pairs) with mass conservation, the static-only expert ablation,
-    R^2 of flow from 1 vs 3 frames, render speed on one core (both per shipped sensor model), determinism."""
+    R^2 of flow from 1 vs 3 frames, render speed on one core (pour and touch, both per shipped sensor model),
+    determinism."""
     say = log or (lambda _msg: None)
     figures: dict = {"episodes_per_pair": episodes}
     start = time.perf_counter()
@@ -128,8 +155,9 @@ def sim_figures(*, episodes: int = 20, probe_episodes: int = 24, fps_frames: int
         figures["dynamics"][model.name] = {"samples": len(data.flow_g_s), **{k: round(v, 3) for k, v in r2.items()}}
     say("render speed")
     figures["render_fps_one_core"] = {
-        m.name: {"fps": round(render_fps(m.name, frames=fps_frames, seed=seed), 1), "native_fps": m.format.fps,
-                 "shape": [m.format.height, m.format.width, 3]}
+        m.name: {"fps": round(render_fps(m.name, frames=fps_frames, seed=seed), 1),
+                 "touch_fps": round(touch_render_fps(m.name, frames=fps_frames, seed=seed), 1),
+                 "native_fps": m.format.fps, "shape": [m.format.height, m.format.width, 3]}
         for m in models
     }
     say("determinism")

@@ -250,7 +250,7 @@ def run_plan(plan: Plan, *, stop_timeout_s: float = 10.0, out: TextIO | None = N
     missing = [n.executable for n in plan.nodes if importlib.util.find_spec(f"{PACKAGE}.{n.executable}") is None]
     if missing:
         raise ConfigError(f"node modules not found: {', '.join(f'{PACKAGE}.{m}' for m in sorted(set(missing)))} "
-                          "(see docs/ros.md: nodes still pending)")
+                          "(is the anytouch_ros package installed, or the repository on PYTHONPATH?)")
     terminal = [n.name for n in plan.nodes if n.terminal]
     if terminal and not sys.stdin.isatty():
         raise ConfigError(f"node {', '.join(terminal)} reads the keyboard but stdin is not a terminal: run bringup "

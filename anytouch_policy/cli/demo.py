@@ -1,4 +1,4 @@
-"""anytouch demo --quick --out /tmp/demo
+"""anytouch demo --out runs/demo
 
 The main job on the simulated rig in one command (under 20 minutes on 2 CPU cores): record expert demonstrations
 into bags, train fine-tuned and frozen policies with dynamic (3-frame) and static (1-frame) windows from them,
@@ -27,7 +27,7 @@ FLAGS = Flags(
     Flag("out", optional=True), Flag("episodes", optional=True), Flag("eval_episodes", optional=True), "initial_g",
     "target_g", Flag("sensors", "--sensor", metavar="MODEL[:FINGER[:FPS]]"), Flag("encoder", metavar="BUNDLE"),
     Flag("preset", optional=True), Flag("finetune", metavar="all|last:N"), Flag("finetune_epochs", optional=True),
-    Flag("frozen_epochs", optional=True), Flag("bags", metavar="DIR"), "seed", "threads", "amp",
+    Flag("frozen_epochs", optional=True), Flag("bags", metavar="DIR"), "seed", "threads", "workers", "amp",
     Flag("progress", help="no progress bars"),
     one_of=[("encoder", "preset")],
 )

@@ -17,7 +17,7 @@ FLAGS = Flags(
     EvalConfig,
     Flag("policy", metavar="BUNDLE"), "episodes", "initial_g", "target_g", "seed",
     Flag("sensors", "--sensor", metavar="MODEL[:FINGER[:FPS]]"), Flag("plot", metavar="PNG"),
-    Flag("write_plot", "--no-plot", help="write no plot"), "device", "precision", "threads",
+    Flag("write_plot", "--no-plot", help="write no plot"), "device", "precision", "threads", "workers",
 )
 
 

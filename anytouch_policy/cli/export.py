@@ -1,4 +1,4 @@
-"""anytouch export lerobot --bags episodes/ --out datasets/pour-demos [--fps 5]
+"""anytouch export lerobot --bags episodes/ --out datasets/pour-demos --fps 5
 
 Write episode bags in another tool's dataset format (docs/export.md). `lerobot`: a LeRobotDataset v3.0 folder, one
 row per 5 Hz action tick with each tactile sensor's frame as a lossless PNG, the action, tilt (and scale) and the
@@ -12,6 +12,7 @@ import argparse
 import json
 
 from anytouch_policy.cli.args import Flag, Flags
+from anytouch_policy.cli.help import example
 from anytouch_policy.export.lerobot import ExportConfig
 
 LEROBOT = Flags(ExportConfig, Flag("bags", metavar="DIR", many=True), "out", "fps", "png_level", "overwrite",
@@ -21,7 +22,8 @@ LEROBOT = Flags(ExportConfig, Flag("bags", metavar="DIR", many=True), "out", "fp
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
     lerobot = formats.add_parser("lerobot", help="LeRobotDataset v3.0 (parquet, PNG images)",
-                                 description="Write episode bags as a LeRobotDataset v3.0 folder.")
+                                 description="Write episode bags as a LeRobotDataset v3.0 folder.",
+                                 example=example(__doc__, "anytouch export lerobot"))
     LEROBOT.add_to(lerobot)
     lerobot.add_argument("--json", action="store_true", help="print the export summary as JSON at the end")
 

@@ -4,18 +4,19 @@
     loop.start()
     loop.submit_step(0.25)          # from a subscription callback: queued, applied by the loop thread at once
     loop.estop("teleop key")        # latched: steps are refused until recover()
-    loop.recover().result(10)       # the backend's recover() where it has one, then the latch is cleared
+    loop.recover().result(10)       # the backend's recover() (a no-op for the sim), then the latch is cleared
     loop.stop()
 
     subscription ─submit_step / estop / call─> [ queue ] ─> loop thread: TiltCommandFilter -> backend
                                                                  └─ every period: command timeout -> hold,
                                                                     on_cycle(arm) (the node publishes state)
 
-The executor thread only queues; backend calls (the xArm's SDK round trips, a recover's settle sleeps, the sim's
-physics) run in the loop thread, so a slow backend delays the state stream, never the node's callbacks. Wait steps
-(0.0) are heartbeats: they keep the command stream alive without moving; a non-finite step is refused at
-submission and is none. No command for `limits.command_timeout_s` after the last one -> hold() once; the next step
-resumes. Nothing non-finite reaches the backend: the filter refuses a NaN tilt, the backend a NaN step.
+- The executor thread only queues. Backend calls (the xArm's SDK round trips, a recover's settle sleeps, the
+  sim's physics) run in the loop thread: a slow backend delays the state stream, never the node's callbacks.
+- Wait steps (0.0) are heartbeats: they keep the command stream alive without moving. A non-finite step is
+  refused at submission and is no heartbeat.
+- No command for `limits.command_timeout_s` -> hold() once; the next step resumes.
+- Nothing non-finite reaches the backend: the filter refuses a NaN tilt, the backend a NaN step.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 from anytouch_policy.bounds import is_number
 from anytouch_policy.control.safety import TiltCommandFilter
-from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState
+from anytouch_policy.hardware.base import Arm, ArmLimits
 
 #: Steps queued before the oldest are dropped (the executor outran the loop; each step is relative).
 MAX_QUEUED_STEPS = 20
@@ -118,7 +119,7 @@ class ArmLoop:
         return True
 
     def estop(self, reason: str) -> None:
-        """Latch the e-stop: the backend stops (estop() where it has one, else hold()) and steps are refused."""
+        """Latch the e-stop: the backend's estop() runs and steps are refused until recover()."""
         with self._cond:
             self._commands.append(reason)
             self._cond.notify()
@@ -132,7 +133,7 @@ class ArmLoop:
         return future
 
     def recover(self) -> Future:
-        """Clear a latched e-stop (and the backend's own latch: its recover(), if it has one); result: a message."""
+        """Clear a latched e-stop and the backend's own latch (its recover()); result: a message."""
         return self.call(self._recover)
 
     def stats(self) -> LoopStats:
@@ -145,18 +146,15 @@ class ArmLoop:
         self._stats = replace(self._stats, **changes)  # caller holds _cond
 
     def _recover(self, arm: Arm) -> str:
-        backend_recover = getattr(arm, "recover", None)
-        if backend_recover is not None:
-            backend_recover()  # DeviceError when the cause persists: the latch stays
+        arm.recover()  # DeviceError when the cause persists: the latch stays
         with self._cond:
             self._update(status=LoopStatus.IDLE, estop_reason="", recovers=self._stats.recovers + 1)
         self.filter = TiltCommandFilter(self.filter.limits)  # no rate budget or heartbeat from before the stop
-        return "recovered: backend recover() done" if backend_recover is not None else "recovered"
+        return "recovered"
 
     def _latch(self, reason: str) -> None:
         try:
-            backend_estop = getattr(self.arm, "estop", None)
-            (backend_estop or self.arm.hold)()
+            self.arm.estop()
         finally:
             with self._cond:
                 self._update(status=LoopStatus.ESTOP, estop_reason=reason, estops=self._stats.estops + 1)
@@ -225,7 +223,3 @@ class ArmLoop:
             self.arm.hold()
             with self._cond:
                 self._update(status=LoopStatus.TIMEOUT, timeouts=self._stats.timeouts + 1)
-
-    def state(self) -> ArmState:
-        """The backend's state (call from the loop thread, e.g. in on_cycle)."""
-        return self.arm.state()

@@ -7,11 +7,12 @@ worker that keeps a slow decision from ever delaying a tick.
     if not worker.submit(tick_s, job):                   # the previous decision is still running
         publish_wait()
 
-A periodic timer on a fixed grid (rcl's) cannot drift, and skips periods it missed instead of running them in a
-burst; a callback that computes in place still delays the next tick and can miss ticks. So the tick callback only
-snapshots inputs and hands them to the worker: a decision that takes longer than `deadline` of the period is
-replaced by `wait`; one still running at the next tick makes that tick publish `wait`. Every tick publishes exactly
-one action on time, whatever the computation does.
+Why a worker: a periodic timer on a fixed grid (rcl's) cannot drift and skips the periods it missed, but a
+callback that computes in place still delays the next tick and can miss ticks. So the tick callback only snapshots
+inputs and hands them to the worker:
+- a decision that takes longer than `deadline` of the period is replaced by `wait`;
+- one still running at the next tick makes that tick publish `wait`.
+Every tick publishes exactly one action on time, whatever the computation does.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -23,14 +24,14 @@ from pydantic import Field
 from anytouch_policy.actions import Action
 from anytouch_policy.bounds import AT_LEAST_1, MASS_G, NONNEGATIVE
 from anytouch_policy.errors import AnyTouchError, ConfigError
-from anytouch_policy.eval.rollout import EpisodeReport, EvalReport, Frames, run_episode
+from anytouch_policy.eval.rollout import EpisodePool, EpisodeReport, EvalReport, Frames, episode_specs
 from anytouch_policy.model.runtime import Precision
 from anytouch_policy.outputs import check_output_file
 from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.schema import config
-from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
-from anytouch_policy.sim.rig import TickResult
+from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec
+from anytouch_policy.threads import WORKERS_HELP
 
 
 class SimPolicy:
@@ -40,7 +41,6 @@ class SimPolicy:
         self.runtime = runtime
         self.initial_g, self.target_g = initial_g, target_g
         self.history_frames = (runtime.frames - 1) * runtime.stride + 1
-        self.decisions = 0
 
     def reset(self) -> None:
         self.runtime.reset()
@@ -54,7 +54,6 @@ class SimPolicy:
             if idx is None:
                 return Action.WAIT
             windows[name] = [seq[i].image for i in idx]
-        self.decisions += 1
         return self.runtime.decide_windows(windows, initial_g=self.initial_g, target_g=self.target_g).action
 
 
@@ -75,34 +74,28 @@ class PolicyEval:
         return {**self.report.to_dict(), "seconds": round(self.seconds, 1)}
 
 
+def _sim_policy(load: Callable[[], PolicyRuntime], *, initial_g: float, target_g: float) -> SimPolicy:
+    return SimPolicy(load(), initial_g=initial_g, target_g=target_g)
+
+
 def evaluate_policy(runtime: PolicyRuntime, *, episodes: int, initial_g: float = 100.0, target_g: float = 60.0,
                     seed: int = 0, sensors: Sequence[SensorSpec] | None = None, config: RigConfig | None = None,
-                    progress: Callable[[EpisodeReport], None] | None = None) -> PolicyEval:
-    """`episodes` closed-loop episodes (EVAL seeds of run `seed`), with the poured mass over time of each."""
-    if episodes < 1:
-        raise ConfigError(f"episodes must be >= 1, got {episodes}")
-    config = replace(config or RigConfig(), initial_g=initial_g)
+                    progress: Callable[[EpisodeReport], None] | None = None,
+                    pool: EpisodePool | None = None) -> PolicyEval:
+    """`episodes` closed-loop episodes (EVAL seeds of run `seed`), with the poured mass over time of each; in this
+    process, or in the workers of `pool`, which load the bundle again (same results, see EpisodePool)."""
     sensors = list(sensors) if sensors is not None else sim_sensors(runtime)
     missing = [n for n in runtime.sensor_names if n not in {s.name for s in sensors}]
     if missing:
         raise ConfigError(f"the policy needs sensors {missing}, the simulated rig has {[s.name for s in sensors]}")
-    policy = SimPolicy(runtime, initial_g=initial_g, target_g=target_g)
+    specs = episode_specs(episodes, initial_g=initial_g, target_g=target_g, sensors=sensors, seed=seed, config=config)
     report = EvalReport(initial_g=initial_g, target_g=target_g, sensors=[s.name for s in sensors], seed=seed)
-    traces = []
     start = time.perf_counter()
-    for i in range(episodes):
-        trace = [(0.0, 0.0)]
-
-        def on_tick(result: TickResult, trace: list = trace) -> None:
-            trace.append((result.tick * config.tick_s, result.state.mass_out_g))
-
-        ep = run_episode(policy, config=config, sensors=sensors, seed=episode_seed(SeedSplit.EVAL, seed, i),
-                         target_g=target_g, index=i, on_tick=on_tick)
-        report.episodes.append(ep)
-        traces.append(trace)
-        if progress is not None:
-            progress(ep)
-    return PolicyEval(report=report, traces=traces, seconds=time.perf_counter() - start)
+    results = (pool or EpisodePool(1)).run(
+        SimPolicy(runtime, initial_g=initial_g, target_g=target_g), specs, progress=progress,
+        make_policy=partial(_sim_policy, runtime.loader(), initial_g=initial_g, target_g=target_g))
+    report.episodes.extend(ep for ep, _ in results)
+    return PolicyEval(report=report, traces=[trace for _, trace in results], seconds=time.perf_counter() - start)
 
 
 def plot_pours(evals: dict[str, PolicyEval], path: Path | str, *, episodes: int = 4) -> Path:
@@ -147,7 +140,8 @@ class EvalConfig:
     write_plot: bool = Field(True, description="write the plot")
     device: str = Field("auto", description="auto | cpu | cuda")
     precision: Precision = Field(Precision.FLOAT32, description="compute dtype of the encoder")
-    threads: Annotated[int, AT_LEAST_1] | None = Field(None, description="CPU threads (torch)")
+    threads: Annotated[int, AT_LEAST_1] | None = Field(None, description="CPU threads (torch) with --workers 1")
+    workers: Annotated[int, AT_LEAST_1] | None = Field(None, description=WORKERS_HELP)
 
     @property
     def plot_path(self) -> Path | None:
@@ -171,8 +165,10 @@ def evaluate_bundle(config: EvalConfig, *, as_json: bool = False) -> None:
     specs = [SensorSpec.parse(s) for s in config.sensors] if config.sensors else None
     progress = None if as_json else (lambda ep: print(f"episode {ep.index}: poured {ep.poured_g:.2f} g "
                                                       f"({ep.steps} ticks)", file=sys.stderr))
-    result = evaluate_policy(runtime, episodes=config.episodes, initial_g=config.initial_g,
-                             target_g=config.target_g, seed=config.seed, sensors=specs, progress=progress)
+    with EpisodePool(config.workers) as pool:
+        result = evaluate_policy(runtime, episodes=config.episodes, initial_g=config.initial_g,
+                                 target_g=config.target_g, seed=config.seed, sensors=specs, progress=progress,
+                                 pool=pool)
     if as_json:
         print(json.dumps({"policy": str(policy), "variant": runtime.variant, **result.to_dict(),
                           **({} if plot is None else {"plot": str(plot)})}, indent=2), flush=True)

@@ -1,40 +1,65 @@
 """Closed-loop evaluation on the simulated rig, reported like the paper's table 4 (mean error in grams).
 
-A policy is any callable `policy(frames) -> Action` where `frames` maps each sensor name to its newest frames
-(a list of StampedFrame, oldest first, newest last, consecutive at the sensor's rate; `history_frames` of them once
-the episode has produced that many). Optional attributes, looked up by name:
-- `history_frames`: how many newest frames per sensor it needs (default DEFAULT_HISTORY_FRAMES); only those
-  are rendered, which keeps evaluation fast;
-- `reset()`: called before each episode (clear recurrent state, frame caches);
-- `needs_frames = False`: nothing is rendered for it (the scripted expert);
-- `begin_episode(setup, *, target_g, config)` and `observe(state)`: privileged access to the ground truth, for the
-  scripted expert only; a learned policy must not define them.
-`window_policy` adapts a function of one 3-frame window (cut with tactile.window_indices, stride configurable) into
-such a policy, which is how an encoder + head plugs in.
+The rollout drives a `Policy` (a Protocol): each 5 Hz tick it hands over every sensor's newest frames and applies
+the action it returns. Only the frames a policy asks for are rendered, which keeps evaluation fast. The scripted
+expert is a `PrivilegedPolicy`: it also sees the ground truth, which a learned policy must not.
+`WindowPolicy` turns a function of one window into a Policy: how an encoder + head plugs in.
 
-Evaluation episodes draw their seeds from the EVAL range (params.episode_seed), disjoint from training seeds.
+Evaluation episodes draw their seeds from the EVAL range (params.episode_seed), disjoint from training seeds. An
+episode depends on its seed only, so `evaluate` can run episodes in worker processes (eval.pool.EpisodePool) and
+get exactly the reports of a run in this process: `EpisodePool` below.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import pickle
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.sim.episode import EpisodeSetup
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.rig import SimRig, TickResult
 from anytouch_policy.sim.sensor_params import SensorSpec
+from anytouch_policy.sim.state import RigState
 from anytouch_policy.tactile import WINDOW_FRAMES, StampedFrame, window_indices
 
+#: Each sensor's newest frames, oldest first, consecutive at the sensor's rate.
 Frames = Mapping[str, Sequence[StampedFrame]]
-Policy = Callable[[Frames], "Action | int"]
+#: (time s, poured g) per tick, from (0, 0).
+Trace = list[tuple[float, float]]
 
-#: Frames per sensor handed to a policy that does not say how many it needs (a stride-3 window of 3 fits).
-DEFAULT_HISTORY_FRAMES = 8
+
+class Policy(Protocol):
+    """What the rollout drives."""
+
+    @property
+    def history_frames(self) -> int:
+        """Newest frames per sensor it reads (fewer until the episode made them); 0: none are rendered for it."""
+
+    def reset(self) -> None:
+        """Called before each episode: forget the last one (references, recurrent state)."""
+
+    def __call__(self, frames: Frames) -> Action | int:
+        """One decision per tick."""
+
+
+@runtime_checkable
+class PrivilegedPolicy(Policy, Protocol):
+    """A policy that sees the ground truth (the scripted expert only): the episode's setup, then every state."""
+
+    def begin_episode(self, setup: EpisodeSetup, *, target_g: float, config: RigConfig) -> None: ...
+
+    def observe(self, state: RigState) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +113,7 @@ class EvalReport:
 
 
 def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSpec], seed: int, target_g: float,
-                history_frames: int | None = None, index: int = 0, record_all_frames: bool = False,
+                index: int = 0, record_all_frames: bool = False,
                 on_tick: Callable[[TickResult], None] | None = None) -> EpisodeReport:
     """One closed-loop episode of `policy` on the rig of episode seed `seed`.
 
@@ -97,16 +122,13 @@ def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSp
     """
     if not 0 < target_g < config.initial_g:
         raise ConfigError(f"target_g must be in (0, initial_g={config.initial_g}), got {target_g}")
-    if history_frames is None:
-        history_frames = int(getattr(policy, "history_frames", DEFAULT_HISTORY_FRAMES))
-    if history_frames < 0:
-        raise ConfigError(f"history_frames must be >= 0, got {history_frames}")
-    keep = history_frames if getattr(policy, "needs_frames", True) else 0
+    keep = policy.history_frames
+    if keep < 0:
+        raise ConfigError(f"the policy's history_frames must be >= 0, got {keep}")
     counts = dict.fromkeys((a.label for a in Action), 0)
     with SimRig(config, sensors, seed=seed, render_newest=None if record_all_frames else keep) as rig:
-        if hasattr(policy, "reset"):
-            policy.reset()
-        privileged = hasattr(policy, "observe")
+        policy.reset()
+        privileged = isinstance(policy, PrivilegedPolicy)
         if privileged:
             policy.begin_episode(rig.setup, target_g=target_g, config=config)
             policy.observe(rig.state())
@@ -129,40 +151,158 @@ def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSp
                          actions=counts)
 
 
-def evaluate(policy: Policy, *, episodes: int, initial_g: float = 100.0, target_g: float = 60.0,
-             sensors: Sequence[SensorSpec] = (), seed: int = 0, config: RigConfig | None = None,
-             history_frames: int | None = None, split: SeedSplit = SeedSplit.EVAL,
-             progress: Callable[[EpisodeReport], None] | None = None) -> EvalReport:
-    """Run `episodes` closed-loop episodes (episode seeds from `split`, run `seed`) and collect the errors."""
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """One episode to run, everything but the policy: what a worker process is sent."""
+
+    index: int
+    seed: int
+    target_g: float
+    config: RigConfig
+    sensors: tuple[SensorSpec, ...]
+
+
+def episode_specs(episodes: int, *, initial_g: float, target_g: float, sensors: Sequence[SensorSpec], seed: int,
+                  config: RigConfig | None = None, split: SeedSplit = SeedSplit.EVAL) -> list[EpisodeSpec]:
+    """The `episodes` episodes of run `seed` (episode seeds from `split`), starting from `initial_g`."""
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1, got {episodes}")
     config = replace(config or RigConfig(), initial_g=initial_g)
+    return [EpisodeSpec(index=i, seed=episode_seed(split, seed, i), target_g=target_g, config=config,
+                        sensors=tuple(sensors)) for i in range(episodes)]
+
+
+def run_traced(policy: Policy, spec: EpisodeSpec) -> tuple[EpisodeReport, Trace]:
+    """run_episode for `spec`, with the poured mass after every tick."""
+    trace: Trace = [(0.0, 0.0)]
+
+    def on_tick(result: TickResult) -> None:
+        trace.append((result.tick * spec.config.tick_s, result.state.mass_out_g))
+
+    report = run_episode(policy, config=spec.config, sensors=spec.sensors, seed=spec.seed, target_g=spec.target_g,
+                         index=spec.index, on_tick=on_tick)
+    return report, trace
+
+
+def _same(policy: Policy) -> Policy:
+    return policy
+
+
+def evaluate(policy: Policy, *, episodes: int, initial_g: float = 100.0, target_g: float = 60.0,
+             sensors: Sequence[SensorSpec] = (), seed: int = 0, config: RigConfig | None = None,
+             split: SeedSplit = SeedSplit.EVAL, progress: Callable[[EpisodeReport], None] | None = None,
+             pool: EpisodePool | None = None) -> EvalReport:
+    """Run `episodes` closed-loop episodes (episode seeds from `split`, run `seed`) and collect the errors; with a
+    parallel `pool` each worker gets a copy of `policy`, which must then pickle (the scripted expert does)."""
+    specs = episode_specs(episodes, initial_g=initial_g, target_g=target_g, sensors=sensors, seed=seed, config=config,
+                          split=split)
     report = EvalReport(initial_g=initial_g, target_g=target_g, sensors=[s.name for s in sensors], seed=seed)
-    for i in range(episodes):
-        ep = run_episode(policy, config=config, sensors=sensors, seed=episode_seed(split, seed, i),
-                         target_g=target_g, history_frames=history_frames, index=i)
+    for ep, _trace in (pool or EpisodePool(1)).run(policy, specs, progress=progress):
         report.episodes.append(ep)
-        if progress is not None:
-            progress(ep)
     return report
 
 
-def window_policy(decide: Callable[[list[np.ndarray]], Action | int], *, sensor: str,
-                  frames: int = WINDOW_FRAMES, stride: int = 1, idle: Action = Action.WAIT) -> Policy:
-    """A policy from a function of one window (`frames` RGB frames of `sensor`, oldest first, `stride` apart),
+class EpisodePool:
+    """Runs episodes in `workers` processes, each with one torch and one OpenCV thread (None: one worker per CPU
+    this process may use); with 1 worker they run in this process. Use it as a context manager.
+
+    Episodes are independent and depend on their seed only, so the reports are those of a run in this process, in
+    order. Workers start (spawn: a fresh interpreter, no forked OpenMP state) on the first parallel `run` and serve
+    every later one; each keeps the policy of its last task, so a pool evaluating several policies in turn builds
+    each once per worker.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        if workers is None:
+            workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> EpisodePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+            self._executor = None
+
+    def run(self, policy: Policy, specs: Sequence[EpisodeSpec], *, make_policy: Callable[[], Policy] | None = None,
+            progress: Callable[[EpisodeReport], None] | None = None) -> list[tuple[EpisodeReport, Trace]]:
+        """Each episode of `specs`: with `policy` in this process, or in the workers with a policy from
+        `make_policy` (default: a copy of `policy`); what a worker is sent must pickle."""
+        if self.workers == 1 or len(specs) == 1:
+            results = (run_traced(policy, spec) for spec in specs)
+        else:
+            make_policy = make_policy or partial(_same, policy)
+            try:
+                pickle.dumps(make_policy)
+            except (pickle.PicklingError, AttributeError, TypeError) as exc:
+                raise ConfigError(f"the policy {policy!r} cannot be sent to worker processes ({exc}); evaluate it "
+                                  "with --workers 1 (EpisodePool(1))") from None
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=_init_worker)
+            results = self._executor.map(partial(_run_in_worker, make_policy), specs)
+        out = []
+        for report, trace in results:  # in order, as they finish
+            out.append((report, trace))
+            if progress is not None:
+                progress(report)
+        return out
+
+
+_worker_policy: tuple[bytes, Policy] | None = None  # a worker's policy and the pickled factory that made it
+
+
+def _init_worker() -> None:
+    """One thread per worker: the pool's processes share the cores between them."""
+    import cv2
+
+    from anytouch_policy.threads import set_torch_threads
+
+    cv2.setNumThreads(1)
+    set_torch_threads(1)
+
+
+def _run_in_worker(make_policy: Callable[[], Policy], spec: EpisodeSpec) -> tuple[EpisodeReport, Trace]:
+    global _worker_policy
+    key = pickle.dumps(make_policy)
+    if _worker_policy is None or _worker_policy[0] != key:
+        _worker_policy = (key, make_policy())
+    return run_traced(_worker_policy[1], spec)
+
+
+@dataclass
+class WindowPolicy:
+    """A Policy from a function of one window (`frames` RGB frames of `sensor`, oldest first, `stride` apart),
     cut at the newest frame with tactile.window_indices; `idle` until enough frames arrived."""
-    need = (frames - 1) * stride + 1
 
-    def policy(observed: Frames) -> Action | int:
-        if sensor not in observed:
-            raise ConfigError(f"window_policy: no frames from sensor {sensor!r}; have {sorted(observed)}")
-        seq = observed[sensor]
+    decide: Callable[[list[np.ndarray]], Action | int]
+    sensor: str
+    frames: int = WINDOW_FRAMES
+    stride: int = 1
+    idle: Action = Action.WAIT
+
+    @property
+    def history_frames(self) -> int:
+        return (self.frames - 1) * self.stride + 1
+
+    def reset(self) -> None:
+        """Stateless: every window is cut afresh."""
+
+    def __call__(self, observed: Frames) -> Action | int:
+        if self.sensor not in observed:
+            raise ConfigError(f"WindowPolicy: no frames from sensor {self.sensor!r}; have {sorted(observed)}")
+        seq = observed[self.sensor]
         stamps = [f.stamp_ns for f in seq]
-        idx = window_indices(stamps, stamps[-1], frames=frames, stride=stride) if seq else None
+        idx = window_indices(stamps, stamps[-1], frames=self.frames, stride=self.stride) if seq else None
         if idx is None:
-            return idle
-        return decide([seq[i].image for i in idx])
+            return self.idle
+        return self.decide([seq[i].image for i in idx])
 
-    policy.history_frames = need  # type: ignore[attr-defined]
-    return policy
 

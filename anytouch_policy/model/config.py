@@ -17,9 +17,6 @@ from anytouch_policy.schema import config, decode, every_field, load_json
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
-#: The released AnyTouch model (ViT-L/14, DataComp.XL base).
-LARGE_PRESET = "anytouch-large"
-
 Count = Annotated[int, AT_LEAST_1]
 LayerNormEps = Annotated[float, Interval.parse("(0, 1)")]
 

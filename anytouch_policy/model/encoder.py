@@ -29,9 +29,6 @@ from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.config import EncoderConfig, load_preset
 from anytouch_policy.schema import config
 
-#: Sensor-token slot of the universal token (index -1 in the official code).
-UNIVERSAL_SLOT = 9
-
 
 class FinetuneMode(StrEnum):
     """Which encoder parameters train."""

@@ -19,8 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from anytouch_policy.errors import BundleError
 from anytouch_policy.model.bundle import (
@@ -28,10 +27,12 @@ from anytouch_policy.model.bundle import (
     WEIGHTS_FILE,
     WeightsFile,
     check_finite,
+    check_fit,
     file_sha256,
     load_encoder_bundle,
     read_bundle_config,
     read_config_json,
+    read_weights,
 )
 from anytouch_policy.outputs import writing_dir
 from anytouch_policy.policy.config import ENCODER_DIR, POLICY_BUNDLE, EncoderRef, PolicyConfig, PolicySpec
@@ -98,24 +99,8 @@ def load_policy_head(path: Path | str) -> tuple[PolicyConfig, PolicyHead]:
     """config.json (checked) and the head with its weights, on the CPU in eval mode."""
     path = Path(path)
     config = read_policy_config(path)
-    weights = path / WEIGHTS_FILE
-    if not weights.is_file():
-        raise BundleError(f"{path} is not a complete policy bundle: {WEIGHTS_FILE} is missing")
-    if file_sha256(weights) != config.weights.sha256:
-        raise BundleError(f"{weights}: sha256 differs from the one in {CONFIG_FILE} (file changed or corrupt)")
-    try:
-        tensors = load_file(weights, device="cpu")
-    except (SafetensorError, OSError) as exc:
-        raise BundleError(f"{weights}: cannot read safetensors ({exc})") from None
-    check_finite(tensors, str(weights))
+    tensors = read_weights(path, sha256=config.weights.sha256, what="policy bundle")
     head = PolicyHead(config.head)
-    expected = {k: tuple(v.shape) for k, v in head.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in tensors.items()}
-    if expected != got:
-        missing = sorted(set(expected) - set(got))
-        extra = sorted(set(got) - set(expected))
-        shapes = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
-        raise BundleError(f"{weights} does not fit field 'head' of {CONFIG_FILE}: missing {missing}, unexpected "
-                          f"{extra}, shape mismatch {shapes}")
+    check_fit(head, tensors, f"{path / WEIGHTS_FILE} does not fit field 'head' of {CONFIG_FILE}")
     head.load_state_dict(tensors)
     return config, head.eval()

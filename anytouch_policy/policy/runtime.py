@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from anytouch_policy.policy.config import PolicyConfig, ReferenceMode
 from anytouch_policy.policy.head import Decision, PolicyHead, conditioning_vector
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import WINDOW_FRAMES, static_window, window_indices
+from anytouch_policy.threads import set_torch_threads
 
 
 class PolicyRuntime:
@@ -31,7 +33,7 @@ class PolicyRuntime:
     """
 
     def __init__(self, path: Path, *, config: PolicyConfig, head: PolicyHead, device: str = "auto",
-                 precision: Precision | str = Precision.FLOAT32, threads: int | None = None) -> None:
+                 precision: Precision | str = Precision.FLOAT32) -> None:
         self.path = Path(path)
         self.config = config
         self.head = head.eval()
@@ -44,7 +46,7 @@ class PolicyRuntime:
         self.reference_mode = config.reference
         self.encoder_fingerprint: str = config.encoder.fingerprint
         self.embed_dim: int = head.config.embed_dim
-        self._device, self._precision, self._threads = device, precision, threads
+        self._device, self._precision = device, precision
         self._encoder: EncoderRuntime | None = None
         self._reference: dict[str, np.ndarray] | None = None
 
@@ -53,11 +55,13 @@ class PolicyRuntime:
                     threads: int | None = None) -> PolicyRuntime:
         """Load a policy bundle folder (the encoder itself loads on the first decide_windows or encoder_runtime)."""
         config, head = load_policy_head(path)
-        if threads is not None:
-            if threads < 1:
-                raise ConfigError(f"threads must be >= 1, got {threads}")
-            torch.set_num_threads(threads)
-        return cls(Path(path), config=config, head=head, device=device, precision=precision, threads=threads)
+        set_torch_threads(threads)  # for the head now, and the encoder that loads later
+        return cls(Path(path), config=config, head=head, device=device, precision=precision)
+
+    def loader(self) -> Callable[[], PolicyRuntime]:
+        """A picklable call that loads this bundle again, on this runtime's device and precision: how an evaluation
+        worker process gets its own copy."""
+        return partial(PolicyRuntime.from_bundle, self.path, device=self._device, precision=self._precision)
 
     @property
     def sensor_names(self) -> list[str]:

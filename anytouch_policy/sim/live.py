@@ -28,7 +28,15 @@ from pydantic import model_validator
 from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG
 from anytouch_policy.bounds import NONNEGATIVE, POSITIVE, Interval
 from anytouch_policy.errors import ConfigError, DeviceNotConnectedError
-from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState, SourceState, SourceStats, TactileSource
+from anytouch_policy.hardware.base import (
+    Arm,
+    ArmLimits,
+    ArmState,
+    RateMeter,
+    SourceState,
+    SourceStats,
+    TactileSource,
+)
 from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.devices import FrameRequest, SimArm, SimGripper, SimTactileSource, sim_tactile_source
@@ -249,7 +257,7 @@ class LiveSimSource(TactileSource):
         self._last_t_ns = -1.0
         self._start_ns = 0
         self._open = False
-        self._read_times: deque[float] = deque(maxlen=64)
+        self._rate = RateMeter()
         self.states_received = self.episodes = self.bad_states = self.states_dropped = 0
         self._frames = self._dropped = 0
         self.last_error = ""
@@ -310,7 +318,7 @@ class LiveSimSource(TactileSource):
                 source, request, start_ns = self._due.popleft()
                 frame = source.render(request)
                 self._frames += 1
-                self._read_times.append(time.monotonic())
+                self._rate.tick()
                 return StampedFrame(frame.image, start_ns + frame.stamp_ns)
             with self._cond:
                 remaining = deadline - time.monotonic()
@@ -320,8 +328,7 @@ class LiveSimSource(TactileSource):
                     self._cond.wait(remaining)
 
     def stats(self) -> SourceStats:
-        times = list(self._read_times)
-        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        fps = self._rate.rate()
         dropped = self._dropped + (self._source.stats().dropped if self._source is not None else 0)
         state = SourceState.OPEN if self._open else SourceState.CLOSED
         if self._open and self._source is None:

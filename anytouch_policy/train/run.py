@@ -39,6 +39,7 @@ from anytouch_policy.policy.config import (
 )
 from anytouch_policy.policy.head import PolicyHead
 from anytouch_policy.schema import dump
+from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train.cache import CacheStats, EmbeddingCache, default_cache_dir, embed_ticks
 from anytouch_policy.train.config import TrainConfig, TrainMode
 from anytouch_policy.train.data import Prepared, prepare
@@ -76,8 +77,7 @@ def check_outputs_and_sources(config: TrainConfig) -> None:
 def train(config: TrainConfig, *, log: Callable[[str], None] = print) -> TrainResult:
     """Train a policy from bags and write its bundle to config.out (rank 0); every rank returns the result."""
     check_outputs_and_sources(config)
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    set_torch_threads(config.threads)
     with distributed(config.device) as ctx:
         return _train(config, ctx, log if ctx.is_main else (lambda _text: None))
 

@@ -1,6 +1,6 @@
 """The sim bench's building blocks run and report what they claim (the full figures: `anytouch bench sim`)."""
 
-from anytouch_policy.bench.sim import PAIRS, expert_errors, frames_digest, render_fps
+from anytouch_policy.bench.sim import PAIRS, expert_errors, frames_digest, render_fps, touch_render_fps
 from anytouch_policy.sensors import SensorType
 
 
@@ -17,3 +17,4 @@ def test_digest_is_reproducible_and_seed_dependent():
 
 def test_render_speed_is_measured():
     assert render_fps(SensorType.DIGIT, frames=20) > 0
+    assert touch_render_fps("gelslim", frames=20) > 0

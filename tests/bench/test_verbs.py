@@ -6,10 +6,11 @@ import pytest
 
 from anytouch_policy.cli.bench import BENCHES
 from anytouch_policy.cli.main import main
+from anytouch_policy.sim.sensor_model import list_sensor_models
 
 
 def test_every_bench_module_is_a_verb_with_help(capsys):
-    assert set(BENCHES) == {"encoder", "train", "sim", "pretrain-value", "export"}
+    assert set(BENCHES) == {"encoder", "train", "contention", "sim", "pretrain-value", "export"}
     for name in BENCHES:
         with pytest.raises(SystemExit) as exit_info:
             main(["bench", name, "--help"])
@@ -22,7 +23,8 @@ def test_bench_sim_prints_every_figure(capsys):
     assert main(["bench", "sim", "--episodes", "1", "--probe-episodes", "3", "--fps-frames", "5"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert set(figures["expert"]) == {"100->60", "90->40", "120->60", "100->30"} and figures["mass_conserved"]
-    assert set(figures["dynamics"]) == set(figures["render_fps_one_core"]) == {"gelsight_mini", "digit"}
+    shipped = set(list_sensor_models())  # every shipped sensor model, gelsight_mini and digit among them
+    assert set(figures["dynamics"]) == set(figures["render_fps_one_core"]) == shipped >= {"gelsight_mini", "digit"}
     assert figures["determinism"]["same_seed_identical"] and figures["determinism"]["other_seed_differs"]
 
 

@@ -9,22 +9,15 @@ import pytest
 
 from anytouch_policy.bounds import Interval
 from anytouch_policy.cli.args import Flag, Flags
+from anytouch_policy.cli.help import walk
 from anytouch_policy.cli.main import build_parser, main
 from anytouch_policy.schema import default_of, fields_of
 from anytouch_policy.train.config import TrainConfig
 
 
-def _parsers(parser: argparse.ArgumentParser, prog: str = "anytouch"):
-    yield prog, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _parsers(sub, f"{prog} {name}")
-
-
 def _verbs():
     """(prog, parser) of every verb that runs something (no sub-commands of its own)."""
-    return [(prog, p) for prog, p in _parsers(build_parser()) if prog != "anytouch" and not any(
+    return [(prog, p) for prog, p in walk(build_parser()) if prog != "anytouch" and not any(
         isinstance(a, argparse._SubParsersAction) for a in p._actions)]
 
 
@@ -79,7 +72,7 @@ def _numeric_flags():
 def test_no_numeric_flag_takes_a_bare_int_or_float():
     """int("nan") fails, but float("nan") and float("inf") parse, and neither checks a range: every numeric flag
     goes through anytouch_policy.cli.args (a flag limited by `choices` is checked by argparse)."""
-    bare = [f"{prog} {action.option_strings or action.dest}" for prog, parser in _parsers(build_parser())
+    bare = [f"{prog} {action.option_strings or action.dest}" for prog, parser in walk(build_parser())
             for action in parser._actions if action.type in (int, float) and not action.choices]
     assert bare == []
 
@@ -105,8 +98,9 @@ def test_every_flag_default_is_its_config_fields_default():
             if action.default is None and expected is not None:  # an optional flag: not given, the config decides
                 assert parser.parse_args(_required(parser)).__dict__[path] is None, (prog, path)
             checked.add(prog)
-    verbs = {"train", "pretrain", "demo", "eval", "sim eval", "sim render", "sim record", "export lerobot",
-             "bench encoder", "bench train", "bench sim", "bench pretrain-value", "bench export"}
+    verbs = {"train", "pretrain", "demo", "eval", "sim eval", "sim render", "sim record", "sim dataset",
+             "export lerobot", "bench encoder", "bench train", "bench contention", "bench sim", "bench pretrain-value",
+             "bench export"}
     assert {p.removeprefix("anytouch ") for p in checked} >= verbs
 
 
@@ -143,8 +137,10 @@ def test_every_numeric_flag_refuses_nan_inf_and_out_of_range(capsys, parser, act
 REQUIRED = {
     "train": ["--bags", "b", "--preset", "anytouch-tiny", "--out", "o"],
     "demo": [], "eval": ["--policy", "p"], "sim eval": [], "sim render": ["--out", "o"], "sim record": ["--out", "o"],
+    "sim dataset": ["--out", "o", "--hours", "1"],
     "pretrain": ["--stage", "1", "--bags", "b", "--preset", "anytouch-tiny", "--out", "o"],
-    "bench encoder": [], "bench train": [], "convert-checkpoint": ["a.pth", "o"], "bringup": ["pour"],
+    "bench encoder": [], "bench train": [], "bench contention": [], "convert-checkpoint": ["a.pth", "o"],
+    "bringup": ["pour"],
 }
 
 
@@ -162,6 +158,8 @@ REQUIRED = {
     ("eval", "--threads", "0", "must be an integer >= 1"),
     ("eval", "--initial-g", "inf", "must be a finite number in (0, 1000]"),
     ("eval", "--episodes", "-2", "must be an integer >= 1"),
+    ("eval", "--workers", "0", "must be an integer >= 1"),
+    ("sim eval", "--workers", "nan", "must be an integer >= 1"),
     ("sim eval", "--target-g", "inf", "must be a finite number in (0, 1000]"),
     ("sim eval", "--initial-tilt-deg", "nan", "must be a finite number in [0, 180]"),
     ("sim render", "--columns", "1", "must be an integer >= 2"),
@@ -171,6 +169,9 @@ REQUIRED = {
                                           "'80:20' (low"),
     ("sim record", "--initial-g", "80:100:120", "must be A or A:B with A <= B, each a finite number in (0, 1000], got"),
     ("sim record", "--episodes", "0", "must be an integer >= 1"),
+    ("sim dataset", "--hours", "nan", "must be a finite number in (0, 1000], got 'nan'"),
+    ("sim dataset", "--every", "inf", "must be a finite number in [0.05, 60]"),
+    ("sim dataset", "--workers", "0", "must be an integer in [1, 64]"),
     ("pretrain", "--threads", "0", "must be an integer >= 1"),
     ("pretrain", "--lr", "inf", "must be a finite number in (0, 1]"),
     ("pretrain", "--mask-ratio", "1.5", "must be a finite number in (0, 1)"),
@@ -178,6 +179,7 @@ REQUIRED = {
     ("pretrain", "--bag-kinds", "video,sound", "'sound' is not one of static, video"),
     ("bench encoder", "--threads", "0", "must be an integer >= 1"),
     ("bench train", "--threads", "-1", "must be an integer >= 1"),
+    ("bench contention", "--busy-cpu", "-1", "must be an integer >= 0"),
     ("bench encoder", "--seconds", "nan", "must be a finite number >= 0"),
     ("bench encoder", "--batches", "1,0", "must be an integer >= 1, got '0'"),
     ("convert-checkpoint", "--heads", "0", "must be an integer >= 1"),

@@ -11,24 +11,16 @@ from anytouch_policy.hardware.base import Arm, ArmLimits, ArmState
 
 
 class RecordingArm(Arm):
-    """An arm that integrates the steps it is given and records every call with the thread that made it."""
+    """An arm that integrates the steps it is given and records every call with the thread that made it; estop()
+    and recover() are the base class's (hold, nothing to clear), as for the sim."""
 
-    def __init__(self, *, with_estop: bool = False, recover_error: str = "") -> None:
+    def __init__(self) -> None:
         self.limits = ArmLimits()
         self.tilt = 10.0
         self.calls: list[tuple[str, float | None, str]] = []
-        self.recover_error = recover_error
-        if with_estop:
-            self.estop = lambda: self._log("estop")
-            self.recover = self._recover
 
     def _log(self, name: str, value: float | None = None) -> None:
         self.calls.append((name, value, threading.current_thread().name))
-
-    def _recover(self) -> None:
-        self._log("recover")
-        if self.recover_error:
-            raise DeviceError(self.recover_error)
 
     def open(self) -> None: ...
 
@@ -47,6 +39,22 @@ class RecordingArm(Arm):
 
     def named(self, name: str) -> list:
         return [c for c in self.calls if c[0] == name]
+
+
+class LatchingArm(RecordingArm):
+    """A backend with an e-stop and a latch of its own, like the xArm: recover() may fail while the cause persists."""
+
+    def __init__(self, recover_error: str = "") -> None:
+        super().__init__()
+        self.recover_error = recover_error
+
+    def estop(self) -> None:
+        self._log("estop")
+
+    def recover(self) -> None:
+        self._log("recover")
+        if self.recover_error:
+            raise DeviceError(self.recover_error)
 
 
 def _until(predicate, timeout_s: float = 5.0) -> None:
@@ -104,7 +112,7 @@ def test_silence_holds_once_and_the_next_step_resumes(loop_of):
 
 @pytest.mark.parametrize("with_estop", [False, True], ids=["hold-only backend", "backend estop+recover"])
 def test_estop_latches_until_recover(loop_of, with_estop):
-    arm = RecordingArm(with_estop=with_estop)
+    arm = LatchingArm() if with_estop else RecordingArm()
     loop = loop_of(arm)
     loop.submit_step(0.25)
     _until(lambda: arm.named("step"))
@@ -115,8 +123,8 @@ def test_estop_latches_until_recover(loop_of, with_estop):
         loop.submit_step(0.25)
     _until(lambda: loop.stats().refused == 3)
     assert len(arm.named("step")) == 1  # nothing moved while latched
-    message = loop.recover().result(timeout=5)
-    assert ("backend recover() done" in message) == with_estop and bool(arm.named("recover")) == with_estop
+    assert loop.recover().result(timeout=5) == "recovered" and bool(arm.named("recover")) == with_estop
+    assert not arm.named("step")[1:]  # the default recover() moved nothing
     s = loop.stats()
     assert s.status is LoopStatus.IDLE and s.recovers == 1 and s.estops == 1 and s.estop_reason == ""
     loop.submit_step(0.25)
@@ -124,7 +132,7 @@ def test_estop_latches_until_recover(loop_of, with_estop):
 
 
 def test_a_failing_recover_keeps_the_latch_and_an_estop_during_recover_latches_again(loop_of):
-    arm = RecordingArm(with_estop=True, recover_error="servo error C23: power cycle")
+    arm = LatchingArm(recover_error="servo error C23: power cycle")
     loop = loop_of(arm)
     loop.estop("button")
     _until(lambda: loop.stats().status is LoopStatus.ESTOP)

@@ -5,7 +5,7 @@ import pytest
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.eval.rollout import evaluate, run_episode, window_policy
+from anytouch_policy.eval.rollout import PrivilegedPolicy, WindowPolicy, evaluate, run_episode
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import EVAL_SEED_BASE, RigConfig, SeedSplit
 from anytouch_policy.sim.sensor_params import SensorSpec
@@ -25,23 +25,32 @@ def test_evaluation_uses_the_eval_seed_range_and_is_deterministic():
     assert "mean error" in a.table()
 
 
-def test_window_policy_sees_strided_windows_of_consecutive_frames():
+def test_a_window_policy_sees_strided_windows_of_consecutive_frames():
     seen = []
 
     def decide(window):
         seen.append(window)
         return Action.POUR
 
-    policy = window_policy(decide, sensor=GS.name, stride=2)
+    policy = WindowPolicy(decide, sensor=GS.name, stride=2)
     assert policy.history_frames == 5
     calls = []
 
-    def spy(frames):
-        calls.append(frames)
-        return policy(frames)
+    class Spy:
+        history_frames = policy.history_frames
+        resets = 0
 
-    spy.history_frames = policy.history_frames
+        def reset(self):
+            self.resets += 1
+
+        def __call__(self, frames):
+            calls.append(frames)
+            return policy(frames)
+
+    spy = Spy()
+    assert not isinstance(spy, PrivilegedPolicy)  # a learned policy never sees the ground truth
     ep = run_episode(spy, config=RigConfig(max_ticks=25), sensors=[GS], seed=3, target_g=60.0)
+    assert spy.resets == 1
     assert ep.steps == 25 and ep.timed_out
     assert calls[0] == {GS.name: []}  # nothing rendered before the first tick
     later = calls[5][GS.name]
@@ -58,7 +67,7 @@ def test_harness_validates_its_inputs():
     with pytest.raises(ConfigError, match="episodes"):
         evaluate(ScriptedExpert(), episodes=0)
     with pytest.raises(ConfigError, match="no frames from sensor"):
-        window_policy(lambda w: Action.WAIT, sensor="nope")({"other": []})
+        WindowPolicy(lambda w: Action.WAIT, sensor="nope")({"other": []})
 
 
 def test_recording_an_expert_demonstration_renders_every_frame():
@@ -70,4 +79,5 @@ def test_recording_an_expert_demonstration_renders_every_frame():
     quiet = []
     run_episode(ScriptedExpert(), config=RigConfig(max_ticks=2), sensors=[GS], seed=4, target_g=60.0,
                 on_tick=quiet.append)
-    assert all(t.frames[GS.name] == [] for t in quiet)  # the expert needs no frames: none rendered
+    assert all(t.frames[GS.name] == [] for t in quiet)  # the expert reads no frames: none rendered
+    assert isinstance(ScriptedExpert(), PrivilegedPolicy) and ScriptedExpert.history_frames == 0

@@ -29,8 +29,6 @@ from anytouch_policy.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = REPO / "launch"
-#: Nodes named by the launch files whose modules have not landed yet (none left).
-PENDING: set[str] = set()
 
 
 class Recorded:
@@ -203,12 +201,11 @@ def test_each_launch_file_only_calls_launch_description_with_its_mode(mode):
         name: name for name in _REAL_CLASSES}
 
 
-def test_node_modules_exist_or_are_pending():
+def test_every_planned_node_has_a_module_and_every_node_module_is_planned():
     plans = [make_plan(m, sim=True) for m in Mode] + [make_plan(Mode.RECORD, sim=True, expert=True)]
     executables = {n.executable for plan in plans for n in plan.nodes}
     present = {p.stem for p in (REPO / "anytouch_ros").glob("*_node.py")}
-    assert executables == present | PENDING, "a node named by the launch files has no module and is not pending"
-    assert not present & PENDING, "a pending node has landed: remove it from PENDING"
+    assert executables == present
     for module in present:
         tree = ast.parse((REPO / "anytouch_ros" / f"{module}.py").read_text())
         assert any(isinstance(s, ast.FunctionDef) and s.name == "main" for s in tree.body), module

@@ -179,8 +179,10 @@ def test_head_of_another_shape_is_refused(tmp_path, tiny_encoder):
     cfg = json.loads((path / "config.json").read_text())
     cfg["head"]["hidden"] = 8
     (path / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(BundleError, match="does not fit field 'head'"):
+    with pytest.raises(BundleError, match="does not fit field 'head'") as caught:
         PolicyRuntime.from_bundle(path, device="cpu")
+    assert "\n  shape mismatch for mlp.0.weight: file [" in str(caught.value)  # each tensor named, as for encoders
+    assert str(caught.value).endswith(", architecture [3, 8]")  # the last layer: 3 actions from 8 hidden
 
 
 def test_non_finite_head_weights_are_refused_at_save_and_at_load(tmp_path, tiny_encoder):

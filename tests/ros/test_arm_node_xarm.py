@@ -88,7 +88,7 @@ def test_xarm_backend_steps_estop_and_recover(start_node, ros_node, controller):
         time.sleep(0.2)
     assert controller.registers_called().count(MOVE_LINE) == moves  # nothing reached the controller
     response = _call(recover)
-    assert response.success and "backend recover() done" in response.message, response.message
+    assert response.success and response.message == "recovered", response.message
     assert CLEAN_ERR in controller.registers_called()
     _status(diagnostics, status="idle", **{"backend mode": "7"})
     steps.publish(step)

@@ -15,6 +15,7 @@ from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.train import Augment, TrainConfig, TrainMode, train
 from anytouch_policy.train.augment import to_input
 from anytouch_policy.train.data import class_weights
+from anytouch_policy.train.loop import LR_FLOOR
 from anytouch_policy.train.run import CURVES_FILE, LOG_FILE, init_encoder_bundle
 
 
@@ -37,6 +38,8 @@ def test_frozen_training_cache_and_runtime(tmp_path, expert_bags, tiny_encoder, 
     for name in ("config.json", "model.safetensors", "encoder/config.json", CURVES_FILE, LOG_FILE):
         assert (bundle / name).is_file(), name
     assert len(first.history.epochs) == 3 and first.summary["best_epoch"] == first.best.epoch
+    config = frozen_config(expert_bags, tmp_path / "a", tiny_encoder, cache)
+    assert first.history.epochs[-1].lr == pytest.approx(LR_FLOOR * config.lr)  # the schedule ends at its floor
     assert set(first.summary["episodes"]["train"]).isdisjoint(first.summary["episodes"]["val"])
 
     again = train(frozen_config(expert_bags, tmp_path / "b", tiny_encoder, cache))

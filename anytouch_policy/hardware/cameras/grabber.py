@@ -13,20 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
 from anytouch_policy.errors import DeviceError, DeviceNotConnectedError
-from anytouch_policy.hardware.base import SourceState, SourceStats, TactileSource
+from anytouch_policy.hardware.base import NewestFrame, SourceState, SourceStats, TactileSource
 from anytouch_policy.tactile import StampedFrame
 
 log = logging.getLogger(__name__)
-
-#: Window over which the grab rate is measured, seconds.
-FPS_WINDOW_S = 1.0
 
 
 class FrameReader(Protocol):
@@ -65,11 +61,9 @@ class CameraGrabber:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reader: FrameReader | None = None
-        self._latest: StampedFrame | None = None
-        self._latest_unread = False
-        self._grab_times: deque[float] = deque()
+        self._newest = NewestFrame()
         self._state = SourceState.CLOSED
-        self._frames = self._dropped = self._failures = self._reconnects = 0
+        self._failures = self._reconnects = 0
         self.last_error = ""
 
     # -- consumer side ---------------------------------------------------------------------------------------
@@ -87,8 +81,7 @@ class CameraGrabber:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the thread and release the capture; safe to call twice."""
         self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._newest.wake()
         thread, self._thread = self._thread, None
         try:
             if thread is not None:
@@ -107,22 +100,13 @@ class CameraGrabber:
         """The newest frame not handed out before; waits up to `timeout_s` for one, None if none came."""
         if self._thread is None:
             raise DeviceNotConnectedError(f"{self.name}: read() before open()")
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while not self._latest_unread:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stop.is_set():
-                    return None
-                self._cond.wait(remaining)
-            self._latest_unread = False
-            return self._latest
+        return self._newest.take(timeout_s, live=lambda: not self._stop.is_set())
 
     def stats(self) -> SourceStats:
+        newest = self._newest
         with self._cond:
-            times = list(self._grab_times)
-            fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-            return SourceStats(frames=self._frames, dropped=self._dropped, read_failures=self._failures,
-                               reconnects=self._reconnects, fps=fps, state=str(self._state))
+            return SourceStats(frames=newest.frames, dropped=newest.dropped, read_failures=self._failures,
+                               reconnects=self._reconnects, fps=newest.rate.rate(), state=str(self._state))
 
     # -- grab thread -----------------------------------------------------------------------------------------
 
@@ -163,17 +147,7 @@ class CameraGrabber:
             if warmup > 0:
                 warmup -= 1
                 continue
-            frame = StampedFrame(image=self._process(image), stamp_ns=stamp_ns)
-            now = time.monotonic()
-            with self._cond:
-                self._frames += 1
-                if self._latest_unread:
-                    self._dropped += 1
-                self._latest, self._latest_unread = frame, True
-                self._grab_times.append(now)
-                while self._grab_times and now - self._grab_times[0] > FPS_WINDOW_S:
-                    self._grab_times.popleft()
-                self._cond.notify_all()
+            self._newest.put(StampedFrame(image=self._process(image), stamp_ns=stamp_ns))
 
     def _reconnect(self) -> bool:
         """Release and reopen with exponential backoff until it works (True) or stop() is called (False)."""
@@ -190,7 +164,7 @@ class CameraGrabber:
                 continue
             with self._cond:
                 self._reconnects += 1
-                self._grab_times.clear()
+            self._newest.rate.clear()
             self._set_state(SourceState.OPEN)
             log.info("%s: reopened after read failures", self.name)
             return True

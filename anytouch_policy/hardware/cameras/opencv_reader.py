@@ -26,9 +26,8 @@ from anytouch_policy.hardware.cameras.v4l2 import SourceKind
 
 log = logging.getLogger(__name__)
 
-#: V4L2 auto_exposure menu values as OpenCV's V4L2 backend passes them through.
+#: V4L2 auto_exposure menu value for manual exposure, as OpenCV's V4L2 backend passes it through.
 V4L2_EXPOSURE_MANUAL = 1
-V4L2_EXPOSURE_APERTURE_PRIORITY = 3
 
 
 @dataclass(frozen=True)

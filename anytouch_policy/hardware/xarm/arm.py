@@ -1,18 +1,19 @@
 """xArm 6 through xarm-python-sdk: checked bring-up, tool-axis tilt steps in mode 7, watchdog, latched faults.
 
-Steps stream at 5 Hz in mode 7 (online Cartesian replanning: a new target replaces the running one, with
-continuous velocity; docs/hardware.md says why not mode 5). Each target is absolute: the start pose rotated by
-the commanded tilt about the configured tool axis through the TCP, composed as rotation matrices
-(tool_rotation.py), so there are no base-frame RPY increments near the pitch-90 deg singularity, no drift from
-interrupted relative moves, and a dead process leaves the arm at most one step (limits.max_step_deg) from where
-it was.
+Steps stream at 5 Hz in mode 7: online Cartesian replanning, a new target replaces the running one with continuous
+velocity (docs/hardware.md says why not mode 5). Each target is absolute: the start pose rotated by the commanded
+tilt about the configured tool axis through the TCP, composed as rotation matrices (tool_rotation.py). So there
+are no base-frame RPY increments near the pitch-90 deg singularity, no drift from interrupted relative moves, and
+a dead process leaves the arm at most one step (limits.max_step_deg) from where it was.
 
-Safety, in layers: ArmLimits are enforced here too (tilt range, step, rate, and a target never more than one step
-ahead of the tilt the controller reports, so a slow arm cannot build up a lead that keeps it turning after `wait`:
-ArmLimits.target_step); non-finite steps are refused; the controller runs in reduced mode
-(workspace box, TCP and joint speed caps) with collision detection on; a monitor thread holds the arm when no
-step came for limits.command_timeout_s; controller errors, warnings, an unexpected stop or a lost link latch
-ERROR / ESTOP / DISCONNECTED and stop motion. Nothing clears a latch but an explicit recover().
+Safety, in layers:
+- ArmLimits are enforced here too: tilt range, step, rate, and a target never more than one step ahead of the tilt
+  the controller reports (ArmLimits.target_step), so a slow arm cannot build up a lead that keeps it turning
+  after `wait`. Non-finite steps are refused.
+- The controller runs in reduced mode (workspace box, TCP and joint speed caps) with collision detection on.
+- A monitor thread holds the arm when no step came for limits.command_timeout_s.
+- Controller errors, warnings, an unexpected stop or a lost link latch ERROR / ESTOP / DISCONNECTED and stop
+  motion. Nothing clears a latch but an explicit recover().
 """
 
 from __future__ import annotations
