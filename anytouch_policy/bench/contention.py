@@ -45,15 +45,16 @@ Count = Annotated[int, AT_LEAST_1]
 class ContentionBench:
     """What `anytouch bench contention` measures."""
 
-    preset: str = Field("anytouch-small", description="encoder preset, random init")
-    threads: Count = Field(2, description="torch CPU threads")
-    rounds: Count = Field(3, description="alone/busy rounds")
-    encoder_seconds: Annotated[float, POSITIVE] = Field(2.0, description="encoder calls per round and condition, s")
-    episodes: Count = Field(2, description="expert episodes recorded for the fine-tuning epoch")
-    bags: Path | None = Field(None, description="use these episodes instead of recording")
+    preset: str = Field(default="anytouch-small", description="encoder preset, random init")
+    threads: Count = Field(default=2, description="torch CPU threads")
+    rounds: Count = Field(default=3, description="alone/busy rounds")
+    encoder_seconds: Annotated[float, POSITIVE] = Field(
+        default=2.0, description="encoder calls per round and condition, s")
+    episodes: Count = Field(default=2, description="expert episodes recorded for the fine-tuning epoch")
+    bags: Path | None = Field(default=None, description="use these episodes instead of recording")
     batch_size: Count = 32
     busy_cpu: Annotated[int, NONNEGATIVE] | None = Field(
-        None, description="CPU the busy neighbour is pinned to (default: the last this process may use)")
+        default=None, description="CPU the busy neighbour is pinned to (default: the last this process may use)")
 
 
 FLAGS = Flags(ContentionBench, "preset", "threads", "rounds", "encoder_seconds", "episodes",

@@ -30,13 +30,14 @@ Count = Annotated[int, AT_LEAST_1]
 class EncoderBench:
     """What `anytouch bench encoder` times."""
 
-    presets: tuple[str, ...] = Field(("anytouch-small", "anytouch-large"), description="encoder presets")
-    threads: Count = Field(2, description="torch CPU threads")
-    devices: tuple[str, ...] = Field((), description="devices, e.g. cpu,cuda (default: cpu, plus cuda if present)")
-    batches: Annotated[tuple[Count, ...], Field(min_length=1)] = Field((1, 2), description="batch sizes")
-    seconds: Annotated[float, NONNEGATIVE] = Field(2.0, description="time budget per case")
-    min_iters: Count = Field(5, description="timed calls per case, at least")
-    max_iters: Count = Field(200, description="timed calls per case, at most")
+    presets: tuple[str, ...] = Field(default=("anytouch-small", "anytouch-large"), description="encoder presets")
+    threads: Count = Field(default=2, description="torch CPU threads")
+    devices: tuple[str, ...] = Field(
+        default=(), description="devices, e.g. cpu,cuda (default: cpu, plus cuda if present)")
+    batches: Annotated[tuple[Count, ...], Field(min_length=1)] = Field(default=(1, 2), description="batch sizes")
+    seconds: Annotated[float, NONNEGATIVE] = Field(default=2.0, description="time budget per case")
+    min_iters: Count = Field(default=5, description="timed calls per case, at least")
+    max_iters: Count = Field(default=200, description="timed calls per case, at most")
     seed: Annotated[int, NONNEGATIVE] = 0
 
     @model_validator(mode="after")

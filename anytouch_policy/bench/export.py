@@ -30,11 +30,11 @@ def _mb(root: Path) -> float:
 class ExportBench:
     """What `anytouch bench export` measures."""
 
-    episodes: Annotated[int, AT_LEAST_1] = Field(40, description="demonstrations to record (without --bags)")
-    bags: Path | None = Field(None, description="export these bags instead of recording")
-    png_level: Annotated[int, Interval.parse("[0, 9]")] = Field(default_of(ExportConfig, "png_level"),
+    episodes: Annotated[int, AT_LEAST_1] = Field(default=40, description="demonstrations to record (without --bags)")
+    bags: Path | None = Field(default=None, description="export these bags instead of recording")
+    png_level: Annotated[int, Interval.parse("[0, 9]")] = Field(default=default_of(ExportConfig, "png_level"),
                                                                 description="PNG zlib level (LeRobot uses 6)")
-    work: Path | None = Field(None, description="folder for bags and dataset (default: a temporary one)")
+    work: Path | None = Field(default=None, description="folder for bags and dataset (default: a temporary one)")
 
 
 FLAGS = Flags(ExportBench, "episodes", "bags", "png_level", "work")

@@ -35,8 +35,8 @@ class PretrainValueBench:
     """What `anytouch bench pretrain-value` compares."""
 
     out: Path = Field(description="work folder (bags, encoders, policies)")
-    bags: Path | None = Field(None, description="reuse these demonstrations instead of recording")
-    episodes: Count = Field(40, description="demonstrations to record")
+    bags: Path | None = Field(default=None, description="reuse these demonstrations instead of recording")
+    episodes: Count = Field(default=40, description="demonstrations to record")
     eval_episodes: Count = 40
     preset: str = "anytouch-small"
     pretrain_epochs: Count = 6
@@ -45,7 +45,7 @@ class PretrainValueBench:
                                                  "--pretrain-arg=--norm-pix-loss)")
     frozen_epochs: Count = 40
     threads: Count = 2
-    workers: Count | None = Field(None, description=WORKERS_HELP)
+    workers: Count | None = Field(default=None, description=WORKERS_HELP)
     seed: Annotated[int, NONNEGATIVE] = 0
 
 

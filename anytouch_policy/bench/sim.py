@@ -175,9 +175,9 @@ Count = Annotated[int, AT_LEAST_1]
 class SimBench:
     """What `anytouch bench sim` measures."""
 
-    episodes: Count = Field(20, description="expert episodes per (initial, target) pair")
-    probe_episodes: Count = Field(24, description="expert episodes for the dynamics probe")
-    fps_frames: Count = Field(400, description="frames rendered per sensor for the speed")
+    episodes: Count = Field(default=20, description="expert episodes per (initial, target) pair")
+    probe_episodes: Count = Field(default=24, description="expert episodes for the dynamics probe")
+    fps_frames: Count = Field(default=400, description="frames rendered per sensor for the speed")
     seed: Annotated[int, NONNEGATIVE] = 0
 
 

@@ -41,16 +41,16 @@ if TYPE_CHECKING:  # the modules themselves load when a bench runs, not when `an
 class TrainBench:
     """What `anytouch bench train` measures."""
 
-    preset: str = Field("anytouch-small", description="encoder preset (random init)")
-    threads: Count = Field(2, description="CPU threads (torch)")
-    episodes: Count = Field(4, description="expert episodes to record when no --bags")
-    bags: Path | None = Field(None, description="use these episodes instead of recording")
+    preset: str = Field(default="anytouch-small", description="encoder preset (random init)")
+    threads: Count = Field(default=2, description="CPU threads (torch)")
+    episodes: Count = Field(default=4, description="expert episodes to record when no --bags")
+    bags: Path | None = Field(default=None, description="use these episodes instead of recording")
     batch_size: Count = 32
-    finetune_steps: Count = Field(6, description="timed finetune steps (after one warm-up)")
-    finetune: str = Field("all", description="finetune mode (all or last:N)")
-    device: str = Field("cpu", description="cpu | cuda")
-    amp: bool = Field(False, description="fine-tune in bfloat16 autocast (as `anytouch train --amp`)")
-    frozen: bool = Field(True, description="time the frozen head epochs (cached vs re-encoded) too")
+    finetune_steps: Count = Field(default=6, description="timed finetune steps (after one warm-up)")
+    finetune: str = Field(default="all", description="finetune mode (all or last:N)")
+    device: str = Field(default="cpu", description="cpu | cuda")
+    amp: bool = Field(default=False, description="fine-tune in bfloat16 autocast (as `anytouch train --amp`)")
+    frozen: bool = Field(default=True, description="time the frozen head epochs (cached vs re-encoded) too")
 
 
 FLAGS = Flags(TrainBench, "preset", "threads", "episodes", Flag("bags", metavar="DIR"), "batch_size",

@@ -67,28 +67,28 @@ class DemoConfig:
     """Everything the demo does, checked when built: a typo must not cost a recording."""
 
     out: Path = Field(description="output folder (default runs/demo-<YYYYmmdd-HHMMSS>)")
-    episodes: Count = Field(40, description="expert demonstrations to record")
-    eval_episodes: Count = Field(20, description="closed-loop episodes per policy")
-    initial_g: Grams = Field(100.0, description="beads in the cylinder at the start (g)")
-    target_g: Grams = Field(60.0, description="mass to pour (g)")
+    episodes: Count = Field(default=40, description="expert demonstrations to record")
+    eval_episodes: Count = Field(default=20, description="closed-loop episodes per policy")
+    initial_g: Grams = Field(default=100.0, description="beads in the cylinder at the start (g)")
+    target_g: Grams = Field(default=60.0, description="mass to pour (g)")
     sensors: list[str] = Field(default_factory=lambda: ["gelsight_mini"],
                                description="simulated sensor: a shipped model name or a model file (.yaml), "
                                            "repeatable")
     seed: Annotated[int, NONNEGATIVE] = 0
-    encoder: Path | None = Field(None, description="encoder bundle to start from")
-    preset: str = Field("anytouch-small", description="random-init preset")
-    finetune: str = Field("all", description="which encoder part the fine-tuned variants train (all or last:N)")
+    encoder: Path | None = Field(default=None, description="encoder bundle to start from")
+    preset: str = Field(default="anytouch-small", description="random-init preset")
+    finetune: str = Field(default="all", description="which encoder part the fine-tuned variants train (all or last:N)")
     finetune_epochs: Count = 16  # 16 x ~27 s per variant on 2 cores: what brings fine-tuned dynamic under 2 g
     frozen_epochs: Count = 40
     stride: Count = 1
-    bags: Path | None = Field(None, description="use these demonstrations instead of recording")
+    bags: Path | None = Field(default=None, description="use these demonstrations instead of recording")
     max_ticks: Count | None = None  # cut episodes (demonstrations and evaluation) after this many ticks
-    threads: Count | None = Field(2, description="CPU threads (torch) of training")
-    workers: Count | None = Field(None, description=WORKERS_HELP)
-    amp: bool | None = Field(None, description="fine-tune in bfloat16 autocast (default: where the CPU/GPU runs "
-                                               "bfloat16 natively)")
+    threads: Count | None = Field(default=2, description="CPU threads (torch) of training")
+    workers: Count | None = Field(default=None, description=WORKERS_HELP)
+    amp: bool | None = Field(
+        default=None, description="fine-tune in bfloat16 autocast (default: where the CPU/GPU runs bfloat16 natively)")
     select: Selection = Selection.LAST  # 8 validation episodes pick epochs by noise; the schedule's end is stabler
-    progress: bool = Field(True, description="progress bars")
+    progress: bool = Field(default=True, description="progress bars")
 
     @model_validator(mode="after")
     def _runnable(self) -> DemoConfig:

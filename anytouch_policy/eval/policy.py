@@ -129,19 +129,21 @@ class EvalConfig:
     """What `anytouch eval` runs: a policy bundle, closed loop on the simulated rig."""
 
     policy: Path = Field(description="policy bundle folder")
-    episodes: Annotated[int, AT_LEAST_1] = Field(20, description="closed-loop episodes")
-    initial_g: Annotated[float, MASS_G] = Field(100.0, description="beads in the cylinder at the start (g)")
-    target_g: Annotated[float, MASS_G] = Field(60.0, description="mass to pour (g)")
-    seed: Annotated[int, NONNEGATIVE] = Field(0, description="run seed (episode seeds from the evaluation range)")
-    sensors: list[str] | None = Field(None, description="simulated sensors: shipped model names or model files "
-                                                        "(.yaml), repeatable (default: the policy's sensors, by name)")
-    plot: Path | None = Field(None, description="poured mass over time (default: "
-                                                "<policy>/eval_<initial>-<target>_seed<seed>.png)")
-    write_plot: bool = Field(True, description="write the plot")
-    device: str = Field("auto", description="auto | cpu | cuda")
-    precision: Precision = Field(Precision.FLOAT32, description="compute dtype of the encoder")
-    threads: Annotated[int, AT_LEAST_1] | None = Field(None, description="CPU threads (torch) with --workers 1")
-    workers: Annotated[int, AT_LEAST_1] | None = Field(None, description=WORKERS_HELP)
+    episodes: Annotated[int, AT_LEAST_1] = Field(default=20, description="closed-loop episodes")
+    initial_g: Annotated[float, MASS_G] = Field(default=100.0, description="beads in the cylinder at the start (g)")
+    target_g: Annotated[float, MASS_G] = Field(default=60.0, description="mass to pour (g)")
+    seed: Annotated[int, NONNEGATIVE] = Field(
+        default=0, description="run seed (episode seeds from the evaluation range)")
+    sensors: list[str] | None = Field(
+        default=None, description="simulated sensors: shipped model names or model files (.yaml), repeatable "
+                                  "(default: the policy's sensors, by name)")
+    plot: Path | None = Field(default=None, description="poured mass over time (default: "
+                                                        "<policy>/eval_<initial>-<target>_seed<seed>.png)")
+    write_plot: bool = Field(default=True, description="write the plot")
+    device: str = Field(default="auto", description="auto | cpu | cuda")
+    precision: Precision = Field(default=Precision.FLOAT32, description="compute dtype of the encoder")
+    threads: Annotated[int, AT_LEAST_1] | None = Field(default=None, description="CPU threads (torch) with --workers 1")
+    workers: Annotated[int, AT_LEAST_1] | None = Field(default=None, description=WORKERS_HELP)
 
     @property
     def plot_path(self) -> Path | None:

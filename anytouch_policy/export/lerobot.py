@@ -42,13 +42,13 @@ class ExportConfig:
     bags: Annotated[list[Path], Field(min_length=1)] = Field(
         description="folder(s) of episode bags (MCAP or sqlite3), or single episodes; repeatable")
     out: Path = Field(description="dataset folder to write (new or empty; --overwrite replaces an earlier export)")
-    fps: Annotated[int, AT_LEAST_1] = Field(int(CONTROL_RATE_HZ), description="rows per second: the episodes' action "
-                                                                          "rate (5 Hz)")
+    fps: Annotated[int, AT_LEAST_1] = Field(
+        default=int(CONTROL_RATE_HZ), description="rows per second: the episodes' action rate (5 Hz)")
     png_level: Annotated[int, Interval.parse("[0, 9]")] = Field(
-        6, description="PNG zlib level 0-9 (lossless at any level): 6 as LeRobot; 1 is ~5x faster, ~15% larger")
-    overwrite: bool = Field(False, description="replace an earlier dataset at --out")
-    skip_bad: bool = Field(False, description="skip (and list) corrupt bags instead of stopping")
-    progress: bool = Field(True, description="progress bar")
+        default=6, description="PNG zlib level 0-9 (lossless at any level): 6 as LeRobot; 1 is ~5x faster, ~15% larger")
+    overwrite: bool = Field(default=False, description="replace an earlier dataset at --out")
+    skip_bad: bool = Field(default=False, description="skip (and list) corrupt bags instead of stopping")
+    progress: bool = Field(default=True, description="progress bar")
 IMAGE_KEY = "observation.images.{sensor}"
 STATE_KEY = "observation.state"
 GOAL_KEY = "observation.goal_g"

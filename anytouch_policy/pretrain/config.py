@@ -65,10 +65,10 @@ class DecoderConfig:
 class LossWeights:
     """Weights of the stage-2 terms: alpha_TV, alpha_TL, alpha_VL of equation 4 and lambda of equation 9."""
 
-    touch_vision: NonNegative = Field(1.0, description="touch-vision weight")
-    touch_text: NonNegative = Field(1.0, description="touch-text weight (2.0 = official code)")
-    vision_text: NonNegative = Field(0.2, description="vision-text weight")
-    match: NonNegative = Field(0.1, description="cross-sensor matching weight (lambda)")
+    touch_vision: NonNegative = Field(default=1.0, description="touch-vision weight")
+    touch_text: NonNegative = Field(default=1.0, description="touch-text weight (2.0 = official code)")
+    vision_text: NonNegative = Field(default=0.2, description="vision-text weight")
+    match: NonNegative = Field(default=0.1, description="cross-sensor matching weight (lambda)")
     mae: NonNegative = 1.0  # masked modelling kept running in stage 2 (official: align + mae per alignment batch)
 
 
@@ -99,50 +99,53 @@ class PretrainConfig:
 
     stage: Stage = Field(description="1: masked modelling; 2: alignment")
     out: str = Field(description="output folder: encoder/ bundle, mae_decoder/, checkpoints/, metrics.jsonl, run.json")
-    data: tuple[str, ...] = Field((), description="dataset manifest (.jsonl) or folder holding manifest.jsonl; "
-                                                  "repeatable")
-    bags: tuple[str, ...] = Field((), description="folder of recorded episodes (touch-only clips); repeatable")
-    init: str | None = Field(None, description="encoder bundle to start from")
-    preset: str | None = Field(None, description="start from a preset (random, or CLIP with --clip-weights)")
-    init_decoder: str | None = Field(None, description="a previous run's mae_decoder/ folder (stage 2 keeps masked "
-                                                       "modelling going)")
-    clip_arch: str = Field("ViT-L-14", description="open_clip model name or CLIP config JSON (stage 2)")
-    clip_weights: str | None = Field(None, description="open_clip checkpoint of --clip-arch (local file)")
-    epochs: Count | None = Field(None, description="default: 20 (stage 1), 12 (stage 2)")
-    batch_size: Count = Field(64, description="per rank; matching batches hold batch_size // 2 anchors (each with a "
-                                              "positive and a negative)")
+    data: tuple[str, ...] = Field(default=(), description="dataset manifest (.jsonl) or folder holding manifest.jsonl; "
+                                                          "repeatable")
+    bags: tuple[str, ...] = Field(default=(), description="folder of recorded episodes (touch-only clips); repeatable")
+    init: str | None = Field(default=None, description="encoder bundle to start from")
+    preset: str | None = Field(default=None, description="start from a preset (random, or CLIP with --clip-weights)")
+    init_decoder: str | None = Field(
+        default=None, description="a previous run's mae_decoder/ folder (stage 2 keeps masked modelling going)")
+    clip_arch: str = Field(default="ViT-L-14", description="open_clip model name or CLIP config JSON (stage 2)")
+    clip_weights: str | None = Field(default=None, description="open_clip checkpoint of --clip-arch (local file)")
+    epochs: Count | None = Field(default=None, description="default: 20 (stage 1), 12 (stage 2)")
+    batch_size: Count = Field(
+        default=64, description="per rank; matching batches hold batch_size // 2 anchors (each with a positive and a "
+                                "negative)")
     lr: Annotated[float, LEARNING_RATE] = 2e-4
     weight_decay: NonNegative = 0.1
     betas: tuple[Beta, Beta] = (0.9, 0.99)
-    warmup_epochs: NonNegative = Field(1.0, description="linear warm-up, then cosine to 0, stepped per iteration")
+    warmup_epochs: NonNegative = Field(
+        default=1.0, description="linear warm-up, then cosine to 0, stepped per iteration")
     mask_ratio: Annotated[float, FRACTION] = 0.75
-    norm_pix_loss: bool = Field(False, description="per-patch standardised pixel targets")
+    norm_pix_loss: bool = Field(default=False, description="per-patch standardised pixel targets")
     decoder: DecoderConfig = Field(default_factory=DecoderConfig)
-    universal_max: Annotated[float, PROBABILITY] = Field(0.75, description="final probability of the universal "
-                                                                           "sensor token (rises linearly from 0)")
+    universal_max: Annotated[float, PROBABILITY] = Field(
+        default=0.75, description="final probability of the universal sensor token (rises linearly from 0)")
     weights: LossWeights = Field(default_factory=LossWeights)
-    stage2_mae: bool = Field(True, description="stage 2 keeps masked modelling going")
+    stage2_mae: bool = Field(default=True, description="stage 2 keeps masked modelling going")
     lora: LoraConfig = Field(default_factory=LoraConfig)
-    bag_stride: Count = Field(1, description="frame spacing inside a bag clip (the encoder node's window stride)")
-    bag_hop: Count = Field(1, description="frames between bag clip starts")
+    bag_stride: Count = Field(
+        default=1, description="frame spacing inside a bag clip (the encoder node's window stride)")
+    bag_hop: Count = Field(default=1, description="frames between bag clip starts")
     bag_kinds: Annotated[tuple[ClipKind, ...], Field(min_length=1)] = Field(
-        (ClipKind.VIDEO, ClipKind.STATIC), description="bag samples to cut: video, static or both")
-    augment: bool = Field(True, description="flips + colour jitter, identical across the frames of a clip")
+        default=(ClipKind.VIDEO, ClipKind.STATIC), description="bag samples to cut: video, static or both")
+    augment: bool = Field(default=True, description="flips + colour jitter, identical across the frames of a clip")
     seed: Annotated[int, NONNEGATIVE] = 0
-    device: str = Field("auto", description="auto | cpu | cuda")
-    amp: AmpMode = Field(AmpMode.AUTO, description="mixed precision on cuda")
-    workers: Annotated[int, NONNEGATIVE] = Field(0, description="data loader worker processes")
-    threads: Count | None = Field(None, description="torch CPU threads (default: torch's choice)")
-    save_every: Annotated[int, NONNEGATIVE] = Field(200, description="steps between checkpoints, plus one at every "
-                                                                     "epoch end (0: epoch ends only)")
-    resume: bool = Field(False, description="continue from OUT/checkpoints/last.pt")
-    stop_after: Count | None = Field(None, description="stop (checkpointed) after N steps of this invocation; the "
-                                                       "schedule is unchanged")
-    progress: bool = Field(True, description="progress bars")
-    overwrite: bool = Field(False, description="replace a previous run in OUT")
-    grad_checkpointing: bool = Field(False, description="less memory for the large preset")
-    clip_grad: Annotated[float, POSITIVE] | None = Field(None, description="max gradient norm (default: none, as "
-                                                                           "the official code)")
+    device: str = Field(default="auto", description="auto | cpu | cuda")
+    amp: AmpMode = Field(default=AmpMode.AUTO, description="mixed precision on cuda")
+    workers: Annotated[int, NONNEGATIVE] = Field(default=0, description="data loader worker processes")
+    threads: Count | None = Field(default=None, description="torch CPU threads (default: torch's choice)")
+    save_every: Annotated[int, NONNEGATIVE] = Field(
+        default=200, description="steps between checkpoints, plus one at every epoch end (0: epoch ends only)")
+    resume: bool = Field(default=False, description="continue from OUT/checkpoints/last.pt")
+    stop_after: Count | None = Field(
+        default=None, description="stop (checkpointed) after N steps of this invocation; the schedule is unchanged")
+    progress: bool = Field(default=True, description="progress bars")
+    overwrite: bool = Field(default=False, description="replace a previous run in OUT")
+    grad_checkpointing: bool = Field(default=False, description="less memory for the large preset")
+    clip_grad: Annotated[float, POSITIVE] | None = Field(
+        default=None, description="max gradient norm (default: none, as the official code)")
 
     @model_validator(mode="after")
     def _consistent(self) -> PretrainConfig:

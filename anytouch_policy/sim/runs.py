@@ -40,10 +40,10 @@ class SimRun:
     """What every sim command shares: the sensors, the run seed and the rig's nuisances."""
 
     sensors: list[str] = Field(default_factory=lambda: ["gelsight_mini"], description=SENSOR_HELP)
-    seed: Annotated[int, NONNEGATIVE] = Field(0, description="run seed")
-    randomize: bool = Field(True, description="physics and sensor nuisances drawn per episode")
+    seed: Annotated[int, NONNEGATIVE] = Field(default=0, description="run seed")
+    randomize: bool = Field(default=True, description="physics and sensor nuisances drawn per episode")
     initial_tilt_deg: Annotated[float, TILT_DEG] | None = Field(
-        None, description="start tilt (default: a little below the critical tilt of the initial fill)")
+        default=None, description="start tilt (default: a little below the critical tilt of the initial fill)")
 
     def sensor_specs(self) -> list[SensorSpec]:
         return [SensorSpec.parse(s) for s in self.sensors]
@@ -58,13 +58,13 @@ class SimEval(SimRun):
     """`anytouch sim eval`: K closed-loop episodes of a scripted policy (table 4's expert rows)."""
 
     policy: Literal["expert", "expert-static"] = Field(
-        "expert", description="expert: scripted expert; expert-static: the expert without the stream state (1-frame "
-                              "bound)")
-    episodes: Count = Field(20, description="episodes (evaluation seed range)")
-    initial_g: Grams = Field(INITIAL_G, description="beads in the cylinder at the start (g)")
-    target_g: Grams = Field(TARGET_G, description="mass to pour (g)")
-    max_ticks: Count = Field(MAX_TICKS, description="give up an episode after this many 5 Hz ticks")
-    workers: Count | None = Field(None, description=WORKERS_HELP)
+        default="expert", description="expert: scripted expert; expert-static: the expert without the stream state "
+                                      "(1-frame bound)")
+    episodes: Count = Field(default=20, description="episodes (evaluation seed range)")
+    initial_g: Grams = Field(default=INITIAL_G, description="beads in the cylinder at the start (g)")
+    target_g: Grams = Field(default=TARGET_G, description="mass to pour (g)")
+    max_ticks: Count = Field(default=MAX_TICKS, description="give up an episode after this many 5 Hz ticks")
+    workers: Count | None = Field(default=None, description=WORKERS_HELP)
 
 
 @config(kw_only=True)
@@ -73,10 +73,10 @@ class SimRender(SimRun):
 
     out: Path = Field(description="output directory (new or empty)")
     sensors: list[str] = Field(default_factory=lambda: ["gelsight_mini", "digit"], description=SENSOR_HELP)
-    initial_g: Grams = Field(INITIAL_G, description="beads in the cylinder at the start (g)")
-    target_g: Grams = Field(TARGET_G, description="mass to pour (g)")
-    columns: Annotated[int, Interval.parse("[2, inf)")] = Field(8, description="moments shown in the strip")
-    overwrite: bool = Field(False, description="replace an earlier preview in --out")
+    initial_g: Grams = Field(default=INITIAL_G, description="beads in the cylinder at the start (g)")
+    target_g: Grams = Field(default=TARGET_G, description="mass to pour (g)")
+    columns: Annotated[int, Interval.parse("[2, inf)")] = Field(default=8, description="moments shown in the strip")
+    overwrite: bool = Field(default=False, description="replace an earlier preview in --out")
 
 
 @config(kw_only=True)
@@ -85,14 +85,15 @@ class SimRecord(SimRun):
 
     out: Path = Field(description="output directory (new or empty)")
     initial_g: tuple[Grams, Grams] = Field(
-        (INITIAL_G, INITIAL_G), description="beads in the cylinder at the start (g), drawn per episode from [A, B]")
+        default=(INITIAL_G, INITIAL_G), description="beads in the cylinder at the start (g), drawn per episode from "
+                                                    "[A, B]")
     target_g: tuple[Grams, Grams] = Field(
-        (TARGET_G, TARGET_G), description="mass to pour (g), drawn per episode from [C, D] and at least 10 g below "
-                                          "the initial mass")
-    episodes: Count = Field(20, description="demonstrations (TRAIN seed range, <= 10000)")
-    max_ticks: Count = Field(MAX_TICKS, description="give up an episode after this many 5 Hz ticks")
-    overwrite: bool = Field(False, description="replace an earlier recording in --out")
-    progress: bool = Field(True, description="progress bar")
+        default=(TARGET_G, TARGET_G), description="mass to pour (g), drawn per episode from [C, D] and at least 10 g "
+                                                  "below the initial mass")
+    episodes: Count = Field(default=20, description="demonstrations (TRAIN seed range, <= 10000)")
+    max_ticks: Count = Field(default=MAX_TICKS, description="give up an episode after this many 5 Hz ticks")
+    overwrite: bool = Field(default=False, description="replace an earlier recording in --out")
+    progress: bool = Field(default=True, description="progress bar")
 
 
 @config(kw_only=True)
@@ -100,23 +101,23 @@ class SimDataset:
     """`anytouch sim dataset`: aligned multi-sensor touch data for pretraining (sim.dataset.write_dataset)."""
 
     out: Path = Field(description="output directory (new or empty)")
-    overwrite: bool = Field(False, description="replace an earlier dataset in --out")
+    overwrite: bool = Field(default=False, description="replace an earlier dataset in --out")
     hours: Annotated[float, DATASET_HOURS] = Field(
         description="simulated contact time: scenarios are drawn until their durations add up to this")
     sensors: list[str] = Field(default_factory=lambda: list(DATASET_SENSORS),
                                description="sensor rendering every state, repeatable (duragel stays out for the "
                                            "transfer experiment)")
-    seed: Annotated[int, NONNEGATIVE] = Field(0, description="dataset seed (same seed, same bytes)")
+    seed: Annotated[int, NONNEGATIVE] = Field(default=0, description="dataset seed (same seed, same bytes)")
     every_s: Annotated[float, SAMPLE_EVERY_S] = Field(
-        1.0, description="seconds of sim time between samples of a scenario (+/- 25 %)")
+        default=1.0, description="seconds of sim time between samples of a scenario (+/- 25 %)")
     size: Annotated[int, Interval(0, FRAME_PX.high)] = Field(
-        112, description="frames stored resized to PX x PX as the encoder reads them (112 is anytouch-small's input, "
-                         "224 the large preset's); 0 keeps each sensor's native frames")
+        default=112, description="frames stored resized to PX x PX as the encoder reads them (112 is anytouch-small's "
+                                 "input, 224 the large preset's); 0 keeps each sensor's native frames")
     heldout: Annotated[float, HELDOUT_SHARE] = Field(
-        0.1, description="share of scenarios held out for probing (heldout.jsonl)")
+        default=0.1, description="share of scenarios held out for probing (heldout.jsonl)")
     workers: Annotated[int, DATASET_WORKERS] = Field(
-        1, description="processes rendering scenarios in parallel (the output does not depend on it)")
-    progress: bool = Field(True, description="progress bar")
+        default=1, description="processes rendering scenarios in parallel (the output does not depend on it)")
+    progress: bool = Field(default=True, description="progress bar")
 
     @field_validator("size")
     @classmethod

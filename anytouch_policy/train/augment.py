@@ -32,8 +32,8 @@ class Augment:
     brightness: Annotated[float, DROPOUT] = 0.1
     contrast: Annotated[float, DROPOUT] = 0.1
     channel_gain: Annotated[float, DROPOUT] = 0.05
-    hflip: Annotated[float, PROBABILITY] = Field(0.0, description="finetune: probability of the mirror view (the "
-                                                                  "other finger's)")
+    hflip: Annotated[float, PROBABILITY] = Field(
+        default=0.0, description="finetune: probability of the mirror view (the other finger's)")
 
     def draw(self, groups: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Per group: an RGB gain (groups, 3) folding brightness in, a contrast (groups,) and a flip flag."""

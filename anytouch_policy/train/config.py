@@ -39,45 +39,47 @@ class TrainConfig:
                                                                  "episode; repeatable")]
     out: Path = Field(description="policy bundle folder to write")
     mode: TrainMode = TrainMode.FROZEN
-    encoder: Path | None = Field(None, description="encoder bundle to start from")
-    preset: str | None = Field(None, description="a preset, randomly initialised from --seed")
-    finetune: str = Field("all", description="finetune: which encoder part trains (all or last:N)")
-    frames: Literal[3, 1] = Field(3, description="3 = dynamic window, 1 = static (the newest frame repeated 3x)")
-    stride: Count = Field(1, description="frames between the window's frames")
-    token_mode: TokenMode = Field(TokenMode.SPECIFIC, description="sensor token")
-    sensors: list[str] | None = Field(None, description="sensor name to use (default: every sensor in the bags); "
-                                                        "repeatable")
-    conditioning: tuple[str, ...] = Field(CONDITIONING_NAMES, description="grams the head is given")
-    reference: ReferenceMode = Field(ReferenceMode.EPISODE_START, description="what the head compares the "
-                                                                              "current window with")
-    epochs: Count | None = Field(None, description="default: 40 frozen, 8 finetune")
+    encoder: Path | None = Field(default=None, description="encoder bundle to start from")
+    preset: str | None = Field(default=None, description="a preset, randomly initialised from --seed")
+    finetune: str = Field(default="all", description="finetune: which encoder part trains (all or last:N)")
+    frames: Literal[3, 1] = Field(
+        default=3, description="3 = dynamic window, 1 = static (the newest frame repeated 3x)")
+    stride: Count = Field(default=1, description="frames between the window's frames")
+    token_mode: TokenMode = Field(default=TokenMode.SPECIFIC, description="sensor token")
+    sensors: list[str] | None = Field(
+        default=None, description="sensor name to use (default: every sensor in the bags); repeatable")
+    conditioning: tuple[str, ...] = Field(default=CONDITIONING_NAMES, description="grams the head is given")
+    reference: ReferenceMode = Field(default=ReferenceMode.EPISODE_START, description="what the head compares the "
+                                                                                      "current window with")
+    epochs: Count | None = Field(default=None, description="default: 40 frozen, 8 finetune")
     batch_size: Count = 32
     episodes_per_batch: Count = 8  # finetune: a batch holds this many episodes' ticks (their references encode once)
-    lr: Rate = Field(1e-3, description="head learning rate")
-    encoder_lr: Rate = Field(2e-4, description="finetune: encoder learning rate")
+    lr: Rate = Field(default=1e-3, description="head learning rate")
+    encoder_lr: Rate = Field(default=2e-4, description="finetune: encoder learning rate")
     weight_decay: Annotated[float, NONNEGATIVE] = 0.05
     warmup_fraction: Annotated[float, Interval.parse("[0, 1)")] = 0.1  # of all steps, linear warm-up before the
     #   cosine decay
-    hidden: Count = Field(256, description="head hidden width")
-    layers: Count = Field(2, description="head hidden layers")
+    hidden: Count = Field(default=256, description="head hidden width")
+    layers: Count = Field(default=2, description="head hidden layers")
     dropout: Annotated[float, DROPOUT] = 0.1
-    val_fraction: Annotated[float, FRACTION] = Field(0.2, description="share of episodes held out")
-    select: Selection = Field(Selection.VAL_LOSS, description="epoch saved as the bundle: lowest validation loss, "
-                                                              "or the last (end of the schedule)")
+    val_fraction: Annotated[float, FRACTION] = Field(default=0.2, description="share of episodes held out")
+    select: Selection = Field(
+        default=Selection.VAL_LOSS, description="epoch saved as the bundle: lowest validation loss, or the last (end "
+                                                "of the schedule)")
     seed: Annotated[int, NONNEGATIVE] = 0
-    class_weights: bool = Field(True, description="inverse-frequency weights in the loss (wait/pour dominate, "
-                                                  "retract is rare)")
+    class_weights: bool = Field(default=True, description="inverse-frequency weights in the loss (wait/pour dominate, "
+                                                          "retract is rare)")
     augment: Augment | None = Field(default_factory=Augment, description="finetune: per-episode colour jitter")
-    cache_dir: Path | None = Field(None, description="frozen: embedding cache (default ~/.cache/anytouch)")
-    use_cache: bool = Field(True, description="frozen: keep embeddings in the on-disk cache")
-    precision: Precision = Field(Precision.FLOAT32, description="frozen: precision the embeddings are computed (and "
-                                                                "later run) in")
-    amp: bool = Field(False, description="finetune: bfloat16 autocast (faster on recent CPUs/GPUs)")
-    device: str = Field("auto", description="auto | cpu | cuda")
-    threads: Count | None = Field(None, description="CPU threads (torch)")
-    skip_bad: bool = Field(False, description="skip (and list) corrupt bags instead of stopping")
-    progress: bool = Field(True, description="progress bars")
-    overwrite: bool = Field(False, description="replace an existing bundle at --out")
+    cache_dir: Path | None = Field(default=None, description="frozen: embedding cache (default ~/.cache/anytouch)")
+    use_cache: bool = Field(default=True, description="frozen: keep embeddings in the on-disk cache")
+    precision: Precision = Field(
+        default=Precision.FLOAT32, description="frozen: precision the embeddings are computed (and later run) in")
+    amp: bool = Field(default=False, description="finetune: bfloat16 autocast (faster on recent CPUs/GPUs)")
+    device: str = Field(default="auto", description="auto | cpu | cuda")
+    threads: Count | None = Field(default=None, description="CPU threads (torch)")
+    skip_bad: bool = Field(default=False, description="skip (and list) corrupt bags instead of stopping")
+    progress: bool = Field(default=True, description="progress bars")
+    overwrite: bool = Field(default=False, description="replace an existing bundle at --out")
 
     @field_validator("conditioning")
     @classmethod
