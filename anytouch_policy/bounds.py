@@ -92,6 +92,7 @@ class Interval:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
         """As the metadata of `Annotated[int | float, interval]`: a strict number (no bool, no string) in range."""
+        number: core_schema.CoreSchema
         if source is int:
             number = core_schema.int_schema(strict=True)
         elif source is float:

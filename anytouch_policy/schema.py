@@ -75,7 +75,7 @@ def config(cls: type[T] | None = None, /, *, frozen: bool = True, kw_only: bool 
         own = cls.__dict__.get("__annotations__", {})
         hints = typing.get_type_hints(cls, include_extras=True)
         cls.__annotations__ = {name: _strict(hints[name]) for name in own}
-        settings = ConfigDict(CONFIG, extra="ignore") if foreign else CONFIG
+        settings = CONFIG | ConfigDict(extra="ignore") if foreign else CONFIG
         out: Any = pydantic_dataclass(cls, config=settings, frozen=frozen, kw_only=kw_only)
         init = out.__init__
 
@@ -112,8 +112,15 @@ def decode(kind: type[T], data: object, *, where: str, error: type[AnyTouchError
     try:
         return _validator(kind).validate_python(data)
     except ValidationError as exc:
-        raise (error or getattr(kind, "__config_error__", ConfigError))(
-            describe(exc, kind, where=where, dotted=dotted, noun=noun)) from None
+        raise _error_of(kind, error)(describe(exc, kind, where=where, dotted=dotted, noun=noun)) from None
+
+
+def _error_of(kind: Any, error: type[AnyTouchError] | None) -> type[AnyTouchError]:
+    """`error`, else the class's own (config(error=...)), else ConfigError."""
+    if error is not None:
+        return error
+    own: type[AnyTouchError] = getattr(kind, "__config_error__", ConfigError)
+    return own
 
 
 def dump(value: Any) -> Any:
@@ -121,7 +128,8 @@ def dump(value: Any) -> Any:
     serializer = getattr(value, "__pydantic_serializer__", None)
     if serializer is not None:
         return serializer.to_python(value, mode="json")
-    return _adapter(type(value)).dump_python(value, mode="json")
+    kind: Any = type(value)  # a class (hashable) whatever `value` is: the adapter's cache key
+    return _adapter(kind).dump_python(value, mode="json")
 
 
 def load_json(path: Path, *, error: type[AnyTouchError] = ConfigError) -> Any:
@@ -150,13 +158,13 @@ def _load(path: Path, parse: Callable[[str], Any], failures: tuple[type[Exceptio
 
 def read_json(path: Path | str, kind: type[T], *, error: type[AnyTouchError] | None = None) -> T:
     """A JSON file decoded as `kind`; every error names the file."""
-    err = error or getattr(kind, "__config_error__", ConfigError)
+    err = _error_of(kind, error)
     return decode(kind, load_json(Path(path), error=err), where=str(path), error=err)
 
 
 def read_yaml(path: Path | str, kind: type[T], *, error: type[AnyTouchError] | None = None) -> T:
     """A YAML file decoded as `kind`; every error names the file."""
-    err = error or getattr(kind, "__config_error__", ConfigError)
+    err = _error_of(kind, error)
     return decode(kind, load_yaml(Path(path), error=err), where=str(path), error=err)
 
 
@@ -289,7 +297,7 @@ def describe(exc: ValidationError, root: Any, *, where: str, dotted: bool = Fals
 
     short = [e for e in errors if e["type"] in _MISSING and isinstance(e["loc"][-1], int)]  # a fixed-size tuple
     for seq in dict.fromkeys(e["loc"][:-1] for e in short):
-        gaps = [e["loc"][-1] for e in short if e["loc"][:-1] == seq]
+        gaps = [int(e["loc"][-1]) for e in short if e["loc"][:-1] == seq]
         parts.append(f"{_label(where, _path(seq), dotted, noun)} must hold {max(gaps) + 1} values (items "
                      f"{', '.join(f'[{i}]' for i in gaps)} are missing)")
     missing = [_path(e["loc"]) for e in errors if e["type"] in _MISSING and e not in short]

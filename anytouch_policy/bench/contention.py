@@ -81,13 +81,15 @@ def busy_neighbour(cpu: int | None = None) -> Iterator[int]:
     proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(cpu)], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE)
     try:
+        assert proc.stdout is not None  # stdout=PIPE
         if not proc.stdout.readline():
             raise RuntimeError(f"the busy neighbour exited at start (status {proc.wait()})")
         yield cpu
     finally:
         proc.kill()
         proc.wait()
-        proc.stdout.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def run(bench: ContentionBench) -> dict[str, Any]:

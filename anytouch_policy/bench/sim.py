@@ -24,7 +24,7 @@ from anytouch_policy.cli.args import Flags
 from anytouch_policy.eval.rollout import run_episode
 from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.sim.contacts import draw_touch, render_touch
+from anytouch_policy.sim.contacts import TouchPlan, draw_touch, render_touch
 from anytouch_policy.sim.contacts import simulate as simulate_touch
 from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed, stream_rng
@@ -81,7 +81,8 @@ def render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 0) -> 
         states = []
         run_episode(ScriptedExpert(), config=config, sensors=(), seed=episode_seed(SeedSplit.EVAL, seed, 0),
                     target_g=60.0, on_tick=lambda r: states.append(r.state))
-        renderer = TactileRenderer(sample_sensor_params(SensorSpec(model), episode_seed=seed, index=0))
+        spec = SensorSpec(load_sensor_model(model))
+        renderer = TactileRenderer(sample_sensor_params(spec, episode_seed=seed, index=0))
         renderer.render(states[0], 0)  # warm the contact cache
         start = time.perf_counter()
         for k in range(frames):
@@ -97,7 +98,7 @@ def touch_render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 
     previous = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        touches = {}
+        touches: dict[str, TouchPlan] = {}
         for k in range(200):
             plan = draw_touch(stream_rng(seed, 7000 + k))
             touches.setdefault(plan.shape.kind, plan)
@@ -105,7 +106,8 @@ def touch_render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 
         for plan in touches.values():
             steps = range(0, round(plan.duration_s / 0.005), 7)
             samples += [(plan.shape, s) for s in simulate_touch(plan, steps).values() if s.depth_mm > 0.0]
-        renderer = TactileRenderer(sample_sensor_params(SensorSpec(model), episode_seed=seed, index=0))
+        spec = SensorSpec(load_sensor_model(model))
+        renderer = TactileRenderer(sample_sensor_params(spec, episode_seed=seed, index=0))
         start = time.perf_counter()
         for k in range(frames):
             shape, state = samples[(k * 37) % len(samples)]
@@ -117,7 +119,7 @@ def touch_render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 
 
 def frames_digest(*, seed: int, ticks: int = 15, sensors: tuple[SensorSpec, ...] | None = None) -> str:
     """SHA-256 over every frame and stamp the rig renders in the first `ticks` ticks of an expert pour."""
-    sensors = sensors or (SensorSpec(SensorType.GELSIGHT_MINI), SensorSpec.parse("digit:right"))
+    sensors = sensors or (SensorSpec(load_sensor_model(SensorType.GELSIGHT_MINI)), SensorSpec.parse("digit:right"))
     digest = hashlib.sha256()
     config = RigConfig()
     expert = ScriptedExpert()

@@ -139,8 +139,8 @@ def run(bench: TrainBench) -> dict:
 
     set_torch_threads(bench.threads)
     device = torch.device(bench.device)
-    with tempfile.TemporaryDirectory(prefix="anytouch-bench-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="anytouch-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
         data = prepare_bench(tmp, preset=bench.preset, bags=bench.bags, episodes=bench.episodes,
                              batch_size=bench.batch_size, device=device)
         frozen = _frozen(data, tmp, device) if bench.frozen else None

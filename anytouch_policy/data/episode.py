@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 from pydantic import Field, model_validator
 from rosbags.highlevel import AnyReader
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 from rosbags.typesys import Stores, get_typestore
@@ -38,6 +39,7 @@ from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG, Acti
 from anytouch_policy.bounds import POSITIVE
 from anytouch_policy.data import topics
 from anytouch_policy.data.messages import (
+    RosbagsMessage,
     image_msg,
     joint_state_msg,
     pose_step_msg,
@@ -138,7 +140,7 @@ class EpisodeWriter:
         if compress:
             self._writer.set_compression(CompressionMode.STORAGE if storage == "mcap" else CompressionMode.MESSAGE,
                                          CompressionFormat.ZSTD)
-        self._connections: dict[str, object] = {}
+        self._connections: dict[str, Connection] = {}
         self._closed = False
 
     def open(self) -> EpisodeWriter:
@@ -162,7 +164,7 @@ class EpisodeWriter:
             self._connections[name] = conn
         self._writer.write(conn, int(t_ns), data)
 
-    def _write(self, name: str, t_ns: int, msg: object) -> None:
+    def _write(self, name: str, t_ns: int, msg: RosbagsMessage) -> None:
         msgtype = msg.__msgtype__
         self.write_raw(name, msgtype, t_ns, TYPESTORE.serialize_cdr(msg, msgtype))
 
@@ -275,10 +277,15 @@ class Episode:
                                    stamp_from_cdr(raw))
 
 
-def _decode_frame(reader: AnyReader, conn, raw: bytes, *, where: str) -> np.ndarray:
+def _message(reader: AnyReader, conn: Connection, raw: bytes) -> Any:
+    """A bag message of the connection's type, a class rosbags builds at run time (so its fields are not typed)."""
+    return reader.deserialize(raw, conn.msgtype)
+
+
+def _decode_frame(reader: AnyReader, conn: Connection, raw: bytes, *, where: str) -> np.ndarray:
     """One tactile image of a bag; a malformed one makes the episode corrupt (EpisodeError)."""
     try:
-        return rgb_from_image(reader.deserialize(raw, conn.msgtype), where=where)
+        return rgb_from_image(_message(reader, conn, raw), where=where)
     except MessageError as exc:
         raise EpisodeError(str(exc)) from None
 
@@ -345,11 +352,11 @@ def read_episode(path: Path | str, *, allow_incomplete: bool = False, require_ac
                     continue
                 rel = _relative(conn.topic)
                 if rel == topics.ACTION:
-                    actions.append((t_ns, Action.from_label(reader.deserialize(raw, conn.msgtype).data)))
+                    actions.append((t_ns, Action.from_label(_message(reader, conn, raw).data)))
                 elif rel in (topics.ARM_TILT, topics.SCALE_MASS):
                     ts, vs = series.setdefault(rel, ([], []))
                     ts.append(t_ns)
-                    vs.append(reader.deserialize(raw, conn.msgtype).data)
+                    vs.append(_message(reader, conn, raw).data)
         except EpisodeError:
             raise
         except Exception as exc:

@@ -38,7 +38,7 @@ class WindowSpec:
     def dynamic(self) -> bool:
         return self.frames > 1
 
-    def indices(self, stamps_ns: Sequence[int], t_ns: int) -> list[int] | None:
+    def indices(self, stamps_ns: Sequence[int] | np.ndarray, t_ns: int) -> list[int] | None:
         return window_indices(stamps_ns, t_ns, frames=self.frames, stride=self.stride)
 
 
@@ -148,8 +148,8 @@ def align_episode(episode: Episode, *, sensors: Sequence[str], spec: WindowSpec)
     dropped = 0
     stamps = [episode.frame_stamps[s] for s in sensors]
     for t_ns, action in episode.actions:
-        cut = [spec.indices(st, t_ns) for st in stamps]
-        if any(idx is None for idx in cut):
+        cut = [idx for idx in (spec.indices(st, t_ns) for st in stamps) if idx is not None]
+        if len(cut) < len(stamps):  # a sensor without a full window yet
             dropped += 1
             continue
         times.append(t_ns)

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from anytouch_policy.actions import Action
 from anytouch_policy.data import EpisodeMeta, topics
 from anytouch_policy.data.episode import TYPESTORE
-from anytouch_policy.data.messages import image_msg, joint_state_msg, pose_step_msg
+from anytouch_policy.data.messages import RosbagsMessage, image_msg, joint_state_msg, pose_step_msg
 from anytouch_policy.data.recording import EpisodeRecorder
 from anytouch_policy.errors import ConfigError, EpisodeError
 from anytouch_policy.eval.rollout import EpisodeReport, run_episode
@@ -88,7 +88,7 @@ def draw_pairs(episodes: int, *, initial_g: float | Span, target_g: float | Span
     return pairs
 
 
-def _submit(recorder: EpisodeRecorder, name: str, t_ns: int, msg: object) -> None:
+def _submit(recorder: EpisodeRecorder, name: str, t_ns: int, msg: RosbagsMessage) -> None:
     msgtype = msg.__msgtype__
     if not recorder.submit(name, msgtype, t_ns, TYPESTORE.serialize_cdr(msg, msgtype)):
         raise EpisodeError(f"{recorder.root}: the recorder dropped a message on {name} (queue full or not recording)")

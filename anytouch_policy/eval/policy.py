@@ -30,6 +30,7 @@ from anytouch_policy.outputs import check_output_file
 from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.schema import config
 from anytouch_policy.sim.params import RigConfig
+from anytouch_policy.sim.sensor_model import load_sensor_model
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec
 from anytouch_policy.threads import WORKERS_HELP
 
@@ -60,7 +61,8 @@ class SimPolicy:
 def sim_sensors(runtime: PolicyRuntime) -> list[SensorSpec]:
     """Simulated sensors matching the policy's: same names, the shipped sensor model of each type; a name ending in
     "_right" sits on the right finger (the sim's default names are <model>_<finger>)."""
-    return [SensorSpec(kind, name=name, finger=Finger.RIGHT if name.endswith("_right") else Finger.LEFT)
+    return [SensorSpec(load_sensor_model(kind), name=name,
+                       finger=Finger.RIGHT if name.endswith("_right") else Finger.LEFT)
             for name, kind in runtime.sensors]
 
 

@@ -22,7 +22,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Final, Literal, TypeVar
 
 import torch
 from pydantic import model_validator
@@ -38,10 +38,10 @@ from anytouch_policy.schema import config, decode, dump, load_json
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import IMAGENET_MEAN, IMAGENET_STD
 
-BUNDLE_KIND = "anytouch-encoder"
-FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
+BUNDLE_KIND: Final = "anytouch-encoder"
+FORMAT_VERSION: Final = 1
+CONFIG_FILE: Final = "config.json"
+WEIGHTS_FILE: Final = "model.safetensors"
 
 #: An encoder bundle folder, for the output-folder rule (anytouch_policy.outputs).
 ENCODER_BUNDLE = OutputKind("encoder bundle", markers=(CONFIG_FILE, WEIGHTS_FILE), contents=(CONFIG_FILE, WEIGHTS_FILE),
@@ -141,8 +141,10 @@ def _fingerprint(weights_sha256: str, config: EncoderConfig) -> str:
 
 
 def _preprocess(config: EncoderConfig) -> Preprocess:
-    mean, std = (tuple(round(float(v), 6) for v in values) for values in (IMAGENET_MEAN, IMAGENET_STD))
-    return Preprocess(size=config.image_size, mean=mean, std=std)
+    r, g, b = (round(float(v), 6) for v in IMAGENET_MEAN)
+    mean = (r, g, b)
+    r, g, b = (round(float(v), 6) for v in IMAGENET_STD)
+    return Preprocess(size=config.image_size, mean=mean, std=(r, g, b))
 
 
 def check_finite(tensors: Mapping[str, torch.Tensor], what: str) -> None:

@@ -11,7 +11,7 @@ two when it writes the folder, and reads the file back as a PolicyConfig, each r
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -23,9 +23,9 @@ from anytouch_policy.outputs import OutputKind
 from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorName
 
-POLICY_KIND = "anytouch-policy"
-POLICY_FORMAT_VERSION = 1
-ENCODER_DIR = "encoder"
+POLICY_KIND: Final = "anytouch-policy"
+POLICY_FORMAT_VERSION: Final = 1
+ENCODER_DIR: Final = "encoder"
 CURVES_FILE = "training_curves.png"  # written by `anytouch train` beside config.json
 LOG_FILE = "training_log.json"
 

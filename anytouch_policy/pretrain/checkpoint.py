@@ -13,7 +13,7 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import torch
@@ -29,8 +29,8 @@ from anytouch_policy.pretrain.decoder import MaskedDecoder
 from anytouch_policy.schema import config, dump, read_json
 
 CHECKPOINT_KIND = "anytouch-pretrain-checkpoint"
-DECODER_KIND = "anytouch-mae-decoder"
-FORMAT_VERSION = 1
+DECODER_KIND: Final = "anytouch-mae-decoder"
+FORMAT_VERSION: Final = 1
 
 #: An MAE decoder folder, for the output-folder rule (anytouch_policy.outputs).
 DECODER_FOLDER = OutputKind("decoder folder", markers=("config.json", "model.safetensors"),

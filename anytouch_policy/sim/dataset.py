@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -164,7 +165,9 @@ def clip_frames(sample_step: int, params: SensorParams) -> list[tuple[int, int]]
 def simulate(scenario: Scenario, steps: Sequence[int]) -> dict[int, State]:
     """The scenario's states at the given physics steps."""
     plan = scenario.plan
-    return contacts.simulate(plan, steps) if isinstance(plan, TouchPlan) else pours.simulate(plan, steps)
+    if isinstance(plan, TouchPlan):
+        return dict(contacts.simulate(plan, steps))
+    return dict(pours.simulate(plan, steps))
 
 
 def make_renderer(scenario: Scenario, params: SensorParams) -> TactileRenderer:
@@ -176,14 +179,16 @@ def render_state(scenario: Scenario, renderer: TactileRenderer, state: State, fr
     """One frame of a state: a pour through the band, a touch through the heightmap path."""
     plan = scenario.plan
     if isinstance(plan, TouchPlan):
-        return contacts.render_touch(renderer, plan.shape, state, frame_index)
-    return renderer.render(state.rig, frame_index, slip_mm=state.slip_mm)
+        return contacts.render_touch(renderer, plan.shape, cast(TouchState, state), frame_index)
+    pour = cast(PourState, state)  # a pour scenario's states are pour states
+    return renderer.render(pour.rig, frame_index, slip_mm=pour.slip_mm)
 
 
 def truth(scenario: Scenario, state: State) -> dict:
     """Ground truth of a state, every TRUTH_FIELDS key (None where it does not apply)."""
     plan = scenario.plan
-    values = contacts.touch_truth(plan, state) if isinstance(plan, TouchPlan) else pours.pour_truth(plan, state)
+    values = (contacts.touch_truth(plan, cast(TouchState, state)) if isinstance(plan, TouchPlan)
+              else pours.pour_truth(plan, cast(PourState, state)))
     return {k: _plain(values.get(k)) for k in TRUTH_FIELDS}
 
 
@@ -256,7 +261,7 @@ def build_scenario(scenario: Scenario, sensors: Sequence[SensorSpec], root: Path
     return ScenarioOutput(records, state_lines, described, frames, written)
 
 
-def _jsonable(value: object) -> object:
+def _jsonable(value: object) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _jsonable(dataclasses.asdict(value))
     if isinstance(value, dict):
@@ -344,7 +349,7 @@ def _summary(scenarios: list[Scenario], sensors: Sequence[SensorSpec], *, hours:
     kinds: dict[str, int] = {}
     for s in scenarios:
         kinds[_kind(s)] = kinds.get(_kind(s), 0) + 1
-    split = {name: {"scenarios": sum(1 for s in scenarios if s.split == name),
+    split: dict[str, dict[str, int | str]] = {name: {"scenarios": sum(1 for s in scenarios if s.split == name),
                     "states": sum(len(s.samples) for s in scenarios if s.split == name)}
              for name in ("train", "heldout")}
     split["train"]["manifest"], split["heldout"]["manifest"] = MANIFEST_FILE, HELDOUT_FILE

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
 import cv2
 import numpy as np
@@ -31,7 +31,9 @@ RIM_MM = 0.5
 
 
 class Shape(Protocol):
-    """An object's surface seen from the gel."""
+    """An object's surface seen from the gel; a dataclass (scenarios.jsonl stores its fields)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
     @property
     def name(self) -> str:
