@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -44,7 +44,7 @@ from anytouch_policy.train.trainers import bfloat16_is_native
 @dataclass(frozen=True)
 class Variant:
     mode: TrainMode
-    frames: int
+    frames: Literal[3, 1]  # a dynamic or a static window
 
     @property
     def dynamic(self) -> bool:
@@ -110,12 +110,12 @@ class DemoConfig:
         return self
 
     @classmethod
-    def quick(cls, **fields: object) -> DemoConfig:
+    def quick(cls, **fields: Any) -> DemoConfig:
         """A small end-to-end run for tests (about a minute on 2 cores). Its episodes are whole pours (the expert
         needs 75-120 ticks; cutting them short would leave every row at the same timeout error), and the 8
         demonstrations with 40 head epochs on cached embeddings are the least that lets a frozen policy finish pours
         of its own, so the smoke test tells a working pipeline from one that learns nothing."""
-        base = {"episodes": 8, "eval_episodes": 2, "preset": "anytouch-tiny", "finetune_epochs": 3,
+        base: dict[str, Any] = {"episodes": 8, "eval_episodes": 2, "preset": "anytouch-tiny", "finetune_epochs": 3,
                 "frozen_epochs": 40}
         return cls(**(base | fields))
 
@@ -131,7 +131,7 @@ class DemoResult:
 def _cell(ev: PolicyEval) -> Cell:
     s = ev.report.summary()
     return Cell(mean_g=s["mean_abs_error_g"], std_g=s["std_abs_error_g"], episodes=len(ev.report.episodes),
-                timeouts=s["timeouts"])
+                timeouts=int(s["timeouts"]))
 
 
 def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoResult:
@@ -190,7 +190,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
                           target_g=config.target_g, sensors=specs, seed=config.seed, config=rig, pool=pool)
         es = expert.summary()
         expert_cell = Cell(mean_g=es["mean_abs_error_g"], std_g=es["std_abs_error_g"], episodes=config.eval_episodes,
-                           timeouts=es["timeouts"])
+                           timeouts=int(es["timeouts"]))
         log(f"scripted expert on the evaluation seeds: mean error {expert_cell.text()} g")
         stage("expert reference", t0)
         for variant in VARIANTS:

@@ -106,7 +106,7 @@ class ReplaySource(TactileSource):
                     if self._stop.wait(max(0.0, (due_ns - self._clock()) / 1e9)):
                         return
                     self._newest.put(StampedFrame(frame.image, due_ns))
-                if not self.config.loop or first is None:
+                if not self.config.loop or first is None or last is None:
                     break
                 self.loops += 1
                 start_ns += last - first + self.period_ns

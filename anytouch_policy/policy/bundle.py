@@ -37,7 +37,7 @@ from anytouch_policy.model.bundle import (
 from anytouch_policy.outputs import writing_dir
 from anytouch_policy.policy.config import ENCODER_DIR, POLICY_BUNDLE, EncoderRef, PolicyConfig, PolicySpec
 from anytouch_policy.policy.head import PolicyHead
-from anytouch_policy.schema import dump
+from anytouch_policy.schema import dump, fields_of
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -69,7 +69,7 @@ def save_policy_bundle(path: Path | str, *, config: PolicySpec, head: PolicyHead
         _link_tree(encoder_bundle, staged / ENCODER_DIR)
         fingerprint = load_encoder_bundle(staged / ENCODER_DIR, verify=True).fingerprint
         save_file(tensors, staged / WEIGHTS_FILE, metadata={"format": "pt"})
-        full = PolicyConfig(**{name: getattr(config, name) for name in PolicySpec.__pydantic_fields__},
+        full = PolicyConfig(**{name: getattr(config, name) for name in fields_of(PolicySpec)},
                             encoder=EncoderRef(dir=ENCODER_DIR, fingerprint=fingerprint, sha256=enc_cfg.weights.sha256),
                             weights=WeightsFile(sha256=file_sha256(staged / WEIGHTS_FILE)))
         (staged / CONFIG_FILE).write_text(json.dumps(dump(full), indent=2) + "\n")

@@ -39,7 +39,9 @@ DECODER_FOLDER = OutputKind("decoder folder", markers=("config.json", "model.saf
 
 def rng_state() -> dict[str, Any]:
     """Global RNG states as tensors and plain Python values (weights_only-loadable)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    legacy = np.random.get_state(legacy=True)  # the tuple form (kind, keys, pos, has_gauss, gauss)
+    assert isinstance(legacy, tuple)
+    kind, keys, pos, has_gauss, gauss = legacy
     state = {"torch": torch.get_rng_state(),
              "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                        "has_gauss": int(has_gauss), "gauss": float(gauss)},

@@ -18,6 +18,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -222,7 +223,7 @@ class _Run:
                        disable=not (config.progress and ctx.is_main))
             for keys, batch in zip(plan, loader, strict=True):
                 pool = self.dataset.pools[keys[0][0]].name
-                row = {"step": self.step + 1, "epoch": self.epoch, **self._train_step(batch)}
+                row: dict[str, Any] = {"step": self.step + 1, "epoch": self.epoch, **self._train_step(batch)}
                 if not math.isfinite(row["loss"]):  # averaged over the ranks: every rank stops here
                     raise TrainingError(f"the pretraining loss is not finite ({row['loss']}) at step {row['step']} "
                                         f"(lr {row['lr']:g}); stopped before writing it. The last checkpoint, if "

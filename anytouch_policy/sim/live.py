@@ -158,6 +158,7 @@ class LiveSimArm(Arm):
     def close(self) -> None:
         if self._arm is not None:
             self._arm.close()
+        if self._gripper is not None:
             self._gripper.close()
         self._arm = self._gripper = None
 
@@ -230,7 +231,11 @@ def sensor_spec(config: SimSensorConfig) -> SensorSpec:
     """The mounted sensor of a sim sensor config: its model (by name or path, else the shipped model of its
     sensor_type), whose token slot must be the sensor_type when both are given."""
     slot = SensorType.from_name(config.sensor_type) if config.sensor_type else None
-    model = load_sensor_model(config.model or slot)
+    if config.model:
+        model = load_sensor_model(config.model)
+    else:
+        assert slot is not None  # SimSensorConfig gives a model or a sensor_type
+        model = load_sensor_model(slot)
     if slot is not None and model.slot != slot:
         raise ConfigError(f"sim sensor model {config.model!r} fills token slot {model.slot.label}, but sensor_type is "
                           f"{config.sensor_type!r}; set sensor_type {model.slot.label} (or leave it empty)")

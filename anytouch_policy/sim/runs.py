@@ -12,7 +12,7 @@ ranges are shared with sim.dataset.write_dataset, which checks a caller's values
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -48,7 +48,7 @@ class SimRun:
     def sensor_specs(self) -> list[SensorSpec]:
         return [SensorSpec.parse(s) for s in self.sensors]
 
-    def rig(self, initial_g: float, **fields: object) -> RigConfig:
+    def rig(self, initial_g: float, **fields: Any) -> RigConfig:
         return RigConfig(initial_g=initial_g, randomize=self.randomize, initial_tilt_deg=self.initial_tilt_deg,
                          **fields)
 

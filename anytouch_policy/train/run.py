@@ -45,6 +45,7 @@ from anytouch_policy.train.config import TrainConfig, TrainMode
 from anytouch_policy.train.data import Prepared, prepare
 from anytouch_policy.train.loop import fit
 from anytouch_policy.train.metrics import EpochMetrics, History, plot_curves
+from anytouch_policy.train.nets import FinetuneNet
 from anytouch_policy.train.trainers import FinetuneTrainer, FrozenTrainer, Trainer
 
 
@@ -95,6 +96,7 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]) ->
             encoder_dir = Path(config.encoder)
             source = str(encoder_dir)
         else:
+            assert config.preset is not None  # TrainConfig: encoder or preset
             encoder_dir = init_encoder_bundle(config.preset, Path(tmp) / "init-encoder", seed=config.seed)
             source = f"preset:{config.preset} (random init, seed {config.seed})"
         bundle: EncoderBundle = load_encoder_bundle(encoder_dir)
@@ -118,6 +120,7 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]) ->
             if cache is not None:
                 log(f"embedding cache {cache.root}: {cache.stats.hits} hits, {cache.stats.misses} misses, "
                     f"{cache.stats.windows_encoded} windows encoded")
+            assert embeddings is not None  # every rank took one turn
             trainer: Trainer = FrozenTrainer(config, data, head, embeddings, ctx.device)
         else:
             slots = [int(EncoderRuntime(bundle.encoder, device="cpu", token_mode=config.token_mode,
@@ -169,7 +172,7 @@ def _summary(config: TrainConfig, data: Prepared, history: History, ctx: DistCon
 def _write_bundle(config: TrainConfig, data: Prepared, trainer: Trainer, bundle: EncoderBundle, summary: dict,
                   history: History, tmp: Path, source: str) -> None:
     encoder_dir = bundle.path
-    if config.mode is TrainMode.FINETUNE:
+    if isinstance(trainer.net, FinetuneNet):  # --mode finetune
         encoder_dir = tmp / "finetuned-encoder"
         save_encoder_bundle(encoder_dir, trainer.net.encoder, source=bundle.source,
                             trained_slots=bundle.trained_slots, overwrite=True)
@@ -177,7 +180,7 @@ def _write_bundle(config: TrainConfig, data: Prepared, trainer: Trainer, bundle:
                "dynamic": config.frames > 1, "frames": config.frames, "stride": config.stride,
                "token_mode": config.token_mode.value, "reference": config.reference.value,
                "encoder_source": source}
-    cfg = PolicySpec(sensors=[PolicySensor(n, k) for n, k in data.sensors], frames=config.frames,
+    cfg = PolicySpec(sensors=tuple(PolicySensor(n, k) for n, k in data.sensors), frames=config.frames,
                      stride=config.stride, token_mode=config.token_mode, conditioning=config.conditioning,
                      reference=config.reference, head=trainer.net.head.config, variant=variant, training=summary)
     title = f"{config.mode.value} {'dynamic' if config.frames > 1 else 'static'} ({Path(config.out).name})"
