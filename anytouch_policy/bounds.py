@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic_core import core_schema
 
@@ -31,7 +31,7 @@ def _text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """An int or float (not a bool) that is finite."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -64,8 +64,8 @@ class Interval:
     def __contains__(self, value: object) -> bool:
         if not is_number(value):
             return False
-        above = value > self.low if self.low_open else value >= self.low  # type: ignore[operator]
-        below = value < self.high if self.high_open else value <= self.high  # type: ignore[operator]
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
         return above and below
 
     def __str__(self) -> str:

@@ -181,7 +181,7 @@ def _optional(hint: Any) -> bool:
 
 def fields_of(kind: type) -> dict[str, Any]:
     """name -> pydantic FieldInfo of a config class (default, default_factory, description, metadata)."""
-    return dict(kind.__pydantic_fields__)  # type: ignore[attr-defined]
+    return dict(kind.__pydantic_fields__)  # type: ignore[attr-defined]  # pydantic sets it on the class at run time
 
 
 def default_of(kind: type, name: str) -> Any:
@@ -257,7 +257,7 @@ def _section_at(root: Any, loc: tuple[int | str, ...]) -> type | None:
             return None
         if isinstance(part, int):
             continue
-        field = cls.__pydantic_fields__.get(part)  # type: ignore[attr-defined]
+        field = fields_of(cls).get(part)
         cls = _class_in(field.annotation) if field is not None else None
     return cls
 
@@ -307,7 +307,7 @@ def describe(exc: ValidationError, root: Any, *, where: str, dotted: bool = Fals
     for section in dict.fromkeys(e["loc"][:-1] for e in unknown):
         names = [_path(e["loc"]) for e in unknown if e["loc"][:-1] == section]
         holder = _section_at(root, (*section, ""))
-        valid = f"; valid: {', '.join(holder.__pydantic_fields__)}" if holder is not None else ""  # type: ignore
+        valid = f"; valid: {', '.join(fields_of(holder))}" if holder is not None else ""
         parts.append(whole(f"unknown {noun}(s) {', '.join(names)}{valid}"))
     for e in errors:
         if e["type"] in _MISSING or e["type"] in _UNKNOWN:

@@ -64,7 +64,7 @@ def number_range(one: Callable[[str], float]) -> Callable[[str], tuple[float, fl
         return float(lo), float(hi)
 
     parse.__name__ = wanted
-    parse.interval = getattr(one, "interval", None)  # type: ignore[attr-defined]
+    parse.interval = getattr(one, "interval", None)  # type: ignore[attr-defined]  # as number()'s
     return parse
 
 

@@ -34,7 +34,7 @@ from anytouch_policy.errors import BundleError
 from anytouch_policy.model.config import Architecture, EncoderConfig
 from anytouch_policy.model.encoder import AnyTouchEncoder, Finetune, FinetuneMode
 from anytouch_policy.outputs import OutputKind, writing_dir
-from anytouch_policy.schema import config, decode, dump, load_json
+from anytouch_policy.schema import config, decode, dump, fields_of, load_json
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import IMAGENET_MEAN, IMAGENET_STD
 
@@ -217,7 +217,7 @@ def read_config_json(path: Path, kind: type[T], *, what: str) -> T:
     data = load_json(cfg_path, error=BundleError)
     if not isinstance(data, dict):
         raise BundleError(f"{cfg_path}: must hold a JSON object")
-    fields = kind.__pydantic_fields__  # type: ignore[attr-defined]
+    fields = fields_of(kind)
     expected_kind = typing.get_args(fields["kind"].annotation)[0]
     if data.get("kind") != expected_kind:
         raise BundleError(f"{cfg_path}: kind is {data.get('kind')!r}, expected {expected_kind!r}")

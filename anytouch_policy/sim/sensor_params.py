@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -33,7 +34,11 @@ class Finger(IntEnum):
 
 
 def _model(value: object) -> object:
-    return value if isinstance(value, SensorModel) else load_sensor_model(value)  # type: ignore[arg-type]
+    if isinstance(value, SensorModel):
+        return value
+    if isinstance(value, str | Path | SensorType):
+        return load_sensor_model(value)
+    raise ValueError(f"a sensor model, a shipped model's name, a model file's path or a sensor type; got {value!r}")
 
 
 @config

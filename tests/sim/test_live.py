@@ -166,6 +166,26 @@ def test_expert_demonstrator_pours_episodes_back_to_back():
     assert demo.tick(None).finished
 
 
+def test_the_demonstrator_waits_while_the_sim_state_is_missing_mid_pour():
+    """Stale data means stop: a tick without a sim state while pouring commands wait and keeps the episode."""
+    clock = FakeClock()
+    arm = _arm(clock, seed=3)
+    demo = ExpertDemonstrator(target_g=20.0, episodes=1)
+    for _ in range(50):
+        out = demo.tick(parse_sim_state(arm.sim_state()[0]))
+        if out.event == "start":
+            arm.new_episode()
+        arm.apply_tilt_step(out.action.tilt_step_deg())
+        clock.now += TICK_NS
+        arm.advance_to(clock.now)
+        if demo.phase is DemoPhase.POURING:
+            break
+    assert demo.phase is DemoPhase.POURING
+    missing = demo.tick(None)
+    assert missing.action is Action.WAIT and missing.event is None and demo.phase is DemoPhase.POURING
+    assert demo.tick(parse_sim_state(arm.sim_state()[0])).event is None  # the pour goes on when states return
+
+
 def test_expert_aborts_a_stuck_episode_and_needs_a_sim_arm():
     clock = FakeClock()
     arm = _arm(clock, limits=ArmLimits(max_tilt_deg=97.0))  # the wrist cannot reach the pouring tilt
