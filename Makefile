@@ -1,11 +1,14 @@
 # Every target sets up .venv first (quick when nothing changed).
-.PHONY: setup test demo lint bench bench-gpu
+.PHONY: setup test typecheck demo lint bench bench-gpu
 
 setup:
 	@scripts/setup.sh
 
-test: setup
+test: setup typecheck
 	.venv/bin/python -m pytest
+
+typecheck: setup  # mypy over anytouch_policy/ and anytouch_ros/ (settings: mypy.ini); runs before the tests
+	.venv/bin/mypy
 
 demo: setup
 	.venv/bin/anytouch demo

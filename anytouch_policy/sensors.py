@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer
 
 from anytouch_policy.errors import ConfigError
 
@@ -36,6 +39,18 @@ class SensorType(IntEnum):
         except KeyError:
             valid = ", ".join(s.label for s in cls)
             raise ConfigError(f"unknown sensor name {name!r}; valid names: {valid}") from None
+
+
+def _by_name(value: object) -> SensorType:
+    if isinstance(value, SensorType):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"must be a sensor type name ({', '.join(s.label for s in SensorType)}), got {value!r}")
+    return SensorType.from_name(value)  # its ConfigError (a ValueError) lists the valid names
+
+
+#: A SensorType in a config file: written and read by its name ("gelsight_mini"), never by its slot number.
+SensorName = Annotated[SensorType, BeforeValidator(_by_name), PlainSerializer(lambda s: s.label, return_type=str)]
 
 
 @dataclass(frozen=True)

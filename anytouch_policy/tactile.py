@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import cv2
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from anytouch_policy.errors import ConfigError
 
 #: Frames per AnyTouch clip (the Conv3d tubelet spans all of them).
-WINDOW_FRAMES = 3
+WINDOW_FRAMES: Final = 3
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -36,7 +37,7 @@ class StampedFrame:
 
 
 def window_indices(
-    stamps_ns: Sequence[int], t_ns: int, *, frames: int = WINDOW_FRAMES, stride: int = 1
+    stamps_ns: Sequence[int] | np.ndarray, t_ns: int, *, frames: int = WINDOW_FRAMES, stride: int = 1
 ) -> list[int] | None:
     """Indices of the window ending at the latest frame stamped at or before `t_ns` (no look-ahead).
 

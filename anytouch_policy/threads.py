@@ -25,6 +25,10 @@ from pathlib import Path
 
 from anytouch_policy.errors import ConfigError
 
+#: What a `workers` setting means wherever one is (eval.rollout.EpisodePool runs the episodes).
+WORKERS_HELP = ("processes running evaluation episodes at once, one torch thread each; the results do not depend on "
+                "it (default: one per CPU)")
+
 #: What every anytouch process sets unless its environment already does.
 ENV_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
 

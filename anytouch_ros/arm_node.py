@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import cast
 
 import rclpy
 from geometry_msgs.msg import PoseStamped
@@ -35,9 +36,9 @@ from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.hardware.base import LIMIT_RANGES, Arm, ArmLimits
 from anytouch_policy.hardware.xarm.config import XArmConfig
-from anytouch_policy.hardware.xarm.robotiq import RobotiqConfig
+from anytouch_policy.hardware.xarm.robotiq import RobotiqConfig, RobotiqGripper
 from anytouch_policy.sensors import NATIVE_FORMATS
-from anytouch_policy.sim.live import MAX_RUN_SEED, WRIST_HEADROOM_RANGE
+from anytouch_policy.sim.live import MAX_RUN_SEED, WRIST_HEADROOM_RANGE, LiveSimArm
 from anytouch_ros import qos
 from anytouch_ros.base import BackgroundSpin, BaseNode, run_node
 from anytouch_ros.conversions import named_values_to_msg, pose_to_msg, step_from_msg
@@ -64,13 +65,17 @@ class ArmNode(BaseNode):
                                 within="[1, 1000]")
         gripper = self.param("gripper", "", "xarm: '' (none) | robotiq", choices=("", "robotiq"))
         grasp = self.param("grasp_at_start", False, "xarm + robotiq: close the gripper on the cylinder at start")
-        sim = {k: self.param(f"sim_{k}", v, "sim backend: " + text, within=interval) for k, v, text, interval in (
-            ("initial_g", 100.0, "beads in the cylinder at each episode start, g", MASS_G),
-            ("seed", 0, "run seed; episode k plays episode_seed(split, seed, k)", f"[0, {MAX_RUN_SEED})"),
-            ("split", "train", "seed range: train (demonstrations) | eval (policy rollouts)", None),
-            ("randomize", True, "per-episode nuisances (physics, grasp, sensor looks)", None),
-            ("wrist_headroom", 1.2, "wrist speed / (delta_phi x rate): room to catch up with jittery steps",
-             WRIST_HEADROOM_RANGE))}
+        sim: dict[str, object] = {
+            "initial_g": self.param("sim_initial_g", 100.0, "sim backend: beads in the cylinder at each episode "
+                                    "start, g", within=MASS_G),
+            "seed": self.param("sim_seed", 0, "sim backend: run seed; episode k plays episode_seed(split, seed, k)",
+                               within=f"[0, {MAX_RUN_SEED})"),
+            "split": self.param("sim_split", "train", "sim backend: seed range: train (demonstrations) | eval "
+                                "(policy rollouts)"),
+            "randomize": self.param("sim_randomize", True, "sim backend: per-episode nuisances (physics, grasp, "
+                                    "sensor looks)"),
+            "wrist_headroom": self.param("sim_wrist_headroom", 1.2, "sim backend: wrist speed / (delta_phi x rate): "
+                                         "room to catch up with jittery steps", within=WRIST_HEADROOM_RANGE)}
         sim_rate = self.param("sim_state_rate_hz", 100.0, "sim: physics advanced and sim/state published at this "
                               "rate, Hz (at least the fastest camera; 200 = every physics step)",
                               within=f"[{MIN_SIM_STATE_RATE_HZ:g}, 1000]")
@@ -104,7 +109,7 @@ class ArmNode(BaseNode):
         if gripper and not self.sim:
             self.gripper = make_gripper(gripper, arm=self.arm, **robotiq)
             self.gripper.open()
-            if grasp:
+            if grasp and isinstance(self.gripper, RobotiqGripper):  # the one gripper with a grasp configuration
                 c = self.gripper.config
                 self.gripper.grasp(c.grasp_position, c.grasp_speed, c.grasp_force)
         self._tilt_pub = self.create_publisher(Float64, topics.ARM_TILT, qos.STATE)
@@ -148,7 +153,7 @@ class ArmNode(BaseNode):
     def _on_event(self, msg: String, info: MessageInfo) -> None:
         age_s = (time.time_ns() - info["source_timestamp"]) / 1e9
         if msg.data == "start" and age_s <= self.event_max_age_s:
-            self.loop.call(lambda arm: arm.new_episode())
+            self.loop.call(lambda arm: cast(LiveSimArm, arm).new_episode())  # subscribed in sim only
 
     def _on_recover(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         try:
@@ -163,7 +168,7 @@ class ArmNode(BaseNode):
     def _on_cycle(self, arm: Arm) -> None:
         """Loop thread, every cycle: physics + sim/state (sim), and arm state at state_rate_hz."""
         now_ns = time.time_ns()
-        if self.sim:
+        if isinstance(arm, LiveSimArm):
             arm.advance_to(now_ns)
             values, stamp_ns = arm.sim_state()
             self._sim_pub.publish(named_values_to_msg(values, stamp_ns))
@@ -173,7 +178,7 @@ class ArmNode(BaseNode):
         state = self.last_state = arm.state()
         self._tilt_pub.publish(Float64(data=state.tilt_deg))
         self._pose_pub.publish(pose_to_msg(state.pose, state.stamp_ns, frame_id=self.base_frame))
-        if self.sim:
+        if isinstance(arm, LiveSimArm):
             self._mass_pub.publish(Float64(data=arm.mass_on_scale_g))
 
     def _status(self) -> Status:
@@ -181,8 +186,8 @@ class ArmNode(BaseNode):
         values: dict[str, object] = {**s.values(), "backend_status": state.status, "tilt_deg": state.tilt_deg,
                                      "error_code": state.error_code, "warn_code": state.warn_code,
                                      "bad_steps": self.bad_steps}
-        if self.sim:
-            arm = self.arm
+        arm = self.arm
+        if isinstance(arm, LiveSimArm):
             values.update({"episode": arm.episode, "episode_seed": arm.episode_seed,
                            "skipped_physics_steps": arm.skipped_steps, "mass_on_scale_g": arm.mass_on_scale_g})
         values.update({f"backend {k}": v for k, v in self.arm.diagnostics().items()})

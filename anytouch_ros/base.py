@@ -32,7 +32,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -49,6 +49,8 @@ from anytouch_policy.errors import AnyTouchError, ConfigError
 RCLError = rclpy_implementation.RCLError
 
 ParamValue = bool | int | float | str | list[str] | list[float] | list[int] | list[bool]
+#: One parameter's type, as its default gives it: `param("rate_hz", 5.0, ...)` is a float.
+P = TypeVar("P", bool, int, float, str, list[str], list[float], list[int], list[bool])
 
 _ARRAY_TYPES = {str: Parameter.Type.STRING_ARRAY, float: Parameter.Type.DOUBLE_ARRAY,
                 int: Parameter.Type.INTEGER_ARRAY, bool: Parameter.Type.BOOL_ARRAY}
@@ -59,7 +61,7 @@ class BaseNode(Node):
 
     NAME = "anytouch_node"  # default node name; launch files and bringup rename with __node
 
-    def __init__(self, **node_options: object) -> None:
+    def __init__(self, **node_options: Any) -> None:
         """Subclasses take **node_options too and pass them on (context=... for in-process tests)."""
         super().__init__(self.NAME, **node_options)
         self.exit_status = 0
@@ -74,14 +76,14 @@ class BaseNode(Node):
     def param(
         self,
         name: str,
-        default: ParamValue,
+        default: P,
         description: str,
         *,
         choices: Sequence[str] = (),
         within: str | Interval | None = None,
         read_only: bool = True,
         item_type: type = str,
-    ) -> ParamValue:
+    ) -> P:
         """Declare a parameter and return its value; ConfigError names the node and parameter on a bad value.
 
         The type comes from `default` (rclpy refuses a YAML 5 for a double: write 5.0). An empty list default needs
@@ -100,6 +102,7 @@ class BaseNode(Node):
             interval = Interval.parse(within) if isinstance(within, str) else within
             self._ranges[name] = interval
             descriptor.additional_constraints = f"in {interval}"
+        value: Any  # the type of `default`
         try:
             if isinstance(default, list):
                 ptype = _ARRAY_TYPES[type(default[0]) if default else item_type]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from functools import partial
+from typing import TypedDict
 
 from sensor_msgs.msg import Image
 
@@ -32,6 +33,13 @@ from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import embedding_to_msg, image_from_msg, time_to_ns
 from anytouch_ros.diagnostics import Diagnostics, Level, Status
 
+
+class _RuntimeOptions(TypedDict):
+    """How the encoder runs, for whichever bundle it comes from."""
+
+    device: str
+    precision: str
+    threads: int | None
 
 class EncoderNode(BaseNode):
     NAME = "encoder"
@@ -57,7 +65,7 @@ class EncoderNode(BaseNode):
                               f"which brings its own encoder); got bundle={bundle!r}, policy={policy!r}")
         if len(names) != len(kinds) and not policy:  # with a policy each list is compared with the bundle
             raise ConfigError(f"parameters sensors ({names}) and sensor_types ({kinds}) must have the same length")
-        options = {"device": device, "precision": dtype, "threads": threads or None}
+        options: _RuntimeOptions = {"device": device, "precision": dtype, "threads": threads or None}
         if policy:
             from anytouch_policy.policy.runtime import PolicyRuntime
 

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
@@ -36,6 +37,9 @@ from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import action_to_msgs, embedding_from_msg, time_to_ns
 from anytouch_ros.diagnostics import Diagnostics, Level, Status
+
+if TYPE_CHECKING:  # the policy modules load torch: the node imports them when it starts, not at import
+    from anytouch_policy.policy.head import Decision
 
 #: Latched episode/event messages older than this are history, not a new pour.
 EVENT_MAX_AGE_S = 5.0
@@ -97,7 +101,8 @@ class PolicyNode(BaseNode):
         self.jitter, self.latency = RollingStats(), RollingStats()
         self.counts = dict.fromkeys((a.label for a in Action), 0)
         self.stale_ticks = self.errors = 0
-        self.last_error, self.last_probs = "", None
+        self.last_error = ""
+        self.last_probs: np.ndarray | None = None
         self._action_pub = self.create_publisher(String, topics.ACTION, qos.COMMAND)
         self._step_pub = self.create_publisher(PoseStamped, topics.CARTESIAN_STEP, qos.COMMAND)
         self.create_subscription(Image, topics.EMBEDDING, self._on_embedding, qos.IMAGE)
@@ -155,23 +160,24 @@ class PolicyNode(BaseNode):
         if not self.worker.submit(now_ns, job):
             self._publish(Action.WAIT, now_ns)
 
-    def _decide(self, job: _Job) -> tuple[_Job, object]:
+    def _decide(self, job: _Job) -> tuple[_Job, Decision]:
         if self._reset.is_set():  # in the worker: never between a decision's reads of the reference
             self._reset.clear()
             self.runtime.reset()
             self.resets += 1
         return job, self.runtime.decide_embeddings(job.embeddings, initial_g=job.initial_g, target_g=job.target_g)
 
-    def _on_decision(self, tick_ns: int, result: tuple[_Job, object] | Exception, late: bool) -> None:
+    def _on_decision(self, tick_ns: float, result: tuple[_Job, Decision] | Exception, late: bool) -> None:
+        """`tick_ns`: the stamp this node submitted with the job (the worker passes it back as a number)."""
         try:
             if isinstance(result, Exception):
                 self.errors += 1
                 self.last_error = f"{type(result).__name__}: {result}"
-                self._publish(Action.WAIT, tick_ns)
+                self._publish(Action.WAIT, int(tick_ns))
                 return
             job, decision = result
             self.last_probs = decision.probs
-            self._publish(Action.WAIT if late else decision.action, tick_ns)
+            self._publish(Action.WAIT if late else decision.action, int(tick_ns))
             self.latency.add((self._now_ns() - job.newest_frame_ns) / 1e9)
         except Exception as exc:  # the context is going down while the worker publishes
             self.last_error = f"{type(exc).__name__}: {exc}"

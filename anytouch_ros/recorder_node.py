@@ -21,6 +21,7 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
+from typing import TypedDict
 
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.serialization import deserialize_message
@@ -48,6 +49,14 @@ def _message_class(msgtype: str) -> type:
     return getattr(importlib.import_module(f"{package}.msg"), name)
 
 
+
+class _EndMeta(TypedDict, total=False):
+    """EpisodeMeta fields a recording gets when it ends."""
+
+    final_g: float | None
+    extra: dict[str, str]
+    seed: int
+
 class RecorderNode(BaseNode):
     NAME = "recorder"
 
@@ -67,18 +76,18 @@ class RecorderNode(BaseNode):
                                           within=EVENT_AGE_S)
         period = self.param("diagnostics_period_s", 1.0, "period of the /diagnostics report, s",
                             within=DIAGNOSTICS_PERIOD_S)
-        for name, default, text, interval in (
-            ("initial_g", 100.0, "beads in the cylinder at the start, g", MASS_G),
-            ("target_g", 60.0, "mass to pour, g", MASS_G),
-            ("rig", "sim", "'sim' or the name of the real rig", None),
-            ("source", "teleop", "teleop | expert | policy", None),
-            ("note", "", "free text stored with each episode", None),
-            ("seed", -1, "sim rig seed (-1: the episode seed sim/state reports, if any)", f"[-1, {2**31 - 1}]"),
-            ("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step of the recorded actions, deg", DELTA_PHI_RANGE),
-            ("control_rate_hz", CONTROL_RATE_HZ, "rate of the recorded actions, Hz", CONTROL_RATE_RANGE),
-        ):
-            self.param(name, default, text + " (episode metadata, read at each episode start)", within=interval,
-                       read_only=False)
+        meta = " (episode metadata, read at each episode start)"
+        self.param("initial_g", 100.0, "beads in the cylinder at the start, g" + meta, within=MASS_G, read_only=False)
+        self.param("target_g", 60.0, "mass to pour, g" + meta, within=MASS_G, read_only=False)
+        self.param("rig", "sim", "'sim' or the name of the real rig" + meta, read_only=False)
+        self.param("source", "teleop", "teleop | expert | policy" + meta, read_only=False)
+        self.param("note", "", "free text stored with each episode" + meta, read_only=False)
+        self.param("seed", -1, "sim rig seed (-1: the episode seed sim/state reports, if any)" + meta,
+                   within=f"[-1, {2**31 - 1}]", read_only=False)
+        self.param("delta_phi_deg", DEFAULT_DELTA_PHI_DEG, "tilt step of the recorded actions, deg" + meta,
+                   within=DELTA_PHI_RANGE, read_only=False)
+        self.param("control_rate_hz", CONTROL_RATE_HZ, "rate of the recorded actions, Hz" + meta,
+                   within=CONTROL_RATE_RANGE, read_only=False)
         self.refuse_unknown_parameters()
         if not prefix or "/" in prefix:
             raise ConfigError(f"parameter prefix must be a non-empty file name part, got {prefix!r}")
@@ -132,8 +141,8 @@ class RecorderNode(BaseNode):
         self.last_mass_g = self.sim_seed = None
         self.get_logger().info(f"episode started: {path}.incomplete")
 
-    def _end_meta(self, reason: str) -> dict[str, object]:
-        meta: dict[str, object] = {"final_g": self.last_mass_g, "extra": {"end_reason": reason}}
+    def _end_meta(self, reason: str) -> _EndMeta:
+        meta: _EndMeta = {"final_g": self.last_mass_g, "extra": {"end_reason": reason}}
         if self.get_parameter("seed").value < 0 and self.sim_seed is not None:
             meta["seed"] = self.sim_seed
         return meta

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import cast
 
 from sensor_msgs.msg import Image, JointState
 
@@ -26,7 +27,7 @@ from anytouch_policy.hardware.base import RateMeter
 from anytouch_policy.hardware.cameras.digit import DigitConfig
 from anytouch_policy.hardware.cameras.gelsight_mini import GelSightMiniConfig
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.sim.live import MAX_SIM_SENSORS
+from anytouch_policy.sim.live import MAX_SIM_SENSORS, LiveSimSource
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import image_to_msg, named_values_from_msg, time_to_ns
@@ -103,7 +104,8 @@ class SensorNode(BaseNode):
         self.get_logger().info(f"publishing {self._pub.topic_name} from backend {backend}")
 
     def _on_sim_state(self, msg: JointState) -> None:
-        self.source.feed(named_values_from_msg(msg), time_to_ns(msg.header.stamp))
+        sim = cast(LiveSimSource, self.source)  # subscribed for the sim backend only
+        sim.feed(named_values_from_msg(msg), time_to_ns(msg.header.stamp))
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -52,7 +52,7 @@ def build_policy(path: Path, *, preset: str, sensors: list[tuple[str, str]]) -> 
     from anytouch_policy.model import AnyTouchEncoder, save_encoder_bundle
     from anytouch_policy.model.runtime import TokenMode
     from anytouch_policy.policy.bundle import save_policy_bundle
-    from anytouch_policy.policy.config import HeadConfig, ReferenceMode, policy_config
+    from anytouch_policy.policy.config import HeadConfig, PolicySensor, PolicySpec, ReferenceMode
     from anytouch_policy.policy.head import PolicyHead
     from anytouch_policy.sensors import SensorType
 
@@ -61,10 +61,11 @@ def build_policy(path: Path, *, preset: str, sensors: list[tuple[str, str]]) -> 
     save_encoder_bundle(path.with_name(path.name + "-encoder"), encoder)
     kinds = [(name, SensorType.from_name(kind)) for name, kind in sensors]
     head_config = HeadConfig(sensors=len(kinds), embed_dim=encoder.config.output_dim, reference=True, conditioning=2)
-    config = policy_config(sensors=kinds, frames=3, stride=1, token_mode=TokenMode.SPECIFIC,
-                           reference=ReferenceMode.EPISODE_START, conditioning=("initial_g", "target_g"),
-                           head=head_config, variant={"mode": "frozen", "dynamic": True},
-                           training={"note": "random weights for timing (bench/pipeline.py)"})
+    config = PolicySpec(sensors=[PolicySensor(n, k) for n, k in kinds], frames=3, stride=1,
+                        token_mode=TokenMode.SPECIFIC, reference=ReferenceMode.EPISODE_START,
+                        conditioning=("initial_g", "target_g"), head=head_config,
+                        variant={"mode": "frozen", "dynamic": True},
+                        training={"note": "random weights for timing (bench/pipeline.py)"})
     head = PolicyHead(head_config)
     save_policy_bundle(path, config=config, head=head, encoder_bundle=path.with_name(path.name + "-encoder"))
     return path

@@ -15,7 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 ROOT = "anytouch_policy"
 #: The modules everyone imports; every other module lives in a package by concern.
-VOCABULARY = {"__init__", "errors", "actions", "sensors", "tactile", "distributed", "bounds", "outputs", "threads"}
+VOCABULARY = {"__init__", "errors", "actions", "sensors", "tactile", "distributed", "bounds", "outputs", "schema",
+              "threads"}
 
 
 def _modules() -> dict[str, Path]:

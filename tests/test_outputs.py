@@ -13,7 +13,7 @@ from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import TokenMode
 from anytouch_policy.outputs import check_output_dir, check_output_file, writing_dir
 from anytouch_policy.policy.bundle import read_policy_config, save_policy_bundle
-from anytouch_policy.policy.config import POLICY_BUNDLE, HeadConfig, ReferenceMode, policy_config
+from anytouch_policy.policy.config import POLICY_BUNDLE, HeadConfig, PolicySensor, PolicySpec, ReferenceMode
 from anytouch_policy.policy.head import PolicyHead
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.train.run import init_encoder_bundle
@@ -26,8 +26,9 @@ def encoder(tmp_path):
 
 def make_bundle(path, encoder_dir):
     head = PolicyHead(HeadConfig(sensors=1, embed_dim=32, reference=False, conditioning=0, hidden=8, layers=1))
-    config = policy_config(sensors=[("left", SensorType.DIGIT)], frames=3, stride=1, token_mode=TokenMode.SPECIFIC,
-                           conditioning=(), reference=ReferenceMode.NONE, head=head.config, variant={}, training={})
+    config = PolicySpec(sensors=[PolicySensor("left", SensorType.DIGIT)], frames=3, stride=1,
+                        token_mode=TokenMode.SPECIFIC, conditioning=(), reference=ReferenceMode.NONE, head=head.config,
+                        variant={}, training={})
     return save_policy_bundle(path, config=config, head=head, encoder_bundle=encoder_dir), head
 
 
@@ -100,7 +101,7 @@ def test_encoder_bundle_overwrite_never_touches_a_policy_bundle(tmp_path, encode
     other = AnyTouchEncoder.from_preset("anytouch-tiny")
     with pytest.raises(ConfigError, match="policy: it is not an encoder bundle"):
         save_encoder_bundle(policy, other, overwrite=True)
-    assert read_policy_config(policy)["kind"] == "anytouch-policy"
+    assert read_policy_config(policy).kind == "anytouch-policy"
     # an encoder bundle is replaced, by a swap: the policy's hard-linked copy keeps the old weights
     old = load_encoder_bundle(encoder).weights_sha256
     save_encoder_bundle(encoder, other, overwrite=True)

@@ -13,7 +13,6 @@ region waits for it: about 2x is what sharing explains (target <= 2.5x). Threads
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -24,10 +23,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from anytouch_policy.cli.args import NONNEGATIVE_INT, POSITIVE, POSITIVE_INT
+from pydantic import Field
+
+from anytouch_policy.bounds import AT_LEAST_1, NONNEGATIVE, POSITIVE
+from anytouch_policy.cli.args import Flag, Flags
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.schema import config
 
 #: Stays in the scope the bench promises: at most this slowdown beside one busy process.
 TARGET_SLOWDOWN = 2.5
@@ -35,18 +38,27 @@ TARGET_SLOWDOWN = 2.5
 BUSY_LOOP = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nprint(flush=True)\nwhile True:\n    pass\n"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="anytouch-small", help="encoder preset, random init (default: %(default)s)")
-    parser.add_argument("--threads", type=POSITIVE_INT, default=2, help="torch CPU threads (default: %(default)s)")
-    parser.add_argument("--rounds", type=POSITIVE_INT, default=3, help="alone/busy rounds (default: %(default)s)")
-    parser.add_argument("--encoder-seconds", type=POSITIVE, default=2.0,
-                        help="encoder calls per round and condition, s (default: %(default)s)")
-    parser.add_argument("--episodes", type=POSITIVE_INT, default=2,
-                        help="expert episodes recorded for the fine-tuning epoch (default: %(default)s)")
-    parser.add_argument("--bags", default=None, metavar="DIR", help="use these episodes instead of recording")
-    parser.add_argument("--batch-size", type=POSITIVE_INT, default=32)
-    parser.add_argument("--busy-cpu", type=NONNEGATIVE_INT, default=None,
-                        help="CPU the busy neighbour is pinned to (default: the last this process may use)")
+Count = Annotated[int, AT_LEAST_1]
+
+
+@config
+class ContentionBench:
+    """What `anytouch bench contention` measures."""
+
+    preset: str = Field(default="anytouch-small", description="encoder preset, random init")
+    threads: Count = Field(default=2, description="torch CPU threads")
+    rounds: Count = Field(default=3, description="alone/busy rounds")
+    encoder_seconds: Annotated[float, POSITIVE] = Field(
+        default=2.0, description="encoder calls per round and condition, s")
+    episodes: Count = Field(default=2, description="expert episodes recorded for the fine-tuning epoch")
+    bags: Path | None = Field(default=None, description="use these episodes instead of recording")
+    batch_size: Count = 32
+    busy_cpu: Annotated[int, NONNEGATIVE] | None = Field(
+        default=None, description="CPU the busy neighbour is pinned to (default: the last this process may use)")
+
+
+FLAGS = Flags(ContentionBench, "preset", "threads", "rounds", "encoder_seconds", "episodes",
+              Flag("bags", metavar="DIR"), "batch_size", "busy_cpu")
 
 
 def neighbour_cpu(cpu: int | None = None) -> int:
@@ -69,25 +81,19 @@ def busy_neighbour(cpu: int | None = None) -> Iterator[int]:
     proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(cpu)], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE)
     try:
+        assert proc.stdout is not None  # stdout=PIPE
         if not proc.stdout.readline():
             raise RuntimeError(f"the busy neighbour exited at start (status {proc.wait()})")
         yield cpu
     finally:
         proc.kill()
         proc.wait()
-        proc.stdout.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    return run_contention_bench(preset=args.preset, threads=args.threads, rounds=args.rounds,
-                                encoder_seconds=args.encoder_seconds, episodes=args.episodes,
-                                batch_size=args.batch_size, busy_cpu=args.busy_cpu,
-                                bags=Path(args.bags) if args.bags else None)
-
-
-def run_contention_bench(*, preset: str = "anytouch-small", threads: int = 2, rounds: int = 3,
-                         encoder_seconds: float = 2.0, episodes: int = 2, batch_size: int = 32,
-                         busy_cpu: int | None = None, bags: Path | None = None) -> dict[str, Any]:
+def run(bench: ContentionBench) -> dict[str, Any]:
+    """Every round: the encoder, then a fine-tuning epoch, each alone and beside the busy neighbour."""
     import numpy as np
 
     from anytouch_policy.bench.encoder import latency_summary, time_calls
@@ -95,22 +101,24 @@ def run_contention_bench(*, preset: str = "anytouch-small", threads: int = 2, ro
     from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
     from anytouch_policy.threads import set_torch_threads, thread_report
 
-    cpu = neighbour_cpu(busy_cpu)  # refuse a bad CPU before recording anything
+    preset, threads, rounds, batch_size = bench.preset, bench.threads, bench.rounds, bench.batch_size
+    cpu = neighbour_cpu(bench.busy_cpu)  # refuse a bad CPU before recording anything
     set_torch_threads(threads)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="anytouch-contention-") as tmp:
-        bench = prepare_bench(Path(tmp), preset=preset, bags=bags, episodes=episodes, batch_size=batch_size)
+        data = prepare_bench(Path(tmp), preset=preset, bags=bench.bags, episodes=bench.episodes,
+                             batch_size=batch_size)
         kind = SensorType.GELSIGHT_MINI
         fmt = NATIVE_FORMATS[kind]
         frame = np.random.default_rng(0).integers(0, 256, (fmt.height, fmt.width, 3), dtype=np.uint8)
-        embed = partial(bench.runtime.embed, [[frame] * bench.runtime.frames], [kind])
-        bench.runtime.warmup([1])
-        trainer, batches, optimizer = bench.finetune(Path(tmp), batch_size=batch_size)
-        train_steps(trainer, batches[:1], bench.labels, optimizer)  # warm-up
+        embed = partial(data.runtime.embed, [[frame] * data.runtime.frames], [kind])
+        data.runtime.warmup([1])
+        trainer, batches, optimizer = data.finetune(Path(tmp), batch_size=batch_size)
+        train_steps(trainer, batches[:1], data.labels, optimizer)  # warm-up
 
         def epoch() -> float:
             t0 = time.perf_counter()
-            train_steps(trainer, batches, bench.labels, optimizer)
+            train_steps(trainer, batches, data.labels, optimizer)
             return time.perf_counter() - t0
 
         calls: dict[str, list[float]] = {"alone": [], "busy": []}
@@ -120,7 +128,7 @@ def run_contention_bench(*, preset: str = "anytouch-small", threads: int = 2, ro
                 for condition in ("alone", "busy"):
                     with busy_neighbour(cpu) if condition == "busy" else nullcontext():
                         if work == "encoder":
-                            calls[condition] += time_calls(embed, seconds=encoder_seconds, min_iters=3,
+                            calls[condition] += time_calls(embed, seconds=bench.encoder_seconds, min_iters=3,
                                                             max_iters=1_000_000)
                         else:
                             epochs[condition].append(epoch())
@@ -134,7 +142,7 @@ def run_contention_bench(*, preset: str = "anytouch-small", threads: int = 2, ro
         "slowdown": slowdown, "target_slowdown": TARGET_SLOWDOWN,
         "within_target": all(v <= TARGET_SLOWDOWN for v in slowdown.values()),
         "encoder": {"batch": 1, "sensor": kind.label, **encoder},
-        "finetune_epoch": {"steps": len(batches), "samples": samples, "episodes": len(bench.data.ticks),
+        "finetune_epoch": {"steps": len(batches), "samples": samples, "episodes": len(data.data.ticks),
                            **{c: {"seconds": round(epoch_s[c], 3), "samples_per_s": round(samples / epoch_s[c], 1),
                                   "rounds_s": [round(s, 3) for s in epochs[c]]} for c in epochs}},
         "thread_settings": thread_report(),

@@ -9,43 +9,46 @@ window, batch 2 = two sensors' windows in one pass. Weights are random (timing d
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
 import time
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from anytouch_policy.cli.args import NONNEGATIVE, POSITIVE_INT
+from pydantic import Field, model_validator
 
-DEFAULT_PRESETS = ("anytouch-small", "anytouch-large")
+from anytouch_policy.bounds import AT_LEAST_1, NONNEGATIVE
+from anytouch_policy.cli.args import Flag, Flags
+from anytouch_policy.schema import config
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--presets", default=",".join(DEFAULT_PRESETS),
-                        help="comma-separated encoder presets (default: %(default)s)")
-    parser.add_argument("--threads", type=POSITIVE_INT, default=2, help="torch CPU threads (default: %(default)s)")
-    parser.add_argument("--devices", default="auto", help="comma list of cpu,cuda; auto = cpu plus cuda if present")
-    parser.add_argument("--batches", default="1,2", help="comma-separated batch sizes (default: %(default)s)")
-    parser.add_argument("--seconds", type=NONNEGATIVE, default=2.0, help="time budget per case (default: %(default)s)")
-    parser.add_argument("--min-iters", type=POSITIVE_INT, default=5, help="timed calls per case, at least (default: 5)")
-    parser.add_argument("--max-iters", type=POSITIVE_INT, default=200,
-                        help="timed calls per case, at most (default: 200)")
+Count = Annotated[int, AT_LEAST_1]
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    from anytouch_policy.errors import ConfigError
+@config
+class EncoderBench:
+    """What `anytouch bench encoder` times."""
 
-    try:
-        batches = [int(b) for b in args.batches.split(",") if b]
-    except ValueError:
-        raise ConfigError(f"--batches must be comma-separated integers, got {args.batches!r}") from None
-    devices = None if args.devices == "auto" else [d for d in args.devices.split(",") if d]
-    return run_encoder_bench([p for p in args.presets.split(",") if p], threads=args.threads, devices=devices,
-                             batches=batches, seconds=args.seconds, min_iters=args.min_iters,
-                             max_iters=args.max_iters)
+    presets: tuple[str, ...] = Field(default=("anytouch-small", "anytouch-large"), description="encoder presets")
+    threads: Count = Field(default=2, description="torch CPU threads")
+    devices: tuple[str, ...] = Field(
+        default=(), description="devices, e.g. cpu,cuda (default: cpu, plus cuda if present)")
+    batches: Annotated[tuple[Count, ...], Field(min_length=1)] = Field(default=(1, 2), description="batch sizes")
+    seconds: Annotated[float, NONNEGATIVE] = Field(default=2.0, description="time budget per case")
+    min_iters: Count = Field(default=5, description="timed calls per case, at least")
+    max_iters: Count = Field(default=200, description="timed calls per case, at most")
+    seed: Annotated[int, NONNEGATIVE] = 0
+
+    @model_validator(mode="after")
+    def _iters(self) -> EncoderBench:
+        if self.max_iters < self.min_iters:
+            raise ValueError(f"max_iters ({self.max_iters}) is below min_iters ({self.min_iters})")
+        return self
+
+
+FLAGS = Flags(EncoderBench, Flag("presets", sep=","), "threads", Flag("devices", sep=","), Flag("batches", sep=","),
+              "seconds", "min_iters", "max_iters")
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -69,27 +72,22 @@ def latency_summary(times: list[float], batch: int) -> dict[str, Any]:
             "p50_ms": round(percentile(times, 0.5) * 1e3, 3), "p99_ms": round(percentile(times, 0.99) * 1e3, 3)}
 
 
-def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequence[str] | None = None,
-                      batches: Sequence[int] = (1, 2), seconds: float = 2.0, min_iters: int = 5,
-                      max_iters: int = 200, seed: int = 0) -> dict[str, Any]:
+def run(bench: EncoderBench) -> dict[str, Any]:
     """Time every (preset, device, precision, batch); cpu runs float32 + bfloat16, cuda float16 as well."""
     import numpy as np
     import torch
 
-    from anytouch_policy.errors import ConfigError
     from anytouch_policy.model.config import load_preset
     from anytouch_policy.model.encoder import AnyTouchEncoder
     from anytouch_policy.model.runtime import EncoderRuntime, Precision, resolve_device, stack_windows
     from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
     from anytouch_policy.threads import set_torch_threads, thread_report
 
-    if threads < 1 or not batches or min(batches) < 1 or min_iters < 1 or max_iters < min_iters:
-        raise ConfigError("bench needs threads >= 1, batches >= 1 and 1 <= min_iters <= max_iters")
+    threads, presets, batches, seconds, seed = bench.threads, bench.presets, bench.batches, bench.seconds, bench.seed
+    min_iters, max_iters = bench.min_iters, bench.max_iters
     set_torch_threads(threads)
-    if devices is None:
-        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    devices = [resolve_device(d) for d in devices]
-    configs = [load_preset(p) for p in presets]  # fail on a bad name before spending time
+    devices = [resolve_device(d) for d in bench.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])]
+    archs = [load_preset(p) for p in presets]  # fail on a bad name before spending time
 
     rng = np.random.default_rng(seed)
     sensors = [SensorType.GELSIGHT_MINI, SensorType.DIGIT]
@@ -97,16 +95,16 @@ def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequ
               for s in sensors}
 
     results: list[dict[str, Any]] = []
-    for name, config in zip(presets, configs, strict=True):
+    for name, arch in zip(presets, archs, strict=True):
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        encoder = AnyTouchEncoder(config)
+        encoder = AnyTouchEncoder(arch)
         build_s = time.perf_counter() - t0
         params = sum(p.numel() for p in encoder.parameters())
         for batch in batches:
-            windows = [[native[sensors[i % 2]]] * config.frames for i in range(batch)]
-            out = np.empty((batch, config.frames, 3, config.image_size, config.image_size), dtype=np.float32)
-            prep = time_calls(partial(stack_windows, windows, frames=config.frames, size=config.image_size, out=out),
+            windows = [[native[sensors[i % 2]]] * arch.frames for i in range(batch)]
+            out = np.empty((batch, arch.frames, 3, arch.image_size, arch.image_size), dtype=np.float32)
+            prep = time_calls(partial(stack_windows, windows, frames=arch.frames, size=arch.image_size, out=out),
                                seconds=0.3, min_iters=min_iters, max_iters=max_iters)
             results.append({"preset": name, "stage": "preprocess", "batch": batch, **latency_summary(prep, batch)})
         for device in devices:
@@ -115,7 +113,7 @@ def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequ
             for precision in precisions:
                 runtime = EncoderRuntime(encoder, device=device, precision=precision)
                 for batch in batches:
-                    windows = [[native[sensors[i % 2]]] * config.frames for i in range(batch)]
+                    windows = [[native[sensors[i % 2]]] * arch.frames for i in range(batch)]
                     batch_sensors = [sensors[i % 2] for i in range(batch)]
                     runtime.warmup([batch])
                     times = time_calls(partial(runtime.embed, windows, batch_sensors), seconds=seconds,

@@ -8,45 +8,57 @@ GelSight Mini, TRAIN seeds of run 0) into --work, then exports them there and re
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Annotated
 
-from anytouch_policy.cli.args import POSITIVE_INT, number
+from pydantic import Field
+
+from anytouch_policy.bounds import AT_LEAST_1, Interval
+from anytouch_policy.cli.args import Flags
+from anytouch_policy.export.lerobot import ExportConfig
+from anytouch_policy.schema import config, default_of
 
 
 def _mb(root: Path) -> float:
     return round(sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6, 1)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--episodes", type=POSITIVE_INT, default=40, help="demonstrations to record (without --bags)")
-    parser.add_argument("--bags", default=None, help="export these bags instead of recording")
-    parser.add_argument("--png-level", type=number(int, low=0, high=9), default=6,
-                        help="PNG zlib level (LeRobot uses 6)")
-    parser.add_argument("--work", default=None, help="folder for bags and dataset (default: a temporary one)")
+@config
+class ExportBench:
+    """What `anytouch bench export` measures."""
+
+    episodes: Annotated[int, AT_LEAST_1] = Field(default=40, description="demonstrations to record (without --bags)")
+    bags: Path | None = Field(default=None, description="export these bags instead of recording")
+    png_level: Annotated[int, Interval.parse("[0, 9]")] = Field(default=default_of(ExportConfig, "png_level"),
+                                                                description="PNG zlib level (LeRobot uses 6)")
+    work: Path | None = Field(default=None, description="folder for bags and dataset (default: a temporary one)")
 
 
-def run(args: argparse.Namespace) -> dict:
+FLAGS = Flags(ExportBench, "episodes", "bags", "png_level", "work")
+
+
+def run(bench: ExportBench) -> dict:
     from anytouch_policy.demo.record import record_expert_episodes
     from anytouch_policy.export.lerobot import export_lerobot
     from anytouch_policy.sim.params import RigConfig
     from anytouch_policy.sim.sensor_params import SensorSpec
 
-    work = Path(args.work or tempfile.mkdtemp(prefix="export-bench-"))
+    work = Path(bench.work or tempfile.mkdtemp(prefix="export-bench-"))
     figures: dict[str, object] = {}
-    bags = Path(args.bags) if args.bags else work / "bags"
-    if not args.bags:
+    bags = Path(bench.bags) if bench.bags else work / "bags"
+    if not bench.bags:
         started = time.perf_counter()
-        record_expert_episodes(bags, episodes=args.episodes, target_g=60.0, sensors=[SensorSpec.parse("gelsight_mini")],
-                               config=RigConfig(initial_g=100.0), seed=0)
+        record_expert_episodes(bags, episodes=bench.episodes, target_g=60.0,
+                               sensors=[SensorSpec.parse("gelsight_mini")], config=RigConfig(initial_g=100.0), seed=0)
         figures["record_s"] = round(time.perf_counter() - started, 1)
-    summary = export_lerobot([bags], work / "dataset", png_level=args.png_level, progress=False,
-                             log=lambda line: print(line, file=sys.stderr))
+    summary = export_lerobot(ExportConfig(bags=[bags], out=work / "dataset", png_level=bench.png_level,
+                                          progress=False), log=lambda line: print(line, file=sys.stderr))
     files = sorted((work / "dataset").rglob("*.parquet"))
-    figures.update(png_level=args.png_level, episodes=summary.episodes, frames=summary.frames, export_s=summary.seconds,
+    figures.update(png_level=bench.png_level, episodes=summary.episodes, frames=summary.frames,
+                   export_s=summary.seconds,
                    ms_per_frame=round(1000 * summary.seconds / summary.frames, 1),
                    dataset_mb=round(summary.bytes / 1e6, 1),
                    kb_per_frame=round(summary.bytes / summary.frames / 1e3, 1),

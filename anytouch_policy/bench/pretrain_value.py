@@ -10,36 +10,50 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
-from anytouch_policy.cli.args import NONNEGATIVE_INT, POSITIVE_INT, add_workers_argument
+from pydantic import Field
+
+from anytouch_policy.bounds import AT_LEAST_1, NONNEGATIVE
+from anytouch_policy.cli.args import Flag, Flags
+from anytouch_policy.schema import config
+from anytouch_policy.threads import WORKERS_HELP
+
+Count = Annotated[int, AT_LEAST_1]
 
 
 def log(msg: str) -> None:
     print(f"[pretrain value] {msg}", file=sys.stderr, flush=True)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="work folder (bags, encoders, policies)")
-    parser.add_argument("--bags", type=Path, default=None, help="reuse these demonstrations instead of recording")
-    parser.add_argument("--episodes", type=POSITIVE_INT, default=40, help="demonstrations to record")
-    parser.add_argument("--eval-episodes", type=POSITIVE_INT, default=40)
-    parser.add_argument("--preset", default="anytouch-small")
-    parser.add_argument("--pretrain-epochs", type=POSITIVE_INT, default=6)
-    parser.add_argument("--pretrain-arg", action="append", default=[], metavar="ARG",
-                        help="extra `anytouch pretrain` argument, repeatable (e.g. --pretrain-arg=--norm-pix-loss)")
-    parser.add_argument("--frozen-epochs", type=POSITIVE_INT, default=40)
-    parser.add_argument("--threads", type=POSITIVE_INT, default=2)
-    add_workers_argument(parser)
-    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
+@config
+class PretrainValueBench:
+    """What `anytouch bench pretrain-value` compares."""
+
+    out: Path = Field(description="work folder (bags, encoders, policies)")
+    bags: Path | None = Field(default=None, description="reuse these demonstrations instead of recording")
+    episodes: Count = Field(default=40, description="demonstrations to record")
+    eval_episodes: Count = 40
+    preset: str = "anytouch-small"
+    pretrain_epochs: Count = 6
+    pretrain_args: list[str] = Field(default_factory=list,
+                                     description="extra `anytouch pretrain` argument, repeatable (e.g. "
+                                                 "--pretrain-arg=--norm-pix-loss)")
+    frozen_epochs: Count = 40
+    threads: Count = 2
+    workers: Count | None = Field(default=None, description=WORKERS_HELP)
+    seed: Annotated[int, NONNEGATIVE] = 0
 
 
-def run(args: argparse.Namespace) -> dict:
+FLAGS = Flags(PretrainValueBench, "out", "bags", "episodes", "eval_episodes", "preset", "pretrain_epochs",
+              Flag("pretrain_args", "--pretrain-arg", metavar="ARG"), "frozen_epochs", "threads", "workers", "seed")
 
+
+def run(bench: PretrainValueBench) -> dict:
     from anytouch_policy.cli.main import main as anytouch
     from anytouch_policy.demo.record import record_expert_episodes
     from anytouch_policy.eval.policy import evaluate_policy
@@ -50,29 +64,29 @@ def run(args: argparse.Namespace) -> dict:
     from anytouch_policy.train import TrainConfig, TrainMode, train
     from anytouch_policy.train.run import init_encoder_bundle
 
-    set_torch_threads(args.threads)
-    out: Path = args.out
+    set_torch_threads(bench.threads)
+    out: Path = bench.out
     out.mkdir(parents=True, exist_ok=True)
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    bags = args.bags
+    bags = bench.bags
     if bags is None:
         bags = out / "bags"
-        log(f"recording {args.episodes} expert demonstrations into {bags}")
-        record_expert_episodes(bags, episodes=args.episodes, target_g=60.0, sensors=[SensorSpec.parse("gelsight_mini")],
-                               seed=args.seed)
+        log(f"recording {bench.episodes} expert demonstrations into {bags}")
+        record_expert_episodes(bags, episodes=bench.episodes, target_g=60.0,
+                               sensors=[SensorSpec.parse("gelsight_mini")], seed=bench.seed)
     timing["record_s"] = round(time.perf_counter() - t0, 1)
 
-    random_enc = init_encoder_bundle(args.preset, out / "encoder-random", seed=args.seed)
+    random_enc = init_encoder_bundle(bench.preset, out / "encoder-random", seed=bench.seed)
     t = time.perf_counter()
-    log(f"stage 1 masked modelling on the demonstrations' frames for {args.pretrain_epochs} epochs")
+    log(f"stage 1 masked modelling on the demonstrations' frames for {bench.pretrain_epochs} epochs")
     with contextlib.redirect_stdout(sys.stderr):  # its own JSON summary is not this bench's output
         code = anytouch(["pretrain", "--stage", "1", "--bags", str(bags), "--init", str(random_enc),
-                         "--out", str(out / "adapt"), "--epochs", str(args.pretrain_epochs), "--batch-size", "32",
+                         "--out", str(out / "adapt"), "--epochs", str(bench.pretrain_epochs), "--batch-size", "32",
                          "--hop", "2", "--decoder-width", "128", "--decoder-layers", "2", "--decoder-heads", "4",
-                         "--threads", str(args.threads), "--seed", str(args.seed), "--no-progress", "--overwrite",
-                         *args.pretrain_arg])
+                         "--threads", str(bench.threads), "--seed", str(bench.seed), "--no-progress", "--overwrite",
+                         *bench.pretrain_args])
     if code != 0:
         raise SystemExit(f"pretraining failed with exit code {code}")
     timing["pretrain_s"] = round(time.perf_counter() - t, 1)
@@ -83,19 +97,19 @@ def run(args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         log(f"frozen policy on the {name} encoder")
         train(TrainConfig(bags=[bags], out=out / f"policy-{name}", mode=TrainMode.FROZEN, encoder=encoder,
-                          epochs=args.frozen_epochs, seed=args.seed, cache_dir=out / "cache", progress=False,
+                          epochs=bench.frozen_epochs, seed=bench.seed, cache_dir=out / "cache", progress=False,
                           overwrite=True), log=lambda text: None)
         runtime = PolicyRuntime.from_bundle(out / f"policy-{name}")
-        with EpisodePool(args.workers) as pool:
-            ev = evaluate_policy(runtime, episodes=args.eval_episodes, seed=args.seed, pool=pool)
+        with EpisodePool(bench.workers) as pool:
+            ev = evaluate_policy(runtime, episodes=bench.eval_episodes, seed=bench.seed, pool=pool)
         results[name] = ev.report.summary()
         timing[f"{name}_train_eval_s"] = round(time.perf_counter() - t, 1)
         log(f"{name}: mean error {results[name]['mean_abs_error_g']:.2f} g")
 
     return {
         "task": "sim, 100 g -> 60 g, frozen encoder, dynamic 3-frame windows",
-        "preset": args.preset, "demonstrations": str(bags), "pretrain_epochs": args.pretrain_epochs,
-        "eval_episodes": args.eval_episodes, "results": results,
+        "preset": bench.preset, "demonstrations": str(bags), "pretrain_epochs": bench.pretrain_epochs,
+        "eval_episodes": bench.eval_episodes, "results": results,
         "adapted_beats_random": results["stage1_adapted"]["mean_abs_error_g"]
         < results["random_init"]["mean_abs_error_g"],
         "timing": timing, "seconds": round(time.perf_counter() - t0, 1),

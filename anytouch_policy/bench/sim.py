@@ -9,19 +9,22 @@ Speeds are taken on one core (OpenCV limited to one thread; OMP_NUM_THREADS=1 ke
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 import time
 from collections.abc import Callable
+from typing import Annotated
 
 import cv2
 import numpy as np
+from pydantic import Field
 
-from anytouch_policy.cli.args import NONNEGATIVE_INT, POSITIVE_INT
+from anytouch_policy.bounds import AT_LEAST_1, NONNEGATIVE
+from anytouch_policy.cli.args import Flags
 from anytouch_policy.eval.rollout import run_episode
+from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.sim.contacts import draw_touch, render_touch
+from anytouch_policy.sim.contacts import TouchPlan, draw_touch, render_touch
 from anytouch_policy.sim.contacts import simulate as simulate_touch
 from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
 from anytouch_policy.sim.params import RigConfig, SeedSplit, episode_seed, stream_rng
@@ -78,7 +81,8 @@ def render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 0) -> 
         states = []
         run_episode(ScriptedExpert(), config=config, sensors=(), seed=episode_seed(SeedSplit.EVAL, seed, 0),
                     target_g=60.0, on_tick=lambda r: states.append(r.state))
-        renderer = TactileRenderer(sample_sensor_params(SensorSpec(model), episode_seed=seed, index=0))
+        spec = SensorSpec(load_sensor_model(model))
+        renderer = TactileRenderer(sample_sensor_params(spec, episode_seed=seed, index=0))
         renderer.render(states[0], 0)  # warm the contact cache
         start = time.perf_counter()
         for k in range(frames):
@@ -94,7 +98,7 @@ def touch_render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 
     previous = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        touches = {}
+        touches: dict[str, TouchPlan] = {}
         for k in range(200):
             plan = draw_touch(stream_rng(seed, 7000 + k))
             touches.setdefault(plan.shape.kind, plan)
@@ -102,7 +106,8 @@ def touch_render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 
         for plan in touches.values():
             steps = range(0, round(plan.duration_s / 0.005), 7)
             samples += [(plan.shape, s) for s in simulate_touch(plan, steps).values() if s.depth_mm > 0.0]
-        renderer = TactileRenderer(sample_sensor_params(SensorSpec(model), episode_seed=seed, index=0))
+        spec = SensorSpec(load_sensor_model(model))
+        renderer = TactileRenderer(sample_sensor_params(spec, episode_seed=seed, index=0))
         start = time.perf_counter()
         for k in range(frames):
             shape, state = samples[(k * 37) % len(samples)]
@@ -114,7 +119,7 @@ def touch_render_fps(model: str | SensorType, *, frames: int = 400, seed: int = 
 
 def frames_digest(*, seed: int, ticks: int = 15, sensors: tuple[SensorSpec, ...] | None = None) -> str:
     """SHA-256 over every frame and stamp the rig renders in the first `ticks` ticks of an expert pour."""
-    sensors = sensors or (SensorSpec(SensorType.GELSIGHT_MINI), SensorSpec.parse("digit:right"))
+    sensors = sensors or (SensorSpec(load_sensor_model(SensorType.GELSIGHT_MINI)), SensorSpec.parse("digit:right"))
     digest = hashlib.sha256()
     config = RigConfig()
     expert = ScriptedExpert()
@@ -165,15 +170,22 @@ def sim_figures(*, episodes: int = 20, probe_episodes: int = 24, fps_frames: int
     return figures
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--episodes", type=POSITIVE_INT, default=20, help="expert episodes per (initial, target) pair")
-    parser.add_argument("--probe-episodes", type=POSITIVE_INT, default=24,
-                        help="expert episodes for the dynamics probe")
-    parser.add_argument("--fps-frames", type=POSITIVE_INT, default=400,
-                        help="frames rendered per sensor for the speed")
-    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
+Count = Annotated[int, AT_LEAST_1]
 
 
-def run(args: argparse.Namespace) -> dict:
-    return sim_figures(episodes=args.episodes, probe_episodes=args.probe_episodes, fps_frames=args.fps_frames,
-                       seed=args.seed, log=lambda msg: print(f"[bench sim] {msg}", file=sys.stderr))
+@config
+class SimBench:
+    """What `anytouch bench sim` measures."""
+
+    episodes: Count = Field(default=20, description="expert episodes per (initial, target) pair")
+    probe_episodes: Count = Field(default=24, description="expert episodes for the dynamics probe")
+    fps_frames: Count = Field(default=400, description="frames rendered per sensor for the speed")
+    seed: Annotated[int, NONNEGATIVE] = 0
+
+
+FLAGS = Flags(SimBench, "episodes", "probe_episodes", "fps_frames", "seed")
+
+
+def run(bench: SimBench) -> dict:
+    return sim_figures(episodes=bench.episodes, probe_episodes=bench.probe_episodes, fps_frames=bench.fps_frames,
+                       seed=bench.seed, log=lambda msg: print(f"[bench sim] {msg}", file=sys.stderr))

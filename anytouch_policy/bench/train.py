@@ -10,19 +10,23 @@ Training speed on recorded expert episodes (recorded into a temporary folder unl
 
 from __future__ import annotations
 
-import argparse
 import resource
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import torch
+from pydantic import Field
 
-from anytouch_policy.cli.args import POSITIVE_INT
+from anytouch_policy.bounds import AT_LEAST_1
+from anytouch_policy.cli.args import Flag, Flags
 from anytouch_policy.data.frames import load_frame_table
+from anytouch_policy.schema import config
+
+Count = Annotated[int, AT_LEAST_1]
 
 if TYPE_CHECKING:  # the modules themselves load when a bench runs, not when `anytouch` builds its parser
     from anytouch_policy.model.bundle import EncoderBundle
@@ -33,19 +37,26 @@ if TYPE_CHECKING:  # the modules themselves load when a bench runs, not when `an
     from anytouch_policy.train.trainers import FinetuneTrainer
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="anytouch-small", help="encoder preset (random init)")
-    parser.add_argument("--threads", type=POSITIVE_INT, default=2, help="CPU threads (torch)")
-    parser.add_argument("--episodes", type=POSITIVE_INT, default=4, help="expert episodes to record when no --bags")
-    parser.add_argument("--bags", default=None, metavar="DIR", help="use these episodes instead of recording")
-    parser.add_argument("--batch-size", type=POSITIVE_INT, default=32)
-    parser.add_argument("--finetune-steps", type=POSITIVE_INT, default=6,
-                        help="timed finetune steps (after one warm-up)")
-    parser.add_argument("--finetune", default="all", metavar="all|last:N")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda")
-    parser.add_argument("--amp", action="store_true", help="fine-tune in bfloat16 autocast (as `anytouch train --amp`)")
-    parser.add_argument("--no-frozen", action="store_true", help="time fine-tuning only (a large preset's cache "
-                                                                  "fill and re-encoding take long on a CPU)")
+@config
+class TrainBench:
+    """What `anytouch bench train` measures."""
+
+    preset: str = Field(default="anytouch-small", description="encoder preset (random init)")
+    threads: Count = Field(default=2, description="CPU threads (torch)")
+    episodes: Count = Field(default=4, description="expert episodes to record when no --bags")
+    bags: Path | None = Field(default=None, description="use these episodes instead of recording")
+    batch_size: Count = 32
+    finetune_steps: Count = Field(default=6, description="timed finetune steps (after one warm-up)")
+    finetune: str = Field(default="all", description="finetune mode (all or last:N)")
+    device: str = Field(default="cpu", description="cpu | cuda")
+    amp: bool = Field(default=False, description="fine-tune in bfloat16 autocast (as `anytouch train --amp`)")
+    frozen: bool = Field(default=True, description="time the frozen head epochs (cached vs re-encoded) too")
+
+
+FLAGS = Flags(TrainBench, "preset", "threads", "episodes", Flag("bags", metavar="DIR"), "batch_size",
+              "finetune_steps", Flag("finetune", metavar="all|last:N"), "device", "amp",
+              Flag("frozen", help="time fine-tuning only (a large preset's cache fill and re-encoding take long on a "
+                                  "CPU)"))
 
 
 def train_steps(trainer, batches: list[np.ndarray], labels: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
@@ -123,21 +134,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(bench: TrainBench) -> dict:
     from anytouch_policy.threads import set_torch_threads
 
-    set_torch_threads(args.threads)
-    device = torch.device(args.device)
-    with tempfile.TemporaryDirectory(prefix="anytouch-bench-") as tmp:
-        tmp = Path(tmp)
-        bench = prepare_bench(tmp, preset=args.preset, bags=Path(args.bags) if args.bags else None,
-                              episodes=args.episodes, batch_size=args.batch_size, device=device)
-        frozen = None if args.no_frozen else _frozen(bench, tmp, device)
-        finetune = _finetune(bench, tmp, device, finetune=args.finetune, batch_size=args.batch_size,
-                             steps=args.finetune_steps, amp=args.amp)
+    set_torch_threads(bench.threads)
+    device = torch.device(bench.device)
+    with tempfile.TemporaryDirectory(prefix="anytouch-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        data = prepare_bench(tmp, preset=bench.preset, bags=bench.bags, episodes=bench.episodes,
+                             batch_size=bench.batch_size, device=device)
+        frozen = _frozen(data, tmp, device) if bench.frozen else None
+        finetune = _finetune(data, tmp, device, finetune=bench.finetune, batch_size=bench.batch_size,
+                             steps=bench.finetune_steps, amp=bench.amp)
     return {
-        "preset": args.preset, "threads": args.threads, "device": str(device), "episodes": len(bench.data.ticks),
-        "ticks_per_epoch": int(len(bench.samples)), "batch_size": args.batch_size, "frozen": frozen,
+        "preset": bench.preset, "threads": bench.threads, "device": str(device), "episodes": len(data.data.ticks),
+        "ticks_per_epoch": int(len(data.samples)), "batch_size": bench.batch_size, "frozen": frozen,
         "finetune": finetune,
     }
 

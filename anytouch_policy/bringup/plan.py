@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from anytouch_policy.bringup.supervisor import ProcessSpec, Supervisor
 from anytouch_policy.errors import ConfigError
@@ -194,9 +194,9 @@ def make_plan(
     pairs = parse_sensors(sensors)
     names, kinds = [n for n, _ in pairs], [k for _, k in pairs]
 
-    def node(name: str, executable: str, overrides: dict[str, object], *, terminal: bool = False,
+    def node(name: str, executable: str, overrides: Mapping[str, object], *, terminal: bool = False,
              essential: bool = True) -> NodeSpec:
-        return NodeSpec(name, executable, files, overrides, namespace, terminal, essential)
+        return NodeSpec(name, executable, files, dict(overrides), namespace, terminal, essential)
 
     nodes = [node(f"sensor_{name}", "sensor_node", {"sensor_name": name, "sensor_type": kind,
                                                      "backend": "sim" if sim else kind, "sim_index": index},
@@ -213,7 +213,7 @@ def make_plan(
             nodes.append(node("expert", "expert_node", {}))
         elif teleop:
             nodes.append(node("teleop", "teleop_node", {}, terminal=True))
-        recorder = {"sensors": names, "sensor_types": kinds}
+        recorder: dict[str, object] = {"sensors": names, "sensor_types": kinds}
         if sim:
             recorder["rig"] = "sim"
         if expert:
@@ -230,7 +230,7 @@ def plan_from_launch(mode: Mode | str, values: Mapping[str, str]) -> Plan:
     declared = {a.name: a for a in LAUNCH_ARGUMENTS[mode]}
     if set(values) != set(declared):
         raise ConfigError(f"{mode.value} launch arguments {sorted(values)} differ from the declared {sorted(declared)}")
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, Any] = {}  # make_plan's keyword arguments, each of its own type
     for name, value in values.items():
         argument = declared[name]
         if argument.choices and value not in argument.choices:

@@ -110,10 +110,11 @@ class Supervisor:
     def start(self) -> None:
         hook = _die_with_parent_hook()
         for spec in self.specs:
-            io = {} if spec.terminal else {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE,
-                                           "stderr": subprocess.STDOUT}
+            piped = not spec.terminal  # a terminal node keeps this process's stdin, stdout and stderr
             self.procs[spec.name] = subprocess.Popen(
-                list(spec.argv), env=self.env, start_new_session=not spec.terminal, preexec_fn=hook, **io)
+                list(spec.argv), env=self.env, start_new_session=not spec.terminal, preexec_fn=hook,
+                stdin=subprocess.DEVNULL if piped else None, stdout=subprocess.PIPE if piped else None,
+                stderr=subprocess.STDOUT if piped else None)
         for spec in self.specs:  # after every fork: preexec_fn and threads do not mix
             proc = self.procs[spec.name]
             if proc.stdout is not None:

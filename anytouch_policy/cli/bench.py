@@ -3,9 +3,9 @@ anytouch bench train --preset anytouch-small --threads 2
 anytouch bench contention --preset anytouch-small --threads 2
 OMP_NUM_THREADS=1 anytouch bench sim
 
-Run a benchmark and print its JSON. Each bench lives in anytouch_policy.bench.<name> and defines
-add_arguments(parser) and run(args) -> dict, and its docstring holds its example; add one by adding a line to
-BENCHES.
+Run a benchmark and print its JSON. Each bench lives in anytouch_policy.bench.<name> and defines its config class,
+FLAGS (the flags built from it) and run(config) -> dict, and its docstring holds its example; add one by adding a
+line to BENCHES.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(name, help=help_text, description=help_text,
                            example=example(module.__doc__, f"anytouch bench {name}"))
         p.set_defaults(_bench_module=module_name)
-        module.add_arguments(p)
+        module.FLAGS.add_to(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = importlib.import_module(args._bench_module).run(args)
+    bench = importlib.import_module(args._bench_module)
+    result = bench.run(bench.FLAGS.build(args))
     print(json.dumps(result, indent=2))
     return 0

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from anytouch_policy.cli.args import NONNEGATIVE
+from anytouch_policy.bounds import NONNEGATIVE
+from anytouch_policy.cli.args import number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expert", action="store_true",
                         help="record --sim: the scripted expert drives the demonstrations instead of the keyboard")
     parser.add_argument("--output-dir", default="", help="record: episodes directory (overrides the YAML)")
-    parser.add_argument("--stop-timeout", type=NONNEGATIVE, default=10.0, metavar="S",
+    parser.add_argument("--stop-timeout", type=number(float, NONNEGATIVE), default=10.0, metavar="S",
                         help="seconds to wait after SIGINT before SIGTERM/SIGKILL (default %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan as JSON and start nothing")
 

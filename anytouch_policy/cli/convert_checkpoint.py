@@ -11,20 +11,26 @@ from __future__ import annotations
 import argparse
 import json
 
-from anytouch_policy.cli.args import POSITIVE_INT
+from anytouch_policy.bounds import AT_LEAST_1
+from anytouch_policy.cli.args import number
+from anytouch_policy.pretrain.config import DecoderConfig
+from anytouch_policy.schema import default_of
+
+COUNT = number(int, AT_LEAST_1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("src", help="checkpoint: .pth with a 'model' state_dict, a bare state_dict, or .safetensors")
     parser.add_argument("out_dir", help="bundle folder to write")
-    parser.add_argument("--heads", type=POSITIVE_INT, default=None, help="attention heads (default: width / 64)")
+    parser.add_argument("--heads", type=COUNT, default=None, help="attention heads (default: width / 64)")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow full unpickling of SRC (needed for the official file; can run code from SRC)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an encoder bundle in OUT_DIR (and a decoder folder in --decoder-out)")
     parser.add_argument("--decoder-out", metavar="DIR",
                         help="also write the MAE decoder there (for anytouch pretrain --init-decoder)")
-    parser.add_argument("--decoder-heads", type=POSITIVE_INT, default=16, help="decoder attention heads (official: 16)")
+    parser.add_argument("--decoder-heads", type=COUNT, default=default_of(DecoderConfig, "heads"),
+                        help="decoder attention heads (default: %(default)s, the official decoder's)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,8 +5,12 @@ into bags, train fine-tuned and frozen policies with dynamic (3-frame) and stati
 evaluate each in closed loop on unseen seeds, and print the paper's table 4 (docs/training.md). Everything lands in
 --out (default runs/demo-<timestamp>): bags/, models/, eval/, table.md, table.json, pours.png, errors.png.
 
+    anytouch demo                              # the full run
     anytouch demo --quick --out /tmp/demo      # a one-minute smoke run (tiny encoder, rough numbers)
     anytouch demo --encoder models/adapted     # start from your own encoder bundle instead of a random init
+
+Flags, defaults and ranges are DemoConfig's (anytouch_policy.demo.run); --quick changes the defaults of the flags
+it names (DemoConfig.quick).
 """
 
 from __future__ import annotations
@@ -15,49 +19,30 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT, add_workers_argument
+from anytouch_policy.cli.args import Flag, Flags
+from anytouch_policy.demo.run import DemoConfig
+
+FLAGS = Flags(
+    DemoConfig,
+    Flag("out", optional=True), Flag("episodes", optional=True), Flag("eval_episodes", optional=True), "initial_g",
+    "target_g", Flag("sensors", "--sensor", metavar="MODEL[:FINGER[:FPS]]"), Flag("encoder", metavar="BUNDLE"),
+    Flag("preset", optional=True), Flag("finetune", metavar="all|last:N"), Flag("finetune_epochs", optional=True),
+    Flag("frozen_epochs", optional=True), Flag("bags", metavar="DIR"), "seed", "threads", "workers", "amp",
+    Flag("progress", help="no progress bars"),
+    one_of=[("encoder", "preset")],
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default=None, help="output folder (default runs/demo-<YYYYmmdd-HHMMSS>)")
     parser.add_argument("--quick", action="store_true", help="small run for tests: 8 demos, 2 eval episodes, "
                                                              "tiny encoder, 3 fine-tune / 40 head epochs")
-    parser.add_argument("--episodes", type=POSITIVE_INT, default=None,
-                        help="expert demonstrations to record (default 40)")
-    parser.add_argument("--eval-episodes", type=POSITIVE_INT, default=None, help="closed-loop episodes per policy (20)")
-    parser.add_argument("--initial-g", type=GRAMS, default=100.0)
-    parser.add_argument("--target-g", type=GRAMS, default=60.0)
-    parser.add_argument("--sensor", action="append", default=None, metavar="MODEL[:FINGER[:FPS]]",
-                        help="simulated sensor: a shipped model name or a model file (.yaml), repeatable (default "
-                             "gelsight_mini)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--encoder", default=None, metavar="BUNDLE", help="encoder bundle to start from")
-    source.add_argument("--preset", default=None, help="random-init preset (default anytouch-small)")
-    parser.add_argument("--finetune", default="all", metavar="all|last:N")
-    parser.add_argument("--finetune-epochs", type=POSITIVE_INT, default=None)
-    parser.add_argument("--frozen-epochs", type=POSITIVE_INT, default=None)
-    parser.add_argument("--bags", default=None, metavar="DIR", help="use these demonstrations instead of recording")
-    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
-    parser.add_argument("--threads", type=POSITIVE_INT, default=2, help="CPU threads (torch) of training")
-    add_workers_argument(parser)
-    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                        help="fine-tune in bfloat16 autocast (default: where the CPU/GPU runs bfloat16 natively)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    FLAGS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from anytouch_policy.demo.run import DemoConfig, run_demo
+    from anytouch_policy.demo.run import run_demo
 
-    out = Path(args.out or f"runs/demo-{datetime.now():%Y%m%d-%H%M%S}")
-    overrides = {k: v for k, v in {
-        "episodes": args.episodes, "eval_episodes": args.eval_episodes, "preset": args.preset,
-        "finetune_epochs": args.finetune_epochs, "frozen_epochs": args.frozen_epochs,
-        "sensors": args.sensor}.items() if v is not None}
-    overrides.update(initial_g=args.initial_g, target_g=args.target_g, seed=args.seed, finetune=args.finetune,
-                     encoder=Path(args.encoder) if args.encoder else None,
-                     bags=Path(args.bags) if args.bags else None, threads=args.threads, workers=args.workers,
-                     amp=args.amp,
-                     progress=not args.no_progress)
-    config = DemoConfig.quick(out, **overrides) if args.quick else DemoConfig(out=out, **overrides)
-    run_demo(config)
+    values = FLAGS.values(args)
+    values.setdefault("out", Path(f"runs/demo-{datetime.now():%Y%m%d-%H%M%S}"))
+    run_demo(DemoConfig.quick(**values) if args.quick else DemoConfig(**values))
     return 0

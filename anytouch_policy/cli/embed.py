@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from anytouch_policy.model.runtime import Precision
 from anytouch_policy.sensors import SensorType
 
 
@@ -19,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sensor", required=True, help=f"sensor name: {', '.join(s.label for s in SensorType)}")
     parser.add_argument("--universal", action="store_true", help="use the universal sensor token (slot 9)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "float16"],
+    parser.add_argument("--precision", default=Precision.FLOAT32.value, choices=[p.value for p in Precision],
                         help="compute dtype (float16 needs cuda)")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from typing import Any
 
 #: Shell words that end a command line: an example may redirect its JSON into a file.
 SHELL_ENDS = (">", ">>", "|", "&&", ";")
@@ -16,8 +17,8 @@ SHELL_ENDS = (">", ">>", "|", "&&", ";")
 class ExampleParser(argparse.ArgumentParser):
     """An ArgumentParser whose help starts with `example: <command line>`; its sub-parsers are ExampleParsers."""
 
-    def __init__(self, *args: object, example: str = "", **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, example: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.example = example
 
     def format_help(self) -> str:

@@ -9,6 +9,7 @@ stage 2 touch-vision-text alignment + cross-sensor matching on aligned manifests
 Writes OUT/encoder/ (an encoder bundle for the encoder node and `anytouch train`), OUT/mae_decoder/,
 OUT/checkpoints/last.pt (--resume continues from it), OUT/metrics.jsonl and OUT/run.json; prints a JSON summary.
 Multi-GPU: torchrun --standalone --nproc_per_node 4 -m anytouch_policy.cli.main pretrain ... (no other change).
+Flags, defaults and ranges are PretrainConfig's (anytouch_policy.pretrain.config).
 """
 
 from __future__ import annotations
@@ -16,101 +17,33 @@ from __future__ import annotations
 import argparse
 import json
 
-from anytouch_policy.cli.args import (
-    DROPOUT,
-    FRACTION,
-    LEARNING_RATE,
-    NONNEGATIVE,
-    NONNEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    PROBABILITY,
+from anytouch_policy.cli.args import Flag, Flags
+from anytouch_policy.pretrain.config import PretrainConfig
+
+FLAGS = Flags(
+    PretrainConfig,
+    "stage", Flag("data", metavar="MANIFEST"), Flag("bags", metavar="DIR"), Flag("init", metavar="BUNDLE"),
+    Flag("preset", metavar="NAME"), Flag("init_decoder", metavar="DIR"), "out", "clip_arch",
+    Flag("clip_weights", metavar="FILE"), "epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "mask_ratio",
+    "norm_pix_loss", "decoder.width", "decoder.layers", "decoder.heads", "universal_max",
+    Flag("weights.touch_vision", "--alpha-tv"), Flag("weights.touch_text", "--alpha-tl"),
+    Flag("weights.vision_text", "--alpha-vl"), Flag("weights.match", "--match-weight"),
+    Flag("stage2_mae", "--no-mae", help="stage 2 without masked modelling"), Flag("lora.rank", "--lora-r"),
+    "lora.alpha", "lora.dropout", Flag("bag_stride", "--stride"), Flag("bag_hop", "--hop"), Flag("bag_kinds", sep=","),
+    Flag("augment", help="no flips / colour jitter"), "seed", "device", "amp", "workers", "threads", "save_every",
+    "resume", "stop_after", "overwrite", "grad_checkpointing", "clip_grad", Flag("progress", help="no progress bars"),
+    one_of=[("init", "preset")],
 )
-from anytouch_policy.pretrain.config import AmpMode, ClipKind, Stage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stage", type=int, choices=[1, 2], required=True, help="1: masked modelling; 2: alignment")
-    parser.add_argument("--data", action="append", default=[], metavar="MANIFEST",
-                        help="dataset manifest (.jsonl) or folder holding manifest.jsonl; repeatable")
-    parser.add_argument("--bags", action="append", default=[], metavar="DIR",
-                        help="folder of recorded episodes (touch-only clips); repeatable")
-    init = parser.add_mutually_exclusive_group(required=True)
-    init.add_argument("--init", metavar="BUNDLE", help="encoder bundle to start from")
-    init.add_argument("--preset", metavar="NAME", help="start from a preset (random, or CLIP with --clip-weights)")
-    parser.add_argument("--init-decoder", metavar="DIR", help="a previous run's mae_decoder/ folder")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--clip-arch", default="ViT-L-14", help="open_clip model name or CLIP config JSON (stage 2)")
-    parser.add_argument("--clip-weights", metavar="FILE", help="open_clip checkpoint of --clip-arch (local file)")
-    parser.add_argument("--epochs", type=POSITIVE_INT, help="default: 20 (stage 1), 12 (stage 2)")
-    parser.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="per rank (default 64)")
-    parser.add_argument("--lr", type=LEARNING_RATE, default=2e-4)
-    parser.add_argument("--weight-decay", type=NONNEGATIVE, default=0.1)
-    parser.add_argument("--warmup-epochs", type=NONNEGATIVE, default=1.0)
-    parser.add_argument("--mask-ratio", type=FRACTION, default=0.75)
-    parser.add_argument("--norm-pix-loss", action="store_true", help="per-patch standardised pixel targets")
-    parser.add_argument("--decoder-width", type=POSITIVE_INT, default=512)
-    parser.add_argument("--decoder-layers", type=POSITIVE_INT, default=8)
-    parser.add_argument("--decoder-heads", type=POSITIVE_INT, default=16)
-    parser.add_argument("--universal-max", type=PROBABILITY, default=0.75,
-                        help="final probability of the universal sensor token (rises linearly from 0)")
-    parser.add_argument("--alpha-tv", type=NONNEGATIVE, default=1.0, help="touch-vision weight")
-    parser.add_argument("--alpha-tl", type=NONNEGATIVE, default=1.0, help="touch-text weight (2.0 = official code)")
-    parser.add_argument("--alpha-vl", type=NONNEGATIVE, default=0.2, help="vision-text weight")
-    parser.add_argument("--match-weight", type=NONNEGATIVE, default=0.1, help="cross-sensor matching weight (lambda)")
-    parser.add_argument("--no-mae", action="store_true", help="stage 2 without masked modelling")
-    parser.add_argument("--lora-r", type=POSITIVE_INT, default=16)
-    parser.add_argument("--lora-alpha", type=POSITIVE, default=16.0)
-    parser.add_argument("--lora-dropout", type=DROPOUT, default=0.0)
-    parser.add_argument("--stride", type=POSITIVE_INT, default=1, help="frame spacing inside a bag clip")
-    parser.add_argument("--hop", type=POSITIVE_INT, default=1, help="frames between bag clip starts")
-    parser.add_argument("--bag-kinds", default="video,static", help="bag samples to cut: video, static or both")
-    parser.add_argument("--no-augment", action="store_true", help="no flips / colour jitter")
-    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--amp", choices=[m.value for m in AmpMode], default="auto", help="mixed precision on cuda")
-    parser.add_argument("--workers", type=NONNEGATIVE_INT, default=0, help="data loader worker processes")
-    parser.add_argument("--threads", type=POSITIVE_INT, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--save-every", type=NONNEGATIVE_INT, default=200,
-                        help="steps between checkpoints (0: epoch ends)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
-    parser.add_argument("--stop-after", type=POSITIVE_INT, help="stop (checkpointed) after N steps of this invocation")
-    parser.add_argument("--overwrite", action="store_true", help="replace a previous run in OUT")
-    parser.add_argument("--grad-checkpointing", action="store_true", help="less memory for the large preset")
-    parser.add_argument("--clip-grad", type=POSITIVE, help="max gradient norm (default: none)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def config_from_args(args: argparse.Namespace):
-    """The PretrainConfig the arguments describe (ConfigError on contradictions)."""
-    from anytouch_policy.errors import ConfigError
-    from anytouch_policy.pretrain.config import DecoderConfig, LoraConfig, LossWeights, PretrainConfig
-
-    try:
-        kinds = tuple(ClipKind(k.strip()) for k in args.bag_kinds.split(",") if k.strip())
-    except ValueError:
-        raise ConfigError(f"--bag-kinds: expected video, static or video,static, got {args.bag_kinds!r}") from None
-    return PretrainConfig(
-        stage=Stage(args.stage), out=args.out, data=tuple(args.data), bags=tuple(args.bags), init=args.init,
-        preset=args.preset, init_decoder=args.init_decoder, clip_arch=args.clip_arch, clip_weights=args.clip_weights,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        warmup_epochs=args.warmup_epochs, mask_ratio=args.mask_ratio, norm_pix_loss=args.norm_pix_loss,
-        decoder=DecoderConfig(width=args.decoder_width, layers=args.decoder_layers, heads=args.decoder_heads),
-        universal_max=args.universal_max,
-        weights=LossWeights(touch_vision=args.alpha_tv, touch_text=args.alpha_tl, vision_text=args.alpha_vl,
-                            match=args.match_weight),
-        stage2_mae=not args.no_mae, lora=LoraConfig(rank=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
-        bag_stride=args.stride, bag_hop=args.hop, bag_kinds=kinds, augment=not args.no_augment, seed=args.seed,
-        device=args.device, amp=AmpMode(args.amp), workers=args.workers, threads=args.threads,
-        save_every=args.save_every,
-        resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress, overwrite=args.overwrite,
-        grad_checkpointing=args.grad_checkpointing, clip_grad=args.clip_grad)
+    FLAGS.add_to(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from anytouch_policy.pretrain.trainer import run_pretrain
 
-    result = run_pretrain(config_from_args(args))
+    result = run_pretrain(FLAGS.build(args))
     if result.main:
         last = result.history[-1] if result.history else {}
         print(json.dumps({"out": str(result.out), "finished": result.finished, "steps": result.steps,

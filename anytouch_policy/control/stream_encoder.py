@@ -122,7 +122,9 @@ class StreamEncoder:
             if name in self._ready:
                 self._counts[name][2] += self._new[name] - 1
                 self._new[name] = 0
-                out.append((name, self._rings[name].window()))
+                window = self._rings[name].window()
+                if window is not None:  # ready: complete since its last frame (None only after a clear)
+                    out.append((name, window))
         self._ready.clear()
         return out
 

@@ -142,8 +142,9 @@ class DecisionWorker(Generic[J, R]):
                 self._cond.wait_for(lambda: self._stop or self._job is not None)
                 if self._stop:
                     return
-                tick_s, started, job = self._job
-                self._job = None
+                entry, self._job = self._job, None
+            assert entry is not None  # the wait returns with a job unless stopping
+            tick_s, started, job = entry
             try:
                 result: R | Exception = self._decide(job)
             except Exception as exc:

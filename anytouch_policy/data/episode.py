@@ -17,25 +17,29 @@ Episode metadata (initial/target grams, sensors, rig, note, ...) is one JSON str
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Annotated, Any
 
 import numpy as np
 import yaml
+from pydantic import Field, model_validator
 from rosbags.highlevel import AnyReader
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 from rosbags.typesys import Stores, get_typestore
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG, Action
+from anytouch_policy.bounds import POSITIVE
 from anytouch_policy.data import topics
 from anytouch_policy.data.messages import (
+    RosbagsMessage,
     image_msg,
     joint_state_msg,
     pose_step_msg,
@@ -43,6 +47,7 @@ from anytouch_policy.data.messages import (
     stamp_from_cdr,
 )
 from anytouch_policy.errors import EpisodeError, MessageError
+from anytouch_policy.schema import config, decode, dump, read_yaml
 from anytouch_policy.tactile import StampedFrame
 
 INCOMPLETE_SUFFIX = ".incomplete"
@@ -53,9 +58,11 @@ TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 _TACTILE_RE = re.compile(r"(?:^|/)tactile/(?P<sensor>[^/]+)/image_raw$")
 
 
-@dataclass
+@config(frozen=False, error=EpisodeError)
 class EpisodeMeta:
-    """What a person or a training run needs to know about an episode besides its messages."""
+    """What a person or a training run needs to know about an episode besides its messages. Every field is checked
+    when it is built or read, naming the field (and the file), instead of failing later inside training without a
+    word about which bag it came from."""
 
     initial_g: float  # beads in the cylinder at the start
     target_g: float  # mass to pour
@@ -63,38 +70,21 @@ class EpisodeMeta:
     rig: str = "sim"  # "sim" or a free name of the real rig
     source: str = "teleop"  # "teleop" | "expert" | "policy"
     note: str = ""
-    delta_phi_deg: float = DEFAULT_DELTA_PHI_DEG
-    control_rate_hz: float = CONTROL_RATE_HZ
+    delta_phi_deg: Annotated[float, POSITIVE] = DEFAULT_DELTA_PHI_DEG
+    control_rate_hz: Annotated[float, POSITIVE] = CONTROL_RATE_HZ
     seed: int | None = None  # sim episodes: the rig seed
     final_g: float | None = None  # mass on the scale at the end, when known
     complete: bool = False
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        """Types and ranges, so a bad value is refused here, naming the field (from_json adds the file), instead
-        of failing later inside training without a word about which bag it came from."""
-        for name in ("initial_g", "target_g", "delta_phi_deg", "control_rate_hz"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise EpisodeError(f"episode metadata field {name!r} must be a finite number, got {value!r}")
+    @model_validator(mode="after")
+    def _pours_something(self) -> EpisodeMeta:
         if not 0 < self.target_g < self.initial_g:
-            raise EpisodeError(f"episode metadata target_g ({self.target_g}) must be > 0 and below initial_g "
-                               f"({self.initial_g})")
-        if self.delta_phi_deg <= 0 or self.control_rate_hz <= 0:
-            raise EpisodeError(f"episode metadata delta_phi_deg ({self.delta_phi_deg}) and control_rate_hz "
-                               f"({self.control_rate_hz}) must be > 0")
-        if not isinstance(self.sensors, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                         for k, v in self.sensors.items()):
-            raise EpisodeError(f"episode metadata field 'sensors' must map sensor names to type names, "
-                               f"got {self.sensors!r}")
-        for name, kinds in (("rig", str), ("source", str), ("note", str), ("complete", bool), ("extra", dict),
-                            ("seed", int | None), ("final_g", int | float | None)):
-            value = getattr(self, name)
-            if not isinstance(value, kinds) or (isinstance(value, bool) and name in ("seed", "final_g")):
-                raise EpisodeError(f"episode metadata field {name!r} has the wrong type: {value!r}")
+            raise ValueError(f"target_g ({self.target_g}) must be > 0 and below initial_g ({self.initial_g})")
+        return self
 
     def to_json(self) -> str:
-        return json.dumps({"version": META_VERSION, **asdict(self)}, sort_keys=True)
+        return json.dumps({"version": META_VERSION, **dump(self)}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str, *, where: str) -> EpisodeMeta:
@@ -102,20 +92,21 @@ class EpisodeMeta:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise EpisodeError(f"{where}: custom_data {META_KEY!r} is not JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise EpisodeError(f"{where}: custom_data {META_KEY!r} must be a JSON object")
-        data.pop("version", None)
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise EpisodeError(f"{where}: unknown episode metadata fields {unknown}")
-        missing = [k for k in ("initial_g", "target_g", "sensors") if k not in data]
-        if missing:
-            raise EpisodeError(f"{where}: episode metadata lacks {missing}")
-        try:
-            return cls(**data)
-        except EpisodeError as exc:
-            raise EpisodeError(f"{where}: {exc}") from None
+        if isinstance(data, dict):
+            data.pop("version", None)
+        return decode(cls, data, where=f"{where} (episode metadata)")
+
+
+@config(foreign=True)
+class _BagInfo:
+    custom_data: dict[str, str] | None = None  # rosbag2's place for user key/values (ours: META_KEY)
+
+
+@config(foreign=True)
+class _BagMetadata:
+    """The part of rosbag2's metadata.yaml this module reads."""
+
+    rosbag2_bagfile_information: _BagInfo
 
 
 class EpisodeWriter:
@@ -149,7 +140,7 @@ class EpisodeWriter:
         if compress:
             self._writer.set_compression(CompressionMode.STORAGE if storage == "mcap" else CompressionMode.MESSAGE,
                                          CompressionFormat.ZSTD)
-        self._connections: dict[str, object] = {}
+        self._connections: dict[str, Connection] = {}
         self._closed = False
 
     def open(self) -> EpisodeWriter:
@@ -173,7 +164,7 @@ class EpisodeWriter:
             self._connections[name] = conn
         self._writer.write(conn, int(t_ns), data)
 
-    def _write(self, name: str, t_ns: int, msg: object) -> None:
+    def _write(self, name: str, t_ns: int, msg: RosbagsMessage) -> None:
         msgtype = msg.__msgtype__
         self.write_raw(name, msgtype, t_ns, TYPESTORE.serialize_cdr(msg, msgtype))
 
@@ -286,10 +277,15 @@ class Episode:
                                    stamp_from_cdr(raw))
 
 
-def _decode_frame(reader: AnyReader, conn, raw: bytes, *, where: str) -> np.ndarray:
+def _message(reader: AnyReader, conn: Connection, raw: bytes) -> Any:
+    """A bag message of the connection's type, a class rosbags builds at run time (so its fields are not typed)."""
+    return reader.deserialize(raw, conn.msgtype)
+
+
+def _decode_frame(reader: AnyReader, conn: Connection, raw: bytes, *, where: str) -> np.ndarray:
     """One tactile image of a bag; a malformed one makes the episode corrupt (EpisodeError)."""
     try:
-        return rgb_from_image(reader.deserialize(raw, conn.msgtype), where=where)
+        return rgb_from_image(_message(reader, conn, raw), where=where)
     except MessageError as exc:
         raise EpisodeError(str(exc)) from None
 
@@ -321,11 +317,8 @@ def _open_reader(path: Path) -> Iterator[AnyReader]:
 
 def _read_meta(path: Path) -> EpisodeMeta:
     """Episode metadata from metadata.yaml's custom_data (the rosbag2 place for user key/values)."""
-    try:
-        info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-    except (yaml.YAMLError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise EpisodeError(f"{path}/metadata.yaml: not rosbag2 metadata ({exc})") from None
-    custom = info.get("custom_data") or {}
+    info = read_yaml(path / "metadata.yaml", _BagMetadata, error=EpisodeError).rosbag2_bagfile_information
+    custom = info.custom_data or {}
     if META_KEY not in custom:
         raise EpisodeError(f"{path}/metadata.yaml: no custom_data {META_KEY!r}; not an anytouch episode")
     return EpisodeMeta.from_json(custom[META_KEY], where=f"{path}/metadata.yaml")
@@ -359,11 +352,11 @@ def read_episode(path: Path | str, *, allow_incomplete: bool = False, require_ac
                     continue
                 rel = _relative(conn.topic)
                 if rel == topics.ACTION:
-                    actions.append((t_ns, Action.from_label(reader.deserialize(raw, conn.msgtype).data)))
+                    actions.append((t_ns, Action.from_label(_message(reader, conn, raw).data)))
                 elif rel in (topics.ARM_TILT, topics.SCALE_MASS):
                     ts, vs = series.setdefault(rel, ([], []))
                     ts.append(t_ns)
-                    vs.append(reader.deserialize(raw, conn.msgtype).data)
+                    vs.append(_message(reader, conn, raw).data)
         except EpisodeError:
             raise
         except Exception as exc:

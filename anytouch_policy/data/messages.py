@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from rosbags.typesys.store import Typestore
@@ -26,6 +26,12 @@ def _time(ts: Typestore, stamp_ns: int):
 
 def _header(ts: Typestore, stamp_ns: int, frame_id: str):
     return ts.types["std_msgs/msg/Header"](stamp=_time(ts, stamp_ns), frame_id=frame_id)
+
+
+class RosbagsMessage(Protocol):
+    """A message of rosbags' typestore: its class names its ROS type (what serialize_cdr writes it as)."""
+
+    __msgtype__: ClassVar[str]
 
 
 class ImageFields(Protocol):

@@ -134,7 +134,7 @@ class EpisodeRecorder:
             self._cond.notify()
         return path
 
-    def submit(self, topic: str, msgtype: str, t_ns: int, data: bytes) -> bool:
+    def submit(self, topic: str, msgtype: str, t_ns: int, data: bytes | memoryview) -> bool:
         """Queue one serialised message for the open episode. False: no episode open, or dropped (queue full)."""
         with self._cond:
             if not self._recording:

@@ -14,34 +14,31 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 
+from anytouch_policy.bounds import AT_LEAST_1
 from anytouch_policy.data.episode import INCOMPLETE_SUFFIX, Episode, _read_meta, scan_episodes
 from anytouch_policy.data.topics import tactile_topic
 from anytouch_policy.errors import ConfigError, EpisodeError
+from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import WINDOW_FRAMES, window_indices
 
 
-@dataclass(frozen=True)
+@config
 class WindowSpec:
     """How a window is cut: `frames` frames (3 dynamic, 1 static) `stride` frames apart, newest at or before t."""
 
-    frames: int = WINDOW_FRAMES
-    stride: int = 1
-
-    def __post_init__(self) -> None:
-        if self.frames not in (1, WINDOW_FRAMES):
-            raise ConfigError(f"frames must be {WINDOW_FRAMES} (dynamic window) or 1 (static), got {self.frames}")
-        if self.stride < 1:
-            raise ConfigError(f"stride must be >= 1, got {self.stride}")
+    frames: Literal[3, 1] = WINDOW_FRAMES
+    stride: Annotated[int, AT_LEAST_1] = 1
 
     @property
     def dynamic(self) -> bool:
         return self.frames > 1
 
-    def indices(self, stamps_ns: Sequence[int], t_ns: int) -> list[int] | None:
+    def indices(self, stamps_ns: Sequence[int] | np.ndarray, t_ns: int) -> list[int] | None:
         return window_indices(stamps_ns, t_ns, frames=self.frames, stride=self.stride)
 
 
@@ -151,8 +148,8 @@ def align_episode(episode: Episode, *, sensors: Sequence[str], spec: WindowSpec)
     dropped = 0
     stamps = [episode.frame_stamps[s] for s in sensors]
     for t_ns, action in episode.actions:
-        cut = [spec.indices(st, t_ns) for st in stamps]
-        if any(idx is None for idx in cut):
+        cut = [idx for idx in (spec.indices(st, t_ns) for st in stamps) if idx is not None]
+        if len(cut) < len(stamps):  # a sensor without a full window yet
             dropped += 1
             continue
         times.append(t_ns)

@@ -36,11 +36,12 @@ from tqdm import tqdm
 from anytouch_policy.actions import Action
 from anytouch_policy.data import EpisodeMeta, topics
 from anytouch_policy.data.episode import TYPESTORE
-from anytouch_policy.data.messages import image_msg, joint_state_msg, pose_step_msg
+from anytouch_policy.data.messages import RosbagsMessage, image_msg, joint_state_msg, pose_step_msg
 from anytouch_policy.data.recording import EpisodeRecorder
 from anytouch_policy.errors import ConfigError, EpisodeError
 from anytouch_policy.eval.rollout import EpisodeReport, run_episode
 from anytouch_policy.outputs import OutputKind, writing_dir
+from anytouch_policy.schema import dump
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import EPISODES_PER_SEED, RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.rig import TickResult
@@ -87,7 +88,7 @@ def draw_pairs(episodes: int, *, initial_g: float | Span, target_g: float | Span
     return pairs
 
 
-def _submit(recorder: EpisodeRecorder, name: str, t_ns: int, msg: object) -> None:
+def _submit(recorder: EpisodeRecorder, name: str, t_ns: int, msg: RosbagsMessage) -> None:
     msgtype = msg.__msgtype__
     if not recorder.submit(name, msgtype, t_ns, TYPESTORE.serialize_cdr(msg, msgtype)):
         raise EpisodeError(f"{recorder.root}: the recorder dropped a message on {name} (queue full or not recording)")
@@ -233,7 +234,7 @@ def _summary(plan: _Plan, paths: Sequence[Path], reports: Sequence[EpisodeReport
         "randomize": plan.config.randomize,
         "sensors": [{"name": s.name, "model": s.model.name, "slot": s.sensor_type.label,
                      "finger": s.finger.name.lower(), "fps": s.fps or s.model.format.fps, "unit_seed": s.unit_seed,
-                     "randomize_unit": s.randomize_unit, "definition": s.model.model_dump(mode="json")}
+                     "randomize_unit": s.randomize_unit, "definition": dump(s.model)}
                     for s in plan.sensors],
         "episodes_recorded": [{"folder": p.name, "seed": r.seed, "initial_g": initial, "target_g": target,
                                "poured_g": r.poured_g, "steps": r.steps, "timed_out": r.timed_out}

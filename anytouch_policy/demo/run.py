@@ -13,26 +13,29 @@ from the seed: the released AnyTouch weights cannot be downloaded on a fresh mac
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
+from pydantic import Field, model_validator
+
+from anytouch_policy.bounds import AT_LEAST_1, MASS_G, NONNEGATIVE
 from anytouch_policy.demo.record import draw_pairs, record_demonstrations
 from anytouch_policy.demo.table import Cell, plot_errors, render_markdown, render_text
-from anytouch_policy.errors import ConfigError
 from anytouch_policy.eval.policy import PolicyEval, evaluate_policy, plot_pours
 from anytouch_policy.eval.rollout import EpisodePool, evaluate
 from anytouch_policy.model.bundle import read_bundle_config
-from anytouch_policy.model.config import EncoderConfig, load_preset
+from anytouch_policy.model.config import load_preset
 from anytouch_policy.model.encoder import Finetune, FinetuneMode
 from anytouch_policy.outputs import check_output_dir
 from anytouch_policy.policy.runtime import PolicyRuntime
+from anytouch_policy.schema import config
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
-from anytouch_policy.threads import set_torch_threads
+from anytouch_policy.threads import WORKERS_HELP, set_torch_threads
 from anytouch_policy.train import TrainConfig, TrainMode, train
 from anytouch_policy.train.metrics import Selection
 from anytouch_policy.train.trainers import bfloat16_is_native
@@ -41,7 +44,7 @@ from anytouch_policy.train.trainers import bfloat16_is_native
 @dataclass(frozen=True)
 class Variant:
     mode: TrainMode
-    frames: int
+    frames: Literal[3, 1]  # a dynamic or a static window
 
     @property
     def dynamic(self) -> bool:
@@ -52,70 +55,69 @@ class Variant:
         return f"{self.mode.value}-{'dynamic' if self.dynamic else 'static'}"
 
 
+Count = Annotated[int, AT_LEAST_1]
+Grams = Annotated[float, MASS_G]
+
 VARIANTS = (Variant(TrainMode.FINETUNE, 3), Variant(TrainMode.FINETUNE, 1), Variant(TrainMode.FROZEN, 3),
             Variant(TrainMode.FROZEN, 1))
 
 
-@dataclass
+@config(frozen=False)
 class DemoConfig:
-    out: Path
-    episodes: int = 40  # expert demonstrations
-    eval_episodes: int = 20
-    initial_g: float = 100.0
-    target_g: float = 60.0
-    sensors: list[str] = field(default_factory=lambda: ["gelsight_mini"])  # sim sensor specs
-    seed: int = 0
-    encoder: Path | None = None
-    preset: str = "anytouch-small"
-    finetune: str = "all"
-    finetune_epochs: int = 16  # 16 x ~27 s per variant on 2 cores: what brings fine-tuned dynamic under 2 g
-    frozen_epochs: int = 40
-    stride: int = 1
-    bags: Path | None = None  # use these demonstrations instead of recording
-    max_ticks: int | None = None  # cut episodes (demonstrations and evaluation) after this many ticks
-    threads: int | None = 2  # torch threads of training (and of evaluation with workers=1)
-    workers: int | None = None  # processes for the evaluation episodes, one torch thread each (None: one per CPU)
-    amp: bool | None = None  # fine-tune in bfloat16 autocast; None: where the CPU or GPU runs bfloat16 natively
-    select: Selection = Selection.LAST  # 8 validation episodes pick epochs by noise; the schedule's end is stabler
-    progress: bool = True
+    """Everything the demo does, checked when built: a typo must not cost a recording."""
 
-    def __post_init__(self) -> None:
-        """Every setting is checked here, before anything is recorded (a typo must not cost a recording)."""
-        for name in ("episodes", "eval_episodes", "finetune_epochs", "frozen_epochs", "stride", "max_ticks",
-                     "threads", "workers"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"demo: {name} must be an integer >= 1, got {value!r}")
-        if not 0 < self.target_g < self.initial_g < math.inf:
-            raise ConfigError(f"demo: need 0 < target_g < initial_g, got initial_g={self.initial_g}, "
-                              f"target_g={self.target_g}")
-        if self.encoder is None:
-            arch = load_preset(self.preset)
-        else:
-            arch = EncoderConfig.from_dict(read_bundle_config(self.encoder)["architecture"],
-                                           where=f"{self.encoder}/config.json field 'architecture'")
+    out: Path = Field(description="output folder (default runs/demo-<YYYYmmdd-HHMMSS>)")
+    episodes: Count = Field(default=40, description="expert demonstrations to record")
+    eval_episodes: Count = Field(default=20, description="closed-loop episodes per policy")
+    initial_g: Grams = Field(default=100.0, description="beads in the cylinder at the start (g)")
+    target_g: Grams = Field(default=60.0, description="mass to pour (g)")
+    sensors: list[str] = Field(default_factory=lambda: ["gelsight_mini"],
+                               description="simulated sensor: a shipped model name or a model file (.yaml), "
+                                           "repeatable")
+    seed: Annotated[int, NONNEGATIVE] = 0
+    encoder: Path | None = Field(default=None, description="encoder bundle to start from")
+    preset: str = Field(default="anytouch-small", description="random-init preset")
+    finetune: str = Field(default="all", description="which encoder part the fine-tuned variants train (all or last:N)")
+    finetune_epochs: Count = 16  # 16 x ~27 s per variant on 2 cores: what brings fine-tuned dynamic under 2 g
+    frozen_epochs: Count = 40
+    stride: Count = 1
+    bags: Path | None = Field(default=None, description="use these demonstrations instead of recording")
+    max_ticks: Count | None = None  # cut episodes (demonstrations and evaluation) after this many ticks
+    threads: Count | None = Field(default=2, description="CPU threads (torch) of training")
+    workers: Count | None = Field(default=None, description=WORKERS_HELP)
+    amp: bool | None = Field(
+        default=None, description="fine-tune in bfloat16 autocast (default: where the CPU/GPU runs bfloat16 natively)")
+    select: Selection = Selection.LAST  # 8 validation episodes pick epochs by noise; the schedule's end is stabler
+    progress: bool = Field(default=True, description="progress bars")
+
+    @model_validator(mode="after")
+    def _runnable(self) -> DemoConfig:
+        if not self.target_g < self.initial_g:
+            raise ValueError(f"need 0 < target_g < initial_g, got initial_g={self.initial_g}, "
+                             f"target_g={self.target_g}")
+        arch = load_preset(self.preset) if self.encoder is None else read_bundle_config(self.encoder).architecture
         finetune = Finetune.parse(self.finetune)
         if finetune.mode is FinetuneMode.FROZEN:
-            raise ConfigError("demo: finetune must be 'all' or 'last:N' (the frozen variants are trained anyway)")
+            raise ValueError("finetune must be 'all' or 'last:N' (the frozen variants are trained anyway)")
         if finetune.last_n > arch.layers:
-            raise ConfigError(f"demo: finetune last:{finetune.last_n} exceeds the encoder's {arch.layers} blocks")
+            raise ValueError(f"finetune last:{finetune.last_n} exceeds the encoder's {arch.layers} blocks")
         for spec in self.sensors:
             SensorSpec.parse(spec)
         if self.bags is None:  # the recording's rule: the target at least 10 g below the initial mass
             draw_pairs(1, initial_g=self.initial_g, target_g=self.target_g, seed=self.seed)
-        if self.bags is not None and not Path(self.bags).is_dir():
-            raise ConfigError(f"demo: --bags {self.bags} is not a folder of episodes")
+        elif not self.bags.is_dir():
+            raise ValueError(f"--bags {self.bags} is not a folder of episodes")
+        return self
 
     @classmethod
-    def quick(cls, out: Path, **overrides: object) -> DemoConfig:
+    def quick(cls, **fields: Any) -> DemoConfig:
         """A small end-to-end run for tests (about a minute on 2 cores). Its episodes are whole pours (the expert
         needs 75-120 ticks; cutting them short would leave every row at the same timeout error), and the 8
         demonstrations with 40 head epochs on cached embeddings are the least that lets a frozen policy finish pours
         of its own, so the smoke test tells a working pipeline from one that learns nothing."""
-        base = {"episodes": 8, "eval_episodes": 2, "preset": "anytouch-tiny", "finetune_epochs": 3,
+        base: dict[str, Any] = {"episodes": 8, "eval_episodes": 2, "preset": "anytouch-tiny", "finetune_epochs": 3,
                 "frozen_epochs": 40}
-        base.update(overrides)
-        return cls(out=out, **base)
+        return cls(**(base | fields))
 
 
 @dataclass
@@ -129,7 +131,7 @@ class DemoResult:
 def _cell(ev: PolicyEval) -> Cell:
     s = ev.report.summary()
     return Cell(mean_g=s["mean_abs_error_g"], std_g=s["std_abs_error_g"], episodes=len(ev.report.episodes),
-                timeouts=s["timeouts"])
+                timeouts=int(s["timeouts"]))
 
 
 def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoResult:
@@ -188,7 +190,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
                           target_g=config.target_g, sensors=specs, seed=config.seed, config=rig, pool=pool)
         es = expert.summary()
         expert_cell = Cell(mean_g=es["mean_abs_error_g"], std_g=es["std_abs_error_g"], episodes=config.eval_episodes,
-                           timeouts=es["timeouts"])
+                           timeouts=int(es["timeouts"]))
         log(f"scripted expert on the evaluation seeds: mean error {expert_cell.text()} g")
         stage("expert reference", t0)
         for variant in VARIANTS:

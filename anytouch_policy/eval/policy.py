@@ -17,14 +17,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from anytouch_policy.actions import Action
+from anytouch_policy.bounds import AT_LEAST_1, MASS_G, NONNEGATIVE
 from anytouch_policy.errors import AnyTouchError, ConfigError
 from anytouch_policy.eval.rollout import EpisodePool, EpisodeReport, EvalReport, Frames, episode_specs
+from anytouch_policy.model.runtime import Precision
 from anytouch_policy.outputs import check_output_file
 from anytouch_policy.policy.runtime import PolicyRuntime
+from anytouch_policy.schema import config
 from anytouch_policy.sim.params import RigConfig
+from anytouch_policy.sim.sensor_model import load_sensor_model
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec
+from anytouch_policy.threads import WORKERS_HELP
 
 
 class SimPolicy:
@@ -53,7 +61,8 @@ class SimPolicy:
 def sim_sensors(runtime: PolicyRuntime) -> list[SensorSpec]:
     """Simulated sensors matching the policy's: same names, the shipped sensor model of each type; a name ending in
     "_right" sits on the right finger (the sim's default names are <model>_<finger>)."""
-    return [SensorSpec(kind, name=name, finger=Finger.RIGHT if name.endswith("_right") else Finger.LEFT)
+    return [SensorSpec(load_sensor_model(kind), name=name,
+                       finger=Finger.RIGHT if name.endswith("_right") else Finger.LEFT)
             for name, kind in runtime.sensors]
 
 
@@ -117,28 +126,53 @@ def plot_pours(evals: dict[str, PolicyEval], path: Path | str, *, episodes: int 
     return path
 
 
-def default_plot_path(policy: Path | str, *, initial_g: float, target_g: float, seed: int) -> Path:
-    """Where `anytouch eval` puts its plot unless told: inside the bundle (the bundle's output rule allows it)."""
-    return Path(policy) / f"eval_{initial_g:g}-{target_g:g}_seed{seed}.png"
+@config
+class EvalConfig:
+    """What `anytouch eval` runs: a policy bundle, closed loop on the simulated rig."""
+
+    policy: Path = Field(description="policy bundle folder")
+    episodes: Annotated[int, AT_LEAST_1] = Field(default=20, description="closed-loop episodes")
+    initial_g: Annotated[float, MASS_G] = Field(default=100.0, description="beads in the cylinder at the start (g)")
+    target_g: Annotated[float, MASS_G] = Field(default=60.0, description="mass to pour (g)")
+    seed: Annotated[int, NONNEGATIVE] = Field(
+        default=0, description="run seed (episode seeds from the evaluation range)")
+    sensors: list[str] | None = Field(
+        default=None, description="simulated sensors: shipped model names or model files (.yaml), repeatable "
+                                  "(default: the policy's sensors, by name)")
+    plot: Path | None = Field(default=None, description="poured mass over time (default: "
+                                                        "<policy>/eval_<initial>-<target>_seed<seed>.png)")
+    write_plot: bool = Field(default=True, description="write the plot")
+    device: str = Field(default="auto", description="auto | cpu | cuda")
+    precision: Precision = Field(default=Precision.FLOAT32, description="compute dtype of the encoder")
+    threads: Annotated[int, AT_LEAST_1] | None = Field(default=None, description="CPU threads (torch) with --workers 1")
+    workers: Annotated[int, AT_LEAST_1] | None = Field(default=None, description=WORKERS_HELP)
+
+    @property
+    def plot_path(self) -> Path | None:
+        """Where the plot goes: --plot, else inside the bundle (the bundle's output rule allows it); None: no plot."""
+        if not self.write_plot:
+            return None
+        return self.plot or self.policy / f"eval_{self.initial_g:g}-{self.target_g:g}_seed{self.seed}.png"
 
 
-def evaluate_bundle(policy: Path | str, *, episodes: int, initial_g: float, target_g: float, seed: int,
-                    sensors: Sequence[str] | None, plot: Path | None, device: str, precision: str,
-                    threads: int | None, as_json: bool, workers: int | None = None) -> None:
+def evaluate_bundle(config: EvalConfig, *, as_json: bool = False) -> None:
     """`anytouch eval`: load the bundle, evaluate, print the report (table or JSON), then write the plot.
 
     The plot path is checked before any work; the report is printed before the plot, so a failing plot (a full
     disk) never loses it.
     """
+    policy, plot = config.policy, config.plot_path
     if plot is not None:
         check_output_file(plot, what="--plot")
-    runtime = PolicyRuntime.from_bundle(policy, device=device, precision=precision, threads=threads)
-    specs = [SensorSpec.parse(s) for s in sensors] if sensors else None
+    runtime = PolicyRuntime.from_bundle(policy, device=config.device, precision=config.precision,
+                                        threads=config.threads)
+    specs = [SensorSpec.parse(s) for s in config.sensors] if config.sensors else None
     progress = None if as_json else (lambda ep: print(f"episode {ep.index}: poured {ep.poured_g:.2f} g "
                                                       f"({ep.steps} ticks)", file=sys.stderr))
-    with EpisodePool(workers) as pool:
-        result = evaluate_policy(runtime, episodes=episodes, initial_g=initial_g, target_g=target_g, seed=seed,
-                                 sensors=specs, progress=progress, pool=pool)
+    with EpisodePool(config.workers) as pool:
+        result = evaluate_policy(runtime, episodes=config.episodes, initial_g=config.initial_g,
+                                 target_g=config.target_g, seed=config.seed, sensors=specs, progress=progress,
+                                 pool=pool)
     if as_json:
         print(json.dumps({"policy": str(policy), "variant": runtime.variant, **result.to_dict(),
                           **({} if plot is None else {"plot": str(plot)})}, indent=2), flush=True)

@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import pickle
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -128,10 +128,10 @@ def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSp
     counts = dict.fromkeys((a.label for a in Action), 0)
     with SimRig(config, sensors, seed=seed, render_newest=None if record_all_frames else keep) as rig:
         policy.reset()
-        privileged = isinstance(policy, PrivilegedPolicy)
-        if privileged:
-            policy.begin_episode(rig.setup, target_g=target_g, config=config)
-            policy.observe(rig.state())
+        privileged = policy if isinstance(policy, PrivilegedPolicy) else None
+        if privileged is not None:
+            privileged.begin_episode(rig.setup, target_g=target_g, config=config)
+            privileged.observe(rig.state())
         rings: dict[str, deque[StampedFrame]] = {name: deque(maxlen=max(keep, 1)) for name in rig.sources}
         result: TickResult | None = None
         while result is None or not result.done:
@@ -140,8 +140,8 @@ def run_episode(policy: Policy, *, config: RigConfig, sensors: Sequence[SensorSp
             result = rig.step(action)
             for name, frames in result.frames.items():
                 rings[name].extend(frames)
-            if privileged:
-                policy.observe(result.state)
+            if privileged is not None:
+                privileged.observe(result.state)
             if on_tick is not None:
                 on_tick(result)
         poured = rig.poured_g
@@ -236,7 +236,7 @@ class EpisodePool:
         """Each episode of `specs`: with `policy` in this process, or in the workers with a policy from
         `make_policy` (default: a copy of `policy`); what a worker is sent must pickle."""
         if self.workers == 1 or len(specs) == 1:
-            results = (run_traced(policy, spec) for spec in specs)
+            results: Iterable[tuple[EpisodeReport, Trace]] = (run_traced(policy, spec) for spec in specs)
         else:
             make_policy = make_policy or partial(_same, policy)
             try:

@@ -48,7 +48,7 @@ class Estimate:
         return {**asdict(self), "half_width": self.half_width, "resolved": self.resolved}
 
 
-def mean_ci(values: Sequence[float], *, level: float = LEVEL) -> Estimate:
+def mean_ci(values: Sequence[float] | np.ndarray, *, level: float = LEVEL) -> Estimate:
     """Mean with its two-sided Student-t interval; a single value gets an infinite interval, never a false one."""
     x = np.asarray(values, dtype=np.float64)
     if x.ndim != 1 or x.size == 0:

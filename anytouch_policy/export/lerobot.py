@@ -13,13 +13,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pyarrow as pa
 from PIL import Image
+from pydantic import Field
 from tqdm import tqdm
 
-from anytouch_policy.actions import Action
+from anytouch_policy.actions import CONTROL_RATE_HZ, Action
+from anytouch_policy.bounds import AT_LEAST_1, Interval
 from anytouch_policy.data import topics
 from anytouch_policy.data.episode import Episode
 from anytouch_policy.data.samples import EpisodeTicks, WindowSpec, align_episode, policy_sensors, usable_episodes
@@ -28,9 +31,24 @@ from anytouch_policy.export import lerobot_format as fmt
 from anytouch_policy.export.stats import ImageHistogram, vector_stats
 from anytouch_policy.outputs import OutputKind, check_output_dir, writing_dir
 from anytouch_policy.policy.config import CONDITIONING_NAMES
+from anytouch_policy.schema import config
 from anytouch_policy.tactile import window_indices
 
-PNG_LEVEL = 6  # zlib level LeRobot saves "image" features with; 1 encodes ~5x faster, files ~15 % larger
+
+@config
+class ExportConfig:
+    """What `anytouch export lerobot` writes (its flags are these fields)."""
+
+    bags: Annotated[list[Path], Field(min_length=1)] = Field(
+        description="folder(s) of episode bags (MCAP or sqlite3), or single episodes; repeatable")
+    out: Path = Field(description="dataset folder to write (new or empty; --overwrite replaces an earlier export)")
+    fps: Annotated[int, AT_LEAST_1] = Field(
+        default=int(CONTROL_RATE_HZ), description="rows per second: the episodes' action rate (5 Hz)")
+    png_level: Annotated[int, Interval.parse("[0, 9]")] = Field(
+        default=6, description="PNG zlib level 0-9 (lossless at any level): 6 as LeRobot; 1 is ~5x faster, ~15% larger")
+    overwrite: bool = Field(default=False, description="replace an earlier dataset at --out")
+    skip_bad: bool = Field(default=False, description="skip (and list) corrupt bags instead of stopping")
+    progress: bool = Field(default=True, description="progress bar")
 IMAGE_KEY = "observation.images.{sensor}"
 STATE_KEY = "observation.state"
 GOAL_KEY = "observation.goal_g"
@@ -107,8 +125,6 @@ def _state_topics(episodes: Sequence[Episode]) -> list[tuple[str, str]]:
 
 
 def _check_fps(episodes: Sequence[Episode], fps: int) -> None:
-    if fps <= 0:
-        raise ConfigError(f"--fps must be a positive whole number, got {fps}")
     for ep in episodes:
         if abs(ep.meta.control_rate_hz - fps) > 1e-6:
             raise ConfigError(f"{ep.path}: recorded at {ep.meta.control_rate_hz:g} Hz (control_rate_hz), but --fps "
@@ -203,16 +219,15 @@ class _Writer:
         return pa.table(data, schema=self.files.schema), numeric, hists
 
 
-def export_lerobot(bags: Sequence[Path | str], out: Path | str, *, fps: int = 5, skip_bad: bool = False,
-                   overwrite: bool = False, png_level: int = PNG_LEVEL,
-                   data_file_size_mb: float = fmt.DATA_FILE_SIZE_MB, progress: bool = True,
+def export_lerobot(config: ExportConfig, *, data_file_size_mb: float = fmt.DATA_FILE_SIZE_MB,
                    log: Callable[[str], None] = print) -> ExportSummary:
-    """Write every complete episode under `bags` as one LeRobotDataset v3.0 at `out` (see the module docstring)."""
+    """Write every complete episode under `config.bags` as one LeRobotDataset v3.0 at `config.out` (see the module
+    docstring)."""
     started = time.perf_counter()
-    out = check_output_dir(out, LEROBOT_DATASET, overwrite=overwrite)
-    if not 0 <= png_level <= 9:
-        raise ConfigError(f"--png-level must be 0..9 (zlib), got {png_level}")
-    episodes, skipped = usable_episodes(bags, skip_bad=skip_bad, log=log)
+    bags, fps, png_level, overwrite, progress = config.bags, config.fps, config.png_level, config.overwrite, \
+        config.progress
+    out = check_output_dir(config.out, LEROBOT_DATASET, overwrite=overwrite)
+    episodes, skipped = usable_episodes(bags, skip_bad=config.skip_bad, log=log)
     if not episodes:
         raise EpisodeError(f"no complete episodes under {[str(b) for b in bags]}")
     _check_fps(episodes, fps)

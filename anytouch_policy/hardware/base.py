@@ -15,9 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
+from typing import Annotated
+
+from pydantic import model_validator
 
 from anytouch_policy.bounds import Interval, require_finite
-from anytouch_policy.errors import ConfigError
+from anytouch_policy.schema import config, fields_of, interval_of
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import StampedFrame
 
@@ -165,32 +168,24 @@ class TactileSource(_Device):
 #: cylinder of beads turned faster than 60 deg/s throws them out in a burst, and 60 deg/s is three times the
 #: xArm's reduced-mode joint speed cap of 20 deg/s; a watchdog that waits more than 5 s (25 missed 5 Hz ticks) is no
 #: watchdog. Zero is excluded for the step, the rate and the timeout: each would stop every command.
-LIMIT_RANGES: dict[str, Interval] = {
-    "min_tilt_deg": Interval.parse("[-180, 180)"),
-    "max_tilt_deg": Interval.parse("[0, 180]"),
-    "max_step_deg": Interval.parse("(0, 5]"),
-    "max_rate_deg_s": Interval.parse("(0, 60]"),
-    "command_timeout_s": Interval.parse("(0, 5]"),
-}
-
-
-@dataclass(frozen=True)
+@config
 class ArmLimits:
-    """Safety bounds applied to every command, whatever the backend; each field lies in LIMIT_RANGES (finite)
-    and min_tilt_deg < max_tilt_deg, else ConfigError names the field."""
+    """Safety bounds applied to every command, whatever the backend; each field lies in its range (finite) and
+    min_tilt_deg < max_tilt_deg, else ConfigError names the field."""
 
-    min_tilt_deg: float = 0.0  # never tilt back past the upright start pose
-    max_tilt_deg: float = 120.0  # never tilt beyond this about the tool axis
-    max_step_deg: float = 0.5  # largest rotation one command may ask for, and the most the target may lead the arm
-    max_rate_deg_s: float = 5.0  # largest tilt speed the backend may use to reach a target
-    command_timeout_s: float = 0.6  # no command for this long -> hold (3 missed 5 Hz ticks)
+    min_tilt_deg: Annotated[float, Interval.parse("[-180, 180)")] = 0.0  # never tilt back past the upright start pose
+    max_tilt_deg: Annotated[float, Interval.parse("[0, 180]")] = 120.0  # never tilt beyond this about the tool axis
+    max_step_deg: Annotated[float, Interval.parse("(0, 5]")] = 0.5  # largest rotation one command may ask for, and
+    #   the most the target may lead the arm
+    max_rate_deg_s: Annotated[float, Interval.parse("(0, 60]")] = 5.0  # largest tilt speed the backend may use
+    command_timeout_s: Annotated[float, Interval.parse("(0, 5]")] = 0.6  # no command for this long -> hold (3 missed
+    #   5 Hz ticks)
 
-    def __post_init__(self) -> None:
-        for name, interval in LIMIT_RANGES.items():
-            interval.check(f"ArmLimits.{name}", getattr(self, name))
+    @model_validator(mode="after")
+    def _ordered(self) -> ArmLimits:
         if not self.min_tilt_deg < self.max_tilt_deg:
-            raise ConfigError(f"ArmLimits.min_tilt_deg ({self.min_tilt_deg}) must be below max_tilt_deg "
-                              f"({self.max_tilt_deg})")
+            raise ValueError(f"min_tilt_deg ({self.min_tilt_deg}) must be below max_tilt_deg ({self.max_tilt_deg})")
+        return self
 
     def target_step(self, step_deg: float, *, target_deg: float, measured_deg: float) -> float:
         """How far a backend moves its commanded target for a requested `step_deg` (clamped to max_step_deg):
@@ -213,6 +208,10 @@ class ArmLimits:
             lower = max(min(self.min_tilt_deg, target_deg), measured_deg - self.max_step_deg)
             return min(0.0, max(min(target_deg + step, measured_deg), lower) - target_deg)
         return 0.0
+
+
+#: The range of each ArmLimits field, for the arm node's parameters.
+LIMIT_RANGES: dict[str, Interval] = {name: interval_of(ArmLimits, name) for name in fields_of(ArmLimits)}
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import field_validator
 
 from anytouch_policy.data.episode import Episode, read_episode
 from anytouch_policy.errors import ConfigError, DeviceNotConnectedError, EpisodeError
 from anytouch_policy.hardware.base import NewestFrame, SourceState, SourceStats, TactileSource
+from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import StampedFrame
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@config
 class ReplayConfig:
     """Which recorded frames to re-publish."""
 
@@ -36,9 +38,12 @@ class ReplayConfig:
     sensor: str = ""  # sensor of the episode to replay; defaults to `name`, or the episode's only sensor
     loop: bool = False  # start over after the last frame
 
-    def __post_init__(self) -> None:
-        if not self.episode:
-            raise ConfigError("replay episode is required (an episode directory written by the recorder)")
+    @field_validator("episode")
+    @classmethod
+    def _episode_given(cls, value: str) -> str:
+        if not value:
+            raise ValueError("is required (an episode directory written by the recorder)")
+        return value
 
 
 class ReplaySource(TactileSource):
@@ -101,7 +106,7 @@ class ReplaySource(TactileSource):
                     if self._stop.wait(max(0.0, (due_ns - self._clock()) / 1e9)):
                         return
                     self._newest.put(StampedFrame(frame.image, due_ns))
-                if not self.config.loop or first is None:
+                if not self.config.loop or first is None or last is None:
                     break
                 self.loops += 1
                 start_ns += last - first + self.period_ns

@@ -15,29 +15,33 @@ architecture and preprocessing to it and is what an embedding cache should key o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Final, Literal, TypeVar
 
 import torch
+from pydantic import model_validator
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from anytouch_policy.errors import BundleError, ConfigError
-from anytouch_policy.model.config import EncoderConfig
+from anytouch_policy.errors import BundleError
+from anytouch_policy.model.config import Architecture, EncoderConfig
 from anytouch_policy.model.encoder import AnyTouchEncoder, Finetune, FinetuneMode
 from anytouch_policy.outputs import OutputKind, writing_dir
+from anytouch_policy.schema import config, decode, dump, fields_of, load_json
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import IMAGENET_MEAN, IMAGENET_STD
 
-BUNDLE_KIND = "anytouch-encoder"
-FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
+BUNDLE_KIND: Final = "anytouch-encoder"
+FORMAT_VERSION: Final = 1
+CONFIG_FILE: Final = "config.json"
+WEIGHTS_FILE: Final = "model.safetensors"
 
 #: An encoder bundle folder, for the output-folder rule (anytouch_policy.outputs).
 ENCODER_BUNDLE = OutputKind("encoder bundle", markers=(CONFIG_FILE, WEIGHTS_FILE), contents=(CONFIG_FILE, WEIGHTS_FILE),
@@ -46,17 +50,62 @@ ENCODER_BUNDLE = OutputKind("encoder bundle", markers=(CONFIG_FILE, WEIGHTS_FILE
 #: Slots whose sensor tokens the released model trained: the five sensor families and the universal token.
 RELEASED_TRAINED_SLOTS: tuple[int, ...] = tuple(int(s) for s in SensorType)
 
-_RESIZE = "stretch"
-_COLOR = "rgb"
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@config
 class SourceInfo:
     """Provenance of converted weights."""
 
     path: str  # the checkpoint file as given to the converter
     sha256: str  # of that file
     format: str  # e.g. "official-stage1", "official-stage2"
+
+
+@config
+class Preprocess:
+    """How frames become model input; a bundle records it and the loader refuses one this code does not do."""
+
+    size: int  # frames are resized to size x size
+    mean: tuple[float, float, float]  # ImageNet normalisation, RGB
+    std: tuple[float, float, float]
+    resize: Literal["stretch"] = "stretch"  # no crop, aspect not kept
+    color: Literal["rgb"] = "rgb"
+
+
+@config(kw_only=True)
+class WeightsFile:
+    """The weights file of a bundle and its checksum."""
+
+    file: Literal["model.safetensors"] = WEIGHTS_FILE
+    sha256: str
+
+
+@config(kw_only=True)
+class EncoderWeights(WeightsFile):
+    dtype: Literal["float32"] = "float32"  # always float32 on disk
+
+
+@config
+class EncoderBundleConfig:
+    """An encoder bundle's config.json (module docstring)."""
+
+    kind: Literal["anytouch-encoder"]
+    format_version: Literal[1]
+    architecture: Architecture
+    sensor_slots: dict[str, int]  # sensor name -> token slot, for a reader without this package
+    trained_slots: tuple[int, ...]
+    preprocess: Preprocess
+    weights: EncoderWeights
+    source: SourceInfo | None
+
+    @model_validator(mode="after")
+    def _slots_exist(self) -> EncoderBundleConfig:
+        bad = [s for s in self.trained_slots if not 0 <= s < self.architecture.sensor_slots]
+        if bad:
+            raise ValueError(f"field trained_slots must list slots in 0..{self.architecture.sensor_slots - 1}, "
+                             f"got {list(self.trained_slots)}")
+        return self
 
 
 @dataclass
@@ -86,14 +135,16 @@ def file_sha256(path: Path | str) -> str:
 
 
 def _fingerprint(weights_sha256: str, config: EncoderConfig) -> str:
-    blob = json.dumps({"weights": weights_sha256, "architecture": config.to_dict(), "preprocess": _preprocess(config)},
-                      sort_keys=True)
+    blob = json.dumps({"weights": weights_sha256, "architecture": dump(config),
+                       "preprocess": dump(_preprocess(config))}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _preprocess(config: EncoderConfig) -> dict[str, Any]:
-    return {"size": config.image_size, "mean": [round(float(v), 6) for v in IMAGENET_MEAN],
-            "std": [round(float(v), 6) for v in IMAGENET_STD], "resize": _RESIZE, "color": _COLOR}
+def _preprocess(config: EncoderConfig) -> Preprocess:
+    r, g, b = (round(float(v), 6) for v in IMAGENET_MEAN)
+    mean = (r, g, b)
+    r, g, b = (round(float(v), 6) for v in IMAGENET_STD)
+    return Preprocess(size=config.image_size, mean=mean, std=(r, g, b))
 
 
 def check_finite(tensors: Mapping[str, torch.Tensor], what: str) -> None:
@@ -140,73 +191,46 @@ def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: S
     swapped in, so a crash never leaves half a bundle.
     """
     path = Path(path)
-    bad = [s for s in trained_slots if not 0 <= s < encoder.config.sensor_slots]
-    if bad:
-        raise ConfigError(f"trained_slots {bad} outside 0..{encoder.config.sensor_slots - 1}")
+    config = EncoderBundleConfig(  # checked before anything is written; the checksum follows the weights
+        kind=BUNDLE_KIND, format_version=FORMAT_VERSION, architecture=encoder.config,
+        sensor_slots={s.label: int(s) for s in SensorType}, trained_slots=tuple(sorted(set(trained_slots))),
+        preprocess=_preprocess(encoder.config), weights=EncoderWeights(sha256=""), source=source)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in encoder.state_dict().items()}
     check_finite(tensors, f"refusing to write {path / WEIGHTS_FILE}")
     with writing_dir(path, ENCODER_BUNDLE, overwrite=overwrite) as staged:
         save_file(tensors, staged / WEIGHTS_FILE, metadata={"format": "pt"})
         sha = file_sha256(staged / WEIGHTS_FILE)
-        config = {
-            "kind": BUNDLE_KIND,
-            "format_version": FORMAT_VERSION,
-            "architecture": encoder.config.to_dict(),
-            "sensor_slots": {s.label: int(s) for s in SensorType},
-            "trained_slots": sorted(set(trained_slots)),
-            "preprocess": _preprocess(encoder.config),
-            "weights": {"file": WEIGHTS_FILE, "sha256": sha, "dtype": "float32"},
-            "source": None if source is None else {"path": source.path, "sha256": source.sha256,
-                                                   "format": source.format},
-        }
-        (staged / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        config = dataclasses.replace(config, weights=EncoderWeights(sha256=sha))
+        (staged / CONFIG_FILE).write_text(json.dumps(dump(config), indent=2) + "\n")
     return sha
 
 
-def require_field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], where: Path) -> Any:
-    """data[name], or a BundleError naming the file and the field when it is missing or of another JSON type."""
-    if name not in data:
-        raise BundleError(f"{where}: missing field {name!r}")
-    value = data[name]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):  # JSON true is no number
-        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise BundleError(f"{where}: field {name!r} must be {expected}, got {type(value).__name__}")
-    return value
-
-
-def read_config_json(path: Path, *, kind: str, version: int, what: str) -> tuple[dict[str, Any], Path]:
-    """The checked head of a bundle's config.json (folder, file, JSON object, `kind`, `format_version`); shared by
-    encoder and policy bundles so both fail the same way."""
+def read_config_json(path: Path, kind: type[T], *, what: str) -> T:
+    """A bundle's config.json as `kind` (encoder and policy bundles, so both fail the same way): the folder, the
+    file, then its `kind` and `format_version` (a policy given for an encoder is named as such), then every field;
+    BundleError names the file and each field."""
     if not path.is_dir():
         raise BundleError(f"{what} folder not found: {path}")
     cfg_path = path / CONFIG_FILE
     if not cfg_path.is_file():
         raise BundleError(f"{path} is not a {what}: {CONFIG_FILE} is missing")
-    try:
-        data = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{cfg_path}: not valid JSON ({exc})") from None
+    data = load_json(cfg_path, error=BundleError)
     if not isinstance(data, dict):
         raise BundleError(f"{cfg_path}: must hold a JSON object")
-    found = require_field(data, "kind", str, cfg_path)
-    if found != kind:
-        raise BundleError(f"{cfg_path}: kind is {found!r}, expected {kind!r}")
-    found_version = require_field(data, "format_version", int, cfg_path)
-    if found_version != version:
-        raise BundleError(f"{cfg_path}: format_version {found_version} is not supported (this code reads {version})")
-    return data, cfg_path
+    fields = fields_of(kind)
+    expected_kind = typing.get_args(fields["kind"].annotation)[0]
+    if data.get("kind") != expected_kind:
+        raise BundleError(f"{cfg_path}: kind is {data.get('kind')!r}, expected {expected_kind!r}")
+    version = typing.get_args(fields["format_version"].annotation)[0]
+    if data.get("format_version") != version:
+        raise BundleError(f"{cfg_path}: format_version {data.get('format_version')!r} is not supported (this code "
+                          f"reads {version})")
+    return decode(kind, data, where=str(cfg_path), error=BundleError)
 
 
-def read_bundle_config(path: Path | str) -> dict[str, Any]:
+def read_bundle_config(path: Path | str) -> EncoderBundleConfig:
     """Parse and check a bundle's config.json (no weights read); BundleError names the file and field."""
-    data, cfg_path = read_config_json(Path(path), kind=BUNDLE_KIND, version=FORMAT_VERSION, what="model bundle")
-    for name, kind_ in (("architecture", dict), ("sensor_slots", dict), ("trained_slots", list),
-                        ("preprocess", dict), ("weights", dict)):
-        require_field(data, name, kind_, cfg_path)
-    if "source" not in data:
-        raise BundleError(f"{cfg_path}: missing field 'source'")
-    require_field(data["weights"], "sha256", str, cfg_path)
-    return data
+    return read_config_json(Path(path), EncoderBundleConfig, what="model bundle")
 
 
 def load_encoder_bundle(path: Path | str, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
@@ -217,27 +241,12 @@ def load_encoder_bundle(path: Path | str, *, device: torch.device | str = "cpu",
     """
     path = Path(path)
     data = read_bundle_config(path)
-    cfg_path = path / CONFIG_FILE
-    try:
-        config = EncoderConfig.from_dict(data["architecture"], where=f"{cfg_path} field 'architecture'")
-    except ConfigError as exc:
-        raise BundleError(str(exc)) from None
-    expected_pre = _preprocess(config)
-    if data["preprocess"] != expected_pre:
-        raise BundleError(f"{cfg_path}: field 'preprocess' is {data['preprocess']}, this code implements "
-                          f"{expected_pre}")
-    slots = data["trained_slots"]
-    if not all(isinstance(s, int) and 0 <= s < config.sensor_slots for s in slots):
-        raise BundleError(f"{cfg_path}: field 'trained_slots' must list slots in 0..{config.sensor_slots - 1}, "
-                          f"got {slots}")
-    source = data["source"]
-    if source is not None:
-        try:
-            source = SourceInfo(path=str(source["path"]), sha256=str(source["sha256"]), format=str(source["format"]))
-        except (KeyError, TypeError):
-            raise BundleError(f"{cfg_path}: field 'source' must be null or have path, sha256, format") from None
+    config = data.architecture
+    if data.preprocess != _preprocess(config):
+        raise BundleError(f"{path / CONFIG_FILE}: field preprocess is {dump(data.preprocess)}, this code implements "
+                          f"{dump(_preprocess(config))}")
 
-    sha = data["weights"]["sha256"]
+    sha = data.weights.sha256
     tensors = read_weights(path, sha256=sha, what="model bundle", verify=verify)
     with torch.device("meta"):
         encoder = AnyTouchEncoder(config)
@@ -246,5 +255,5 @@ def load_encoder_bundle(path: Path | str, *, device: torch.device | str = "cpu",
     encoder.to(device=device, dtype=dtype)
     encoder.set_finetune(Finetune(FinetuneMode.FROZEN))
     encoder.eval()
-    return EncoderBundle(path=path, encoder=encoder, config=config, trained_slots=tuple(sorted(set(slots))),
-                         source=source, weights_sha256=sha)
+    return EncoderBundle(path=path, encoder=encoder, config=config,
+                         trained_slots=tuple(sorted(set(data.trained_slots))), source=data.source, weights_sha256=sha)

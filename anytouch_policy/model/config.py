@@ -6,59 +6,53 @@ checkpoint (`convert_official.py`). Presets are plain JSON so a user can read, c
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
 
+from pydantic import model_validator
+
+from anytouch_policy.bounds import AT_LEAST_1, POSITIVE, Interval
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.schema import config, decode, every_field, load_json
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
-@dataclass(frozen=True)
+Count = Annotated[int, AT_LEAST_1]
+LayerNormEps = Annotated[float, Interval.parse("(0, 1)")]
+
+
+def check_transformer(width: int, heads: int, mlp_ratio: float) -> None:
+    """The shape rules every transformer here obeys (encoder and MAE decoder); ValueError names the numbers."""
+    if width % heads:
+        raise ValueError(f"width {width} is not divisible by heads {heads}")
+    if not float(width * mlp_ratio).is_integer():
+        raise ValueError(f"mlp_ratio {mlp_ratio} must give an integer MLP width for width {width}")
+
+
+@config
 class EncoderConfig:
     """Numbers that define an AnyTouch touch encoder (the official defaults are the released ViT-L/14)."""
 
-    image_size: int = 224  # input side in pixels; frames are resized to image_size x image_size (no crop)
-    patch_size: int = 14  # spatial side of a tubelet; (image_size / patch_size)^2 patch tokens per clip
-    width: int = 1024  # token width (hidden size)
-    layers: int = 24  # transformer blocks
-    heads: int = 16  # attention heads; width must divide by it (released model: width / 64)
-    mlp_ratio: float = 4.0  # MLP hidden = width * mlp_ratio (released model: 4096)
-    output_dim: int = 768  # size of the projected CLS embedding (touch_projection)
-    frames: int = 3  # frames per clip; the Conv3d tubelet spans all of them (a static image is repeated)
-    sensor_slots: int = 10  # rows of the sensor-token table; slot 9 (index -1) is the universal token
-    tokens_per_sensor: int = 5  # sensor tokens placed after CLS, without position embedding
-    ln_eps: float = 1e-5  # LayerNorm epsilon of every norm (pre, blocks, post)
-    act: str = "gelu"  # MLP activation; only exact (erf) GELU, as the released config's hidden_act
+    image_size: Count = 224  # input side in pixels; frames are resized to image_size x image_size (no crop)
+    patch_size: Count = 14  # spatial side of a tubelet; (image_size / patch_size)^2 patch tokens per clip
+    width: Count = 1024  # token width (hidden size)
+    layers: Count = 24  # transformer blocks
+    heads: Count = 16  # attention heads; width must divide by it (released model: width / 64)
+    mlp_ratio: Annotated[float, POSITIVE] = 4.0  # MLP hidden = width * mlp_ratio (released model: 4096)
+    output_dim: Count = 768  # size of the projected CLS embedding (touch_projection)
+    frames: Count = 3  # frames per clip; the Conv3d tubelet spans all of them (a static image is repeated)
+    sensor_slots: Annotated[int, Interval.parse("[10, inf)")] = 10  # rows of the sensor-token table; slot 9
+    #   (index -1) is the universal token
+    tokens_per_sensor: Count = 5  # sensor tokens placed after CLS, without position embedding
+    ln_eps: LayerNormEps = 1e-5  # LayerNorm epsilon of every norm (pre, blocks, post)
+    act: Literal["gelu"] = "gelu"  # MLP activation; only exact (erf) GELU, as the released config's hidden_act
 
-    def __post_init__(self) -> None:
-        for name in ("image_size", "patch_size", "width", "layers", "heads", "output_dim", "frames",
-                     "sensor_slots", "tokens_per_sensor"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"EncoderConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("mlp_ratio", "ln_eps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ConfigError(f"EncoderConfig.{name} must be a finite number, got {value!r}")
+    @model_validator(mode="after")
+    def _shape(self) -> EncoderConfig:
         if self.image_size % self.patch_size:
-            raise ConfigError(f"EncoderConfig.image_size {self.image_size} is not a multiple of "
-                              f"patch_size {self.patch_size}")
-        if self.width % self.heads:
-            raise ConfigError(f"EncoderConfig.width {self.width} is not divisible by heads {self.heads}")
-        if self.sensor_slots < 10:
-            raise ConfigError(f"EncoderConfig.sensor_slots must be >= 10 (slot 9 is the universal token), "
-                              f"got {self.sensor_slots}")
-        if not self.mlp_ratio > 0 or not float(self.width * self.mlp_ratio).is_integer():
-            raise ConfigError(f"EncoderConfig.mlp_ratio {self.mlp_ratio} must give an integer MLP width "
-                              f"for width {self.width}")
-        if not 0 < self.ln_eps < 1:
-            raise ConfigError(f"EncoderConfig.ln_eps must be in (0, 1), got {self.ln_eps}")
-        if self.act != "gelu":
-            raise ConfigError(f"EncoderConfig.act must be 'gelu' (the released model's activation), got {self.act!r}")
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        check_transformer(self.width, self.heads, self.mlp_ratio)
+        return self
 
     @property
     def grid(self) -> int:
@@ -73,23 +67,9 @@ class EncoderConfig:
     def mlp_width(self) -> int:
         return int(self.width * self.mlp_ratio)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, where: str = "config") -> EncoderConfig:
-        """Build from a JSON object; unknown or missing fields are errors naming `where`."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: encoder architecture must be a JSON object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        missing = sorted(names - set(data))
-        if unknown or missing:
-            raise ConfigError(f"{where}: encoder architecture has unknown fields {unknown} / missing fields {missing}")
-        try:
-            return cls(**data)
-        except ConfigError as exc:  # the field's own message, plus the file it came from
-            raise ConfigError(f"{where}: {exc}") from None
+#: An EncoderConfig as a file states it: every field given (presets, bundles, decoder folders).
+Architecture = Annotated[EncoderConfig, every_field(EncoderConfig)]
 
 
 def list_presets() -> list[str]:
@@ -102,6 +82,6 @@ def load_preset(name: str) -> EncoderConfig:
     path = PRESET_DIR / f"{name}.json"
     if "/" in name or not path.is_file():
         raise ConfigError(f"unknown encoder preset {name!r}; valid presets: {', '.join(list_presets())}")
-    data = json.loads(path.read_text())
+    data = load_json(path)
     data.pop("description", None)
-    return EncoderConfig.from_dict(data, where=str(path))
+    return decode(Architecture, data, where=str(path))

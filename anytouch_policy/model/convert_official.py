@@ -37,6 +37,7 @@ from anytouch_policy.model.bundle import ENCODER_BUNDLE, SourceInfo, file_sha256
 from anytouch_policy.model.config import EncoderConfig
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.outputs import check_output_dir
+from anytouch_policy.schema import dump
 
 STAGE2_PREFIX = "touch_mae_model."
 
@@ -103,9 +104,9 @@ class ConversionReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "source": {"path": self.source.path, "sha256": self.source.sha256, "format": self.source.format},
+            "source": dump(self.source),
             "container": self.container,
-            "architecture": self.config.to_dict(),
+            "architecture": dump(self.config),
             "heads_from": self.heads_from,
             "tensors_mapped": self.mapped,
             "encoder_tensors": self.encoder_tensors,

@@ -15,16 +15,19 @@ that exact layout so the released weight copies 1:1 (permuting it would silently
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
+from typing import Annotated
 
 import torch
 from open_clip.transformer import LayerNorm, Transformer
+from pydantic import model_validator
 from torch import nn
 
+from anytouch_policy.bounds import NONNEGATIVE
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.config import EncoderConfig, load_preset
+from anytouch_policy.schema import config
 
 
 class FinetuneMode(StrEnum):
@@ -35,7 +38,7 @@ class FinetuneMode(StrEnum):
     ALL = "all"  # every parameter, sensor tokens, tubelet and position embedding included
 
 
-@dataclass(frozen=True)
+@config
 class Finetune:
     """A fine-tuning choice: `Finetune.parse("frozen" | "all" | "last:N")`.
 
@@ -44,12 +47,14 @@ class Finetune:
     """
 
     mode: FinetuneMode
-    last_n: int = 0
+    last_n: Annotated[int, NONNEGATIVE] = 0
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _n_for_last(self) -> Finetune:
         if (self.mode is FinetuneMode.LAST) != (self.last_n > 0):
-            raise ConfigError(f"finetune: mode 'last' needs last_n >= 1 and other modes last_n = 0, "
-                              f"got mode={self.mode.value!r} last_n={self.last_n}")
+            raise ValueError(f"finetune: mode 'last' needs last_n >= 1 and other modes last_n = 0, "
+                             f"got mode={self.mode.value!r} last_n={self.last_n}")
+        return self
 
     @property
     def label(self) -> str:

@@ -66,7 +66,7 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
-def _choice(enum: type[E], value: object, name: str) -> E:
+def _choice(enum: type[E], value: E | str, name: str) -> E:
     try:
         return enum(value)
     except ValueError:

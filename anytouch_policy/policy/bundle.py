@@ -17,15 +17,15 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import save_file
 
-from anytouch_policy.errors import BundleError, ConfigError
+from anytouch_policy.errors import BundleError
 from anytouch_policy.model.bundle import (
     CONFIG_FILE,
     WEIGHTS_FILE,
+    WeightsFile,
     check_finite,
     check_fit,
     file_sha256,
@@ -35,16 +35,9 @@ from anytouch_policy.model.bundle import (
     read_weights,
 )
 from anytouch_policy.outputs import writing_dir
-from anytouch_policy.policy.config import (
-    ENCODER_DIR,
-    POLICY_BUNDLE,
-    POLICY_FORMAT_VERSION,
-    POLICY_KIND,
-    HeadConfig,
-    ReferenceMode,
-    check_policy_config,
-)
+from anytouch_policy.policy.config import ENCODER_DIR, POLICY_BUNDLE, EncoderRef, PolicyConfig, PolicySpec
 from anytouch_policy.policy.head import PolicyHead
+from anytouch_policy.schema import dump, fields_of
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -57,16 +50,18 @@ def _link_tree(src: Path, dst: Path) -> None:
             shutil.copy2(src / name, dst / name)
 
 
-def save_policy_bundle(path: Path | str, *, config: dict[str, Any], head: PolicyHead, encoder_bundle: Path | str,
+def save_policy_bundle(path: Path | str, *, config: PolicySpec, head: PolicyHead, encoder_bundle: Path | str,
                        overwrite: bool = False, add_files: Callable[[Path], None] | None = None) -> Path:
     """Write a policy bundle; `encoder_bundle` is the encoder bundle folder to embed (linked or copied).
 
-    `add_files(folder)` may write more files into the bundle (curves, logs) before it is published. The folder is
-    assembled next to `path` and swapped into place, so a crash never leaves half a bundle there; `overwrite`
-    replaces a policy bundle only (anytouch_policy.outputs).
+    `config.head` must be `head.config`. `add_files(folder)` may write more files into the bundle (curves, logs)
+    before it is published. The folder is assembled next to `path` and swapped into place, so a crash never leaves
+    half a bundle there; `overwrite` replaces a policy bundle only (anytouch_policy.outputs).
     """
     path = Path(path)
     encoder_bundle = Path(encoder_bundle)
+    if config.head != head.config:
+        raise BundleError(f"refusing to write {path}: config.head {config.head} is not the head's {head.config}")
     enc_cfg = read_bundle_config(encoder_bundle)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in head.state_dict().items()}
     check_finite(tensors, f"refusing to write {path / WEIGHTS_FILE}")
@@ -74,52 +69,38 @@ def save_policy_bundle(path: Path | str, *, config: dict[str, Any], head: Policy
         _link_tree(encoder_bundle, staged / ENCODER_DIR)
         fingerprint = load_encoder_bundle(staged / ENCODER_DIR, verify=True).fingerprint
         save_file(tensors, staged / WEIGHTS_FILE, metadata={"format": "pt"})
-        full = dict(config)
-        full["head"] = head.config.to_dict()
-        full["encoder"] = {"dir": ENCODER_DIR, "fingerprint": fingerprint, "sha256": enc_cfg["weights"]["sha256"]}
-        full["weights"] = {"file": WEIGHTS_FILE, "sha256": file_sha256(staged / WEIGHTS_FILE)}
-        (staged / CONFIG_FILE).write_text(json.dumps(full, indent=2) + "\n")
+        full = PolicyConfig(**{name: getattr(config, name) for name in fields_of(PolicySpec)},
+                            encoder=EncoderRef(dir=ENCODER_DIR, fingerprint=fingerprint, sha256=enc_cfg.weights.sha256),
+                            weights=WeightsFile(sha256=file_sha256(staged / WEIGHTS_FILE)))
+        (staged / CONFIG_FILE).write_text(json.dumps(dump(full), indent=2) + "\n")
         if add_files is not None:
             add_files(staged)
     return path
 
 
-def read_policy_config(path: Path | str) -> dict[str, Any]:
+def read_policy_config(path: Path | str) -> PolicyConfig:
     """Parse and check a policy bundle's config.json and its encoder's checksum (no weights loaded)."""
     path = Path(path)
-    data, cfg_path = read_config_json(path, kind=POLICY_KIND, version=POLICY_FORMAT_VERSION, what="policy bundle")
-    check_policy_config(data, cfg_path)
+    config = read_config_json(path, PolicyConfig, what="policy bundle")
     enc_dir = path / ENCODER_DIR
     if not enc_dir.is_dir():
         raise BundleError(f"{path} is not a complete policy bundle: its encoder bundle folder {enc_dir} is missing")
     if not (enc_dir / CONFIG_FILE).is_file():
         raise BundleError(f"{path} is not a complete policy bundle: {CONFIG_FILE} is missing in {enc_dir}")
-    enc_sha = read_bundle_config(enc_dir)["weights"]["sha256"]
-    if enc_sha != data["encoder"]["sha256"]:
+    enc_sha = read_bundle_config(enc_dir).weights.sha256
+    if enc_sha != config.encoder.sha256:
         raise BundleError(f"{enc_dir}: encoder sha256 {enc_sha[:12]}... does not match the policy's "
-                          f"{data['encoder']['sha256'][:12]}... (config.json field 'encoder'): not the encoder "
+                          f"{config.encoder.sha256[:12]}... (config.json field 'encoder'): not the encoder "
                           f"this policy was trained with")
-    return data
+    return config
 
 
-def load_policy_head(path: Path | str) -> tuple[dict[str, Any], PolicyHead]:
+def load_policy_head(path: Path | str) -> tuple[PolicyConfig, PolicyHead]:
     """config.json (checked) and the head with its weights, on the CPU in eval mode."""
     path = Path(path)
-    data = read_policy_config(path)
-    cfg_path = path / CONFIG_FILE
-    try:
-        head_cfg = HeadConfig(**data["head"])
-    except (TypeError, ConfigError) as exc:
-        raise BundleError(f"{cfg_path}: field 'head' is not a head configuration ({exc})") from None
-    if head_cfg.sensors != len(data["sensors"]) or head_cfg.conditioning != len(data["conditioning"]):
-        raise BundleError(f"{cfg_path}: field 'head' takes {head_cfg.sensors} sensors and {head_cfg.conditioning} "
-                          f"conditioning values; the config lists {len(data['sensors'])} and "
-                          f"{len(data['conditioning'])}")
-    if head_cfg.reference != (data["reference"] != ReferenceMode.NONE.value):
-        raise BundleError(f"{cfg_path}: field 'head' reference={head_cfg.reference} contradicts field 'reference' "
-                          f"{data['reference']!r}")
-    tensors = read_weights(path, sha256=data["weights"]["sha256"], what="policy bundle")
-    head = PolicyHead(head_cfg)
+    config = read_policy_config(path)
+    tensors = read_weights(path, sha256=config.weights.sha256, what="policy bundle")
+    head = PolicyHead(config.head)
     check_fit(head, tensors, f"{path / WEIGHTS_FILE} does not fit field 'head' of {CONFIG_FILE}")
     head.load_state_dict(tensors)
-    return data, head.eval()
+    return config, head.eval()

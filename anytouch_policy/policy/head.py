@@ -30,6 +30,8 @@ from anytouch_policy.policy.config import CONDITIONING_SCALE_G, HeadConfig
 class PolicyHead(nn.Module):
     """Embeddings (+ episode reference) + conditioning -> action logits."""
 
+    logit_adjust: torch.Tensor  # a buffer (train.loop sets it from the class balance)
+
     def __init__(self, config: HeadConfig) -> None:
         super().__init__()
         self.config = config

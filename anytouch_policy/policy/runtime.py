@@ -16,9 +16,9 @@ import torch
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import BundleError, ConfigError
-from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode
+from anytouch_policy.model.runtime import EncoderRuntime, Precision
 from anytouch_policy.policy.bundle import load_policy_head
-from anytouch_policy.policy.config import ReferenceMode
+from anytouch_policy.policy.config import PolicyConfig, ReferenceMode
 from anytouch_policy.policy.head import Decision, PolicyHead, conditioning_vector
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import WINDOW_FRAMES, static_window, window_indices
@@ -32,20 +32,19 @@ class PolicyRuntime:
     `reset()` as the episode reference: call `reset()` whenever a new pour starts (a new grasp of the cylinder).
     """
 
-    def __init__(self, path: Path, *, config: dict, head: PolicyHead, device: str = "auto",
+    def __init__(self, path: Path, *, config: PolicyConfig, head: PolicyHead, device: str = "auto",
                  precision: Precision | str = Precision.FLOAT32) -> None:
         self.path = Path(path)
         self.config = config
         self.head = head.eval()
-        self.sensors: list[tuple[str, SensorType]] = [(s["name"], SensorType.from_name(s["type"]))
-                                                      for s in config["sensors"]]
-        self.frames: int = config["frames"]
-        self.stride: int = config["stride"]
-        self.token_mode = TokenMode(config["token_mode"])
-        self.variant: dict = dict(config["variant"])
-        self.conditioning: tuple[str, ...] = tuple(config["conditioning"])
-        self.reference_mode = ReferenceMode(config["reference"])
-        self.encoder_fingerprint: str = config["encoder"]["fingerprint"]
+        self.sensors: list[tuple[str, SensorType]] = [(s.name, s.type) for s in config.sensors]
+        self.frames: int = config.frames
+        self.stride: int = config.stride
+        self.token_mode = config.token_mode
+        self.variant: dict = dict(config.variant)
+        self.conditioning: tuple[str, ...] = config.conditioning
+        self.reference_mode = config.reference
+        self.encoder_fingerprint: str = config.encoder.fingerprint
         self.embed_dim: int = head.config.embed_dim
         self._device, self._precision = device, precision
         self._encoder: EncoderRuntime | None = None

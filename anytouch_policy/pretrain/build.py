@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from torch import nn
-
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.bundle import load_encoder_bundle
 from anytouch_policy.model.config import EncoderConfig, load_preset
@@ -39,6 +37,7 @@ def build_encoder(config: PretrainConfig, towers: ClipTowers | None = None) -> t
         encoder = bundle.encoder
         info = InitInfo(str(bundle.path), bundle.weights_sha256, bundle.trained_slots)
     else:
+        assert config.preset is not None  # PretrainConfig: init or preset
         encoder = AnyTouchEncoder(load_preset(config.preset))
         info = InitInfo(f"preset:{config.preset}", "", ())
         if config.clip_weights is not None:
@@ -105,9 +104,11 @@ def build_decoder(config: PretrainConfig, encoder: EncoderConfig) -> MaskedDecod
 
 
 def build_objective(config: PretrainConfig, encoder: AnyTouchEncoder, towers: ClipTowers | None,
-                    decoder: MaskedDecoder | None) -> nn.Module:
+                    decoder: MaskedDecoder | None) -> MaskedModelling | Alignment:
     if config.stage is Stage.MASKED:
+        assert decoder is not None  # build_decoder always builds one for stage 1
         return MaskedModelling(encoder, decoder, norm_pix_loss=config.norm_pix_loss)
+    assert towers is not None  # build_towers always builds them for stage 2
     return Alignment(encoder, towers.model, weights=config.weights, decoder=decoder,
                      norm_pix_loss=config.norm_pix_loss)
 

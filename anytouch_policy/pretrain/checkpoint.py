@@ -8,13 +8,12 @@ the run config, which a resume compares field by field.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 import torch
@@ -23,14 +22,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from anytouch_policy.errors import CheckpointError
-from anytouch_policy.model.config import EncoderConfig
+from anytouch_policy.model.config import Architecture, EncoderConfig
 from anytouch_policy.outputs import OutputKind, writing_dir
 from anytouch_policy.pretrain.config import DecoderConfig
 from anytouch_policy.pretrain.decoder import MaskedDecoder
+from anytouch_policy.schema import config, dump, read_json
 
 CHECKPOINT_KIND = "anytouch-pretrain-checkpoint"
-DECODER_KIND = "anytouch-mae-decoder"
-FORMAT_VERSION = 1
+DECODER_KIND: Final = "anytouch-mae-decoder"
+FORMAT_VERSION: Final = 1
 
 #: An MAE decoder folder, for the output-folder rule (anytouch_policy.outputs).
 DECODER_FOLDER = OutputKind("decoder folder", markers=("config.json", "model.safetensors"),
@@ -39,7 +39,9 @@ DECODER_FOLDER = OutputKind("decoder folder", markers=("config.json", "model.saf
 
 def rng_state() -> dict[str, Any]:
     """Global RNG states as tensors and plain Python values (weights_only-loadable)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    legacy = np.random.get_state(legacy=True)  # the tuple form (kind, keys, pos, has_gauss, gauss)
+    assert isinstance(legacy, tuple)
+    kind, keys, pos, has_gauss, gauss = legacy
     state = {"torch": torch.get_rng_state(),
              "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                        "has_gauss": int(has_gauss), "gauss": float(gauss)},
@@ -115,15 +117,25 @@ def restore_model(model: nn.Module, saved: dict[str, torch.Tensor], *, where: Pa
                               f"unexpected {sorted(result.unexpected_keys)[:8]}")
 
 
+@config
+class DecoderFolderConfig:
+    """A decoder folder's config.json: the decoder, and the encoder architecture it was trained against."""
+
+    kind: Literal["anytouch-mae-decoder"]
+    format_version: Literal[1]
+    decoder: DecoderConfig
+    encoder_architecture: Architecture
+
+
 def save_decoder(path: Path, decoder: MaskedDecoder, *, overwrite: bool = False) -> None:
     """A folder of config.json (decoder + encoder architecture) and model.safetensors, written beside `path` and
     swapped in; `overwrite` replaces a decoder folder only (anytouch_policy.outputs)."""
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in decoder.state_dict().items()}
-    config = {"kind": DECODER_KIND, "format_version": FORMAT_VERSION,
-              "decoder": dataclasses.asdict(decoder.config), "encoder_architecture": decoder.encoder_config.to_dict()}
+    config = DecoderFolderConfig(kind=DECODER_KIND, format_version=FORMAT_VERSION, decoder=decoder.config,
+                                 encoder_architecture=decoder.encoder_config)
     with writing_dir(path, DECODER_FOLDER, overwrite=overwrite) as staged:
         save_file(tensors, staged / "model.safetensors")
-        (staged / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (staged / "config.json").write_text(json.dumps(dump(config), indent=2) + "\n")
 
 
 def load_decoder(path: Path | str, encoder: EncoderConfig) -> MaskedDecoder:
@@ -132,14 +144,8 @@ def load_decoder(path: Path | str, encoder: EncoderConfig) -> MaskedDecoder:
     cfg_path = path / "config.json"
     if not cfg_path.is_file():
         raise CheckpointError(f"{path} is not an MAE decoder folder: config.json is missing")
-    try:
-        data = json.loads(cfg_path.read_text())
-        if data.get("kind") != DECODER_KIND:
-            raise CheckpointError(f"{cfg_path}: kind is {data.get('kind')!r}, expected {DECODER_KIND!r}")
-        config = DecoderConfig(**data["decoder"])
-        trained_for = EncoderConfig.from_dict(data["encoder_architecture"], where=str(cfg_path))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{cfg_path}: not a valid decoder config ({exc})") from None
+    folder = read_json(cfg_path, DecoderFolderConfig, error=CheckpointError)
+    config, trained_for = folder.decoder, folder.encoder_architecture
     fit = ("patch_size", "image_size", "output_dim", "tokens_per_sensor")
     differ = [f"{k}: decoder {getattr(trained_for, k)} vs encoder {getattr(encoder, k)}" for k in fit
               if getattr(trained_for, k) != getattr(encoder, k)]

@@ -6,14 +6,18 @@ numbers one module needs, so the decoder, the losses and LoRA can be built and t
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from anytouch_policy.errors import ConfigError
+from pydantic import Field, model_validator
+
+from anytouch_policy.bounds import DROPOUT, FRACTION, LEARNING_RATE, NONNEGATIVE, POSITIVE, PROBABILITY, Interval
+from anytouch_policy.model.config import Count, LayerNormEps, check_transformer
+from anytouch_policy.schema import config, dump
+
+NonNegative = Annotated[float, NONNEGATIVE]
+Beta = Annotated[float, Interval.parse("[0, 1)")]
 
 
 class Stage(IntEnum):
@@ -39,65 +43,42 @@ class AmpMode(StrEnum):
     FP16 = "fp16"
 
 
-def _positive_int(owner: str, name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{owner}.{name} must be a positive integer, got {value!r}")
-
-
-@dataclass(frozen=True)
+@config
 class DecoderConfig:
     """The masked-modelling decoder (official: HF ViTConfig with hidden 512, 8 layers, 16 heads, MLP 2048)."""
 
-    width: int = 512
-    layers: int = 8
-    heads: int = 16
-    mlp_ratio: float = 4.0
-    ln_eps: float = 1e-12  # HF ViTConfig's layer_norm_eps, which the official decoder blocks use
+    width: Count = 512
+    layers: Count = 8
+    heads: Count = 16
+    mlp_ratio: Annotated[float, POSITIVE] = 4.0
+    ln_eps: LayerNormEps = 1e-12  # HF ViTConfig's layer_norm_eps, which the official decoder blocks use
 
-    def __post_init__(self) -> None:
-        for name in ("width", "layers", "heads"):
-            _positive_int("DecoderConfig", name, getattr(self, name))
-        if self.width % self.heads:
-            raise ConfigError(f"DecoderConfig.width {self.width} is not divisible by heads {self.heads}")
+    @model_validator(mode="after")
+    def _shape(self) -> DecoderConfig:
+        check_transformer(self.width, self.heads, self.mlp_ratio)
         if self.width % 4:
-            raise ConfigError(f"DecoderConfig.width {self.width} must be a multiple of 4 (2-D sin-cos embedding)")
-        if not self.mlp_ratio > 0 or not float(self.width * self.mlp_ratio).is_integer():
-            raise ConfigError(f"DecoderConfig.mlp_ratio {self.mlp_ratio} must give an integer MLP width")
-        if not 0 < self.ln_eps < 1:
-            raise ConfigError(f"DecoderConfig.ln_eps must be in (0, 1), got {self.ln_eps}")
+            raise ValueError(f"width {self.width} must be a multiple of 4 (2-D sin-cos embedding)")
+        return self
 
 
-@dataclass(frozen=True)
+@config
 class LossWeights:
     """Weights of the stage-2 terms: alpha_TV, alpha_TL, alpha_VL of equation 4 and lambda of equation 9."""
 
-    touch_vision: float = 1.0
-    touch_text: float = 1.0
-    vision_text: float = 0.2
-    match: float = 0.1
-    mae: float = 1.0  # masked modelling kept running in stage 2 (official: align + mae per alignment batch)
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int | float) or not 0 <= value < math.inf:
-                raise ConfigError(f"LossWeights.{f.name} must be a finite number >= 0, got {value!r}")
+    touch_vision: NonNegative = Field(default=1.0, description="touch-vision weight")
+    touch_text: NonNegative = Field(default=1.0, description="touch-text weight (2.0 = official code)")
+    vision_text: NonNegative = Field(default=0.2, description="vision-text weight")
+    match: NonNegative = Field(default=0.1, description="cross-sensor matching weight (lambda)")
+    mae: NonNegative = 1.0  # masked modelling kept running in stage 2 (official: align + mae per alignment batch)
 
 
-@dataclass(frozen=True)
+@config
 class LoraConfig:
     """LoRA on the vision tower's attention (official: peft r=16, alpha=16, dropout 0 on q, k, v, out)."""
 
-    rank: int = 16
-    alpha: float = 16.0
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        _positive_int("LoraConfig", "rank", self.rank)
-        if not 0 < self.alpha < math.inf:
-            raise ConfigError(f"LoraConfig.alpha must be a finite number > 0, got {self.alpha}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"LoraConfig.dropout must be in [0, 1), got {self.dropout}")
+    rank: Count = 16
+    alpha: Annotated[float, POSITIVE] = 16.0
+    dropout: Annotated[float, DROPOUT] = 0.0
 
     @property
     def scaling(self) -> float:
@@ -112,85 +93,73 @@ RESUMABLE_CHANGES = frozenset({"out", "resume", "stop_after", "progress", "worke
 DEFAULT_EPOCHS = {Stage.MASKED: 20, Stage.ALIGN: 12}
 
 
-@dataclass(frozen=True)
+@config
 class PretrainConfig:
     """One training run of either stage. Paths are strings so the config round-trips through JSON."""
 
-    stage: Stage
-    out: str  # output folder: encoder/ bundle, mae_decoder/, checkpoints/, metrics.jsonl, run.json
-    data: tuple[str, ...] = ()  # manifest files (or folders holding manifest.jsonl)
-    bags: tuple[str, ...] = ()  # folders of recorded episodes (rosbag2); touch-only clips
-    init: str | None = None  # encoder bundle to start from
-    preset: str | None = None  # or a preset, randomly initialised (or from --clip-weights' vision tower)
-    init_decoder: str | None = None  # a stage-1 run's mae_decoder/ folder (stage 2 keeps masked modelling going)
-    clip_arch: str = "ViT-L-14"  # open_clip model name or a JSON file of an open_clip CLIP config
-    clip_weights: str | None = None  # open_clip checkpoint file of that architecture (.safetensors/.bin/.pt)
-    epochs: int | None = None  # None: 20 for stage 1, 12 for stage 2
-    batch_size: int = 64  # per rank; matching batches hold batch_size // 2 anchors (each with a pos and a neg)
-    lr: float = 2e-4
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.99)
-    warmup_epochs: float = 1.0  # linear warm-up, then cosine to 0, stepped per iteration
-    mask_ratio: float = 0.75
-    norm_pix_loss: bool = False
-    decoder: DecoderConfig = field(default_factory=DecoderConfig)
-    universal_max: float = 0.75  # p_u rises linearly from 0 to this over the whole run
-    weights: LossWeights = field(default_factory=LossWeights)
-    stage2_mae: bool = True
-    lora: LoraConfig = field(default_factory=LoraConfig)
-    bag_stride: int = 1  # frame spacing inside a bag clip (the encoder node's window stride)
-    bag_hop: int = 1  # frames between the starts of consecutive bag clips
-    bag_kinds: tuple[ClipKind, ...] = (ClipKind.VIDEO, ClipKind.STATIC)
-    augment: bool = True  # flips + colour jitter, identical across the frames of a clip
-    seed: int = 0
-    device: str = "auto"
-    amp: AmpMode = AmpMode.AUTO
-    workers: int = 0  # DataLoader worker processes
-    threads: int | None = None  # torch CPU threads for this process (None: torch's default)
-    save_every: int = 200  # steps between checkpoints (plus one at every epoch end); 0 = epoch ends only
-    resume: bool = False
-    stop_after: int | None = None  # stop this invocation after N steps (checkpointed); the schedule is unchanged
-    progress: bool = True
-    overwrite: bool = False
-    grad_checkpointing: bool = False
-    clip_grad: float | None = None  # max gradient norm; None = no clipping (as the official code)
+    stage: Stage = Field(description="1: masked modelling; 2: alignment")
+    out: str = Field(description="output folder: encoder/ bundle, mae_decoder/, checkpoints/, metrics.jsonl, run.json")
+    data: tuple[str, ...] = Field(default=(), description="dataset manifest (.jsonl) or folder holding manifest.jsonl; "
+                                                          "repeatable")
+    bags: tuple[str, ...] = Field(default=(), description="folder of recorded episodes (touch-only clips); repeatable")
+    init: str | None = Field(default=None, description="encoder bundle to start from")
+    preset: str | None = Field(default=None, description="start from a preset (random, or CLIP with --clip-weights)")
+    init_decoder: str | None = Field(
+        default=None, description="a previous run's mae_decoder/ folder (stage 2 keeps masked modelling going)")
+    clip_arch: str = Field(default="ViT-L-14", description="open_clip model name or CLIP config JSON (stage 2)")
+    clip_weights: str | None = Field(default=None, description="open_clip checkpoint of --clip-arch (local file)")
+    epochs: Count | None = Field(default=None, description="default: 20 (stage 1), 12 (stage 2)")
+    batch_size: Count = Field(
+        default=64, description="per rank; matching batches hold batch_size // 2 anchors (each with a positive and a "
+                                "negative)")
+    lr: Annotated[float, LEARNING_RATE] = 2e-4
+    weight_decay: NonNegative = 0.1
+    betas: tuple[Beta, Beta] = (0.9, 0.99)
+    warmup_epochs: NonNegative = Field(
+        default=1.0, description="linear warm-up, then cosine to 0, stepped per iteration")
+    mask_ratio: Annotated[float, FRACTION] = 0.75
+    norm_pix_loss: bool = Field(default=False, description="per-patch standardised pixel targets")
+    decoder: DecoderConfig = Field(default_factory=DecoderConfig)
+    universal_max: Annotated[float, PROBABILITY] = Field(
+        default=0.75, description="final probability of the universal sensor token (rises linearly from 0)")
+    weights: LossWeights = Field(default_factory=LossWeights)
+    stage2_mae: bool = Field(default=True, description="stage 2 keeps masked modelling going")
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    bag_stride: Count = Field(
+        default=1, description="frame spacing inside a bag clip (the encoder node's window stride)")
+    bag_hop: Count = Field(default=1, description="frames between bag clip starts")
+    bag_kinds: Annotated[tuple[ClipKind, ...], Field(min_length=1)] = Field(
+        default=(ClipKind.VIDEO, ClipKind.STATIC), description="bag samples to cut: video, static or both")
+    augment: bool = Field(default=True, description="flips + colour jitter, identical across the frames of a clip")
+    seed: Annotated[int, NONNEGATIVE] = 0
+    device: str = Field(default="auto", description="auto | cpu | cuda")
+    amp: AmpMode = Field(default=AmpMode.AUTO, description="mixed precision on cuda")
+    workers: Annotated[int, NONNEGATIVE] = Field(default=0, description="data loader worker processes")
+    threads: Count | None = Field(default=None, description="torch CPU threads (default: torch's choice)")
+    save_every: Annotated[int, NONNEGATIVE] = Field(
+        default=200, description="steps between checkpoints, plus one at every epoch end (0: epoch ends only)")
+    resume: bool = Field(default=False, description="continue from OUT/checkpoints/last.pt")
+    stop_after: Count | None = Field(
+        default=None, description="stop (checkpointed) after N steps of this invocation; the schedule is unchanged")
+    progress: bool = Field(default=True, description="progress bars")
+    overwrite: bool = Field(default=False, description="replace a previous run in OUT")
+    grad_checkpointing: bool = Field(default=False, description="less memory for the large preset")
+    clip_grad: Annotated[float, POSITIVE] | None = Field(
+        default=None, description="max gradient norm (default: none, as the official code)")
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.stage, Stage):
-            raise ConfigError(f"PretrainConfig.stage must be a Stage, got {self.stage!r}")
+    @model_validator(mode="after")
+    def _consistent(self) -> PretrainConfig:
         if (self.init is None) == (self.preset is None):
-            raise ConfigError("pretrain: give exactly one of --init BUNDLE or --preset NAME")
+            raise ValueError("give exactly one of --init BUNDLE or --preset NAME")
         if not self.data and not self.bags:
-            raise ConfigError("pretrain: no data; give --data MANIFEST and/or --bags DIR")
+            raise ValueError("no data; give --data MANIFEST and/or --bags DIR")
         if self.stage is Stage.ALIGN and not self.data:
-            raise ConfigError("pretrain stage 2 needs --data manifests (alignment needs vision and/or text pairs)")
+            raise ValueError("stage 2 needs --data manifests (alignment needs vision and/or text pairs)")
         if self.init_decoder is not None and self.stage is Stage.MASKED and self.init is None:
-            raise ConfigError("pretrain: --init-decoder goes with --init (a decoder trained against that encoder)")
-        if self.epochs is not None:
-            _positive_int("pretrain", "epochs", self.epochs)
-        for name in ("batch_size", "bag_stride", "bag_hop"):
-            _positive_int("pretrain", name, getattr(self, name))
+            raise ValueError("--init-decoder goes with --init (a decoder trained against that encoder)")
         if self.stage is Stage.ALIGN and self.batch_size < 2:
-            raise ConfigError("pretrain stage 2: batch_size must be >= 2 (contrastive and matching batches)")
-        if not 0 < self.lr <= 1 or not 0 <= self.weight_decay < math.inf:
-            raise ConfigError(f"pretrain: lr must be in (0, 1] and weight_decay a finite number >= 0, got {self.lr}, "
-                              f"{self.weight_decay}")
-        if not 0 <= self.warmup_epochs < math.inf:
-            raise ConfigError(f"pretrain: warmup_epochs must be a finite number >= 0, got {self.warmup_epochs}")
-        if not 0 < self.mask_ratio < 1:
-            raise ConfigError(f"pretrain: mask_ratio must be in (0, 1), got {self.mask_ratio}")
-        if not 0 <= self.universal_max <= 1:
-            raise ConfigError(f"pretrain: universal_max must be in [0, 1], got {self.universal_max}")
-        if not self.bag_kinds:
-            raise ConfigError("pretrain: bag_kinds must name at least one of static, video")
-        if self.workers < 0 or self.save_every < 0:
-            raise ConfigError("pretrain: workers and save_every must be >= 0")
-        if self.stop_after is not None:
-            _positive_int("pretrain", "stop_after", self.stop_after)
-        if self.threads is not None:
-            _positive_int("pretrain", "threads", self.threads)
-        if self.clip_grad is not None and not 0 < self.clip_grad < math.inf:
-            raise ConfigError(f"pretrain: clip_grad must be a finite number > 0, got {self.clip_grad}")
+            raise ValueError("stage 2: batch_size must be >= 2 (contrastive and matching batches)")
+        return self
 
     @property
     def total_epochs(self) -> int:
@@ -200,23 +169,8 @@ class PretrainConfig:
     def out_dir(self) -> Path:
         return Path(self.out)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (enums as values, tuples as lists)."""
-        def plain(value: Any) -> Any:
-            if isinstance(value, IntEnum):
-                return int(value)
-            if isinstance(value, StrEnum):
-                return str(value)
-            if isinstance(value, tuple | list):
-                return [plain(v) for v in value]
-            if isinstance(value, dict):
-                return {k: plain(v) for k, v in value.items()}
-            return value
-
-        return {k: plain(v) for k, v in dataclasses.asdict(self).items()}
-
     def trajectory_differences(self, saved: dict[str, Any]) -> list[str]:
         """Fields (other than RESUMABLE_CHANGES) whose value differs from a checkpoint's saved config."""
-        mine = self.to_dict()
+        mine = dump(self)
         keys = (set(mine) | set(saved)) - RESUMABLE_CHANGES
         return sorted(k for k in keys if mine.get(k) != saved.get(k))

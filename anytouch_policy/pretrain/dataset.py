@@ -162,7 +162,11 @@ class PretrainDataset(Dataset):
     # ---- loading -----------------------------------------------------------------------------------------
     def _touch_frames(self, index: int, generator: torch.Generator) -> torch.Tensor:
         sample = self.samples[index]
-        images = self.bags.frames(sample) if isinstance(sample, BagClip) else [read_rgb(p) for p in sample.touch]
+        if isinstance(sample, BagClip):
+            assert self.bags is not None  # bag samples come with the BagClips that cut them
+            images = self.bags.frames(sample)
+        else:
+            images = [read_rgb(p) for p in sample.touch]
         frames = touch_tensor(images, self.image_size)
         if self.augment:
             frames = augment_touch(frames, generator)
@@ -215,8 +219,8 @@ class PretrainDataset(Dataset):
             members = [pool.members[i] for i in order.tolist()]
             for start in range(0, len(members), pool.batch_size):
                 batches.append([(pool_id, m, epoch) for m in members[start:start + pool.batch_size]])
-        order = torch.randperm(len(batches), generator=generator_for(self.seed, epoch, -1, -1)).tolist()
-        batches = [batches[i] for i in order]
+        shuffled = torch.randperm(len(batches), generator=generator_for(self.seed, epoch, -1, -1)).tolist()
+        batches = [batches[i] for i in shuffled]
         per_rank = len(batches) // world_size
         if per_rank == 0:
             raise ConfigError(f"the data give {len(batches)} batches per epoch, fewer than the {world_size} ranks; "

@@ -30,6 +30,8 @@ VIDEO_TARGET_FRAMES = 4
 class MaskedDecoder(nn.Module):
     """Reconstructs pixels of every patch token from the visible encoder tokens (MAE decoder + sensor tokens)."""
 
+    pos_embed: torch.Tensor  # a buffer: fixed 2-D sin-cos positions
+
     def __init__(self, config: DecoderConfig, encoder: EncoderConfig) -> None:
         super().__init__()
         self.config = config

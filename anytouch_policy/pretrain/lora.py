@@ -91,7 +91,8 @@ class LoraMultiheadAttention(nn.Module):
         for i, (w, b) in enumerate(((w_q, b_q), (w_k, b_k), (w_v, b_v))):
             proj = F.linear(x, w, b) + self._low_rank(x, i)
             heads.append(proj.view(batch, length, self.num_heads, d // self.num_heads).transpose(1, 2))
-        attn = F.scaled_dot_product_attention(*heads, attn_mask=attn_mask,
+        q, k, v = heads
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                               dropout_p=self.dropout if self.training else 0.0)
         attn = attn.transpose(1, 2).reshape(batch, length, d)
         out = self.out_proj(attn) + self._low_rank(attn, 3)

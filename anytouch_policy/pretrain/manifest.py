@@ -18,13 +18,50 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.pretrain.config import ClipKind
-from anytouch_policy.sensors import SensorType
+from anytouch_policy.schema import config, decode
+from anytouch_policy.sensors import SensorName, SensorType
 
 MANIFEST_FILE = "manifest.jsonl"
-_FIELDS = frozenset({"touch", "sensor", "object", "position", "vision", "text", "id"})
+
+
+def _label(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"must be a string or an integer, got {value!r}")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("is empty; leave it out when there is none")
+    return text
+
+
+#: An id or a text: a string (or an integer id), not empty.
+Label = Annotated[str, BeforeValidator(_label)]
+
+
+def _frames(value: object) -> tuple[str, ...]:
+    frames = (value,) if isinstance(value, str) else value
+    if not (isinstance(frames, list) and len(frames) in (1, 4) or isinstance(frames, tuple) and len(frames) == 1):
+        raise ValueError(f"must be one image path or a list of 4 frame paths (3 inputs + the next frame), "
+                         f"got {value!r}")
+    return tuple(frames)
+
+
+@config
+class ManifestLine:
+    """One line of a manifest as written (module docstring); paths are relative to the manifest's folder."""
+
+    touch: Annotated[tuple[str, ...], BeforeValidator(_frames)]
+    sensor: SensorName
+    object: Label | None = None
+    position: Label | None = None
+    vision: str | None = None
+    text: Label | None = None
+    id: Label | None = None
 
 
 @dataclass(frozen=True)
@@ -65,21 +102,7 @@ def find_manifests(paths: list[str] | tuple[str, ...]) -> list[Path]:
     return found
 
 
-def _text_field(obj: dict, name: str, where: str) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ConfigError(f"{where}: field {name!r} must be a string or an integer, got {type(value).__name__}")
-    value = str(value).strip()
-    if not value:
-        raise ConfigError(f"{where}: field {name!r} is empty; leave it out when there is none")
-    return value
-
-
-def _file(root: Path, rel: object, name: str, where: str, check: bool) -> Path:
-    if not isinstance(rel, str) or not rel:
-        raise ConfigError(f"{where}: field {name!r} must hold file paths (strings), got {rel!r}")
+def _file(root: Path, rel: str, name: str, where: str, check: bool) -> Path:
     path = root / rel
     if check and not path.is_file():
         raise ConfigError(f"{where}: {name} file not found: {path}")
@@ -88,33 +111,14 @@ def _file(root: Path, rel: object, name: str, where: str, check: bool) -> Path:
 
 def parse_record(obj: object, *, root: Path, where: str, check_files: bool = True) -> TouchRecord:
     """One manifest line (already JSON-decoded) -> TouchRecord; ConfigError names the line and field."""
-    if not isinstance(obj, dict):
-        raise ConfigError(f"{where}: each line must be a JSON object, got {type(obj).__name__}")
-    unknown = sorted(set(obj) - _FIELDS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown fields {unknown}; allowed: {sorted(_FIELDS)}")
-    for name in ("touch", "sensor"):
-        if name not in obj:
-            raise ConfigError(f"{where}: missing required field {name!r}")
-    touch = obj["touch"]
-    frames = [touch] if isinstance(touch, str) else touch
-    if not isinstance(frames, list) or len(frames) not in (1, 4):
-        raise ConfigError(f"{where}: field 'touch' must be one image path or a list of 4 frame paths "
-                          f"(3 inputs + the next frame), got {touch!r}")
-    if not isinstance(obj["sensor"], str):
-        raise ConfigError(f"{where}: field 'sensor' must be a sensor name string, got {obj['sensor']!r}")
-    try:
-        sensor = SensorType.from_name(obj["sensor"])
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: field 'sensor': {exc}") from None
-    vision = obj.get("vision")
+    line = decode(ManifestLine, obj, where=where)
     return TouchRecord(
-        touch=tuple(_file(root, f, "touch", where, check_files) for f in frames),
-        sensor=sensor,
-        object=_text_field(obj, "object", where),
-        position=_text_field(obj, "position", where),
-        vision=None if vision is None else _file(root, vision, "vision", where, check_files),
-        text=_text_field(obj, "text", where),
+        touch=tuple(_file(root, f, "touch", where, check_files) for f in line.touch),
+        sensor=line.sensor,
+        object=line.object,
+        position=line.position,
+        vision=None if line.vision is None else _file(root, line.vision, "vision", where, check_files),
+        text=line.text,
         where=where,
     )
 

@@ -11,7 +11,9 @@ forward(batch, mask) returns {"loss": the scalar to minimise, <term>: detached v
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 
 import torch
 import torch.nn.functional as F
@@ -77,7 +79,7 @@ class MaskedModelling(nn.Module):
     def forward(self, batch: TouchBatch, mask: TubeMask) -> dict[str, torch.Tensor]:
         terms = masked_modelling(self.encoder, self.decoder, batch.frames, batch.sensor, mask,
                                  norm_pix_loss=self.norm_pix_loss)
-        return _logged(sum(terms.values()), terms)
+        return _logged(functools.reduce(operator.add, terms.values()), terms)
 
     def after_step(self) -> None:
         """Nothing to clamp in stage 1."""

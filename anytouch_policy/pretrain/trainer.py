@@ -18,6 +18,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ from anytouch_policy.pretrain.config import AmpMode, PretrainConfig, Stage
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate, generator_for
 from anytouch_policy.pretrain.masking import random_tube_mask, replace_with_universal, universal_probability
 from anytouch_policy.pretrain.objectives import STAGE1_TERMS, STAGE2_TERMS
+from anytouch_policy.schema import dump
 from anytouch_policy.threads import set_torch_threads
 
 ENCODER_DIR = "encoder"
@@ -158,7 +160,7 @@ class _Run:
             save_checkpoint(self.out / CHECKPOINT, model=self.objective, optimizer=self.optimizer,
                             scheduler=self.scheduler, scaler=self.scaler,
                             state=TrainingState(self.epoch, self.step, self.epoch_step, self.ctx.world_size,
-                                                self.config.to_dict()))
+                                                dump(self.config)))
         self.ctx.barrier()
 
     # ---- one step ----------------------------------------------------------------------------------------
@@ -221,7 +223,7 @@ class _Run:
                        disable=not (config.progress and ctx.is_main))
             for keys, batch in zip(plan, loader, strict=True):
                 pool = self.dataset.pools[keys[0][0]].name
-                row = {"step": self.step + 1, "epoch": self.epoch, **self._train_step(batch)}
+                row: dict[str, Any] = {"step": self.step + 1, "epoch": self.epoch, **self._train_step(batch)}
                 if not math.isfinite(row["loss"]):  # averaged over the ranks: every rank stops here
                     raise TrainingError(f"the pretraining loss is not finite ({row['loss']}) at step {row['step']} "
                                         f"(lr {row['lr']:g}); stopped before writing it. The last checkpoint, if "
@@ -262,7 +264,7 @@ class _Run:
         if self.decoder is not None:
             save_decoder(self.out / DECODER_DIR, self.decoder, overwrite=True)
         init = {"path": self.init.path, "sha256": self.init.sha256, "trained_slots": list(self.init.trained_slots)}
-        summary = {"config": config.to_dict(), "init": init,
+        summary = {"config": dump(config), "init": init,
                    "bundle": {"path": str(bundle), "weights_sha256": sha, "trained_slots": list(slots)},
                    "steps": self.step, "steps_per_epoch": self.steps_per_epoch, "world_size": self.ctx.world_size,
                    "device": str(self.ctx.device), "amp": None if self.amp is None else str(self.amp),

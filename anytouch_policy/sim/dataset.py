@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -36,16 +37,25 @@ from tqdm import tqdm
 
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.outputs import OutputKind, writing_dir
+from anytouch_policy.schema import dump
 from anytouch_policy.sim import contacts, pours
 from anytouch_policy.sim.contacts import TouchPlan, TouchState
 from anytouch_policy.sim.params import stream_rng
 from anytouch_policy.sim.pours import PourPlan, PourState
 from anytouch_policy.sim.renderer import TactileRenderer
+from anytouch_policy.sim.runs import (
+    DATASET_HOURS,
+    DATASET_SENSORS,
+    DATASET_WORKERS,
+    FRAME_PX,
+    HELDOUT_SHARE,
+    SAMPLE_EVERY_S,
+)
 from anytouch_policy.sim.sensor_params import SensorParams, SensorSpec, sample_sensor_params
 from anytouch_policy.tactile import resize_rgb
 
 #: The sensors pretraining sees; DuraGel stays out (the unseen sensor of the transfer experiment).
-DEFAULT_SENSORS = ("gelsight_mini", "digit", "gelslim", "gelsight")
+DEFAULT_SENSORS = DATASET_SENSORS
 DATASET_FILE = "dataset.json"
 MANIFEST_FILE = "manifest.jsonl"  # the training split: what `anytouch pretrain --data DIR` reads
 HELDOUT_FILE = "heldout.jsonl"
@@ -155,7 +165,9 @@ def clip_frames(sample_step: int, params: SensorParams) -> list[tuple[int, int]]
 def simulate(scenario: Scenario, steps: Sequence[int]) -> dict[int, State]:
     """The scenario's states at the given physics steps."""
     plan = scenario.plan
-    return contacts.simulate(plan, steps) if isinstance(plan, TouchPlan) else pours.simulate(plan, steps)
+    if isinstance(plan, TouchPlan):
+        return dict(contacts.simulate(plan, steps))
+    return dict(pours.simulate(plan, steps))
 
 
 def make_renderer(scenario: Scenario, params: SensorParams) -> TactileRenderer:
@@ -167,14 +179,16 @@ def render_state(scenario: Scenario, renderer: TactileRenderer, state: State, fr
     """One frame of a state: a pour through the band, a touch through the heightmap path."""
     plan = scenario.plan
     if isinstance(plan, TouchPlan):
-        return contacts.render_touch(renderer, plan.shape, state, frame_index)
-    return renderer.render(state.rig, frame_index, slip_mm=state.slip_mm)
+        return contacts.render_touch(renderer, plan.shape, cast(TouchState, state), frame_index)
+    pour = cast(PourState, state)  # a pour scenario's states are pour states
+    return renderer.render(pour.rig, frame_index, slip_mm=pour.slip_mm)
 
 
 def truth(scenario: Scenario, state: State) -> dict:
     """Ground truth of a state, every TRUTH_FIELDS key (None where it does not apply)."""
     plan = scenario.plan
-    values = contacts.touch_truth(plan, state) if isinstance(plan, TouchPlan) else pours.pour_truth(plan, state)
+    values = (contacts.touch_truth(plan, cast(TouchState, state)) if isinstance(plan, TouchPlan)
+              else pours.pour_truth(plan, cast(PourState, state)))
     return {k: _plain(values.get(k)) for k in TRUTH_FIELDS}
 
 
@@ -247,7 +261,7 @@ def build_scenario(scenario: Scenario, sensors: Sequence[SensorSpec], root: Path
     return ScenarioOutput(records, state_lines, described, frames, written)
 
 
-def _jsonable(value: object) -> object:
+def _jsonable(value: object) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _jsonable(dataclasses.asdict(value))
     if isinstance(value, dict):
@@ -318,16 +332,13 @@ def _kind(scenario: Scenario) -> str:
 
 def _check(*, hours: float, every_s: float, size: int | None, heldout: float, workers: int,
            sensors: Sequence[SensorSpec]) -> None:
-    if not (np.isfinite(hours) and 0 < hours <= 1000):
-        raise ConfigError(f"hours must be in (0, 1000], got {hours}")
-    if not (np.isfinite(every_s) and 0.05 <= every_s <= 60):
-        raise ConfigError(f"every_s (seconds between samples) must be in [0.05, 60], got {every_s}")
-    if size is not None and not 16 <= size <= 1024:
-        raise ConfigError(f"size must be None (native frames) or in [16, 1024] px, got {size}")
-    if not 0 <= heldout <= 0.5:
-        raise ConfigError(f"heldout (share of scenarios held out) must be in [0, 0.5], got {heldout}")
-    if not 1 <= workers <= 64:
-        raise ConfigError(f"workers must be in [1, 64], got {workers}")
+    """The ranges of `anytouch sim dataset` (sim.runs.SimDataset), for a caller of write_dataset."""
+    DATASET_HOURS.check("hours", hours)
+    SAMPLE_EVERY_S.check("every_s (seconds between samples)", every_s)
+    if size is not None and size not in FRAME_PX:
+        raise ConfigError(f"size must be None (native frames) or in {FRAME_PX} px, got {size}")
+    HELDOUT_SHARE.check("heldout (share of scenarios held out)", heldout)
+    DATASET_WORKERS.check("workers", workers)
     names = [s.name for s in sensors]
     if len(set(names)) != len(names):
         raise ConfigError(f"sensor names must be unique, got {names}")
@@ -338,7 +349,7 @@ def _summary(scenarios: list[Scenario], sensors: Sequence[SensorSpec], *, hours:
     kinds: dict[str, int] = {}
     for s in scenarios:
         kinds[_kind(s)] = kinds.get(_kind(s), 0) + 1
-    split = {name: {"scenarios": sum(1 for s in scenarios if s.split == name),
+    split: dict[str, dict[str, int | str]] = {name: {"scenarios": sum(1 for s in scenarios if s.split == name),
                     "states": sum(len(s.samples) for s in scenarios if s.split == name)}
              for name in ("train", "heldout")}
     split["train"]["manifest"], split["heldout"]["manifest"] = MANIFEST_FILE, HELDOUT_FILE
@@ -349,6 +360,6 @@ def _summary(scenarios: list[Scenario], sensors: Sequence[SensorSpec], *, hours:
         "scenarios": len(scenarios), "scenario_kinds": dict(sorted(kinds.items())), "splits": split,
         "sensors": [{"name": s.name, "model": s.model.name, "slot": s.sensor_type.label,
                      "finger": s.finger.name.lower(), "fps": s.fps or s.model.format.fps,
-                     "px_per_mm": s.model.px_per_mm, "definition": s.model.model_dump(mode="json")} for s in sensors],
+                     "px_per_mm": s.model.px_per_mm, "definition": dump(s.model)} for s in sensors],
         "frames": frames, "bytes": written, "workers": workers, "seconds": round(seconds, 1),
     }

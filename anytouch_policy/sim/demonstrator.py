@@ -90,6 +90,8 @@ class ExpertDemonstrator:
             self.expert.begin_episode(sample_episode(config, snap.episode_seed), target_g=self.target_g,
                                       config=config)
             self._enter(DemoPhase.POURING)
+        if snap is None:  # no sim state to pour on (stale data means stop)
+            return DemoTick(Action.WAIT)
         self.expert.observe(snap.state)
         if episode_done(snap.state, end_margin_deg=self.end_margin_deg):
             self.done_episodes += 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
 import cv2
 import numpy as np
@@ -31,7 +31,9 @@ RIM_MM = 0.5
 
 
 class Shape(Protocol):
-    """An object's surface seen from the gel."""
+    """An object's surface seen from the gel; a dataclass (scenarios.jsonl stores its fields)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
 
     @property
     def name(self) -> str:
@@ -218,7 +220,7 @@ def indentation_px(shape: Shape, *, depth_mm: float, centre_px: tuple[float, flo
     dx, dy = (xs - cx) / px_per_mm, (ys - cy) / px_per_mm
     c, s = math.cos(angle_rad), math.sin(angle_rad)
     gap = shape.gap_mm(c * dx + s * dy, -s * dx + c * dy)
-    box = (np.maximum(depth_mm - gap, 0.0) * px_per_mm).astype(np.float32)
+    box: np.ndarray = (np.maximum(depth_mm - gap, 0.0) * px_per_mm).astype(np.float32)
     if smooth > 0.0:
         box = cv2.GaussianBlur(box, (0, 0), smooth, borderType=cv2.BORDER_CONSTANT)
     out[y0:y1, x0:x1] = box

@@ -21,9 +21,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import model_validator
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG
-from anytouch_policy.bounds import Interval
+from anytouch_policy.bounds import NONNEGATIVE, POSITIVE, Interval
 from anytouch_policy.errors import ConfigError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import (
     Arm,
@@ -34,6 +37,7 @@ from anytouch_policy.hardware.base import (
     SourceStats,
     TactileSource,
 )
+from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.devices import FrameRequest, SimArm, SimGripper, SimTactileSource, sim_tactile_source
 from anytouch_policy.sim.episode import sample_episode
@@ -50,53 +54,45 @@ MAX_SIM_SENSORS = 1000
 #: wrist speed / (delta_phi x rate): at least the command rate, at most 4x (beyond it jitter is not the reason).
 WRIST_HEADROOM_RANGE = Interval.parse("[1, 4]")
 
+Positive = Annotated[float, POSITIVE]
 
-@dataclass(frozen=True)
+
+@config
 class SimArmConfig:
     """The simulated arm of the ROS sim mode: which episodes it plays and how fast its wrist turns."""
 
     initial_g: float = 100.0  # beads in the cylinder at every episode start
-    seed: int = 0  # run seed: the k-th episode of this arm is sim.params.episode_seed(split, seed, k)
-    split: str = "train"  # train (demonstrations) | eval (policy rollouts): disjoint seed ranges
+    seed: Annotated[int, Interval(0, MAX_RUN_SEED, high_open=True)] = 0  # run seed: the k-th episode of this arm is
+    #   sim.params.episode_seed(split, seed, k)
+    split: Literal["train", "eval"] = "train"  # train (demonstrations) | eval (policy rollouts): disjoint seed ranges
     randomize: bool = True  # per-episode nuisances (physics, tare, grasp, sensors' looks); False = nominal
-    delta_phi_deg: float = DEFAULT_DELTA_PHI_DEG  # with control_rate_hz: wrist speed delta_phi x rate, as the rig
-    control_rate_hz: float = CONTROL_RATE_HZ
-    max_lag_s: float = 0.5  # physics further behind the wall clock than this jumps ahead (counted) instead
-    wrist_headroom: float = 1.2  # the wrist may turn this much faster than delta_phi x rate: steps that arrive with
-    #   jitter (two in one tick after a busy moment) would otherwise pile up behind a wrist at exactly the command rate
-
-    def __post_init__(self) -> None:
-        WRIST_HEADROOM_RANGE.check("sim wrist_headroom", self.wrist_headroom)
-        if self.split not in ("train", "eval"):
-            raise ConfigError(f"sim split must be 'train' or 'eval', got {self.split!r}")
-        if not 0 <= self.seed < MAX_RUN_SEED:
-            raise ConfigError(f"sim seed must be in [0, {MAX_RUN_SEED}), got {self.seed}")
-        if self.control_rate_hz <= 0 or self.max_lag_s <= 0 or self.delta_phi_deg <= 0:
-            raise ConfigError("sim delta_phi_deg, control_rate_hz and max_lag_s must be > 0")
+    delta_phi_deg: Positive = DEFAULT_DELTA_PHI_DEG  # with control_rate_hz: wrist speed delta_phi x rate, as the rig
+    control_rate_hz: Positive = CONTROL_RATE_HZ
+    max_lag_s: Positive = 0.5  # physics further behind the wall clock than this jumps ahead (counted) instead
+    wrist_headroom: Annotated[float, WRIST_HEADROOM_RANGE] = 1.2  # the wrist may turn this much faster than
+    #   delta_phi x rate: steps that arrive with jitter (two in one tick after a busy moment) would otherwise pile
+    #   up behind a wrist at exactly the command rate
 
 
-@dataclass(frozen=True)
+@config
 class SimSensorConfig:
     """A simulated tactile sensor of the ROS sim mode; its look follows (episode seed, index) as in the rig."""
 
     sensor_type: str = ""  # token slot (gelsight_mini, digit, gelslim, gelsight, duragel); "" = the model's
     model: str = ""  # sensor model (sim/sensor_model.py): a shipped name or a file path; "" = the one of sensor_type
     name: str = ""  # sensor name (topic segment); defaults to "<model>_<finger>"
-    index: int = 0  # position of this sensor in the rig's sensor list: seeds its look and its camera noise
-    finger: str = "left"  # left | right: the right pad sees the cylinder mirrored
-    fps: float = 0.0  # frame rate; 0 = the sensor's native rate
+    index: Annotated[int, Interval(0, MAX_SIM_SENSORS, high_open=True)] = 0  # position of this sensor in the rig's
+    #   sensor list: seeds its look and its camera noise
+    finger: Literal["left", "right"] = "left"  # left | right: the right pad sees the cylinder mirrored
+    fps: Annotated[float, NONNEGATIVE] = 0.0  # frame rate; 0 = the sensor's native rate
     unit_seed: int = 0  # which physical unit (fixed look across episodes)
     randomize_unit: bool = False  # draw the unit's look per episode instead
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _named(self) -> SimSensorConfig:
         if not self.sensor_type and not self.model:
-            raise ConfigError("sim sensor: give its sensor_type (the shipped model of that name) or its model")
-        if not 0 <= self.index < MAX_SIM_SENSORS:
-            raise ConfigError(f"sim sensor index must be in [0, {MAX_SIM_SENSORS}), got {self.index}")
-        if self.finger not in ("left", "right"):
-            raise ConfigError(f"sim sensor finger must be 'left' or 'right', got {self.finger!r}")
-        if self.fps < 0:
-            raise ConfigError(f"sim sensor fps must be >= 0 (0 = native), got {self.fps}")
+            raise ValueError("give its sensor_type (the shipped model of that name) or its model")
+        return self
 
 
 #: Names a sim/state snapshot carries besides the RigState fields.
@@ -162,6 +158,7 @@ class LiveSimArm(Arm):
     def close(self) -> None:
         if self._arm is not None:
             self._arm.close()
+        if self._gripper is not None:
             self._gripper.close()
         self._arm = self._gripper = None
 
@@ -234,7 +231,11 @@ def sensor_spec(config: SimSensorConfig) -> SensorSpec:
     """The mounted sensor of a sim sensor config: its model (by name or path, else the shipped model of its
     sensor_type), whose token slot must be the sensor_type when both are given."""
     slot = SensorType.from_name(config.sensor_type) if config.sensor_type else None
-    model = load_sensor_model(config.model or slot)
+    if config.model:
+        model = load_sensor_model(config.model)
+    else:
+        assert slot is not None  # SimSensorConfig gives a model or a sensor_type
+        model = load_sensor_model(slot)
     if slot is not None and model.slot != slot:
         raise ConfigError(f"sim sensor model {config.model!r} fills token slot {model.slot.label}, but sensor_type is "
                           f"{config.sensor_type!r}; set sensor_type {model.slot.label} (or leave it empty)")

@@ -8,7 +8,7 @@ bottom row: the difference to the previous frame, amplified, where the flow sign
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -17,9 +17,8 @@ import numpy as np
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.outputs import OutputKind, check_output_dir, writing_dir
 from anytouch_policy.sim.expert import ScriptedExpert
-from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.rig import SimRig
-from anytouch_policy.sim.sensor_params import SensorSpec
+from anytouch_policy.sim.runs import SimRender
 from anytouch_policy.sim.state import RigState
 
 #: Gain applied to frame differences in the strip's bottom row.
@@ -44,20 +43,18 @@ def _caption(image: np.ndarray, lines: Sequence[str]) -> np.ndarray:
     return np.concatenate([band, image], axis=0)
 
 
-def render_pour(out_dir: str | Path, *, sensors: Sequence[SensorSpec], seed: int = 0, initial_g: float = 100.0,
-                target_g: float = 60.0, columns: int = 8, config: RigConfig | None = None,
-                overwrite: bool = False) -> PreviewFiles:
+def render_pour(request: SimRender) -> PreviewFiles:
     """Run the scripted expert for one episode rendering every frame, and write a PNG strip and a GIF per sensor.
 
-    `out_dir` must be new or empty, or (with `overwrite`) an earlier preview folder, which is then replaced."""
+    `request.out` must be new or empty, or (with `overwrite`) an earlier preview folder, which is then replaced."""
     from PIL import Image  # its fast octree quantiser writes a GIF in well under a second
 
+    sensors, columns, overwrite, target_g, seed = (request.sensor_specs(), request.columns, request.overwrite,
+                                                   request.target_g, request.seed)
     if not sensors:
         raise ConfigError("render_pour needs at least one sensor")
-    if columns < 2:
-        raise ConfigError(f"columns must be >= 2, got {columns}")
-    out = check_output_dir(out_dir, PREVIEW_FOLDER, overwrite=overwrite)
-    config = replace(config or RigConfig(), initial_g=initial_g)
+    out = check_output_dir(request.out, PREVIEW_FOLDER, overwrite=overwrite)
+    config = request.rig(request.initial_g)
     frames: dict[str, list[tuple[np.ndarray, RigState]]] = {s.name: [] for s in sensors}
     per_tick: dict[str, list[np.ndarray]] = {s.name: [] for s in sensors}
     expert = ScriptedExpert()

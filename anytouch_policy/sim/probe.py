@@ -27,7 +27,7 @@ THUMB = (16, 12)  # width, height of the pooled grids
 
 def window_features(window: Sequence[np.ndarray]) -> np.ndarray:
     """Feature vector of a window of RGB uint8 frames, oldest first."""
-    feats = []
+    feats: list[np.ndarray] = []
     grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in window]
     newest = window[-1]
     feats.append(cv2.resize(newest, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32).ravel() / 255.0)

@@ -262,7 +262,7 @@ class TactileRenderer:
         h, w = depth.shape
         small = cv2.resize(depth, (max(w // SPREAD_SCALE, 1), max(h // SPREAD_SCALE, 1)), interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(small, (0, 0), SPREAD_SIGMA * self._half_width0 / SPREAD_SCALE)
-        small *= np.float32(1.0 / max(float(small.max()), 1e-12))
+        small = small * np.float32(1.0 / max(float(small.max()), 1e-12))  # float32, as the blur returns
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def _texture(self, phase: float) -> np.ndarray:

@@ -14,26 +14,15 @@ from __future__ import annotations
 
 import functools
 import re
-import types
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    Strict,
-    ValidationError,
-    ValidationInfo,
-    field_serializer,
-    field_validator,
-)
+from pydantic import AfterValidator, Field, ValidationInfo, field_serializer, field_validator
 
+from anytouch_policy.bounds import Interval
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.sensors import SensorFormat, SensorType
+from anytouch_policy.schema import config, decode, load_yaml
+from anytouch_policy.sensors import SensorFormat, SensorName, SensorType
 
 #: The shipped models, one file per model; the file stem is the preset name.
 MODEL_DIR = Path(__file__).resolve().parent / "sensor_models"
@@ -43,35 +32,24 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 #: Gel span of the shorter image side when a model file gives no `camera.px_per_mm` (a fingertip sensor's pad).
 DEFAULT_SHORT_SIDE_MM = 15.0
 
-
-def _num(**bounds: float) -> Any:
-    """A finite number (an integer is fine, a string or a boolean is not) within the given pydantic bounds."""
-    return Annotated[float, Strict(), Field(**bounds)]
-
-
-def _int(**bounds: int) -> Any:
-    return Annotated[int, Strict(), Field(**bounds)]
+R = Interval.parse
+Grey = Annotated[float, R("[0, 255]")]  # grey levels of an 8-bit image
+Tint = Annotated[float, R("[-100, 100]")]  # grey levels added to a pressed patch
+Gain = Annotated[float, R("(0, 3]")]  # a multiplier of a nominal value
+Pixels = Annotated[int, R("[16, 1024]")]
 
 
-Grey = _num(ge=0, le=255)  # grey levels of an 8-bit image
-Tint = _num(ge=-100, le=100)  # grey levels added to a pressed patch
-Gain = _num(gt=0, le=3)  # a multiplier of a nominal value
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Camera(_Section):
+@config
+class Camera:
     """The camera behind the gel."""
 
-    resolution: tuple[_int(ge=16, le=1024), _int(ge=16, le=1024)]  # width, height as captured (landscape), px
+    resolution: tuple[Pixels, Pixels]  # width, height as captured (landscape), px
     orientation: Literal["landscape", "portrait"]  # portrait: frames are published turned, height x width swapped
-    fps: _num(gt=0, le=200)
-    noise_sigma: _num(ge=0, le=50)  # camera noise, grey levels rms
+    fps: Annotated[float, R("(0, 200]")]
+    noise_sigma: Annotated[float, R("[0, 50]")]  # camera noise, grey levels rms
     # Optional: image scale on the gel, px per mm (what a contact of a given size in mm covers); None: the shorter
     # published side spans DEFAULT_SHORT_SIDE_MM.
-    px_per_mm: _num(gt=0, le=200) | None = None
+    px_per_mm: Annotated[float, R("(0, 200]")] | None = None
 
     @field_validator("resolution")
     @classmethod
@@ -82,49 +60,59 @@ class Camera(_Section):
         return value
 
 
-class Led(_Section):
+@config
+class Led:
     """One LED: where it sits in the published frame (fractions of width and height; outside [0, 1] is outside the
     image), its colour, and how far its light reaches (falloff length as a fraction of the image diagonal)."""
 
-    x: _num(ge=-1, le=2)
-    y: _num(ge=-1, le=2)
+    x: Annotated[float, R("[-1, 2]")]
+    y: Annotated[float, R("[-1, 2]")]
     rgb: tuple[Grey, Grey, Grey]
-    reach: _num(gt=0, le=5)
+    reach: Annotated[float, R("(0, 5]")]
 
 
-class Optics(_Section):
+@config
+class Optics:
     """How the gel is lit and what the camera sees of its shape."""
 
     ambient: tuple[Grey, Grey, Grey]  # the gel's own brightness, RGB grey levels
     leds: Annotated[tuple[Led, ...], Field(min_length=1, max_length=8)]
-    vignette: _num(ge=0, lt=1)  # darkening at the corners
-    slope_gain: _num(ge=0, le=5000)  # grey levels per unit slope of the pressed gel, in the colour of the LED it faces
+    vignette: Annotated[float, R("[0, 1)")]  # darkening at the corners
+    slope_gain: Annotated[float, R("[0, 5000]")]  # grey levels per unit slope of the pressed gel, in the colour of
+    #   the LED it faces
     press_tint: tuple[Tint, Tint, Tint]  # colour change where the gel is pressed flat on the object
 
 
-class Gel(_Section):
+@config
+class Gel:
     """How the elastomer deforms under the grasp and the beads."""
 
-    shear_px_per_n: _num(ge=0, le=100)  # displacement of the contact per N of tangential load per finger
-    shear_far: _num(ge=0, le=1)  # fraction of that displacement far from the contact (the whole gel drags along)
-    twist_deg_per_nm: _num(ge=0, le=200)  # rotation per N m of torque per finger
-    contact_half_width: _num(gt=0, le=0.5)  # band half-width / shorter image side at 67.7 N; grows as sqrt(force)
-    contact_depth: _num(gt=0, le=0.5)  # indentation / band half-width at 67.7 N; grows linearly with the force
-    texture_amp: _num(ge=0, le=50)  # micro-texture of the contact, grey levels rms
-    texture_grain_px: _num(ge=0.5, le=10)  # its grain (Gaussian blur sigma of the noise fields), px
-    texture_per_g: _num(ge=0, le=20)  # its slip: pattern cycles per gram poured
-    texture_tint: tuple[_num(ge=0, le=3), _num(ge=0, le=3), _num(ge=0, le=3)]  # RGB weights of the texture
-    impact_jitter_px_per_g_s: _num(ge=0, le=5)  # bead-impact shake of the grasp, px rms per g/s of outflow
+    shear_px_per_n: Annotated[float, R("[0, 100]")]  # displacement of the contact per N of tangential load per finger
+    shear_far: Annotated[float, R("[0, 1]")]  # fraction of that displacement far from the contact (the whole gel
+    #   drags along)
+    twist_deg_per_nm: Annotated[float, R("[0, 200]")]  # rotation per N m of torque per finger
+    contact_half_width: Annotated[float, R("(0, 0.5]")]  # band half-width / shorter image side at 67.7 N; grows as
+    #   sqrt(force)
+    contact_depth: Annotated[float, R("(0, 0.5]")]  # indentation / band half-width at 67.7 N; grows linearly with
+    #   the force
+    texture_amp: Annotated[float, R("[0, 50]")]  # micro-texture of the contact, grey levels rms
+    texture_grain_px: Annotated[float, R("[0.5, 10]")]  # its grain (Gaussian blur sigma of the noise fields), px
+    texture_per_g: Annotated[float, R("[0, 20]")]  # its slip: pattern cycles per gram poured
+    texture_tint: tuple[Annotated[float, R("[0, 3]")], Annotated[float, R("[0, 3]")],
+                        Annotated[float, R("[0, 3]")]]  # RGB weights of the texture
+    impact_jitter_px_per_g_s: Annotated[float, R("[0, 5]")]  # bead-impact shake of the grasp, px rms per g/s of
+    #   outflow
 
 
-class Markers(_Section):
+@config
+class Markers:
     """A grid of dark dots printed on the gel (they move with it)."""
 
-    rows: _int(ge=1, le=64)
-    cols: _int(ge=1, le=64)
-    radius_px: _num(gt=0, le=20)
-    darkness: _num(ge=0, le=1)  # 1 = black dots
-    jitter_px: _num(ge=0, le=10)  # irregularity of the printed grid (per unit), px rms
+    rows: Annotated[int, R("[1, 64]")]
+    cols: Annotated[int, R("[1, 64]")]
+    radius_px: Annotated[float, R("(0, 20]")]
+    darkness: Annotated[float, R("[0, 1]")]  # 1 = black dots
+    jitter_px: Annotated[float, R("[0, 10]")]  # irregularity of the printed grid (per unit), px rms
 
 
 def _span(value: tuple[float, float]) -> tuple[float, float]:
@@ -136,7 +124,8 @@ def _span(value: tuple[float, float]) -> tuple[float, float]:
 Span = Annotated[tuple[Gain, Gain], AfterValidator(_span)]
 
 
-class UnitVariation(_Section):
+@config
+class UnitVariation:
     """Ranges of the per-unit draw (uniform multipliers of the nominal values; fixed for a unit seed)."""
 
     led_gain: Span  # each LED's brightness
@@ -145,27 +134,30 @@ class UnitVariation(_Section):
     noise: Span  # camera.noise_sigma
 
 
-class EpisodeVariation(_Section):
+@config
+class EpisodeVariation:
     """Half-widths of the per-episode draws (uniform in [-x, +x])."""
 
-    contact_offset_px: _num(ge=0, le=50)  # where the cylinder lands across the contact band
-    mount_angle_deg: _num(ge=0, le=10)  # misalignment of the gel with the tilt plane
-    exposure: _num(ge=0, le=0.5)  # relative LED/camera exposure drift
-    stiffness: _num(ge=0, le=0.5)  # relative gel stiffness drift (shear and twist)
-    contact_width: _num(ge=0, le=0.5)  # relative drift of the contact width per grip force
+    contact_offset_px: Annotated[float, R("[0, 50]")]  # where the cylinder lands across the contact band
+    mount_angle_deg: Annotated[float, R("[0, 10]")]  # misalignment of the gel with the tilt plane
+    exposure: Annotated[float, R("[0, 0.5]")]  # relative LED/camera exposure drift
+    stiffness: Annotated[float, R("[0, 0.5]")]  # relative gel stiffness drift (shear and twist)
+    contact_width: Annotated[float, R("[0, 0.5]")]  # relative drift of the contact width per grip force
 
 
-class Variation(_Section):
+@config
+class Variation:
     unit: UnitVariation
     episode: EpisodeVariation
 
 
-class SensorModel(_Section):
+@config(kw_only=True)
+class SensorModel:
     """One simulated sensor model. `name` defaults to the file stem; it names the sensor (`<name>_<finger>`)."""
 
-    name: Annotated[str, Strict()]
-    description: Annotated[str, Strict()] = ""
-    slot: SensorType  # AnyTouch sensor-token slot, by name: gelsight, digit, gelslim, gelsight_mini, duragel, universal
+    name: str
+    description: str = ""
+    slot: SensorName  # AnyTouch sensor-token slot, by name: gelsight, digit, gelslim, gelsight_mini, duragel, universal
     camera: Camera
     optics: Optics
     gel: Gel
@@ -180,19 +172,12 @@ class SensorModel(_Section):
                              "with a letter (the name is the file's stem unless the file has a name field)")
         return value
 
-    @field_validator("slot", mode="before")
-    @classmethod
-    def _slot_by_name(cls, value: object) -> SensorType:
-        if not isinstance(value, str):
-            raise ValueError(f"a sensor type name ({', '.join(s.label for s in SensorType)}), got {value!r}")
-        return SensorType.from_name(value)  # its ConfigError (a ValueError) lists the valid names
-
     @field_validator("markers", mode="before")
     @classmethod
     def _false_is_none(cls, value: object) -> object:
         if value is False:
             return None
-        if not isinstance(value, dict):
+        if not isinstance(value, dict | Markers):
             raise ValueError(f"false (or off) for no markers, or a mapping of rows, cols, radius_px, darkness, "
                              f"jitter_px; got {value!r}")
         return value
@@ -209,10 +194,6 @@ class SensorModel(_Section):
             raise ValueError(f"{value.rows} x {value.cols} dots of radius {value.radius_px} px overlap in a "
                              f"{fmt.height} x {fmt.width} frame (grid cell {cell:.1f} px < 2 radius + 1)")
         return value
-
-    @field_serializer("slot")
-    def _slot_name(self, slot: SensorType) -> str:
-        return slot.label
 
     @field_serializer("markers")
     def _none_is_false(self, markers: Markers | None) -> Markers | bool:
@@ -238,63 +219,12 @@ def _format(camera: Camera) -> SensorFormat:
     return SensorFormat(height=height, width=width, fps=camera.fps)
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    """pydantic's error location as a field path: ('optics', 'leds', 1, 'rgb') -> optics.leds[1].rgb."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text or "(the file)"
-
-
-def _section_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class that holds the last field of `loc` (to list its valid fields)."""
-    cls: type[BaseModel] = SensorModel
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = cls.model_fields.get(part)
-        found = _model_in(field.annotation) if field is not None else None
-        if found is None:
-            return None
-        cls = found
-    return cls
-
-
-def _model_in(annotation: object) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (tuple, typing.Union, types.UnionType, Annotated):
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    return None
-
-
-def _describe(error: dict) -> str:
-    where = _where(error["loc"])
-    kind = error["type"]
-    if kind == "missing":
-        return f"field {where} is missing"
-    if kind == "extra_forbidden":
-        section = _section_at(error["loc"])
-        valid = f" (valid: {', '.join(section.model_fields)})" if section is not None else ""
-        return f"unknown field {where}{valid}"
-    if kind == "value_error":  # our own checks quote the value
-        return f"field {where}: {error['msg'].removeprefix('Value error, ')}"
-    return f"field {where}: {error['msg']} (got {error['input']!r})"
-
-
 def sensor_model_from_dict(data: object, *, name: str, where: str) -> SensorModel:
     """Decode a model's mapping (the YAML file's content); `name` is used unless the mapping has its own."""
     if not isinstance(data, dict):
         raise ConfigError(f"sensor model {where}: expected a mapping of fields (slot, camera, optics, gel, markers, "
                           f"variation), got {type(data).__name__}")
-    try:
-        return SensorModel.model_validate({"name": name, **data})
-    except ValidationError as exc:
-        errors = "; ".join(_describe(e) for e in exc.errors(include_url=False))
-        raise ConfigError(f"sensor model {where}: {errors}") from None
+    return decode(SensorModel, {"name": name, **data}, where=f"sensor model {where}")
 
 
 def list_sensor_models() -> list[str]:
@@ -310,17 +240,9 @@ def is_model_path(ref: str) -> bool:
 def read_sensor_model(path: Path | str) -> SensorModel:
     """A model file; the model is named after the file unless it has a `name` field."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"sensor model file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"sensor model file {path} cannot be read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"sensor model {path}: not YAML ({exc})") from None
-    return sensor_model_from_dict(data, name=path.stem, where=str(path))
+    if not path.is_file():
+        raise ConfigError(f"sensor model file {path} not found")
+    return sensor_model_from_dict(load_yaml(path), name=path.stem, where=str(path))
 
 
 @functools.cache

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from pydantic import BeforeValidator, model_validator
 
+from anytouch_policy.bounds import Interval
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.schema import config
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.params import Stream, stream_rng
 from anytouch_policy.sim.sensor_model import SensorModel, load_sensor_model
@@ -28,7 +33,15 @@ class Finger(IntEnum):
     RIGHT = 1
 
 
-@dataclass(frozen=True)
+def _model(value: object) -> object:
+    if isinstance(value, SensorModel):
+        return value
+    if isinstance(value, str | Path | SensorType):
+        return load_sensor_model(value)
+    raise ValueError(f"a sensor model, a shipped model's name, a model file's path or a sensor type; got {value!r}")
+
+
+@config
 class SensorSpec:
     """A sensor the user mounts on the simulated gripper.
 
@@ -36,20 +49,18 @@ class SensorSpec:
     model of that name); it is loaded here, so `spec.model` is always a SensorModel.
     """
 
-    model: SensorModel
+    model: Annotated[SensorModel, BeforeValidator(_model)]
     name: str = ""  # defaults to "<model name>_<finger>"
     finger: Finger = Finger.LEFT
-    fps: float | None = None  # None: the model's rate
+    fps: Annotated[float, Interval.parse("(0, 200]")] | None = None  # None: the model's rate
     unit_seed: int = 0  # which physical unit (fixed look across episodes)
     randomize_unit: bool = False  # draw the unit's look per episode instead
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.model, SensorModel):
-            object.__setattr__(self, "model", load_sensor_model(self.model))
-        if self.fps is not None and not 0 < self.fps <= 200:
-            raise ConfigError(f"sensor fps must be in (0, 200], got {self.fps}")
+    @model_validator(mode="after")
+    def _named(self) -> SensorSpec:
         if not self.name:
             object.__setattr__(self, "name", f"{self.model.name}_{self.finger.name.lower()}")
+        return self
 
     @property
     def sensor_type(self) -> SensorType:

@@ -10,15 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 
+from pydantic import with_config
+
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.schema import CONFIG, decode
 
 #: Standard gravity, m/s^2 (weights in N from masses in g divide by 1000).
 GRAVITY_M_S2 = 9.81
 
 
+@with_config(CONFIG)
 @dataclass(frozen=True)
 class RigState:
-    """Ground truth at one physics instant; everything a renderer needs and everything a figure reports."""
+    """Ground truth at one physics instant; everything a renderer needs and everything a figure reports.
+
+    A plain dataclass: the physics builds one every step, so only what arrives from outside is checked (`from_dict`,
+    through anytouch_policy.schema)."""
 
     t_ns: float  # sim clock, ns since the episode started
     tilt_deg: float  # cylinder tilt about the tool axis from upright
@@ -44,13 +51,8 @@ class RigState:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, float]) -> RigState:
-        """Inverse of to_dict; the error names every missing or unknown field."""
-        names = cls.field_names()
-        missing = [n for n in names if n not in values]
-        unknown = [n for n in values if n not in names]
-        if missing or unknown:
-            raise ConfigError(f"RigState fields: missing {missing}, unknown {unknown}")
-        return cls(**{n: float(values[n]) for n in names})
+        """Inverse of to_dict; the error names every missing or unknown field and every value that is no number."""
+        return decode(cls, dict(values), where="RigState", dotted=True)
 
     def to_list(self) -> list[float]:
         """Values in field_names() order (the JointState positions)."""

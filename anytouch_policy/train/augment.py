@@ -10,33 +10,30 @@ is never applied; nor is time reversal, which would turn pouring into un-pouring
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from anytouch_policy.bounds import DROPOUT, PROBABILITY
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.schema import config
 from anytouch_policy.tactile import IMAGENET_MEAN, IMAGENET_STD
 
 _MEAN = torch.from_numpy(IMAGENET_MEAN).view(3, 1, 1)
 _STD = torch.from_numpy(IMAGENET_STD).view(3, 1, 1)
 
 
-@dataclass(frozen=True)
+@config
 class Augment:
     """Ranges of the per-episode photometric draw (uniform, +/- fractions) and the mirror probability."""
 
-    brightness: float = 0.1
-    contrast: float = 0.1
-    channel_gain: float = 0.05
-    hflip: float = 0.0  # probability of the other-finger mirror view
-
-    def __post_init__(self) -> None:
-        for name in ("brightness", "contrast", "channel_gain"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"augmentation {name} must be in [0, 1), got {getattr(self, name)}")
-        if not 0.0 <= self.hflip <= 1.0:
-            raise ConfigError(f"hflip probability must be in [0, 1], got {self.hflip}")
+    brightness: Annotated[float, DROPOUT] = 0.1
+    contrast: Annotated[float, DROPOUT] = 0.1
+    channel_gain: Annotated[float, DROPOUT] = 0.05
+    hflip: Annotated[float, PROBABILITY] = Field(
+        default=0.0, description="finetune: probability of the mirror view (the other finger's)")
 
     def draw(self, groups: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Per group: an RGB gain (groups, 3) folding brightness in, a contrast (groups,) and a flip flag."""

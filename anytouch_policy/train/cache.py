@@ -118,18 +118,20 @@ def embed_ticks(ticks: Sequence[EpisodeTicks], *, sensors: Sequence[tuple[str, S
         emb = np.empty((len(et.t_ns), len(sensors), runtime.output_dim), np.float32)
         for k, (name, kind) in enumerate(sensors):
             unique, inverse = np.unique(et.windows[:, k], axis=0, return_inverse=True)
-            key = None if cache is None else cache.key(runtime=runtime, episode=et.episode, sensor=name,
-                                                       sensor_type=kind, windows=unique)
-            got = None if cache is None else cache.get(key)
-            if got is not None and not np.isfinite(got).all():
-                raise TrainingError(f"{cache.file(key)}: the cached embeddings of {et.episode.path} sensor {name!r} "
-                                    f"hold NaN or inf; delete that file (or train with --no-cache) and run again")
+            key, got = None, None
+            if cache is not None:
+                key = cache.key(runtime=runtime, episode=et.episode, sensor=name, sensor_type=kind, windows=unique)
+                got = cache.get(key)
+                if got is not None and not np.isfinite(got).all():
+                    raise TrainingError(f"{cache.file(key)}: the cached embeddings of {et.episode.path} sensor "
+                                        f"{name!r} hold NaN or inf; delete that file (or train with --no-cache) and "
+                                        f"run again")
             if got is None or got.shape != (len(unique), runtime.output_dim):
                 got = embed_episode_windows(runtime, et.episode, sensor=name, sensor_type=kind, windows=unique)
                 if not np.isfinite(got).all():
                     raise TrainingError(f"the encoder gave NaN or inf embeddings for {et.episode.path} sensor "
                                         f"{name!r} (precision {runtime.precision.value}); nothing was cached")
-                if cache is not None:
+                if cache is not None and key is not None:
                     cache.stats.windows_encoded += len(unique)
                     cache.put(key, got)
             emb[:, k] = got[inverse.reshape(-1)]

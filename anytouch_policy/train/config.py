@@ -1,19 +1,24 @@
-"""What a training run is asked to do (`anytouch train` flags map 1:1 onto TrainConfig)."""
+"""What a training run is asked to do: `anytouch train` builds its flags from TrainConfig (defaults, ranges, help)."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Literal
 
-from anytouch_policy.errors import ConfigError
+from pydantic import Field, field_validator, model_validator
+
+from anytouch_policy.bounds import AT_LEAST_1, DROPOUT, FRACTION, LEARNING_RATE, NONNEGATIVE, Interval
 from anytouch_policy.model.config import load_preset
 from anytouch_policy.model.encoder import Finetune, FinetuneMode
 from anytouch_policy.model.runtime import Precision, TokenMode
-from anytouch_policy.policy.config import CONDITIONING_NAMES, ReferenceMode
+from anytouch_policy.policy.config import CONDITIONING_NAMES, ReferenceMode, ordered_conditioning
+from anytouch_policy.schema import config
 from anytouch_policy.train.augment import Augment
 from anytouch_policy.train.metrics import Selection
+
+Count = Annotated[int, AT_LEAST_1]
+Rate = Annotated[float, LEARNING_RATE]
 
 
 class TrainMode(StrEnum):
@@ -28,82 +33,79 @@ class TrainMode(StrEnum):
 DEFAULT_EPOCHS = {TrainMode.FROZEN: 40, TrainMode.FINETUNE: 8}
 
 
-@dataclass
+@config(frozen=False)
 class TrainConfig:
-    bags: list[Path]  # folders of episode bags (or single episode folders)
-    out: Path  # the policy bundle folder to write
+    bags: Annotated[list[Path], Field(min_length=1, description="folder of episode bags (MCAP or sqlite3), or one "
+                                                                 "episode; repeatable")]
+    out: Path = Field(description="policy bundle folder to write")
     mode: TrainMode = TrainMode.FROZEN
-    encoder: Path | None = None  # encoder bundle to start from
-    preset: str | None = None  # ... or a preset, randomly initialised from `seed`
-    finetune: str = "all"  # finetune mode: "all" or "last:N"
-    frames: int = 3  # 3 = dynamic window, 1 = static (the newest frame repeated 3x)
-    stride: int = 1
-    token_mode: TokenMode = TokenMode.SPECIFIC
-    sensors: list[str] | None = None  # sensor names to use (default: every sensor of the episodes)
-    conditioning: tuple[str, ...] = CONDITIONING_NAMES
-    reference: ReferenceMode = ReferenceMode.EPISODE_START
-    epochs: int | None = None  # None: DEFAULT_EPOCHS[mode]
-    batch_size: int = 32
-    episodes_per_batch: int = 8  # finetune: a batch holds this many episodes' ticks (their references encode once)
-    lr: float = 1e-3  # head
-    encoder_lr: float = 2e-4  # finetune: encoder parameters
-    weight_decay: float = 0.05
-    warmup_fraction: float = 0.1  # of all steps, linear warm-up before the cosine decay
-    hidden: int = 256
-    layers: int = 2
-    dropout: float = 0.1
-    val_fraction: float = 0.2
-    select: Selection = Selection.VAL_LOSS  # which epoch becomes the bundle: lowest validation loss, or the last
-    seed: int = 0
-    class_weights: bool = True  # inverse-frequency weights in the loss (wait/pour dominate, retract is rare)
-    augment: Augment | None = field(default_factory=Augment)  # finetune only
-    cache_dir: Path | None = None  # frozen: embedding cache (None: train.cache.default_cache_dir())
-    use_cache: bool = True
-    precision: Precision = Precision.FLOAT32  # frozen: precision the embeddings are computed (and later run) in
-    amp: bool = False  # finetune: bfloat16 autocast for the forward pass (CPU with AVX512-BF16/AMX, or cuda)
-    device: str = "auto"
-    threads: int | None = None
-    skip_bad: bool = False  # skip (and report) corrupt bags and bags missing a topic instead of stopping
-    progress: bool = True
-    overwrite: bool = False
+    encoder: Path | None = Field(default=None, description="encoder bundle to start from")
+    preset: str | None = Field(default=None, description="a preset, randomly initialised from --seed")
+    finetune: str = Field(default="all", description="finetune: which encoder part trains (all or last:N)")
+    frames: Literal[3, 1] = Field(
+        default=3, description="3 = dynamic window, 1 = static (the newest frame repeated 3x)")
+    stride: Count = Field(default=1, description="frames between the window's frames")
+    token_mode: TokenMode = Field(default=TokenMode.SPECIFIC, description="sensor token")
+    sensors: list[str] | None = Field(
+        default=None, description="sensor name to use (default: every sensor in the bags); repeatable")
+    conditioning: tuple[str, ...] = Field(default=CONDITIONING_NAMES, description="grams the head is given")
+    reference: ReferenceMode = Field(default=ReferenceMode.EPISODE_START, description="what the head compares the "
+                                                                                      "current window with")
+    epochs: Count | None = Field(default=None, description="default: 40 frozen, 8 finetune")
+    batch_size: Count = 32
+    episodes_per_batch: Count = 8  # finetune: a batch holds this many episodes' ticks (their references encode once)
+    lr: Rate = Field(default=1e-3, description="head learning rate")
+    encoder_lr: Rate = Field(default=2e-4, description="finetune: encoder learning rate")
+    weight_decay: Annotated[float, NONNEGATIVE] = 0.05
+    warmup_fraction: Annotated[float, Interval.parse("[0, 1)")] = 0.1  # of all steps, linear warm-up before the
+    #   cosine decay
+    hidden: Count = Field(default=256, description="head hidden width")
+    layers: Count = Field(default=2, description="head hidden layers")
+    dropout: Annotated[float, DROPOUT] = 0.1
+    val_fraction: Annotated[float, FRACTION] = Field(default=0.2, description="share of episodes held out")
+    select: Selection = Field(
+        default=Selection.VAL_LOSS, description="epoch saved as the bundle: lowest validation loss, or the last (end "
+                                                "of the schedule)")
+    seed: Annotated[int, NONNEGATIVE] = 0
+    class_weights: bool = Field(default=True, description="inverse-frequency weights in the loss (wait/pour dominate, "
+                                                          "retract is rare)")
+    augment: Augment | None = Field(default_factory=Augment, description="finetune: per-episode colour jitter")
+    cache_dir: Path | None = Field(default=None, description="frozen: embedding cache (default ~/.cache/anytouch)")
+    use_cache: bool = Field(default=True, description="frozen: keep embeddings in the on-disk cache")
+    precision: Precision = Field(
+        default=Precision.FLOAT32, description="frozen: precision the embeddings are computed (and later run) in")
+    amp: bool = Field(default=False, description="finetune: bfloat16 autocast (faster on recent CPUs/GPUs)")
+    device: str = Field(default="auto", description="auto | cpu | cuda")
+    threads: Count | None = Field(default=None, description="CPU threads (torch)")
+    skip_bad: bool = Field(default=False, description="skip (and list) corrupt bags instead of stopping")
+    progress: bool = Field(default=True, description="progress bars")
+    overwrite: bool = Field(default=False, description="replace an existing bundle at --out")
 
-    def __post_init__(self) -> None:
-        self.mode = TrainMode(self.mode)
-        self.token_mode = TokenMode(self.token_mode)
-        self.reference = ReferenceMode(self.reference)
-        self.precision = Precision(self.precision)
-        self.select = Selection(self.select)
+    @field_validator("conditioning")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return ordered_conditioning(value)
+
+    @field_validator("finetune")
+    @classmethod
+    def _spec(cls, value: str) -> str:
+        Finetune.parse(value)  # its ConfigError (a ValueError) says what is expected
+        return value
+
+    @field_validator("preset")
+    @classmethod
+    def _shipped(cls, value: str | None) -> str | None:
+        if value is not None:
+            load_preset(value)  # an unknown name fails now, not after the bags are read
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
         if (self.encoder is None) == (self.preset is None):
-            raise ConfigError("give exactly one encoder source: --encoder BUNDLE or --preset NAME")
-        if not self.bags:
-            raise ConfigError("no --bags folders given")
-        if self.frames not in (1, 3):
-            raise ConfigError(f"--frames must be 3 (dynamic) or 1 (static), got {self.frames}")
+            raise ValueError("give exactly one encoder source: --encoder BUNDLE or --preset NAME")
         if self.mode is TrainMode.FINETUNE and self.finetune_spec.mode is FinetuneMode.FROZEN:
-            raise ConfigError("--mode finetune needs --finetune all or last:N (use --mode frozen to freeze)")
-        unknown = [c for c in self.conditioning if c not in CONDITIONING_NAMES]
-        if unknown:
-            raise ConfigError(f"unknown conditioning {unknown}; valid: {list(CONDITIONING_NAMES)}")
-        self.conditioning = tuple(c for c in CONDITIONING_NAMES if c in self.conditioning)
-        if self.preset is not None:
-            load_preset(self.preset)  # an unknown name fails now, not after the bags are read
-        for name in ("batch_size", "episodes_per_batch", "hidden", "layers", "stride"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("epochs", "threads"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        # `not a < x` rather than `x <= a`: NaN fails every comparison and must be refused too
-        for name in ("lr", "encoder_lr"):  # AdamW moves every weight by about lr a step: above 1 only destroys
-            if not 0 < getattr(self, name) <= 1:
-                raise ConfigError(f"{name} must be in (0, 1], got {getattr(self, name)}")
-        if not 0 <= self.weight_decay < math.inf:
-            raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
-        for name, high in (("warmup_fraction", 1.0), ("dropout", 1.0)):
-            if not 0 <= getattr(self, name) < high:
-                raise ConfigError(f"{name} must be in [0, {high:g}), got {getattr(self, name)}")
-        if not 0 < self.val_fraction < 1:
-            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+            raise ValueError("--mode finetune needs --finetune all or last:N (use --mode frozen to freeze)")
+        return self
 
     @property
     def finetune_spec(self) -> Finetune:

@@ -43,8 +43,8 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
     rng = np.random.default_rng(config.seed)
     epochs = config.total_epochs
     per_epoch = len(ctx.shard(trainer.batches(train_samples, np.random.default_rng(config.seed))))
-    total = epochs * per_epoch
-    scheduler = build_schedule(optimizer, warmup_steps=max(1, int(total * config.warmup_fraction)), total_steps=total,
+    steps = epochs * per_epoch
+    scheduler = build_schedule(optimizer, warmup_steps=max(1, int(steps * config.warmup_fraction)), total_steps=steps,
                                floor=LR_FLOOR)
     labels = torch.from_numpy(data.labels).to(ctx.device)
     history = History(select=config.select)
@@ -63,7 +63,7 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
             y = labels[torch.from_numpy(idx).to(ctx.device)]
             per = loss_fn(logits, y)
             loss = per.sum() / weights[y].sum()
-            _stop_if_not_finite(loss, ctx, epoch=epoch, step=step, lr=scheduler.get_last_lr())
+            _stop_if_not_finite(loss, ctx, epoch=epoch, step=step, lr=[float(v) for v in scheduler.get_last_lr()])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -24,6 +24,7 @@ class FrozenNet(nn.Module):
 
 
 class FinetuneNet(nn.Module):
+    slots: torch.Tensor  # a buffer: each window's token slot
     def __init__(self, encoder: AnyTouchEncoder, head: PolicyHead, slots: list[int]) -> None:
         super().__init__()
         self.encoder = encoder

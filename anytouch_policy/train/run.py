@@ -28,14 +28,24 @@ from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import EncoderRuntime
 from anytouch_policy.outputs import check_output_dir
 from anytouch_policy.policy.bundle import save_policy_bundle
-from anytouch_policy.policy.config import CURVES_FILE, LOG_FILE, POLICY_BUNDLE, HeadConfig, ReferenceMode, policy_config
+from anytouch_policy.policy.config import (
+    CURVES_FILE,
+    LOG_FILE,
+    POLICY_BUNDLE,
+    HeadConfig,
+    PolicySensor,
+    PolicySpec,
+    ReferenceMode,
+)
 from anytouch_policy.policy.head import PolicyHead
+from anytouch_policy.schema import dump
 from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train.cache import CacheStats, EmbeddingCache, default_cache_dir, embed_ticks
 from anytouch_policy.train.config import TrainConfig, TrainMode
 from anytouch_policy.train.data import Prepared, prepare
 from anytouch_policy.train.loop import fit
 from anytouch_policy.train.metrics import EpochMetrics, History, plot_curves
+from anytouch_policy.train.nets import FinetuneNet
 from anytouch_policy.train.trainers import FinetuneTrainer, FrozenTrainer, Trainer
 
 
@@ -86,6 +96,7 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]) ->
             encoder_dir = Path(config.encoder)
             source = str(encoder_dir)
         else:
+            assert config.preset is not None  # TrainConfig: encoder or preset
             encoder_dir = init_encoder_bundle(config.preset, Path(tmp) / "init-encoder", seed=config.seed)
             source = f"preset:{config.preset} (random init, seed {config.seed})"
         bundle: EncoderBundle = load_encoder_bundle(encoder_dir)
@@ -109,6 +120,7 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]) ->
             if cache is not None:
                 log(f"embedding cache {cache.root}: {cache.stats.hits} hits, {cache.stats.misses} misses, "
                     f"{cache.stats.windows_encoded} windows encoded")
+            assert embeddings is not None  # every rank took one turn
             trainer: Trainer = FrozenTrainer(config, data, head, embeddings, ctx.device)
         else:
             slots = [int(EncoderRuntime(bundle.encoder, device="cpu", token_mode=config.token_mode,
@@ -153,14 +165,14 @@ def _summary(config: TrainConfig, data: Prepared, history: History, ctx: DistCon
         "seconds": round(seconds, 1),
         "hyper": {"batch_size": config.batch_size, "lr": config.lr, "encoder_lr": config.encoder_lr,
                   "weight_decay": config.weight_decay, "class_weights": config.class_weights,
-                  "augment": None if config.augment is None else vars(config.augment)},
+                  "augment": None if config.augment is None else dump(config.augment)},
     }
 
 
 def _write_bundle(config: TrainConfig, data: Prepared, trainer: Trainer, bundle: EncoderBundle, summary: dict,
                   history: History, tmp: Path, source: str) -> None:
     encoder_dir = bundle.path
-    if config.mode is TrainMode.FINETUNE:
+    if isinstance(trainer.net, FinetuneNet):  # --mode finetune
         encoder_dir = tmp / "finetuned-encoder"
         save_encoder_bundle(encoder_dir, trainer.net.encoder, source=bundle.source,
                             trained_slots=bundle.trained_slots, overwrite=True)
@@ -168,9 +180,9 @@ def _write_bundle(config: TrainConfig, data: Prepared, trainer: Trainer, bundle:
                "dynamic": config.frames > 1, "frames": config.frames, "stride": config.stride,
                "token_mode": config.token_mode.value, "reference": config.reference.value,
                "encoder_source": source}
-    cfg = policy_config(sensors=data.sensors, frames=config.frames, stride=config.stride, token_mode=config.token_mode,
-                        conditioning=config.conditioning, reference=config.reference, head=trainer.net.head.config,
-                        variant=variant, training=summary)
+    cfg = PolicySpec(sensors=tuple(PolicySensor(n, k) for n, k in data.sensors), frames=config.frames,
+                     stride=config.stride, token_mode=config.token_mode, conditioning=config.conditioning,
+                     reference=config.reference, head=trainer.net.head.config, variant=variant, training=summary)
     title = f"{config.mode.value} {'dynamic' if config.frames > 1 else 'static'} ({Path(config.out).name})"
 
     def add_files(folder: Path) -> None:

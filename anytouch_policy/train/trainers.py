@@ -34,7 +34,7 @@ def bfloat16_is_native(device: str = "auto") -> bool:
 class Trainer:
     """The parts of a run that differ between modes: the module, its batches and one forward pass."""
 
-    net: nn.Module  # what trains
+    net: FrozenNet | FinetuneNet  # what trains
     model: nn.Module  # what the training steps call: `net`, or DDP around it under torchrun
 
     def batches(self, samples: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -73,6 +73,8 @@ class FrozenTrainer(Trainer):
 
 
 class FinetuneTrainer(Trainer):
+    net: FinetuneNet
+
     def __init__(self, config: TrainConfig, data: Prepared, head: PolicyHead, encoder: AnyTouchEncoder,
                  slots: list[int], device: torch.device, rank: int) -> None:
         self.config, self.data, self.device = config, data, device

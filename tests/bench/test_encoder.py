@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from anytouch_policy.bench.encoder import run_encoder_bench
+from anytouch_policy.bench.encoder import EncoderBench, run
 from anytouch_policy.cli.main import main
 
 
@@ -18,7 +18,8 @@ def keep_torch_threads():
 
 
 def test_bench_reports_every_case():
-    result = run_encoder_bench(["anytouch-tiny"], threads=1, batches=(1, 2), seconds=0.01, min_iters=2, max_iters=3)
+    result = run(EncoderBench(presets=("anytouch-tiny",), threads=1, batches=(1, 2), seconds=0.01, min_iters=2,
+                              max_iters=3, devices=("cpu",)))
     embeds = [r for r in result["results"] if r["stage"] == "embed"]
     cases = {(r["device"], r["precision"], r["batch"]) for r in embeds}
     assert {("cpu", "float32", 1), ("cpu", "float32", 2), ("cpu", "bfloat16", 1), ("cpu", "bfloat16", 2)} <= cases

@@ -6,8 +6,8 @@ from anytouch_policy.bringup.backends import ARMS, GRIPPERS, TACTILE_SOURCES, ma
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.hardware.cameras.digit import DigitOrientation, DigitSource, DigitStream
 from anytouch_policy.hardware.cameras.gelsight_mini import GelSightMiniSource
-from anytouch_policy.hardware.params import config_from_params
 from anytouch_policy.hardware.xarm.robotiq import RobotiqConfig
+from anytouch_policy.schema import from_params
 
 
 def test_ros_parameter_types_are_converted():
@@ -41,13 +41,13 @@ def test_unknown_backend_lists_the_valid_ones():
 
 
 def test_tuple_fields_take_lists_and_check_items():
-    config = config_from_params(RobotiqConfig, {"grasp_force": 90}, backend="robotiq")
+    config = from_params(RobotiqConfig, {"grasp_force": 90}, prefix="robotiq")
     assert config.grasp_force == 90
     from anytouch_policy.hardware.xarm.config import XArmConfig
 
     with pytest.raises(ConfigError, match=r"xarm.workspace_mm\[2\] must be a number"):
-        config_from_params(XArmConfig, {"ip": "1.2.3.4", "workspace_mm": [1, 0, "a", 0, 1, 0], "tilt_axis": "+y"},
-                           backend="xarm")
+        from_params(XArmConfig, {"ip": "1.2.3.4", "workspace_mm": [1, 0, "a", 0, 1, 0], "tilt_axis": "+y"},
+                    prefix="xarm")
 
 
 def test_tables_are_plain_mappings_of_config_and_backend():

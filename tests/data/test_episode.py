@@ -229,15 +229,17 @@ def test_scan_names_what_it_cannot_use(tmp_path):
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"target_g": "sixty"}, "field 'target_g' must be a finite number, got 'sixty'"),
+    ({"target_g": "sixty"}, "target_g must be a number, got 'sixty'"),
     ({"target_g": 150.0}, r"target_g \(150.0\) must be > 0 and below initial_g \(100.0\)"),
-    ({"initial_g": float("nan")}, "field 'initial_g' must be a finite number, got nan"),
-    ({"sensors": ["left"]}, "field 'sensors' must map sensor names to type names"),
-    ({"seed": "3"}, "field 'seed' has the wrong type"),
+    ({"initial_g": float("nan")}, "initial_g must be a finite number, got nan"),
+    ({"sensors": ["left"]}, r"sensors must be a mapping, got \['left'\]"),
+    ({"sensors": {"left": 3}}, r"sensors.left must be a string, got 3"),
+    ({"seed": "3"}, "seed must be an integer, got '3'"),
+    ({"complete": 1}, "complete must be true or false, got 1"),
 ])
 def test_metadata_values_are_checked(fields, message):
     base = {"initial_g": 100.0, "target_g": 60.0, "sensors": {"left": "digit"}}
     with pytest.raises(EpisodeError, match=message):
         EpisodeMeta(**(base | fields))
-    with pytest.raises(EpisodeError, match="^bag/metadata.yaml: episode metadata "):  # the file is named too
+    with pytest.raises(EpisodeError, match=r"^bag/metadata.yaml \(episode metadata\): "):  # the file is named too
         EpisodeMeta.from_json(json.dumps(base | fields), where="bag/metadata.yaml")

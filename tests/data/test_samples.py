@@ -84,9 +84,9 @@ def test_stride_and_static_windows(tmp_path):
 
 
 def test_window_spec_rejects_bad_values():
-    with pytest.raises(ConfigError, match="frames must be 3"):
+    with pytest.raises(ConfigError, match="WindowSpec.frames must be one of 3 or 1, got 2"):
         WindowSpec(frames=2)
-    with pytest.raises(ConfigError, match="stride"):
+    with pytest.raises(ConfigError, match="WindowSpec.stride must be >= 1, got 0"):
         WindowSpec(stride=0)
 
 
@@ -177,9 +177,9 @@ def test_bad_metadata_and_foreign_folders_are_named_and_skippable(tmp_path, caps
     found = collect_episodes([bags])
     assert sorted(e.path.name for e in found.episodes) == ["good_a", "good_b"] and not found.incomplete
     broken = {p.name: r for p, r in found.broken}
-    assert "words/metadata.yaml: episode metadata field 'target_g' must be a finite number, got 'sixty'" in \
+    assert "words/metadata.yaml (episode metadata): field target_g must be a number, got 'sixty'" in \
         broken["words"]
-    assert "upside/metadata.yaml: episode metadata target_g (150.0) must be > 0 and below initial_g" in \
+    assert "upside/metadata.yaml (episode metadata): target_g (150.0) must be > 0 and below initial_g" in \
         broken["upside"]
     assert "metadata.yaml missing" in broken["copied_without_metadata"]
 

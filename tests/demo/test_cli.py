@@ -82,9 +82,10 @@ def test_demo_refuses_a_used_out_folder_before_recording(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("eval_episodes", 0, "eval_episodes must be an integer >= 1, got 0"),
-    ("threads", 0, "threads must be an integer >= 1, got 0"),
-    ("target_g", float("nan"), "need 0 < target_g < initial_g"),
+    ("eval_episodes", 0, "DemoConfig.eval_episodes must be >= 1, got 0"),
+    ("threads", 0, "DemoConfig.threads must be >= 1, got 0"),
+    ("threads", 2.0, "DemoConfig.threads must be an integer, got 2.0"),
+    ("target_g", float("nan"), r"DemoConfig.target_g must be in \(0, 1000\], got nan"),
     ("finetune", "frozen", "finetune must be 'all' or 'last:N'"),
     ("sensors", ["tac3d"], "unknown sensor model 'tac3d'"),
     ("target_g", 95.0, "no target in .95, 95. g lies 10 g below an initial mass in .100, 100. g"),

@@ -24,7 +24,7 @@ from anytouch_policy.data.episode import TYPESTORE
 from anytouch_policy.data.samples import WindowSpec, align_episode, usable_episodes
 from anytouch_policy.demo.record import record_expert_episodes
 from anytouch_policy.errors import ConfigError, EpisodeError
-from anytouch_policy.export.lerobot import export_lerobot
+from anytouch_policy.export.lerobot import ExportConfig, export_lerobot
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
 
@@ -46,7 +46,7 @@ def sim_bags(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sim_export(sim_bags, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "pour-demos"
-    summary = export_lerobot([sim_bags], out, progress=False, log=lambda _: None)
+    summary = export_lerobot(ExportConfig(bags=[sim_bags], out=out, progress=False), log=lambda _: None)
     return out, summary
 
 
@@ -221,7 +221,8 @@ def test_two_sensors_scalar_state_two_tasks_and_one_file_per_episode(tmp_path):
     for name, target in [("a", 60.0), ("b", 40.0), ("c", 60.0)]:
         _write_two_sensor_bag(bags / name, target_g=target)
     out = tmp_path / "ds"
-    summary = export_lerobot([bags], out, data_file_size_mb=1e-4, png_level=0, progress=False, log=lambda _: None)
+    summary = export_lerobot(ExportConfig(bags=[bags], out=out, png_level=0, progress=False), data_file_size_mb=1e-4,
+                             log=lambda _: None)
     # Tick 0 (0 ms) has no right frame, tick 1 (200 ms) no tilt yet: rows are ticks 2..5 of each episode.
     assert summary.dropped_ticks == 6 and summary.frames == 12 and summary.data_files == 3
     info = json.loads((out / "meta/info.json").read_text())
@@ -262,12 +263,12 @@ def test_bad_bags_are_refused_or_skipped_as_in_training(tmp_path):
     _bad_bags(bags)
     out = tmp_path / "ds"
     with pytest.raises(EpisodeError, match=r"1 bag\(s\) cannot be used") as err:
-        export_lerobot([bags], out, progress=False, log=lambda _: None)
+        export_lerobot(ExportConfig(bags=[bags], out=out, progress=False), log=lambda _: None)
     assert "torn" in str(err.value) and "--skip-bad" in str(err.value)
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["bags"]  # nothing half-written
 
     lines = []
-    summary = export_lerobot([bags], out, skip_bad=True, progress=False, log=lines.append)
+    summary = export_lerobot(ExportConfig(bags=[bags], out=out, skip_bad=True, progress=False), log=lines.append)
     assert summary.episodes == 2 and {b.split("/")[-1] for b, _ in summary.skipped} == {"cut.incomplete", "torn"}
     assert any(line.startswith("skipped incomplete episode") and "cut.incomplete" in line for line in lines)
     assert any(line.startswith("skipped broken episode") and "torn" in line for line in lines)
@@ -291,7 +292,7 @@ def test_output_folder_rule(tmp_path, capsys):
     keep.mkdir()
     (keep / "thesis.tex").write_text("precious")
     with pytest.raises(ConfigError, match="it is not a LeRobot dataset"):
-        export_lerobot([bags], keep, overwrite=True, progress=False, log=lambda _: None)
+        export_lerobot(ExportConfig(bags=[bags], out=keep, overwrite=True, progress=False), log=lambda _: None)
     assert (keep / "thesis.tex").read_text() == "precious"
 
 
@@ -299,10 +300,11 @@ def test_rate_and_state_mismatches_are_named(tmp_path):
     bags = tmp_path / "bags"
     _write_two_sensor_bag(bags / "slow", rate_hz=2.0)
     with pytest.raises(ConfigError, match=r"slow: recorded at 2 Hz .* --fps is 5"):
-        export_lerobot([bags], tmp_path / "ds", progress=False, log=lambda _: None)
-    with pytest.raises(ConfigError, match="--png-level must be 0..9"):
-        export_lerobot([bags], tmp_path / "ds", fps=2, png_level=10, progress=False, log=lambda _: None)
-    summary = export_lerobot([bags], tmp_path / "ds2", fps=2, progress=False, log=lambda _: None)
+        export_lerobot(ExportConfig(bags=[bags], out=tmp_path / "ds", progress=False), log=lambda _: None)
+    with pytest.raises(ConfigError, match=r"ExportConfig.png_level must be in \[0, 9\], got 10"):
+        ExportConfig(bags=[bags], out=tmp_path / "ds", fps=2, png_level=10, progress=False)
+    summary = export_lerobot(ExportConfig(bags=[bags], out=tmp_path / "ds2", fps=2, progress=False),
+                             log=lambda _: None)
     assert json.loads((tmp_path / "ds2/meta/info.json").read_text())["fps"] == 2
     np.testing.assert_allclose(_rows(tmp_path / "ds2", ["timestamp"])["timestamp"].to_numpy(),
                                np.arange(summary.frames) / 2)
@@ -311,5 +313,5 @@ def test_rate_and_state_mismatches_are_named(tmp_path):
     _write_two_sensor_bag(mixed / "with_scale", scale=True)
     _write_two_sensor_bag(mixed / "without_scale")
     with pytest.raises(EpisodeError, match=r"1 of 2 episodes have no 'scale/mass' \(e\.g\. .*without_scale\)"):
-        export_lerobot([mixed], tmp_path / "ds3", progress=False, log=lambda _: None)
+        export_lerobot(ExportConfig(bags=[mixed], out=tmp_path / "ds3", progress=False), log=lambda _: None)
     assert read_episode(mixed / "with_scale").series[topics.SCALE_MASS][1].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]

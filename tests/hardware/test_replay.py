@@ -77,7 +77,7 @@ def test_replay_loops_and_picks_the_sensor(episode):
 
 
 def test_replay_refuses_what_it_cannot_replay(episode, tmp_path):
-    with pytest.raises(ConfigError, match="replay episode is required"):
+    with pytest.raises(ConfigError, match="replay.episode is required"):
         make_tactile_source("replay", episode="")
     with pytest.raises(ConfigError, match="has sensors \\['left', 'right'\\]; say which one"):
         make_tactile_source("replay", episode=str(episode))

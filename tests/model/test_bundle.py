@@ -42,11 +42,11 @@ def test_round_trip_bit_exact_and_checksum_stable(tiny, tmp_path):
 def test_config_json_contents(tiny, tmp_path):
     save_encoder_bundle(tmp_path, tiny, trained_slots=(3, 9))
     data = read_bundle_config(tmp_path)
-    assert data["kind"] == "anytouch-encoder" and data["format_version"] == 1
-    assert data["architecture"]["width"] == 64 and data["trained_slots"] == [3, 9]
-    assert data["sensor_slots"]["gelsight_mini"] == 3 and data["sensor_slots"]["universal"] == 9
-    assert data["preprocess"]["size"] == 56 and data["preprocess"]["mean"] == [0.485, 0.456, 0.406]
-    assert data["weights"]["dtype"] == "float32" and data["source"] is None
+    assert data.kind == "anytouch-encoder" and data.format_version == 1
+    assert data.architecture.width == 64 and data.trained_slots == (3, 9)
+    assert data.sensor_slots["gelsight_mini"] == 3 and data.sensor_slots["universal"] == 9
+    assert data.preprocess.size == 56 and data.preprocess.mean == (0.485, 0.456, 0.406)
+    assert data.weights.dtype == "float32" and data.source is None
     assert load_encoder_bundle(tmp_path).trained_slots == (3, 9)
 
 
@@ -88,12 +88,14 @@ def test_layer_count_mismatch_lists_missing_and_unexpected(tiny, tmp_path):
     (lambda p: (p / "config.json").unlink(), "config.json is missing"),
     (lambda p: (p / "model.safetensors").unlink(), "model.safetensors is missing"),
     (lambda p: (p / "config.json").write_text("{not json"), "not valid JSON"),
-    (lambda p: edit_config(p, lambda d: d.pop("architecture")), "missing field 'architecture'"),
-    (lambda p: edit_config(p, lambda d: d["architecture"].pop("heads")), r"missing fields \['heads'\]"),
+    (lambda p: edit_config(p, lambda d: d.pop("architecture")), r"json: missing required field\(s\) architecture"),
+    (lambda p: edit_config(p, lambda d: d["architecture"].pop("heads")),
+     "field architecture must give every field of EncoderConfig; missing heads"),
     (lambda p: edit_config(p, lambda d: d.update(kind="policy")), "kind is 'policy'"),
     (lambda p: edit_config(p, lambda d: d.update(format_version=7)), "format_version 7 is not supported"),
-    (lambda p: edit_config(p, lambda d: d["preprocess"].update(size=224)), "field 'preprocess'"),
-    (lambda p: edit_config(p, lambda d: d.update(trained_slots=[12])), "field 'trained_slots'"),
+    (lambda p: edit_config(p, lambda d: d["preprocess"].update(size=224)), r"json: field preprocess is \{'size': 224"),
+    (lambda p: edit_config(p, lambda d: d.update(trained_slots=[12])),
+     r"field trained_slots must list slots in 0..9, got \[12\]"),
     (lambda p: (p / "model.safetensors").write_bytes(b"\0" * 64), "sha256 differs"),
 ])
 def test_broken_bundles_name_file_and_field(tiny, tmp_path, breakage, message):
@@ -134,10 +136,9 @@ def test_non_finite_weights_are_refused_at_save_and_at_load(tiny, tmp_path):
 def test_architecture_errors_name_the_file_and_field(tiny, tmp_path):
     save_encoder_bundle(tmp_path, tiny)
     edit_config(tmp_path, lambda d: d["architecture"].update(width="64"))
-    with pytest.raises(BundleError, match=r"config.json field 'architecture': EncoderConfig.width must be a positive "
-                                          r"integer, got '64'") as info:
+    with pytest.raises(BundleError, match=r"json: field architecture.width must be an integer, got '64'") as info:
         load_encoder_bundle(tmp_path)
     assert str(tmp_path / "config.json") in str(info.value)
     edit_config(tmp_path, lambda d: d["architecture"].update(width=64, mlp_ratio="4"))
-    with pytest.raises(BundleError, match=r"config.json field 'architecture': EncoderConfig.mlp_ratio must be a fini"):
+    with pytest.raises(BundleError, match=r"config.json: field architecture.mlp_ratio must be a number, got '4'"):
         load_encoder_bundle(tmp_path)

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.model import AnyTouchEncoder, EncoderConfig, Finetune, FinetuneMode, list_presets, load_preset
-from anytouch_policy.model.config import PRESET_DIR
+from anytouch_policy.model import AnyTouchEncoder, Finetune, FinetuneMode, list_presets, load_preset
+from anytouch_policy.model.config import PRESET_DIR, Architecture
+from anytouch_policy.schema import decode, dump
 from anytouch_policy.sensors import SensorType
 
 
@@ -34,7 +35,9 @@ def test_preset_files_hold_every_field():
     for path in PRESET_DIR.glob("*.json"):
         data = json.loads(path.read_text())
         assert data.pop("description")
-        assert EncoderConfig.from_dict(data).to_dict() == data
+        assert dump(decode(Architecture, data, where=str(path))) == data
+    with pytest.raises(ConfigError, match=r"x.json: must give every field of EncoderConfig; missing heads"):
+        decode(Architecture, {k: v for k, v in data.items() if k != "heads"}, where="x.json")
 
 
 @pytest.mark.parametrize("name", ["anytouch-tiny", "anytouch-small"])

@@ -14,7 +14,7 @@ from anytouch_policy.model.bundle import file_sha256, load_encoder_bundle, save_
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import TokenMode
 from anytouch_policy.policy.bundle import read_policy_config, save_policy_bundle
-from anytouch_policy.policy.config import HeadConfig, ReferenceMode, policy_config
+from anytouch_policy.policy.config import HeadConfig, PolicySensor, PolicySpec, ReferenceMode
 from anytouch_policy.policy.head import PolicyHead
 from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.sensors import SensorType
@@ -35,9 +35,9 @@ def make_head(*, reference=True, seed=0) -> PolicyHead:
 
 def make_bundle(path, encoder_dir, *, frames=3, stride=2, reference=ReferenceMode.EPISODE_START, head=None):
     head = head or make_head(reference=reference is not ReferenceMode.NONE)
-    config = policy_config(sensors=SENSORS, frames=frames, stride=stride, token_mode=TokenMode.SPECIFIC,
-                           conditioning=("initial_g", "target_g"), reference=reference, head=head.config,
-                           variant={"mode": "frozen", "dynamic": frames > 1}, training={"note": "unit"})
+    config = PolicySpec(sensors=[PolicySensor(n, k) for n, k in SENSORS], frames=frames, stride=stride,
+                        token_mode=TokenMode.SPECIFIC, conditioning=("initial_g", "target_g"), reference=reference,
+                        head=head.config, variant={"mode": "frozen", "dynamic": frames > 1}, training={"note": "unit"})
     return save_policy_bundle(path, config=config, head=head, encoder_bundle=encoder_dir), head
 
 
@@ -131,7 +131,7 @@ def test_frozen_bundle_links_the_encoder(tmp_path, tiny_encoder):
     path, _ = make_bundle(tmp_path / "policy", tiny_encoder)
     src, dst = tiny_encoder / "model.safetensors", path / "encoder" / "model.safetensors"
     assert src.read_bytes() == dst.read_bytes()
-    assert read_policy_config(path)["encoder"]["fingerprint"] == load_encoder_bundle(tiny_encoder).fingerprint
+    assert read_policy_config(path).encoder.fingerprint == load_encoder_bundle(tiny_encoder).fingerprint
     with pytest.raises(ConfigError, match="already holds a policy bundle; pass --overwrite"):
         make_bundle(path, tiny_encoder)
 
@@ -148,11 +148,12 @@ def _edit(path, **fields):
     (lambda p: (p / "config.json").write_text("{not json"), "not valid JSON"),
     (lambda p: _edit(p, kind="anytouch-encoder"), "kind is 'anytouch-encoder'"),
     (lambda p: _edit(p, format_version=99), "format_version 99"),
-    (lambda p: _edit(p, frames=2), "field 'frames' must be 1 or 3"),
-    (lambda p: _edit(p, token_mode="both"), "field 'token_mode'"),
+    (lambda p: _edit(p, frames=2), "field frames must be one of 1 or 3, got 2"),
+    (lambda p: _edit(p, token_mode="both"), "field token_mode must be one of 'specific' or 'universal', got 'both'"),
     (lambda p: _edit(p, sensors=[{"name": "x", "type": "geltouch"}]), "unknown sensor name 'geltouch'"),
-    (lambda p: _edit(p, conditioning=["target_g", "initial_g"]), "field 'conditioning'"),
-    (lambda p: _edit(p, reference="none"), "contradicts field 'reference'"),
+    (lambda p: _edit(p, conditioning=["target_g", "initial_g"]),
+     r"field conditioning must list names from \['initial_g', 'target_g'\] in th"),
+    (lambda p: _edit(p, reference="none"), "field head reference=True contradicts field reference 'none'"),
     (lambda p: (p / "model.safetensors").unlink(), "model.safetensors is missing"),
     (lambda p: (p / "model.safetensors").write_bytes(b"garbage"), "sha256 differs"),
     (lambda p: shutil.rmtree(p / "encoder"), "its encoder bundle folder .*policy/encoder is missing"),

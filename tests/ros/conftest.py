@@ -340,7 +340,7 @@ def pour_policy(tmp_path_factory, encoder_bundle) -> Path:
     from anytouch_policy.actions import Action
     from anytouch_policy.model.runtime import TokenMode
     from anytouch_policy.policy.bundle import save_policy_bundle
-    from anytouch_policy.policy.config import HeadConfig, ReferenceMode, policy_config
+    from anytouch_policy.policy.config import HeadConfig, PolicySensor, PolicySpec, ReferenceMode
     from anytouch_policy.policy.head import PolicyHead
     from anytouch_policy.sensors import SensorType
 
@@ -351,10 +351,11 @@ def pour_policy(tmp_path_factory, encoder_bundle) -> Path:
         last = head.mlp[-1]
         last.weight.zero_()
         last.bias.copy_(torch.tensor([5.0 if a is Action.POUR else 0.0 for a in Action]))
-    config = policy_config(sensors=sensors, frames=3, stride=1, token_mode=TokenMode.SPECIFIC,
-                           conditioning=("initial_g", "target_g"), reference=ReferenceMode.EPISODE_START,
-                           head=head_config, variant={"mode": "frozen", "dynamic": True},
-                           training={"note": "test fixture: always pour"})
+    config = PolicySpec(sensors=[PolicySensor(n, k) for n, k in sensors], frames=3, stride=1,
+                        token_mode=TokenMode.SPECIFIC, conditioning=("initial_g", "target_g"),
+                        reference=ReferenceMode.EPISODE_START, head=head_config,
+                        variant={"mode": "frozen", "dynamic": True},
+                        training={"note": "test fixture: always pour"})
     return save_policy_bundle(tmp_path_factory.mktemp("bundles") / "policy-pour", config=config, head=head,
                               encoder_bundle=encoder_bundle)
 

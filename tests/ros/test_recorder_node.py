@@ -160,7 +160,7 @@ def _construct(*args: str) -> None:
 
 
 @pytest.mark.parametrize(("args", "match"), [
-    (["-p", "target_g:=150.0"], r"parameters of node /t: episode metadata target_g \(150.0\) must be > 0 and below "
+    (["-p", "target_g:=150.0"], r"parameters of node /t: EpisodeMeta: target_g \(150.0\) must be > 0 and below "
                                 r"initial_g \(100.0\)"),
     (["-p", "initial_g:=60.0"], r"target_g \(60.0\) must be > 0 and below initial_g \(60.0\)"),
     (["-p", "output_dir:={file}/episodes"], r"parameter output_dir \('.*file/episodes'\): .*file/episodes: cannot "

@@ -33,13 +33,13 @@ def test_policy_node_decides_with_a_bundle_trained_from_bags(tmp_path, start_nod
     encoder = init_encoder_bundle("anytouch-tiny", tmp_path / "encoder", seed=0)
     result = train(TrainConfig(bags=[bags], out=tmp_path / "policy", mode=TrainMode.FROZEN, encoder=encoder, epochs=2,
                                cache_dir=tmp_path / "cache", threads=1, progress=False), log=lambda text: None)
-    (sensor,) = read_policy_config(result.bundle)["sensors"]  # the name and type the bags recorded
+    (sensor,) = read_policy_config(result.bundle).sensors  # the name and type the bags recorded
 
     actions = ros_node.collect(String, topics.ACTION, qos.COMMAND)
     diagnostics = ros_node.collect(DiagnosticArray, topics.DIAGNOSTICS, qos.DIAGNOSTICS)
     start_node("anytouch_ros.arm_node", timeout_s=120, params={"backend": "sim", "sim_split": "eval"})
-    start_node("anytouch_ros.sensor_node", name="sensor_" + sensor["name"], timeout_s=120,
-               params={"backend": "sim", "sensor_name": sensor["name"], "sensor_type": sensor["type"]})
+    start_node("anytouch_ros.sensor_node", name="sensor_" + sensor.name, timeout_s=120,
+               params={"backend": "sim", "sensor_name": sensor.name, "sensor_type": sensor.type.label})
     start_node("anytouch_ros.encoder_node", timeout_s=120,
                params={"policy": str(result.bundle), "device": "cpu", "threads": 1})
     start_node("anytouch_ros.policy_node", timeout_s=120,

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anytouch_policy.cli import sim as sim_cli
 from anytouch_policy.cli.main import main
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.pretrain.dataset import PretrainDataset, generator_for
 from anytouch_policy.pretrain.manifest import read_manifest
+from anytouch_policy.schema import default_of
 from anytouch_policy.sim import dataset as ds
+from anytouch_policy.sim.runs import SimDataset
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.tactile import read_rgb, resize_rgb
 
@@ -49,7 +50,7 @@ def lines(path: Path) -> list[dict]:
 
 
 def test_the_cli_default_sensors_are_the_pretraining_sensors():
-    assert sim_cli.DATASET_SENSORS == ds.DEFAULT_SENSORS
+    assert default_of(SimDataset, "sensors") == list(ds.DEFAULT_SENSORS)
     assert "duragel" not in ds.DEFAULT_SENSORS
 
 
@@ -222,5 +223,5 @@ def test_the_cli_writes_a_dataset(tmp_path, capsys):
     assert summary["size"] == 24 and [s["name"] for s in summary["sensors"]] == ["gelslim_left", "digit_right"]
     assert read_rgb(next(out.glob("touch/*/digit_right/*.png"))).shape == (24, 24, 3)
     assert main(["sim", "dataset", "--out", str(tmp_path / "e"), "--hours", "0.003", "--size", "8"]) == 2
-    assert "--size must be 0 (native frames) or in [16, 1024]" in capsys.readouterr().err
+    assert "SimDataset.size must be 0 (native frames) or in [16, 1024] px, got 8" in capsys.readouterr().err
     assert math.isclose(summary["hours"], 0.003)

@@ -63,7 +63,7 @@ def test_new_episodes_refill_the_cylinder_with_the_next_seed_of_the_split():
     second = arm.new_episode()
     assert (first, second) == (episode_seed(SeedSplit.EVAL, 7, 0), episode_seed(SeedSplit.EVAL, 7, 1))
     assert arm.sim.rig_state().mass_left_g == 80.0 and arm.sim.t_ns == 0
-    with pytest.raises(ConfigError, match="sim split must be 'train' or 'eval'"):
+    with pytest.raises(ConfigError, match="sim.split must be one of 'train' or 'eval', got 'test'"):
         make_arm("sim", split="test")
 
 
@@ -164,6 +164,26 @@ def test_expert_demonstrator_pours_episodes_back_to_back():
     assert all(abs(g - 20.0) < 3.0 for g in poured), poured  # the scripted expert pours to about a gram
     assert arm.episode == 2 and demo.episode_seed == episode_seed(SeedSplit.TRAIN, 3, 2)
     assert demo.tick(None).finished
+
+
+def test_the_demonstrator_waits_while_the_sim_state_is_missing_mid_pour():
+    """Stale data means stop: a tick without a sim state while pouring commands wait and keeps the episode."""
+    clock = FakeClock()
+    arm = _arm(clock, seed=3)
+    demo = ExpertDemonstrator(target_g=20.0, episodes=1)
+    for _ in range(50):
+        out = demo.tick(parse_sim_state(arm.sim_state()[0]))
+        if out.event == "start":
+            arm.new_episode()
+        arm.apply_tilt_step(out.action.tilt_step_deg())
+        clock.now += TICK_NS
+        arm.advance_to(clock.now)
+        if demo.phase is DemoPhase.POURING:
+            break
+    assert demo.phase is DemoPhase.POURING
+    missing = demo.tick(None)
+    assert missing.action is Action.WAIT and missing.event is None and demo.phase is DemoPhase.POURING
+    assert demo.tick(parse_sim_state(arm.sim_state()[0])).event is None  # the pour goes on when states return
 
 
 def test_expert_aborts_a_stuck_episode_and_needs_a_sim_arm():

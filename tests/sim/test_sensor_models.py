@@ -116,28 +116,28 @@ def _set(path, value):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (_set(("camera", "fps"), KeyError), "field camera.fps is missing"),
-    (_set(("slot",), KeyError), "field slot is missing"),
-    (_set(("gel", "texture_per_g"), KeyError), "field gel.texture_per_g is missing"),
-    (_set(("camera", "fps"), 500), "field camera.fps: Input should be less than or equal to 200 (got 500)"),
-    (_set(("camera", "fps"), "fast"), "field camera.fps: Input should be a valid number (got 'fast')"),
-    (_set(("optics", "vignette"), 1.5), "field optics.vignette: Input should be less than 1 (got 1.5)"),
-    (_set(("optics", "leds", 1, "rgb", 2), 300.0), "field optics.leds[1].rgb[2]: Input should be less than or equal"),
-    (_set(("optics", "leds"), []), "field optics.leds: Tuple should have at least 1 item"),
-    (_set(("gel", "shear_px_per_n"), float("nan")), "field gel.shear_px_per_n: Input should be a finite number"),
-    (_set(("gel", "shear_far"), True), "field gel.shear_far: Input should be a valid number (got True)"),
-    (_set(("gel", "stifness"), 2.0), "unknown field gel.stifness (valid: shear_px_per_n, shear_far,"),
-    (_set(("markers", "rows"), 0), "field markers.rows: Input should be greater than or equal to 1 (got 0)"),
-    (_set(("markers", "rows"), 2.5), "field markers.rows: Input should be a valid integer (got 2.5)"),
+    (_set(("camera", "fps"), KeyError), "missing required field(s) camera.fps"),
+    (_set(("slot",), KeyError), "missing required field(s) slot"),
+    (_set(("gel", "texture_per_g"), KeyError), "missing required field(s) gel.texture_per_g"),
+    (_set(("camera", "fps"), 500), "field camera.fps must be in (0, 200], got 500"),
+    (_set(("camera", "fps"), "fast"), "field camera.fps must be a number, got 'fast'"),
+    (_set(("optics", "vignette"), 1.5), "field optics.vignette must be in [0, 1), got 1.5"),
+    (_set(("optics", "leds", 1, "rgb", 2), 300.0), "field optics.leds[1].rgb[2] must be in [0, 255], got 300"),
+    (_set(("optics", "leds"), []), "field optics.leds must hold at least 1 item, got []"),
+    (_set(("gel", "shear_px_per_n"), float("nan")), "field gel.shear_px_per_n must be in [0, 100], got nan"),
+    (_set(("gel", "shear_far"), True), "field gel.shear_far must be a number, got True"),
+    (_set(("gel", "stifness"), 2.0), "unknown field(s) gel.stifness; valid: shear_px_per_n, shear_far,"),
+    (_set(("markers", "rows"), 0), "field markers.rows must be in [1, 64], got 0"),
+    (_set(("markers", "rows"), 2.5), "field markers.rows must be an integer, got 2.5"),
     (_set(("markers",), True), "field markers: false (or off) for no markers"),
     (_set(("markers", "cols"), 60), "field markers: 16 x 60 dots of radius 1.8 px overlap"),
     (_set(("slot",), "tac3d"), "field slot: unknown sensor name 'tac3d'; valid names: gelsight, digit,"),
     (_set(("camera", "resolution"), [176, 288]), "field camera.resolution: give the camera's landscape resolution"),
-    (_set(("camera", "orientation"), "upright"), "field camera.orientation: Input should be 'landscape' or"),
+    (_set(("camera", "orientation"), "upright"), "field camera.orientation must be one of 'landscape' or 'portr"),
     (_set(("variation", "unit", "shear"), [1.2, 0.8]), "field variation.unit.shear: a range [low, high] needs"),
-    (_set(("variation", "episode", "exposure"), -0.1), "field variation.episode.exposure: Input should be greater"),
-    (_set(("camera", "px_per_mm"), 0.0), "field camera.px_per_mm: Input should be greater than 0 (got 0.0)"),
-    (_set(("camera", "px_per_mm"), "8"), "field camera.px_per_mm: Input should be a valid number (got '8')"),
+    (_set(("variation", "episode", "exposure"), -0.1), "field variation.episode.exposure must be in [0, 0.5], got"),
+    (_set(("camera", "px_per_mm"), 0.0), "field camera.px_per_mm must be in (0, 200], got 0.0"),
+    (_set(("camera", "px_per_mm"), "8"), "field camera.px_per_mm must be a number, got '8'"),
 ])
 def test_a_bad_model_file_is_refused_naming_file_and_field(tmp_path, change, message):
     data = shipped("gelslim")
@@ -171,7 +171,7 @@ def test_unreadable_model_files_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"list.yaml: expected a mapping of fields"):
         load_sensor_model(str(tmp_path / "list.yaml"))
     (tmp_path / "broken.yaml").write_text("camera: [1, 2\n")
-    with pytest.raises(ConfigError, match=r"broken.yaml: not YAML"):
+    with pytest.raises(ConfigError, match=r"broken.yaml: not valid YAML"):
         load_sensor_model(str(tmp_path / "broken.yaml"))
     (tmp_path / "My Sensor.yaml").write_text((MODEL_DIR / "digit.yaml").read_text())
     with pytest.raises(ConfigError, match=r"field name: 'My Sensor' cannot name a sensor"):

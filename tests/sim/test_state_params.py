@@ -28,7 +28,7 @@ def test_state_names_missing_and_unknown_fields():
     d = a_state().to_dict()
     del d["tilt_deg"]
     d["bogus"] = 1.0
-    with pytest.raises(ConfigError, match=r"missing \['tilt_deg'\], unknown \['bogus'\]"):
+    with pytest.raises(ConfigError, match=r"RigState: missing required field\(s\) tilt_deg; unknown field\(s\) bogus"):
         RigState.from_dict(d)
     with pytest.raises(ConfigError, match="names but"):
         RigState.from_lists(["t_ns"], [1.0, 2.0])

@@ -118,7 +118,7 @@ def test_augmentation_is_the_same_for_every_frame_of_an_episode():
 def test_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="exactly one encoder source"):
         TrainConfig(bags=[tmp_path], out=tmp_path / "o")
-    with pytest.raises(ConfigError, match="--frames must be 3"):
+    with pytest.raises(ConfigError, match="TrainConfig.frames must be one of 3 or 1, got 2"):
         TrainConfig(bags=[tmp_path], out=tmp_path / "o", preset="anytouch-tiny", frames=2)
     with pytest.raises(ConfigError, match="--finetune all or last:N"):
         TrainConfig(bags=[tmp_path], out=tmp_path / "o", preset="anytouch-tiny", mode="finetune", finetune="frozen")

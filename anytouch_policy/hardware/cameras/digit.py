@@ -20,16 +20,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import cv2
 import numpy as np
+from pydantic import field_validator, model_validator
 
+from anytouch_policy.bounds import AT_LEAST_1, NONNEGATIVE, POSITIVE, Interval
 from anytouch_policy.errors import ConfigError, DeviceError
 from anytouch_policy.hardware.cameras.grabber import CameraGrabber, GrabbedSource
 from anytouch_policy.hardware.cameras.v4l2 import SourceKind, check_capture_node, source_kind
+from anytouch_policy.schema import config
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ _STREAM_FPS = {DigitStream.QVGA: (60, 30), DigitStream.VGA: (30, 15)}
 _DIGIT = NATIVE_FORMATS[SensorType.DIGIT]
 
 
-@dataclass(frozen=True)
+@config
 class DigitConfig:
     """How to find and set up one DIGIT."""
 
@@ -61,27 +63,31 @@ class DigitConfig:
     name: str = "digit"  # sensor name: frame_id and topic /tactile/<name>/image_raw
     stream: DigitStream = DigitStream.QVGA  # QVGA: VGA glitches (digit-interface#10)
     fps: int = 60  # 60 or 30 for QVGA, 30 or 15 for VGA
-    intensity: int = 15  # LED intensity 0 (off) .. 15 (full), all three channels
+    intensity: Annotated[int, Interval.parse("[0, 15]")] = 15  # LED intensity 0 (off) .. 15 (full), all three channels
     orientation: DigitOrientation = DigitOrientation.PORTRAIT  # portrait matches sensors.NATIVE_FORMATS
     allow_file: bool = False  # accept a video file as the udev node (tests, replay)
     check_capture_node: bool = True  # skip udev entries that are not V4L2 capture nodes (the metadata node)
-    warmup_frames: int = 10  # frames dropped after every (re)open while exposure settles
-    max_consecutive_failures: int = 5  # failed reads in a row before the DIGIT is reopened
-    reconnect_backoff_s: float = 0.5  # first wait before reopening; doubles after each failed reopen
-    reconnect_backoff_max_s: float = 5.0  # longest wait between reopen attempts
+    warmup_frames: Annotated[int, NONNEGATIVE] = 10  # frames dropped after every (re)open while exposure settles
+    max_consecutive_failures: Annotated[int, AT_LEAST_1] = 5  # failed reads in a row before the DIGIT is reopened
+    reconnect_backoff_s: Annotated[float, POSITIVE] = 0.5  # first wait before reopening; doubles after each
+    #   failed reopen
+    reconnect_backoff_max_s: Annotated[float, POSITIVE] = 5.0  # longest wait between reopen attempts
 
-    def __post_init__(self) -> None:
-        if not self.serial:
-            raise ConfigError("DIGIT serial is required (printed on the sensor, e.g. D20025)")
+    @field_validator("serial")
+    @classmethod
+    def _serial_given(cls, value: str) -> str:
+        if not value:
+            raise ValueError("is required (printed on the sensor, e.g. D20025)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DigitConfig:
         if self.fps not in _STREAM_FPS[self.stream]:
-            raise ConfigError(f"fps {self.fps} is not offered by the {self.stream} stream; "
-                              f"choose one of {_STREAM_FPS[self.stream]}")
-        if not 0 <= self.intensity <= 15:
-            raise ConfigError(f"intensity must be in 0..15, got {self.intensity}")
-        if self.warmup_frames < 0 or self.max_consecutive_failures < 1:
-            raise ConfigError("need warmup_frames >= 0 and max_consecutive_failures >= 1")
-        if self.reconnect_backoff_s <= 0 or self.reconnect_backoff_max_s < self.reconnect_backoff_s:
-            raise ConfigError("need 0 < reconnect_backoff_s <= reconnect_backoff_max_s")
+            raise ValueError(f"fps {self.fps} is not offered by the {self.stream} stream; "
+                             f"choose one of {_STREAM_FPS[self.stream]}")
+        if self.reconnect_backoff_max_s < self.reconnect_backoff_s:
+            raise ValueError("need reconnect_backoff_s <= reconnect_backoff_max_s")
+        return self
 
     @property
     def output_shape(self) -> tuple[int, int]:

@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Annotated
 
 import cv2
 import numpy as np
+from pydantic import field_validator, model_validator
 
-from anytouch_policy.errors import ConfigError
+from anytouch_policy.bounds import AT_LEAST_1, NONNEGATIVE, POSITIVE, Interval
 from anytouch_policy.hardware.cameras.grabber import CameraGrabber, GrabbedSource
 from anytouch_policy.hardware.cameras.opencv_reader import CaptureSettings, OpenCVReader
 from anytouch_policy.hardware.cameras.v4l2 import SourceKind, check_capture_node, resolve_device, source_kind
+from anytouch_policy.schema import config
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
 
 _MINI = NATIVE_FORMATS[SensorType.GELSIGHT_MINI]
+Count = Annotated[int, AT_LEAST_1]
 
 
-@dataclass(frozen=True)
+@config
 class GelSightMiniConfig:
     """How to find, open and post-process one GelSight Mini. Exactly one of device, serial, index is set."""
 
@@ -35,40 +38,42 @@ class GelSightMiniConfig:
     by_id_dir: str = "/dev/v4l/by-id"  # where udev puts the stable links (tests point it at a temporary folder)
     allow_file: bool = False  # accept a video file as the device (replay, tests); off so a typo never replays
     check_capture_node: bool = True  # refuse a node without V4L2_CAP_VIDEO_CAPTURE (the UVC metadata node)
-    capture_width: int = 3280  # the Mini's only mode; requested so a different default mode is never picked
-    capture_height: int = 2464
+    capture_width: Count = 3280  # the Mini's only mode; requested so a different default mode is never picked
+    capture_height: Count = 2464
     capture_fps: float = 25.0  # nominal rate requested from the camera
     fourcc: str = "MJPG"  # the Mini streams MJPG only; YUYV at 8 MP would not fit USB 2 anyway
     exposure: int | None = None  # exposure_time_absolute in 100 us units (gsrobotics preset: 180); None = auto
     white_balance_k: int | None = None  # white balance temperature in K (gsrobotics preset: 4500); None = auto
-    warmup_frames: int = 10  # frames dropped after every (re)open: the Mini starts with dark frames
-    border_fraction: float = 0.15  # trimmed from each edge before resizing (gsrobotics default)
-    output_width: int = _MINI.width  # 320: published layout, must match sensors.NATIVE_FORMATS
-    output_height: int = _MINI.height  # 240
-    select_timeout_s: int = 1  # a read stuck longer counts as a failure ("select() timeout", gsrobotics#16);
+    warmup_frames: Annotated[int, NONNEGATIVE] = 10  # frames dropped after every (re)open: the Mini starts
+    #   with dark frames
+    border_fraction: Annotated[float, Interval.parse("[0, 0.5)")] = 0.15  # trimmed from each edge before
+    #   resizing (gsrobotics default)
+    output_width: Count = _MINI.width  # 320: published layout, must match sensors.NATIVE_FORMATS
+    output_height: Count = _MINI.height  # 240
+    select_timeout_s: Count = 1  # a read stuck longer counts as a failure ("select() timeout", gsrobotics#16);
     #   OpenCV's default is 10 s. Sets OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT (process-wide) unless already set
-    max_consecutive_failures: int = 5  # failed reads in a row before the capture is reopened
-    reconnect_backoff_s: float = 0.5  # first wait before reopening; doubles after each failed reopen
-    reconnect_backoff_max_s: float = 5.0  # longest wait between reopen attempts
+    max_consecutive_failures: Count = 5  # failed reads in a row before the capture is reopened
+    reconnect_backoff_s: Annotated[float, POSITIVE] = 0.5  # first wait before reopening; doubles after each
+    #   failed reopen
+    reconnect_backoff_max_s: Annotated[float, POSITIVE] = 5.0  # longest wait between reopen attempts
     replay_fps: float = _MINI.fps  # pacing of video-file replay (0 = as fast as possible)
 
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.border_fraction < 0.5:
-            raise ConfigError(f"border_fraction must be in [0, 0.5), got {self.border_fraction}")
-        for field in ("capture_width", "capture_height", "output_width", "output_height", "max_consecutive_failures",
-                      "select_timeout_s"):
-            if getattr(self, field) < 1:
-                raise ConfigError(f"{field} must be >= 1, got {getattr(self, field)}")
-        if self.warmup_frames < 0:
-            raise ConfigError(f"warmup_frames must be >= 0, got {self.warmup_frames}")
-        if self.reconnect_backoff_s <= 0 or self.reconnect_backoff_max_s < self.reconnect_backoff_s:
-            raise ConfigError("need 0 < reconnect_backoff_s <= reconnect_backoff_max_s, got "
-                              f"{self.reconnect_backoff_s}, {self.reconnect_backoff_max_s}")
-        if len(self.fourcc) != 4:
-            raise ConfigError(f"fourcc must be 4 characters, got {self.fourcc!r}")
+    @field_validator("fourcc")
+    @classmethod
+    def _four(cls, value: str) -> str:
+        if len(value) != 4:
+            raise ValueError(f"must be 4 characters, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GelSightMiniConfig:
+        if self.reconnect_backoff_max_s < self.reconnect_backoff_s:
+            raise ValueError(f"need reconnect_backoff_s <= reconnect_backoff_max_s, got {self.reconnect_backoff_s}, "
+                             f"{self.reconnect_backoff_max_s}")
         if (self.output_height, self.output_width) != (_MINI.height, _MINI.width):
-            raise ConfigError(f"output must be {_MINI.width}x{_MINI.height} (sensors.NATIVE_FORMATS), got "
-                              f"{self.output_width}x{self.output_height}")
+            raise ValueError(f"output must be {_MINI.width}x{_MINI.height} (sensors.NATIVE_FORMATS), got "
+                             f"{self.output_width}x{self.output_height}")
+        return self
 
 
 def crop_and_resize(image_bgr: np.ndarray, border_fraction: float, width: int, height: int) -> np.ndarray:

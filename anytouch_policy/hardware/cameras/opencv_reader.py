@@ -69,7 +69,7 @@ class OpenCVReader:
             log.warning("%s: camera refused %s=%s", self.path, label, value)
 
     def _configure(self, s: CaptureSettings) -> None:
-        self._set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*s.fourcc), f"fourcc {s.fourcc}")
+        self._set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*s.fourcc), f"fourcc {s.fourcc}")
         self._set(cv2.CAP_PROP_FRAME_WIDTH, s.width, "width")
         self._set(cv2.CAP_PROP_FRAME_HEIGHT, s.height, "height")
         self._set(cv2.CAP_PROP_FPS, s.fps, "fps")

@@ -212,13 +212,16 @@ class XArmArm(Arm):
             allowed = min(lim.max_step_deg, lim.max_rate_deg_s * min(now - self._last_motion_t, 1.0 / CONTROL_RATE_HZ))
             # after a recover() outside the range only steps back towards it are taken, never a jump onto the
             # limit; and the target stays within one step of the tilt the controller reports
-            measured, _ = tilt_from_start(self._start_pose[3:], sdk.position[3:], self.config.tilt_axis)
+            start = self._start_pose
+            if start is None:  # set with the connection, in the bring-up
+                raise DeviceNotConnectedError("xArm: open() first")
+            measured, _ = tilt_from_start(start[3:], sdk.position[3:], self.config.tilt_axis)
             step = lim.target_step(max(-allowed, min(allowed, delta_deg)), target_deg=self._commanded_tilt,
                                    measured_deg=measured)
             if abs(step) < MIN_STEP_DEG:
                 return 0.0
             target = self._commanded_tilt + step
-            pose = tilted_pose((*self._anchor_xyz, *self._start_pose[3:]), self.config.tilt_axis, target,
+            pose = tilted_pose((*self._anchor_xyz, *start[3:]), self.config.tilt_axis, target,
                                near_rpy=self._near_rpy)
             code = sdk.set_position(*pose, speed=self.config.tcp_speed_mm_s, mvacc=self.config.tcp_acc_mm_s2,
                                     is_radian=False, wait=False)

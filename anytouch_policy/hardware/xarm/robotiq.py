@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import Annotated
 
+from anytouch_policy.bounds import POSITIVE, Interval
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Gripper, GripperStatus
 from anytouch_policy.hardware.xarm.arm import XArmArm
 from anytouch_policy.hardware.xarm.errors import check
+from anytouch_policy.schema import config
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +56,23 @@ class RobotiqFault(IntEnum):
 HARMLESS_FAULTS = frozenset({RobotiqFault.NONE, RobotiqFault.NO_COMMUNICATION})
 
 
-@dataclass(frozen=True)
+Register = Annotated[int, Interval.parse("[0, 255]")]
+
+
+@config
 class RobotiqConfig:
     """Robotiq 2F-140 settings. Positions, speeds and forces are register values 0..255."""
 
-    activation_timeout_s: float = 5.0  # activation takes ~1-2 s on a free gripper; stuck gSTA=0 must not hang startup
-    poll_period_s: float = 0.2  # status poll of the background thread (one RS-485 read is ~10 ms at 115200 baud)
+    activation_timeout_s: Annotated[float, POSITIVE] = 5.0  # activation takes ~1-2 s on a free gripper; stuck gSTA=0
+    #   must not hang startup
+    poll_period_s: Annotated[float, POSITIVE] = 0.2  # status poll of the background thread (one RS-485 read is
+    #   ~10 ms at 115200 baud)
     baud: int = 115200  # Robotiq default; the SDK checks and sets the tool RS-485 baud before the first request
-    grasp_position: int = 255  # closing target (255 = fully closed: the fingers stop on the cylinder)
-    grasp_speed: int = 64  # slow enough not to squeeze the cylinder out of the fingers
-    grasp_force: int = 128  # half force: holds the filled cylinder without crushing it
-    open_position: int = 0  # release target (0 = fully open)
-    release_speed: int = 64
-
-    def __post_init__(self) -> None:
-        for field in ("grasp_position", "grasp_speed", "grasp_force", "open_position", "release_speed"):
-            if not 0 <= getattr(self, field) <= 255:
-                raise ConfigError(f"{field} must be in 0..255, got {getattr(self, field)}")
-        if self.activation_timeout_s <= 0 or self.poll_period_s <= 0:
-            raise ConfigError("activation_timeout_s and poll_period_s must be > 0")
+    grasp_position: Register = 255  # closing target (255 = fully closed: the fingers stop on the cylinder)
+    grasp_speed: Register = 64  # slow enough not to squeeze the cylinder out of the fingers
+    grasp_force: Register = 128  # half force: holds the filled cylinder without crushing it
+    open_position: Register = 0  # release target (0 = fully open)
+    release_speed: Register = 64
 
 
 def _register(name: str, value: int) -> int:

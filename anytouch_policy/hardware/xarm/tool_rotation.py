@@ -70,10 +70,11 @@ def matrix_to_rpy(rotation: np.ndarray, near: Sequence[float] | None = None) -> 
         yaw = combined + roll if sp > 0 else combined - roll
     candidates = [(roll, pitch, yaw), (roll + 180.0, 180.0 - pitch, yaw + 180.0)]
     if near is None:
-        return tuple(_wrap_near(a, 0.0) for a in candidates[0])  # type: ignore[return-value]
+        r, p, y = candidates[0]
+        return _wrap_near(r, 0.0), _wrap_near(p, 0.0), _wrap_near(y, 0.0)
 
     def unwrapped(c: tuple[float, float, float]) -> tuple[float, float, float]:
-        return tuple(_wrap_near(a, r) for a, r in zip(c, near, strict=True))  # type: ignore[return-value]
+        return _wrap_near(c[0], near[0]), _wrap_near(c[1], near[1]), _wrap_near(c[2], near[2])
 
     options = [unwrapped(c) for c in candidates]
     return min(options, key=lambda c: sum((a - r) ** 2 for a, r in zip(c, near, strict=True)))

@@ -292,7 +292,7 @@ def test_config_and_factory_validation():
         XArmConfig(ip="1.2.3.4", workspace_mm=(0, 600, 300, -300, 700, 100), tilt_axis=ToolAxis.PLUS_Y)
     with pytest.raises(ConfigError, match="missing required parameter.*tilt_axis"):
         make_arm("xarm", ip="1.2.3.4", workspace_mm=list(WORKSPACE))
-    with pytest.raises(ConfigError, match="tilt_axis: 'y' is not one of"):
+    with pytest.raises(ConfigError, match="xarm.tilt_axis must be one of .*got 'y'"):
         make_arm("xarm", ip="1.2.3.4", workspace_mm=list(WORKSPACE), tilt_axis="y")
     arm = make_arm("xarm", ip="1.2.3.4", workspace_mm=[600, 0, 300, -300, 700, 100], tilt_axis="-x",
                    tcp_offset=[0, 0, 172, 0, 0, 0], limits=ArmLimits(max_tilt_deg=90.0))
