@@ -1,5 +1,6 @@
 """anytouch bench encoder --presets anytouch-small,anytouch-large --threads 2
 anytouch bench train --preset anytouch-small --threads 2
+anytouch bench appearance --model gelsight_mini --real gelsight_mini
 
 Run a benchmark and print its JSON. Each bench lives in anytouch_policy.bench.<name> and defines
 add_arguments(parser) and run(args) -> dict; add one by adding a line to BENCHES.
@@ -15,6 +16,8 @@ import json
 BENCHES: dict[str, tuple[str, str]] = {
     "encoder": ("anytouch_policy.bench.encoder", "encoder windows/s and p50/p99 latency per preset, device, dtype"),
     "train": ("anytouch_policy.bench.train", "frozen epoch with vs without the embedding cache; finetune samples/s"),
+    "appearance": ("anytouch_policy.bench.appearance",
+                   "a simulated sensor vs real frames (taxim): colours, histogram, radial profile, noise, presses"),
 }
 
 
