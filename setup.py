@@ -12,7 +12,8 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=["anytouch_ros", "anytouch_ros.*", "anytouch_policy", "anytouch_policy.*"]),
-    package_data={"anytouch_policy.model": ["presets/*.json"], "anytouch_policy.sim": ["sensor_models/*.yaml"]},
+    package_data={"anytouch_policy.model": ["presets/*.json"], "anytouch_policy.pretrain": ["clip-tiny.json"],
+                  "anytouch_policy.sim": ["sensor_models/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),

@@ -33,9 +33,5 @@ class DeviceNotConnectedError(DeviceError):
     """A device method was called before connect()/open(); call it first."""
 
 
-class StaleDataError(AnyTouchError):
-    """Data used for a decision is older than its allowed age; the caller must stop or hold."""
-
-
 class MessageError(AnyTouchError, ValueError):
     """A ROS message does not have the layout a conversion needs (encoding, size, frame, rotation axis)."""

@@ -75,10 +75,6 @@ class FrameRing:
         self._ring.append(frame)
         return True
 
-    @property
-    def newest_stamp_ns(self) -> int | None:
-        return self._ring[-1].stamp_ns if self._ring else None
-
     def window(self) -> list[StampedFrame] | None:
         """The window ending at the newest frame, oldest first; None until enough frames arrived."""
         idx = window_indices([f.stamp_ns for f in self._ring], self._ring[-1].stamp_ns if self._ring else -1,

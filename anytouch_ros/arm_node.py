@@ -5,13 +5,14 @@
         -p "xarm.workspace_mm:=[550.0, 250.0, 150.0, -150.0, 450.0, 200.0]" -p gripper:=robotiq -p grasp_at_start:=true
     ros2 service call /arm/recover std_srvs/srv/Trigger
 
-Every step is turned into a tilt delta about `tilt_axis` and goes through anytouch_policy.safety.TiltCommandFilter
-(ArmLimits from the parameters) in anytouch_policy.arm_loop.ArmLoop, whose thread owns the backend: the executor
-only queues. Command timeout -> hold; arm/estop true -> latched hold until the arm/recover service (which runs the
-backend's recover() where it has one). The recover service lives on a small helper node with its own executor
-thread, so a recover that takes seconds (the xArm's bring-up) never stalls steps, e-stops or diagnostics.
-Backend sim owns the physics: advanced on the wall clock every loop cycle, published on sim/state (for the sensor
-nodes) and scale/mass; an episode/event `start` begins the next episode (a full cylinder, the next seed).
+- Every step becomes a tilt delta about `tilt_axis` and passes control.safety.TiltCommandFilter (ArmLimits from
+  the parameters) in control.arm_loop.ArmLoop, whose thread owns the backend: the executor only queues.
+- Command timeout -> hold. arm/estop true -> the backend's estop(), latched until the arm/recover service (which
+  runs the backend's recover()).
+- The recover service lives on a small helper node with its own executor thread, so a recover that takes seconds
+  (the xArm's bring-up) never stalls steps, e-stops or diagnostics.
+- Backend sim owns the physics: advanced on the wall clock every loop cycle, published on sim/state (for the
+  sensor nodes) and scale/mass; an episode/event `start` begins the next episode (a full cylinder, the next seed).
 """
 
 from __future__ import annotations
@@ -27,16 +28,16 @@ from std_msgs.msg import Bool, Float64, String
 from std_srvs.srv import Trigger
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE
-from anytouch_policy.arm_loop import ArmLoop, LoopStatus
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, EVENT_AGE_S, MASS_G
+from anytouch_policy.bringup.backends import ARMS, make_arm, make_gripper
+from anytouch_policy.control.arm_loop import ArmLoop, LoopStatus
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.hardware.base import LIMIT_RANGES, Arm, ArmLimits
-from anytouch_policy.hardware.factory import ARMS, make_arm, make_gripper
-from anytouch_policy.hardware.live_config import MAX_RUN_SEED, WRIST_HEADROOM_RANGE
-from anytouch_policy.hardware.robotiq import RobotiqConfig
-from anytouch_policy.hardware.xarm_config import XArmConfig
+from anytouch_policy.hardware.xarm.config import XArmConfig
+from anytouch_policy.hardware.xarm.robotiq import RobotiqConfig
 from anytouch_policy.sensors import NATIVE_FORMATS
+from anytouch_policy.sim.live import MAX_RUN_SEED, WRIST_HEADROOM_RANGE
 from anytouch_ros import qos
 from anytouch_ros.base import BackgroundSpin, BaseNode, run_node
 from anytouch_ros.conversions import named_values_to_msg, pose_to_msg, step_from_msg
@@ -184,7 +185,7 @@ class ArmNode(BaseNode):
             arm = self.arm
             values.update({"episode": arm.episode, "episode_seed": arm.episode_seed,
                            "skipped_physics_steps": arm.skipped_steps, "mass_on_scale_g": arm.mass_on_scale_g})
-        values.update({f"backend {k}": v for k, v in getattr(self.arm, "diagnostics", dict)().items()})  # xArm
+        values.update({f"backend {k}": v for k, v in self.arm.diagnostics().items()})
         if self.gripper is not None:
             values["gripper"] = str(self.gripper.status())
         level, message = Level.OK, {LoopStatus.IDLE: "waiting for commands", LoopStatus.ACTIVE: "following steps",

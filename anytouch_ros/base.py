@@ -6,17 +6,21 @@
     def main(args=None) -> int:
         return run_node(RecorderNode, args)
 
-`run_node` follows reference/stack.md section 2: one SingleThreadedExecutor per process; on SIGINT/SIGTERM (rclpy's
-handlers shut the context down) it leaves spin, shuts the executor down, calls `node.stop_workers()` (joins the
-node's threads that publish), destroys the node, then calls `node.close()`, which must not use ROS any more (it
-closes files and devices; logging still works).
+`run_node` follows reference/stack.md section 2: one SingleThreadedExecutor per process. On SIGINT/SIGTERM
+(rclpy's handlers shut the context down) it
+1. leaves spin and shuts the executor down,
+2. calls `node.stop_workers()` (joins the node's threads that publish),
+3. destroys the node,
+4. calls `node.close()`, which must not use ROS any more (it closes files and devices; logging still works).
 A node refusing its parameters (AnyTouchError from the constructor) logs the reason and exits with status 2, so
 `anytouch bringup` reports it.
 
-Signals: SIGINT is the stop request of `ros2 launch` and `anytouch bringup`; the node closes and exits 0 (launch
-says "finished cleanly"). SIGTERM closes it the same way, after which it ends on SIGTERM itself (`end_on_signal`),
-so whoever started it sees what stopped it: bringup names the node and exits non-zero, launch reports "exit code
--15". A node that quietly exited 0 after a stray SIGTERM would look like one whose job was done.
+Signals:
+- SIGINT is the stop request of `ros2 launch` and `anytouch bringup`: the node closes and exits 0 (launch says
+  "finished cleanly").
+- SIGTERM closes it the same way, then it ends on SIGTERM itself (`end_on_signal`), so whoever started it sees
+  what stopped it: bringup names the node and exits non-zero, launch reports "exit code -15". A node that quietly
+  exited 0 after a stray SIGTERM would look like one whose job was done.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """numpy and core types <-> rclpy messages, without cv_bridge (the PyPI build is broken with numpy 2).
 
 rclpy hands `Image.data` over as an `array.array('B')`, which supports the buffer protocol, so reading is a zero-copy
-`np.frombuffer`; writing assigns `ndarray.tobytes()` (one copy, ~15 us for 320 x 240 x 3). Every function mirrors
-one in `anytouch_policy.data.messages` (the rosbags side), so a message published live and one written by the
-sim demo serialise to the same CDR bytes.
+`np.frombuffer`; writing assigns `ndarray.tobytes()` (one copy, ~15 us for 320 x 240 x 3). The image layout and
+axis rules are the core's (`anytouch_policy.data.messages`, the rosbags side), so a message published live and
+one written by the sim demo serialise to the same CDR bytes.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 
 from anytouch_policy.actions import Action
-from anytouch_policy.data.messages import axis_rotation_quaternion
+from anytouch_policy.data.messages import axis_rotation_quaternion, check_axis, packed_rgb, rgb_from_image
 from anytouch_policy.errors import MessageError
 
 NS_PER_S = 1_000_000_000
-_AXES = ("x", "y", "z")
 
 
 def ns_to_time(stamp_ns: int) -> Time:
@@ -37,28 +36,18 @@ def time_to_ns(stamp: Time) -> int:
 
 def image_to_msg(rgb: np.ndarray, stamp_ns: int, *, frame_id: str) -> Image:
     """sensor_msgs/Image rgb8 from an H x W x 3 uint8 array (any strides; the message rows are packed)."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise MessageError(f"image for frame {frame_id!r} must be H x W x 3 uint8, got {rgb.shape} {rgb.dtype}")
-    height, width, _ = rgb.shape
+    pixels = packed_rgb(rgb, frame_id=frame_id)
+    height, width, _ = pixels.shape
     msg = Image(height=height, width=width, encoding="rgb8", is_bigendian=0, step=width * 3)
     msg.header.stamp = ns_to_time(stamp_ns)
     msg.header.frame_id = frame_id
-    msg.data = np.ascontiguousarray(rgb).tobytes()
+    msg.data = pixels.tobytes()
     return msg
 
 
 def image_from_msg(msg: Image) -> np.ndarray:
-    """H x W x 3 uint8 RGB from an rgb8 or bgr8 Image, honouring row padding (step > 3 * width)."""
-    where = f"image {msg.header.frame_id!r}"
-    if msg.encoding not in ("rgb8", "bgr8"):
-        raise MessageError(f"{where}: encoding {msg.encoding!r} is not rgb8/bgr8")
-    data = np.frombuffer(msg.data, dtype=np.uint8)
-    if msg.step < msg.width * 3 or data.size != msg.height * msg.step:
-        raise MessageError(f"{where}: {data.size} bytes do not fit height {msg.height} x step {msg.step} "
-                           f"for width {msg.width}")
-    rows = data.reshape(msg.height, msg.step)[:, : msg.width * 3]
-    img = rows.reshape(msg.height, msg.width, 3)
-    return np.ascontiguousarray(img[..., ::-1] if msg.encoding == "bgr8" else img)
+    """H x W x 3 uint8 RGB from an rgb8 or bgr8 Image (the core's rule: row padding honoured)."""
+    return rgb_from_image(msg, where=f"image {msg.header.frame_id!r}")
 
 
 def embedding_to_msg(vector: np.ndarray, stamp_ns: int, *, sensor: str) -> Image:
@@ -92,8 +81,6 @@ def action_to_msgs(
     """The pair a 5 Hz tick publishes: the label on pour/action and the relative tool-frame rotation on
     pour/cartesian_step (+delta pour, -delta retract, identity for wait), with the fields of
     `anytouch_policy.data.messages.pose_step_msg`."""
-    if axis not in _AXES:
-        raise MessageError(f"tilt axis must be one of {', '.join(_AXES)}; got {axis!r}")
     step = PoseStamped()
     step.header.stamp = ns_to_time(stamp_ns)
     step.header.frame_id = frame_id
@@ -113,8 +100,7 @@ def step_from_msg(msg: PoseStamped, *, axis: str, frame_id: str, tol: float = 1e
     about other axes, non-unit quaternions and other frames (every comparison with NaN is False, so finiteness is
     checked first)."""
     where = f"cartesian step in frame {msg.header.frame_id!r}"
-    if axis not in _AXES:
-        raise MessageError(f"tilt axis must be one of {', '.join(_AXES)}; got {axis!r}")
+    check_axis(axis)
     if msg.header.frame_id != frame_id:
         raise MessageError(f"{where}: expected frame_id {frame_id!r}")
     p, q = msg.pose.position, msg.pose.orientation

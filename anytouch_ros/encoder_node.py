@@ -7,7 +7,7 @@
 With `policy` (a policy bundle) the bundle is the single source of truth: sensors and their types, frames (3
 dynamic, 1 static), stride, token mode and the (fine-tuned) encoder it was trained with; parameters that disagree
 with it are refused at start-up, naming them. With `bundle` (an encoder bundle) they come from the parameters.
-Subscription callbacks only push frames into anytouch_policy.stream_encoder.StreamEncoder, whose worker thread
+Subscription callbacks only push frames into anytouch_policy.control.stream_encoder.StreamEncoder, whose worker thread
 embeds the newest window of every sensor with new frames in one forward pass and publishes.
 """
 
@@ -19,12 +19,14 @@ from functools import partial
 from sensor_msgs.msg import Image
 
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S
+from anytouch_policy.control.stream_encoder import Embedded, StreamEncoder
+from anytouch_policy.control.ticks import RollingStats
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
 from anytouch_policy.model.runtime import EncoderRuntime, Precision, TokenMode
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.stream_encoder import Embedded, StreamEncoder
 from anytouch_policy.tactile import WINDOW_FRAMES, StampedFrame
+from anytouch_policy.threads import threads_summary
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import embedding_to_msg, image_from_msg, time_to_ns
@@ -57,7 +59,7 @@ class EncoderNode(BaseNode):
             raise ConfigError(f"parameters sensors ({names}) and sensor_types ({kinds}) must have the same length")
         options = {"device": device, "precision": dtype, "threads": threads or None}
         if policy:
-            from anytouch_policy.policy import PolicyRuntime
+            from anytouch_policy.policy.runtime import PolicyRuntime
 
             bundled = PolicyRuntime.from_bundle(policy, **options)
             self._agree(policy, sensors=(names, [n for n, _ in bundled.sensors]),
@@ -84,13 +86,14 @@ class EncoderNode(BaseNode):
             self.create_subscription(Image, topics.tactile_topic(name), partial(self._on_image, name),
                                      qos.IMAGE_LATEST)
         self.bad_frames = self.publish_errors = 0
+        self.latency = RollingStats()  # grab stamp of a window's newest frame -> its embedding published, s
         self.last_publish_error = ""
         self.stream.start()
         Diagnostics(self, period_s=period).add(self._status)
         self.get_logger().info(
             f"encoding {[n for n, _ in sensors]} ({frames} frame(s), stride {stride}, token mode "
             f"{self.runtime.token_mode}, dim {self.runtime.output_dim}) on {self.runtime.device} "
-            f"{self.runtime.precision}")
+            f"{self.runtime.precision}, {threads_summary()}")
 
     def _agree(self, policy: str, **pairs: tuple[object, object]) -> None:
         """Refuse parameters that are set (non-empty, non-zero) and differ from what the policy bundle says."""
@@ -112,6 +115,7 @@ class EncoderNode(BaseNode):
         try:
             for item in embedded:
                 self._pub.publish(embedding_to_msg(item.vector, item.stamp_ns, sensor=item.sensor))
+                self.latency.add((self.get_clock().now().nanoseconds - item.stamp_ns) / 1e9)
         except Exception as exc:  # the context is going down (Ctrl-C) while the worker publishes
             self.publish_errors += 1
             self.last_publish_error = f"{type(exc).__name__}: {exc}"
@@ -124,7 +128,10 @@ class EncoderNode(BaseNode):
                                      "publish_errors": self.publish_errors,
                                      "device": str(self.runtime.device), "dtype": str(self.runtime.precision)}
         values.update(s.compute.summary(1000.0, "_compute_ms"))
+        values.update(self.latency.summary(1000.0, "_latency_ms"))
         values["p50_batch"] = s.batch.percentiles(50)[0]
+        if self.last_publish_error:
+            values["last_publish_error"] = self.last_publish_error
         for name, c in counts.items():
             values.update({f"{name} frames": c.frames, f"{name} embedded": c.embedded,
                            f"{name} skipped": c.skipped, f"{name} out_of_order": c.out_of_order})

@@ -22,8 +22,8 @@ from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, MASS_G
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, DeviceError
-from anytouch_policy.hardware.sim_live import SimSnapshot, parse_sim_state
 from anytouch_policy.sim.demonstrator import ExpertDemonstrator
+from anytouch_policy.sim.live import SimSnapshot, parse_sim_state
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import action_to_msgs, named_values_from_msg

@@ -2,13 +2,13 @@
 
     ros2 run anytouch_ros policy_node --ros-args -p bundle:=models/policy -p target_g:=60.0
 
-Each tick (a timer at control_rate_hz) takes the newest anytouch/embedding of every sensor the policy bundle names.
-If one is missing or older than max_age_s (ROS clock - embedding stamp = grab time of its newest frame), the tick
-publishes `wait` and /diagnostics warns: stale touch means stop. Otherwise the head decides
-(PolicyRuntime.decide_embeddings, conditioned on initial_g/target_g when the bundle wants them) in a worker thread
-(anytouch_policy.control.DecisionWorker): a decision later than half a period is replaced by `wait`, and a tick
-that finds the worker busy publishes `wait`, so every tick publishes exactly one action on time. The step is the
-tool-frame rotation of anytouch_ros.conversions.action_to_msgs (stamp = tick time). A policy that compares with
+Each tick (a timer at control_rate_hz) takes the newest anytouch/embedding of every sensor the bundle names:
+- one missing or older than max_age_s (ROS clock - embedding stamp = grab time of its newest frame): publish
+  `wait`, and /diagnostics warns. Stale touch means stop.
+- else the head decides (PolicyRuntime.decide_embeddings, conditioned on initial_g/target_g when the bundle wants
+  them) in a worker thread (control.ticks.DecisionWorker): a decision later than half a period becomes `wait`, a
+  tick that finds the worker busy publishes `wait`. Every tick publishes exactly one action on time.
+The step is the tool-frame rotation of conversions.action_to_msgs (stamp = tick time). A policy that compares with
 the start of the pour (reference mode episode_start) takes its reference from the first decision after start-up
 and after every episode/event `start` (PolicyRuntime.reset()).
 """
@@ -28,9 +28,10 @@ from std_msgs.msg import String
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE, Action
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S, MASS_G
-from anytouch_policy.control import DecisionWorker, RollingStats, TickMonitor, stale_inputs
+from anytouch_policy.control.ticks import DecisionWorker, RollingStats, TickMonitor, stale_inputs
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError, MessageError
+from anytouch_policy.threads import threads_summary
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import action_to_msgs, embedding_from_msg, time_to_ns
@@ -79,10 +80,12 @@ class PolicyNode(BaseNode):
             raise ConfigError(f"parameters target_g ({grams['target_g']}) and initial_g ({grams['initial_g']}) need "
                               "0 < target_g < initial_g")
         try:
-            from anytouch_policy.policy import PolicyRuntime
+            from anytouch_policy.policy.runtime import PolicyRuntime
         except ImportError as exc:
             raise ConfigError(f"the policy runtime (anytouch_policy.policy) is not installed: {exc}") from None
-        self.runtime = PolicyRuntime.from_bundle(bundle, device=device)
+        # one thread: the head is a small MLP (~0.1 ms a decision); a second thread only adds wake-ups (p99 measured
+        # 0.34 ms on 1 thread vs 1.1 ms on 2) and a core the encoder could use
+        self.runtime = PolicyRuntime.from_bundle(bundle, device=device, threads=1)
         self.sensors = [name for name, _ in self.runtime.sensors]
         if names and names != self.sensors:
             raise ConfigError(f"parameter sensors {names} contradicts policy bundle {bundle}, trained on sensors "
@@ -94,7 +97,6 @@ class PolicyNode(BaseNode):
         self.jitter, self.latency = RollingStats(), RollingStats()
         self.counts = dict.fromkeys((a.label for a in Action), 0)
         self.stale_ticks = self.errors = 0
-        self.last_stale: dict[str, float | None] = {}
         self.last_error, self.last_probs = "", None
         self._action_pub = self.create_publisher(String, topics.ACTION, qos.COMMAND)
         self._step_pub = self.create_publisher(PoseStamped, topics.CARTESIAN_STEP, qos.COMMAND)
@@ -107,7 +109,8 @@ class PolicyNode(BaseNode):
         self.create_timer(1.0 / rate, self._tick)
         Diagnostics(self, period_s=period).add(self._status)
         self.get_logger().info(f"policy {bundle}: sensors {self.sensors}, conditioning "
-                               f"{list(self.runtime.conditioning)}, {rate:g} Hz, max_age {self.max_age_s} s")
+                               f"{list(self.runtime.conditioning)}, {rate:g} Hz, max_age {self.max_age_s} s, "
+                               f"{threads_summary()}")
 
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
@@ -145,7 +148,6 @@ class PolicyNode(BaseNode):
                              max_age_s=self.max_age_s)
         if stale:
             self.stale_ticks += 1
-            self.last_stale = stale
             self._publish(Action.WAIT, now_ns)
             return
         job = _Job({s: latest[s][1] for s in self.sensors}, max(latest[s][0] for s in self.sensors),
@@ -178,7 +180,8 @@ class PolicyNode(BaseNode):
         w = self.worker
         values: dict[str, object] = {"ticks": self.ticks.ticks, "missed_ticks": self.ticks.missed,
                                      "resets": self.resets, "stale_ticks": self.stale_ticks, "busy_ticks": w.busy_ticks,
-                                     "late_decisions": w.late, "dropped_decisions": w.dropped, "errors": self.errors}
+                                     "late_decisions": w.late, "dropped_decisions": w.dropped, "errors": self.errors,
+                                     "bad_embeddings": self.bad_embeddings}
         values.update(self.jitter.summary(1000.0, "_jitter_ms"))
         values.update(w.compute.summary(1000.0, "_compute_ms"))
         values.update(self.latency.summary(1000.0, "_latency_ms"))

@@ -4,7 +4,7 @@
     ros2 run anytouch_ros sensor_node --ros-args -p sensor_name:=left -p backend:=gelsight_mini -p serial:=2BG8-FH59 \\
         -p gelsight_mini.exposure:=180
 
-Backends (anytouch_policy.hardware.factory): `gelsight_mini` and `digit` (cameras grabbed in the backend's own
+Backends (anytouch_policy.bringup.backends): `gelsight_mini` and `digit` (cameras grabbed in the backend's own
 thread), `sim` (renders a sensor model, `sim_model` or the shipped one of `sensor_type`, at its rate from the
 sim/state snapshots of the sim arm node), `replay` (a recorded episode's frames of one sensor, original spacing,
 stamps shifted to now). A worker thread reads the backend and publishes; the executor thread only receives sim/state
@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-from collections import deque
 
 from sensor_msgs.msg import Image, JointState
 
 from anytouch_policy.bounds import DIAGNOSTICS_PERIOD_S
+from anytouch_policy.bringup.backends import TACTILE_SOURCES, make_tactile_source
 from anytouch_policy.data import topics
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware.digit import DigitConfig
-from anytouch_policy.hardware.factory import TACTILE_SOURCES, make_tactile_source
-from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig
-from anytouch_policy.hardware.live_config import MAX_SIM_SENSORS
+from anytouch_policy.hardware.base import RateMeter
+from anytouch_policy.hardware.cameras.digit import DigitConfig
+from anytouch_policy.hardware.cameras.gelsight_mini import GelSightMiniConfig
 from anytouch_policy.sensors import SensorType
+from anytouch_policy.sim.live import MAX_SIM_SENSORS
 from anytouch_ros import qos
 from anytouch_ros.base import BaseNode, run_node
 from anytouch_ros.conversions import image_to_msg, named_values_from_msg, time_to_ns
@@ -95,7 +94,7 @@ class SensorNode(BaseNode):
         if backend == "sim":
             self.create_subscription(JointState, topics.SIM_STATE, self._on_sim_state, qos.SIM_STATE)
         self.source.open()
-        self._published: deque[float] = deque(maxlen=100)
+        self._published = RateMeter()
         self.publish_errors = 0
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name=f"publish-{name}", daemon=True)
@@ -119,20 +118,15 @@ class SensorNode(BaseNode):
                 self.publish_errors += 1
                 self.get_logger().error(f"publishing a frame failed: {type(exc).__name__}: {exc}")
                 continue
-            self._published.append(time.monotonic())
+            self._published.tick()
 
     def _status(self) -> Status:
         stats = self.source.stats()
-        times = list(self._published)
-        rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-        if times and time.monotonic() - times[-1] > 1.0:
-            rate = 0.0
+        rate = self._published.rate()
         values: dict[str, object] = {"state": stats.state, "rate_hz": rate, "frames": stats.frames,
                                      "dropped": stats.dropped, "read_failures": stats.read_failures,
                                      "reconnects": stats.reconnects, "publish_errors": self.publish_errors}
-        diagnostics = getattr(self.source, "diagnostics", None)
-        if diagnostics is not None:
-            values.update(diagnostics())
+        values.update(self.source.diagnostics())
         level, message = Level.OK, f"{rate:.1f} Hz"
         if stats.state != "open" or rate == 0.0:
             level, message = Level.WARN, f"{stats.state}, {rate:.1f} Hz"

@@ -3,7 +3,7 @@
     ros2 run anytouch_ros teleop_node --ros-args -p mode:=latch
 
 Reads keys from its terminal (cbreak mode via termios/tty, so it works over SSH without X), prints the key map
-(anytouch_policy.teleop.KEYMAP) and a live status line (action, episode, arm/tilt, scale/mass). No key = wait.
+(anytouch_policy.control.teleop.KEYMAP) and a live status line (action, episode, arm/tilt, scale/mass). No key = wait.
 The terminal is restored and a final `wait` is published on every exit path (q, Ctrl-C, SIGTERM, SIGHUP); after
 SIGTERM or SIGHUP the process then ends on that signal, so `anytouch bringup` sees what stopped it (anytouch_ros.base).
 rclpy spins in a background thread (one SingleThreadedExecutor); the main thread reads the keyboard.
@@ -26,9 +26,7 @@ from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Bool, Float64, String
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, CONTROL_RATE_RANGE, DEFAULT_DELTA_PHI_DEG, DELTA_PHI_RANGE, Action
-from anytouch_policy.data import topics
-from anytouch_policy.errors import AnyTouchError
-from anytouch_policy.teleop import (
+from anytouch_policy.control.teleop import (
     HOLD_RANGE_S,
     Command,
     EpisodeState,
@@ -39,6 +37,8 @@ from anytouch_policy.teleop import (
     format_status,
     help_text,
 )
+from anytouch_policy.data import topics
+from anytouch_policy.errors import AnyTouchError
 from anytouch_ros import qos
 from anytouch_ros.base import BackgroundSpin, BaseNode, end_on_signal
 from anytouch_ros.conversions import action_to_msgs

@@ -1,7 +1,9 @@
 """Frame-to-command latency, tick jitter, missed ticks and CPU per node of the sim pour pipeline (JSON on stdout).
 
     .venv/bin/python bench/pipeline.py --seconds 60 > pipeline_bench.json
+    .venv/bin/python bench/pipeline.py --seconds 60 --busy-neighbour          # beside a process pinned to a core
     .venv/bin/python bench/pipeline.py --policy models/policy --sensors left:gelsight_mini --seconds 30
+    .venv/bin/python bench/pipeline.py --preset anytouch-large --device cuda --dtype bfloat16   # a GPU's figures
 
 Starts the `anytouch bringup pour --sim` node set as separate processes (sensor nodes at their native rates, sim
 arm, encoder on CPU, 5 Hz policy) on a private ROS domain, waits until the policy decides on fresh embeddings, then
@@ -9,17 +11,22 @@ measures for --seconds:
 - frame_to_command_latency_ms: grab stamp of the newest frame behind a decision -> publish time of the action that
   used it (measured by the policy node, which alone knows both; its /diagnostics percentiles cover its last 1000
   decisions, i.e. the run and its short warm-up);
+- frame_to_embedding_latency_ms: grab stamp of a window's newest frame -> its embedding published (the encoder
+  node's /diagnostics, its last 1000 embeddings);
 - policy_tick_jitter_ms (timer callback start - its grid slot) and missed_ticks (grid slots with no callback) from
   the policy node (counts: differences of its reports around the window, i.e. the window plus about a second);
   action_rate_hz and the largest gap between actions as received by this process;
 - cpu_percent per node (psutil, user + system over the measured window; 100 = one core).
 Without --policy a policy bundle is built with random weights (encoder --preset, an untrained head): timing does
-not depend on the weights. Shared machines disturb the figures: rerun on a quiet one before quoting them.
+not depend on the weights. With --busy-neighbour a pure-Python busy loop pinned to one CPU runs through the
+measured window (anytouch_policy.bench.contention.busy_neighbour): what a driver or a build beside the robot's nodes
+does. Shared machines disturb the figures: rerun on a quiet one before quoting them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -44,8 +51,9 @@ def build_policy(path: Path, *, preset: str, sensors: list[tuple[str, str]]) -> 
 
     from anytouch_policy.model import AnyTouchEncoder, save_encoder_bundle
     from anytouch_policy.model.runtime import TokenMode
-    from anytouch_policy.policy import HeadConfig, PolicyHead, ReferenceMode
-    from anytouch_policy.policy_bundle import policy_config, save_policy_bundle
+    from anytouch_policy.policy.bundle import save_policy_bundle
+    from anytouch_policy.policy.config import HeadConfig, ReferenceMode, policy_config
+    from anytouch_policy.policy.head import PolicyHead
     from anytouch_policy.sensors import SensorType
 
     torch.manual_seed(0)
@@ -121,18 +129,25 @@ def _floats(status: dict[str, str], *keys: str) -> dict[str, float]:
 
 
 def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: int, domain_id: int,
-                       warmup_timeout_s: float = 120.0, log=print) -> dict:
+                       preset: str = "anytouch-small", device: str = "cpu", dtype: str = "float32",
+                       busy_neighbour: bool = False, busy_cpu: int | None = None, warmup_timeout_s: float = 120.0,
+                       log=print) -> dict:
     import psutil
 
-    from anytouch_policy.bringup import Mode, make_plan, package_config, parse_sensors
+    from anytouch_policy.bench.contention import busy_neighbour as neighbour
+    from anytouch_policy.bench.contention import neighbour_cpu
+    from anytouch_policy.bringup.plan import Mode, make_plan, package_config, parse_sensors
 
     pairs = parse_sensors(sensors)
+    if busy_neighbour:
+        busy_cpu = neighbour_cpu(busy_cpu)  # refuse a bad CPU before starting anything
     work = Path(tempfile.mkdtemp(prefix="pipeline_bench_"))
     if not policy:
-        log("building a random-weight policy bundle (anytouch-small encoder)")
-        policy = str(build_policy(work / "policy", preset="anytouch-small", sensors=pairs))
+        log(f"building a random-weight policy bundle ({preset} encoder)")
+        policy = str(build_policy(work / "policy", preset=preset, sensors=pairs))
     overrides = work / "bench.yaml"
-    overrides.write_text(json.dumps({"/**/encoder": {"ros__parameters": {"device": "cpu", "threads": threads}},
+    overrides.write_text(json.dumps({"/**/encoder": {"ros__parameters": {"device": device, "dtype": dtype,
+                                                                         "threads": threads}},
                                      "/**/policy": {"ros__parameters": {"diagnostics_period_s": 0.5}}}))
     plan = make_plan(Mode.POUR, sim=True, sensors=sensors, policy=policy,
                      config=[str(package_config("pour.yaml")), str(overrides)])
@@ -158,16 +173,18 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
                 tails = {n: (work / f"{n}.log").read_text()[-1500:] for n in (dead or procs)}
                 raise RuntimeError(f"pipeline did not start (exited: {dead}): {json.dumps(tails, indent=1)}")
             time.sleep(0.5)
-        time.sleep(2.0)  # let the first samples through the statistics
-        handles = {n: psutil.Process(p.pid) for n, p in procs.items()}
-        first, encoder0 = probe.get("/policy: policy"), probe.get("/encoder: encoder")
-        cpu0, t0 = _cpu_seconds(handles), time.monotonic()
-        log(f"measuring for {seconds:g} s")
-        time.sleep(seconds)
-        cpu1, t1 = _cpu_seconds(handles), time.monotonic()
-        time.sleep(1.0)  # one more diagnostics period, so the last report covers the window
-        final = probe.get("/policy: policy")
-        encoder = probe.get("/encoder: encoder")
+        with neighbour(busy_cpu) if busy_neighbour else contextlib.nullcontext():
+            time.sleep(2.0)  # let the first samples through the statistics (and the neighbour settle in)
+            handles = {n: psutil.Process(p.pid) for n, p in procs.items()}
+            first, encoder0 = probe.get("/policy: policy"), probe.get("/encoder: encoder")
+            cpu0, t0 = _cpu_seconds(handles), time.monotonic()
+            log(f"measuring for {seconds:g} s" + (f" beside a busy process on CPU {busy_cpu}" if busy_neighbour
+                                                  else ""))
+            time.sleep(seconds)
+            cpu1, t1 = _cpu_seconds(handles), time.monotonic()
+            time.sleep(1.0)  # one more diagnostics period, so the last report covers the window
+            final = probe.get("/policy: policy")
+            encoder = probe.get("/encoder: encoder")
         with probe.lock:
             window = [(t, a) for t, a in probe.actions if t0 <= t <= t1]
         actions = [t for t, _ in window]
@@ -195,7 +212,11 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
         "sensors": dict(pairs),
         "policy": policy,
         "encoder_threads": threads,
+        "encoder_device": device,
+        "encoder_dtype": dtype,
+        "busy_neighbour_cpu": busy_cpu if busy_neighbour else None,
         "frame_to_command_latency_ms": _floats(final, "p50_latency_ms", "p99_latency_ms", "max_latency_ms"),
+        "frame_to_embedding_latency_ms": _floats(encoder, "p50_latency_ms", "p99_latency_ms", "max_latency_ms"),
         "policy_tick_jitter_ms": _floats(final, "p50_jitter_ms", "p99_jitter_ms", "max_jitter_ms"),
         "missed_ticks": int(final["missed_ticks"]) - int(first["missed_ticks"]),
         "actions_received": len(actions),
@@ -223,10 +244,18 @@ def main() -> int:
     parser.add_argument("--policy", default="", help="policy bundle (default: random weights, anytouch-small)")
     parser.add_argument("--sensors", default=DEFAULT_SENSORS, help="name:type,... (default %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="encoder torch threads (default %(default)s)")
+    parser.add_argument("--preset", default="anytouch-small", help="encoder of the random-weight policy (no --policy)")
+    parser.add_argument("--device", default="cpu", help="encoder device: cpu | cuda (default %(default)s)")
+    parser.add_argument("--dtype", default="float32", help="encoder precision: float32 | bfloat16 | float16")
+    parser.add_argument("--busy-neighbour", action="store_true",
+                        help="measure beside a pure-Python busy loop pinned to one CPU")
+    parser.add_argument("--busy-cpu", type=int, default=None, help="its CPU (default: the last this process may use)")
     parser.add_argument("--domain-id", type=int, default=random.randrange(100, 200), help="private ROS_DOMAIN_ID")
     args = parser.parse_args()
     result = run_pipeline_bench(seconds=args.seconds, policy=args.policy, sensors=args.sensors,
-                                threads=args.threads, domain_id=args.domain_id,
+                                threads=args.threads, domain_id=args.domain_id, preset=args.preset,
+                                device=args.device, dtype=args.dtype, busy_neighbour=args.busy_neighbour,
+                                busy_cpu=args.busy_cpu,
                                 log=lambda msg: print(f"[bench pipeline] {msg}", file=sys.stderr))
     print(json.dumps(result, indent=2))
     return 0

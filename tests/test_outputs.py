@@ -12,8 +12,9 @@ from anytouch_policy.model.bundle import ENCODER_BUNDLE, load_encoder_bundle, sa
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import TokenMode
 from anytouch_policy.outputs import check_output_dir, check_output_file, writing_dir
-from anytouch_policy.policy import HeadConfig, PolicyHead, ReferenceMode
-from anytouch_policy.policy_bundle import POLICY_BUNDLE, policy_config, read_policy_config, save_policy_bundle
+from anytouch_policy.policy.bundle import read_policy_config, save_policy_bundle
+from anytouch_policy.policy.config import POLICY_BUNDLE, HeadConfig, ReferenceMode, policy_config
+from anytouch_policy.policy.head import PolicyHead
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.train.run import init_encoder_bundle
 

@@ -1,4 +1,6 @@
-"""Encoder throughput and latency: `anytouch bench encoder` (JSON on stdout).
+"""Encoder throughput and latency (JSON on stdout):
+
+    anytouch bench encoder --presets anytouch-small --threads 2 > encoder_bench.json
 
 Times EncoderRuntime.embed end to end, as the encoder node calls it: native-size RGB frames in (GelSight Mini
 240x320, DIGIT 320x240), resize + normalise + one batched forward + embeddings out. Batch 1 = one sensor's
@@ -46,12 +48,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                              max_iters=args.max_iters)
 
 
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     idx = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[idx]
 
 
-def _time_calls(fn, *, seconds: float, min_iters: int, max_iters: int) -> list[float]:
+def time_calls(fn, *, seconds: float, min_iters: int, max_iters: int) -> list[float]:
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < max_iters and (len(times) < min_iters or time.perf_counter() - start < seconds):
@@ -61,16 +63,16 @@ def _time_calls(fn, *, seconds: float, min_iters: int, max_iters: int) -> list[f
     return sorted(times)
 
 
-def _summary(times: list[float], batch: int) -> dict[str, Any]:
+def latency_summary(times: list[float], batch: int) -> dict[str, Any]:
     mean = statistics.fmean(times)
     return {"iters": len(times), "windows_per_s": round(batch / mean, 2), "mean_ms": round(mean * 1e3, 3),
-            "p50_ms": round(_percentile(times, 0.5) * 1e3, 3), "p99_ms": round(_percentile(times, 0.99) * 1e3, 3)}
+            "p50_ms": round(percentile(times, 0.5) * 1e3, 3), "p99_ms": round(percentile(times, 0.99) * 1e3, 3)}
 
 
 def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequence[str] | None = None,
                       batches: Sequence[int] = (1, 2), seconds: float = 2.0, min_iters: int = 5,
                       max_iters: int = 200, seed: int = 0) -> dict[str, Any]:
-    """Time every (preset, device, precision, batch); cpu runs float32 + bfloat16, cuda float16 + bfloat16."""
+    """Time every (preset, device, precision, batch); cpu runs float32 + bfloat16, cuda float16 as well."""
     import numpy as np
     import torch
 
@@ -79,10 +81,11 @@ def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequ
     from anytouch_policy.model.encoder import AnyTouchEncoder
     from anytouch_policy.model.runtime import EncoderRuntime, Precision, resolve_device, stack_windows
     from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
+    from anytouch_policy.threads import set_torch_threads, thread_report
 
     if threads < 1 or not batches or min(batches) < 1 or min_iters < 1 or max_iters < min_iters:
         raise ConfigError("bench needs threads >= 1, batches >= 1 and 1 <= min_iters <= max_iters")
-    torch.set_num_threads(threads)
+    set_torch_threads(threads)
     if devices is None:
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     devices = [resolve_device(d) for d in devices]
@@ -103,27 +106,28 @@ def run_encoder_bench(presets: Sequence[str], *, threads: int = 2, devices: Sequ
         for batch in batches:
             windows = [[native[sensors[i % 2]]] * config.frames for i in range(batch)]
             out = np.empty((batch, config.frames, 3, config.image_size, config.image_size), dtype=np.float32)
-            prep = _time_calls(partial(stack_windows, windows, frames=config.frames, size=config.image_size, out=out),
+            prep = time_calls(partial(stack_windows, windows, frames=config.frames, size=config.image_size, out=out),
                                seconds=0.3, min_iters=min_iters, max_iters=max_iters)
-            results.append({"preset": name, "stage": "preprocess", "batch": batch, **_summary(prep, batch)})
+            results.append({"preset": name, "stage": "preprocess", "batch": batch, **latency_summary(prep, batch)})
         for device in devices:
-            precisions = [Precision.FLOAT32, Precision.BFLOAT16] if device.type == "cpu" else [
-                Precision.FLOAT16, Precision.BFLOAT16]
+            precisions = [Precision.FLOAT32, Precision.BFLOAT16] + ([Precision.FLOAT16] if device.type == "cuda"
+                                                                    else [])
             for precision in precisions:
                 runtime = EncoderRuntime(encoder, device=device, precision=precision)
                 for batch in batches:
                     windows = [[native[sensors[i % 2]]] * config.frames for i in range(batch)]
                     batch_sensors = [sensors[i % 2] for i in range(batch)]
                     runtime.warmup([batch])
-                    times = _time_calls(partial(runtime.embed, windows, batch_sensors), seconds=seconds,
+                    times = time_calls(partial(runtime.embed, windows, batch_sensors), seconds=seconds,
                                         min_iters=min_iters, max_iters=max_iters)
                     results.append({"preset": name, "stage": "embed", "params_m": round(params / 1e6, 2),
                                     "build_s": round(build_s, 2), "device": device.type,
-                                    "precision": precision.value, "batch": batch, **_summary(times, batch)})
+                                    "precision": precision.value, "batch": batch, **latency_summary(times, batch)})
         del encoder
     return {
         "bench": "encoder",
         "threads": threads,
+        "thread_settings": thread_report(),
         "torch": torch.__version__,
         "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},

@@ -3,22 +3,34 @@
 Training speed on recorded expert episodes (recorded into a temporary folder unless --bags is given):
 - frozen mode: one head epoch on cached embeddings vs the same epoch re-encoding every window (the encoder forward
   the cache saves; frames are decoded and resized beforehand, which favours the no-cache side), ratio from one run;
-  plus the one-off cost of filling the cache;
-- finetune mode: training samples/s of encoder + head with augmentation (forward, backward, AdamW step).
+  plus the one-off cost of filling the cache, and what the second pass took from it (no window encoded again);
+- finetune mode: training steps/s and samples/s of encoder + head with augmentation (forward, backward, AdamW step),
+  optionally in bfloat16 autocast (--amp), and the peak memory (CUDA: allocated by torch; CPU: the process's RSS).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from anytouch_policy.cli.args import POSITIVE_INT
 from anytouch_policy.data.frames import load_frame_table
+
+if TYPE_CHECKING:  # the modules themselves load when a bench runs, not when `anytouch` builds its parser
+    from anytouch_policy.model.bundle import EncoderBundle
+    from anytouch_policy.model.runtime import EncoderRuntime
+    from anytouch_policy.policy.head import PolicyHead
+    from anytouch_policy.train.config import TrainConfig
+    from anytouch_policy.train.data import Prepared
+    from anytouch_policy.train.trainers import FinetuneTrainer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,9 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timed finetune steps (after one warm-up)")
     parser.add_argument("--finetune", default="all", metavar="all|last:N")
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
+    parser.add_argument("--amp", action="store_true", help="fine-tune in bfloat16 autocast (as `anytouch train --amp`)")
+    parser.add_argument("--no-frozen", action="store_true", help="time fine-tuning only (a large preset's cache "
+                                                                  "fill and re-encoding take long on a CPU)")
 
 
-def _steps(trainer, batches: list[np.ndarray], labels: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+def train_steps(trainer, batches: list[np.ndarray], labels: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
     loss_fn = torch.nn.CrossEntropyLoss()
     for idx in batches:
         logits = trainer.forward(idx, train=True)
@@ -43,86 +58,154 @@ def _steps(trainer, batches: list[np.ndarray], labels: torch.Tensor, optimizer: 
         optimizer.step()
 
 
-def run(args: argparse.Namespace) -> dict:
+@dataclass
+class BenchData:
+    """What both train benches time on: episodes prepared for training, a random-init encoder and its runtime."""
+
+    config: TrainConfig
+    data: Prepared
+    bundle: EncoderBundle
+    runtime: EncoderRuntime
+    labels: torch.Tensor
+    samples: np.ndarray  # every tick of every episode: one epoch
+
+    def head(self) -> PolicyHead:
+        from anytouch_policy.policy.config import HeadConfig
+        from anytouch_policy.policy.head import PolicyHead
+
+        return PolicyHead(HeadConfig(sensors=len(self.data.sensors), embed_dim=self.bundle.config.output_dim,
+                                     reference=True, conditioning=len(self.config.conditioning)))
+
+    def finetune(self, tmp: Path, *, finetune: str = "all", batch_size: int = 32, device: torch.device | None = None,
+                 amp: bool = False) -> tuple[FinetuneTrainer, list[np.ndarray], torch.optim.Optimizer]:
+        """A fine-tuning trainer of encoder + head, one epoch's batches and its optimizer."""
+        from anytouch_policy.train.config import TrainConfig, TrainMode
+        from anytouch_policy.train.trainers import FinetuneTrainer
+
+        device = device or self.runtime.device
+        config = TrainConfig(bags=self.config.bags, out=tmp / "policy-ft", preset=self.config.preset,
+                             mode=TrainMode.FINETUNE, finetune=finetune, batch_size=batch_size, progress=False,
+                             amp=amp)
+        slots = [self.runtime.slot_for(kind) for _, kind in self.data.sensors]
+        trainer = FinetuneTrainer(config, self.data, self.head(), self.bundle.encoder, slots, device, rank=0)
+        optimizer = torch.optim.AdamW([p for p in trainer.net.parameters() if p.requires_grad], lr=1e-4)
+        return trainer, trainer.batches(self.samples, np.random.default_rng(0)), optimizer
+
+
+def prepare_bench(tmp: Path, *, preset: str, bags: Path | None = None, episodes: int = 4, batch_size: int = 32,
+                  device: str | torch.device = "cpu") -> BenchData:
+    """Record `episodes` expert episodes into `tmp` (unless `bags`), prepare them, build a random-init encoder."""
     from anytouch_policy.demo.record import record_expert_episodes
     from anytouch_policy.model.bundle import load_encoder_bundle
     from anytouch_policy.model.runtime import EncoderRuntime
-    from anytouch_policy.policy import HeadConfig, PolicyHead
     from anytouch_policy.sim.sensor_params import SensorSpec
-    from anytouch_policy.train.cache import EmbeddingCache, embed_ticks
     from anytouch_policy.train.config import TrainConfig, TrainMode
     from anytouch_policy.train.data import prepare
     from anytouch_policy.train.run import init_encoder_bundle
-    from anytouch_policy.train.trainers import FinetuneTrainer, FrozenTrainer
 
-    torch.set_num_threads(args.threads)
+    if bags is None:
+        bags = tmp / "bags"
+        record_expert_episodes(bags, episodes=episodes, target_g=60.0, sensors=[SensorSpec.parse("gelsight_mini")])
+    config = TrainConfig(bags=[bags], out=tmp / "policy", preset=preset, mode=TrainMode.FROZEN,
+                         batch_size=batch_size, progress=False, cache_dir=tmp / "cache")
+    data = prepare(config, log=lambda _text: None)
+    bundle = load_encoder_bundle(init_encoder_bundle(preset, tmp / "encoder", seed=0))
+    runtime = EncoderRuntime(bundle.encoder, device=device, trained_slots=bundle.trained_slots,
+                             fingerprint=bundle.fingerprint)
+    return BenchData(config=config, data=data, bundle=bundle, runtime=runtime,
+                     labels=torch.from_numpy(data.labels).to(runtime.device),
+                     samples=data.samples_of(data.train_episodes + data.val_episodes))
+
+
+def _sync(device: torch.device) -> None:
+    """CUDA kernels run asynchronously: wait for them before reading a clock."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from anytouch_policy.threads import set_torch_threads
+
+    set_torch_threads(args.threads)
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory(prefix="anytouch-bench-") as tmp:
         tmp = Path(tmp)
-        bags = Path(args.bags) if args.bags else tmp / "bags"
-        if args.bags is None:
-            record_expert_episodes(bags, episodes=args.episodes, target_g=60.0,
-                                   sensors=[SensorSpec.parse("gelsight_mini")])
-        config = TrainConfig(bags=[bags], out=tmp / "policy", preset=args.preset, mode=TrainMode.FROZEN,
-                             batch_size=args.batch_size, progress=False, cache_dir=tmp / "cache")
-        data = prepare(config, log=lambda _text: None)
-        bundle = load_encoder_bundle(init_encoder_bundle(args.preset, tmp / "encoder", seed=0))
-        runtime = EncoderRuntime(bundle.encoder, device=device, trained_slots=bundle.trained_slots,
-                                 fingerprint=bundle.fingerprint)
-        labels = torch.from_numpy(data.labels).to(device)
-        samples = data.samples_of(data.train_episodes + data.val_episodes)
-
-        def head() -> PolicyHead:
-            return PolicyHead(HeadConfig(sensors=len(data.sensors), embed_dim=bundle.config.output_dim,
-                                         reference=True, conditioning=len(config.conditioning)))
-
-        cache = EmbeddingCache(tmp / "cache")
-        start = time.perf_counter()
-        embeddings = embed_ticks(data.ticks, sensors=data.sensors, runtime=runtime, cache=cache, progress=False)
-        fill_s = time.perf_counter() - start
-        start = time.perf_counter()
-        embeddings = embed_ticks(data.ticks, sensors=data.sensors, runtime=runtime, cache=cache, progress=False)
-        reload_s = time.perf_counter() - start
-
-        frozen = FrozenTrainer(config, data, head(), embeddings, device)
-        batches = frozen.batches(samples, np.random.default_rng(0))
-        optimizer = torch.optim.AdamW(frozen.net.parameters(), lr=1e-3)
-        _steps(frozen, batches[:2], labels, optimizer)  # warm-up
-        start = time.perf_counter()
-        _steps(frozen, batches, labels, optimizer)
-        cached_s = time.perf_counter() - start
-
-        table = load_frame_table(data.ticks, sensors=[n for n, _ in data.sensors], size=runtime.image_size,
-                                 progress=False)
-        rows = np.concatenate(table.rows)
-        slot = [kind for _, kind in data.sensors]
-        start = time.perf_counter()
-        for idx in batches:  # what an epoch costs without the cache: every window (and reference) through the encoder
-            eps = np.unique(data.episode[idx])
-            for k in range(len(slot)):
-                clips = [list(table.frames[r]) for r in rows[idx, k]]
-                clips += [list(table.frames[r]) for r in rows[data.first[eps], k]]
-                runtime.embed(clips, [slot[k]] * len(clips))
-            _steps(frozen, [idx], labels, optimizer)
-        reencode_s = time.perf_counter() - start
-
-        ft_config = TrainConfig(bags=[bags], out=tmp / "policy-ft", preset=args.preset, mode=TrainMode.FINETUNE,
-                                finetune=args.finetune, batch_size=args.batch_size, progress=False)
-        slots = [runtime.slot_for(kind) for kind in slot]
-        finetune = FinetuneTrainer(ft_config, data, head(), bundle.encoder, slots, device, rank=0)
-        ft_batches = finetune.batches(samples, np.random.default_rng(0))[:args.finetune_steps + 1]
-        optimizer = torch.optim.AdamW([p for p in finetune.net.parameters() if p.requires_grad], lr=1e-4)
-        _steps(finetune, ft_batches[:1], labels, optimizer)  # warm-up
-        start = time.perf_counter()
-        _steps(finetune, ft_batches[1:], labels, optimizer)
-        ft_s = time.perf_counter() - start
-        ft_samples = int(sum(len(b) for b in ft_batches[1:]))
+        bench = prepare_bench(tmp, preset=args.preset, bags=Path(args.bags) if args.bags else None,
+                              episodes=args.episodes, batch_size=args.batch_size, device=device)
+        frozen = None if args.no_frozen else _frozen(bench, tmp, device)
+        finetune = _finetune(bench, tmp, device, finetune=args.finetune, batch_size=args.batch_size,
+                             steps=args.finetune_steps, amp=args.amp)
     return {
-        "preset": args.preset, "threads": args.threads, "device": str(device), "episodes": len(data.ticks),
-        "ticks_per_epoch": int(len(samples)), "batch_size": args.batch_size,
-        "frozen": {"epoch_cached_s": round(cached_s, 5), "epoch_reencode_s": round(reencode_s, 5),
-                   "speedup": round(reencode_s / cached_s, 1), "cache_fill_s": round(fill_s, 2),
-                   "cache_reload_s": round(reload_s, 2), "windows_encoded": cache.stats.windows_encoded},
-        "finetune": {"mode": args.finetune, "samples_per_s": round(ft_samples / ft_s, 1), "samples": ft_samples,
-                     "seconds": round(ft_s, 2), "episodes_per_batch": ft_config.episodes_per_batch},
+        "preset": args.preset, "threads": args.threads, "device": str(device), "episodes": len(bench.data.ticks),
+        "ticks_per_epoch": int(len(bench.samples)), "batch_size": args.batch_size, "frozen": frozen,
+        "finetune": finetune,
     }
+
+
+def _frozen(bench: BenchData, tmp: Path, device: torch.device) -> dict:
+    """A head epoch on cached embeddings vs the same epoch re-encoding every window."""
+    from anytouch_policy.train.cache import EmbeddingCache, embed_ticks
+    from anytouch_policy.train.trainers import FrozenTrainer
+
+    data, runtime, labels = bench.data, bench.runtime, bench.labels
+    cache = EmbeddingCache(tmp / "cache")
+    start = time.perf_counter()
+    embeddings = embed_ticks(data.ticks, sensors=data.sensors, runtime=runtime, cache=cache, progress=False)
+    fill_s = time.perf_counter() - start
+    filled = replace(cache.stats)
+    start = time.perf_counter()
+    reloaded = embed_ticks(data.ticks, sensors=data.sensors, runtime=runtime, cache=cache, progress=False)
+    reload_s = time.perf_counter() - start
+    reload_same = all(np.array_equal(a, b) for a, b in zip(embeddings, reloaded, strict=True))
+
+    frozen = FrozenTrainer(bench.config, data, bench.head(), embeddings, device)
+    batches = frozen.batches(bench.samples, np.random.default_rng(0))
+    optimizer = torch.optim.AdamW(frozen.net.parameters(), lr=1e-3)
+    train_steps(frozen, batches[:2], labels, optimizer)  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    train_steps(frozen, batches, labels, optimizer)
+    _sync(device)
+    cached_s = time.perf_counter() - start
+
+    table = load_frame_table(data.ticks, sensors=[n for n, _ in data.sensors], size=runtime.image_size, progress=False)
+    rows = np.concatenate(table.rows)
+    slot = [kind for _, kind in data.sensors]
+    start = time.perf_counter()
+    for idx in batches:  # what an epoch costs without the cache: every window (and reference) through the encoder
+        eps = np.unique(data.episode[idx])
+        for k in range(len(slot)):
+            clips = [list(table.frames[r]) for r in rows[idx, k]]
+            clips += [list(table.frames[r]) for r in rows[data.first[eps], k]]
+            runtime.embed(clips, [slot[k]] * len(clips))
+        train_steps(frozen, [idx], labels, optimizer)
+    _sync(device)
+    reencode_s = time.perf_counter() - start
+    return {"epoch_cached_s": round(cached_s, 5), "epoch_reencode_s": round(reencode_s, 5),
+            "speedup": round(reencode_s / cached_s, 1), "cache_fill_s": round(fill_s, 2),
+            "cache_reload_s": round(reload_s, 2), "windows_encoded": filled.windows_encoded,
+            "reload_windows_encoded": cache.stats.windows_encoded - filled.windows_encoded,
+            "reload_hits": cache.stats.hits - filled.hits, "reload_identical": reload_same}
+
+
+def _finetune(bench: BenchData, tmp: Path, device: torch.device, *, finetune: str, batch_size: int, steps: int,
+              amp: bool) -> dict:
+    """Timed fine-tuning steps of encoder + head (after one warm-up step) and the memory they needed."""
+    trainer, batches, optimizer = bench.finetune(tmp, finetune=finetune, batch_size=batch_size, device=device,
+                                                 amp=amp)
+    batches = batches[:steps + 1]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    train_steps(trainer, batches[:1], bench.labels, optimizer)  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    train_steps(trainer, batches[1:], bench.labels, optimizer)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    samples, timed = int(sum(len(b) for b in batches[1:])), len(batches) - 1
+    memory = ({"peak_cuda_memory_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
+              if device.type == "cuda" else
+              {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})  # whole run
+    return {"mode": finetune, "amp": amp, "steps": timed, "steps_per_s": round(timed / seconds, 2),
+            "samples_per_s": round(samples / seconds, 1), "samples": samples, "seconds": round(seconds, 2),
+            "episodes_per_batch": trainer.config.episodes_per_batch, **memory}

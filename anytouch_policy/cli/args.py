@@ -73,3 +73,10 @@ LEARNING_RATE = number(float, low=0, high=1, low_open=True)  # AdamW steps of ~l
 GRAMS = POSITIVE  # a bead mass; the rig and the policy check the range and initial > target
 GRAMS_RANGE = number_range(GRAMS)  # masses drawn per episode (sim record): "100" or "80:120"
 TILT_DEG = number(float, low=0, high=180)  # tilt from upright
+
+
+def add_workers_argument(parser: argparse.ArgumentParser) -> None:
+    """--workers: closed-loop evaluation episodes run in this many processes at once (eval.rollout.EpisodePool)."""
+    parser.add_argument("--workers", type=POSITIVE_INT, default=None,
+                        help="processes running evaluation episodes at once, one torch thread each; the results do "
+                             "not depend on it (default: one per CPU)")

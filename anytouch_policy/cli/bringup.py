@@ -4,10 +4,11 @@
     anytouch bringup record --sim --expert --output-dir episodes     # scripted demonstrations, no keyboard
     anytouch bringup pour --sim --policy models/policy --dry-run
 
-Mirrors `ros2 launch anytouch_ros <pour|record>.launch.py` (same executables, node names, parameter files and
-overrides and essential nodes; a test checks it). Ctrl-C stops every node; an essential node's exit (encoder,
-policy, arm; recorder, teleop, expert) stops the others. Exit status 1 when any node failed: a non-zero status, or a
-signal bringup did not send it (a stray SIGTERM, SIGKILL); each is named with its cause.
+Runs the node plan (anytouch_policy.bringup.plan) that `ros2 launch anytouch_ros <pour|record>.launch.py` builds
+its nodes from: same executables, node names, parameter files, overrides and essential nodes. Ctrl-C stops every
+node; an essential node's exit (encoder, policy, arm; recorder, teleop, expert) stops the others. Exit status 1
+when any node failed: a non-zero status, or a signal bringup did not send it (a stray SIGTERM, SIGKILL); each is
+named with its cause.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from anytouch_policy.cli.args import NONNEGATIVE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from anytouch_policy.bringup import DEFAULT_SENSORS, Mode
+    from anytouch_policy.bringup.plan import DEFAULT_SENSORS, Mode
 
     parser.add_argument("mode", choices=[m.value for m in Mode], help="pour: sensors, encoder, policy, arm; "
                         "record: sensors, arm, teleop (or --expert), recorder")
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from anytouch_policy.bringup import make_plan, run_plan
+    from anytouch_policy.bringup.plan import make_plan, run_plan
 
     plan = make_plan(args.mode, sim=args.sim, sensors=args.sensors, namespace=args.namespace, policy=args.policy,
                      encoder=args.encoder, teleop=args.teleop, expert=args.expert, output_dir=args.output_dir,

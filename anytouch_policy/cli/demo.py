@@ -1,4 +1,4 @@
-"""anytouch demo
+"""anytouch demo --out runs/demo
 
 The main job on the simulated rig in one command (under 20 minutes on 2 CPU cores): record expert demonstrations
 into bags, train fine-tuned and frozen policies with dynamic (3-frame) and static (1-frame) windows from them,
@@ -15,7 +15,7 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT
+from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT, add_workers_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frozen-epochs", type=POSITIVE_INT, default=None)
     parser.add_argument("--bags", default=None, metavar="DIR", help="use these demonstrations instead of recording")
     parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0)
-    parser.add_argument("--threads", type=POSITIVE_INT, default=2, help="CPU threads (torch)")
+    parser.add_argument("--threads", type=POSITIVE_INT, default=2, help="CPU threads (torch) of training")
+    add_workers_argument(parser)
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="fine-tune in bfloat16 autocast (default: where the CPU/GPU runs bfloat16 natively)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         "sensors": args.sensor}.items() if v is not None}
     overrides.update(initial_g=args.initial_g, target_g=args.target_g, seed=args.seed, finetune=args.finetune,
                      encoder=Path(args.encoder) if args.encoder else None,
-                     bags=Path(args.bags) if args.bags else None, threads=args.threads, amp=args.amp,
+                     bags=Path(args.bags) if args.bags else None, threads=args.threads, workers=args.workers,
+                     amp=args.amp,
                      progress=not args.no_progress)
     config = DemoConfig.quick(out, **overrides) if args.quick else DemoConfig(out=out, **overrides)
     run_demo(config)

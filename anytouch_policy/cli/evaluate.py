@@ -2,18 +2,16 @@
 
 Closed-loop evaluation of a policy bundle on the simulated rig through PolicyRuntime.decide_windows (the encoder
 and head code the ROS nodes run), on evaluation seeds disjoint from every training seed. Prints the per-episode
-table (or JSON with mean_abs_error_g and every episode) and writes a plot of poured mass over time.
+table (or JSON with mean_abs_error_g and every episode) and writes a plot of poured mass over time. Only the
+arguments live here; the work is anytouch_policy.eval.policy.evaluate_bundle.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT
-from anytouch_policy.errors import AnyTouchError
+from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT, add_workers_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,38 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="write no plot")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--precision", choices=["float32", "bfloat16", "float16"], default="float32")
-    parser.add_argument("--threads", type=POSITIVE_INT, default=None, help="CPU threads (torch)")
+    parser.add_argument("--threads", type=POSITIVE_INT, default=None, help="CPU threads (torch) with --workers 1")
+    add_workers_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    from anytouch_policy.outputs import check_output_file
-    from anytouch_policy.policy import PolicyRuntime
-    from anytouch_policy.policy_eval import evaluate_policy, plot_pours
-    from anytouch_policy.sim.sensor_params import SensorSpec
+    from anytouch_policy.eval.policy import default_plot_path, evaluate_bundle
 
-    plot = None
-    if not args.no_plot:  # a bad path fails now, not after the evaluation
-        plot = Path(args.plot or Path(args.policy) / f"eval_{args.initial_g:g}-{args.target_g:g}_seed{args.seed}.png")
-        check_output_file(plot, what="--plot")
-    runtime = PolicyRuntime.from_bundle(args.policy, device=args.device, precision=args.precision,
-                                        threads=args.threads)
-    sensors = [SensorSpec.parse(s) for s in args.sensor] if args.sensor else None
-    progress = None if args.json else (lambda ep: print(f"episode {ep.index}: poured {ep.poured_g:.2f} g "
-                                                        f"({ep.steps} ticks)", file=sys.stderr))
-    result = evaluate_policy(runtime, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
-                             seed=args.seed, sensors=sensors, progress=progress)
-    # The report first: nothing optional (the plot) may lose it.
-    if args.json:
-        print(json.dumps({"policy": str(args.policy), "variant": runtime.variant, **result.to_dict(),
-                          **({} if plot is None else {"plot": str(plot)})}, indent=2), flush=True)
-    else:
-        print(result.report.table(), flush=True)
-    if plot is not None:
-        try:
-            plot_pours({Path(args.policy).name: result}, plot)
-        except OSError as exc:
-            raise AnyTouchError(f"--plot {plot}: cannot write the plot ({exc}); the report above is complete") from None
-        if not args.json:
-            print(f"plot: {plot}")
+    plot = None if args.no_plot else Path(args.plot) if args.plot else default_plot_path(
+        args.policy, initial_g=args.initial_g, target_g=args.target_g, seed=args.seed)
+    evaluate_bundle(args.policy, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
+                    seed=args.seed, sensors=args.sensor, plot=plot, device=args.device, precision=args.precision,
+                    threads=args.threads, workers=args.workers, as_json=args.json)
     return 0

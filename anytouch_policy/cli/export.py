@@ -1,4 +1,4 @@
-"""anytouch export lerobot --bags episodes/ --out datasets/pour-demos [--fps 5]
+"""anytouch export lerobot --bags episodes/ --out datasets/pour-demos --fps 5
 
 Write episode bags in another tool's dataset format (docs/export.md). `lerobot`: a LeRobotDataset v3.0 folder, one
 row per 5 Hz action tick with each tactile sensor's frame as a lossless PNG, the action, tilt (and scale) and the
@@ -12,12 +12,14 @@ import json
 from pathlib import Path
 
 from anytouch_policy.cli.args import POSITIVE_INT, number
+from anytouch_policy.cli.help import example
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
     lerobot = formats.add_parser("lerobot", help="LeRobotDataset v3.0 (parquet, PNG images)",
-                                 description="Write episode bags as a LeRobotDataset v3.0 folder.")
+                                 description="Write episode bags as a LeRobotDataset v3.0 folder.",
+                                 example=example(__doc__, "anytouch export lerobot"))
     lerobot.add_argument("--bags", action="extend", nargs="+", required=True, metavar="DIR",
                          help="folder(s) of episode bags (MCAP or sqlite3), or single episodes; repeatable")
     lerobot.add_argument("--out", required=True,

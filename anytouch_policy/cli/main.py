@@ -1,9 +1,9 @@
 """Entry point of the `anytouch` console script.
 
-    anytouch --help
+    anytouch sim eval --policy expert --episodes 5
     anytouch <verb> --help
 
-Verb modules are imported only when their verb runs, so `anytouch --help` does not load torch.
+Verb modules import torch only when their verb runs, so `anytouch --help` does not load it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 
+from anytouch_policy.cli.help import ExampleParser, example
 from anytouch_policy.errors import AnyTouchError
 
 #: verb -> (module under anytouch_policy.cli, one-line help). Each module defines add_arguments(parser) and run(args).
@@ -24,18 +25,21 @@ VERBS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "closed-loop evaluation of a policy bundle on the simulated rig (JSON)"),
     "export": ("export", "write episode bags as a dataset for other tools (LeRobot v3.0)"),
     "pretrain": ("pretrain", "train AnyTouch stage 1 (masked modelling) or stage 2 (alignment, matching)"),
-    "sim": ("sim", "simulated pouring rig: closed-loop evaluation and sensor previews"),
+    "sim": ("sim", "simulated rig: closed-loop evaluation, sensor previews, demonstrations, aligned touch data"),
     "train": ("train", "train the pouring policy from episode bags (frozen or fine-tuned encoder)"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="anytouch", description="AnyTouch pouring tools (no ROS needed).")
+    parser = ExampleParser(prog="anytouch", description="AnyTouch pouring tools (no ROS needed).",
+                           example=example(__doc__, "anytouch"))
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb, (module, help_text) in VERBS.items():
-        p = sub.add_parser(verb, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
-        importlib.import_module(f"anytouch_policy.cli.{module}").add_arguments(p)
+    for verb, (name, help_text) in VERBS.items():
+        module = importlib.import_module(f"anytouch_policy.cli.{name}")
+        p = sub.add_parser(verb, help=help_text, description=help_text, example=example(module.__doc__,
+                                                                                       f"anytouch {verb}"))
+        p.set_defaults(_module=name)
+        module.add_arguments(p)
     return parser
 
 

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from anytouch_policy.policy import CONDITIONING_NAMES, ReferenceMode
+    from anytouch_policy.policy.config import CONDITIONING_NAMES, ReferenceMode
     from anytouch_policy.train import Augment, TrainConfig, train
 
     config = TrainConfig(

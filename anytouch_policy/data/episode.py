@@ -36,13 +36,13 @@ from rosbags.typesys import Stores, get_typestore
 from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG, Action
 from anytouch_policy.data import topics
 from anytouch_policy.data.messages import (
-    image_from_msg,
     image_msg,
     joint_state_msg,
     pose_step_msg,
+    rgb_from_image,
     stamp_from_cdr,
 )
-from anytouch_policy.errors import EpisodeError
+from anytouch_policy.errors import EpisodeError, MessageError
 from anytouch_policy.tactile import StampedFrame
 
 INCOMPLETE_SUFFIX = ".incomplete"
@@ -150,7 +150,6 @@ class EpisodeWriter:
             self._writer.set_compression(CompressionMode.STORAGE if storage == "mcap" else CompressionMode.MESSAGE,
                                          CompressionFormat.ZSTD)
         self._connections: dict[str, object] = {}
-        self.message_count = 0
         self._closed = False
 
     def open(self) -> EpisodeWriter:
@@ -173,7 +172,6 @@ class EpisodeWriter:
             conn = self._writer.add_connection(topics.qualify(name, self.namespace), msgtype, typestore=TYPESTORE)
             self._connections[name] = conn
         self._writer.write(conn, int(t_ns), data)
-        self.message_count += 1
 
     def _write(self, name: str, t_ns: int, msg: object) -> None:
         msgtype = msg.__msgtype__
@@ -272,8 +270,7 @@ class Episode:
             conns = [c for c in reader.connections if _sensor_of(c.topic) == sensor]
             for ordinal, (conn, _, raw) in enumerate(reader.messages(connections=conns)):
                 if ordinal in wanted:
-                    out[wanted[ordinal]] = image_from_msg(reader.deserialize(raw, conn.msgtype),
-                                                          where=f"{self.path} {conn.topic}")
+                    out[wanted[ordinal]] = _decode_frame(reader, conn, raw, where=f"{self.path} {conn.topic}")
                     if len(out) == len(wanted):
                         break
         return out
@@ -285,9 +282,16 @@ class Episode:
         with _open_reader(self.path) as reader:
             conns = [c for c in reader.connections if _sensor_of(c.topic) == sensor]
             for conn, _, raw in reader.messages(connections=conns):
-                where = f"{self.path} {conn.topic}"
-                yield StampedFrame(image_from_msg(reader.deserialize(raw, conn.msgtype), where=where),
+                yield StampedFrame(_decode_frame(reader, conn, raw, where=f"{self.path} {conn.topic}"),
                                    stamp_from_cdr(raw))
+
+
+def _decode_frame(reader: AnyReader, conn, raw: bytes, *, where: str) -> np.ndarray:
+    """One tactile image of a bag; a malformed one makes the episode corrupt (EpisodeError)."""
+    try:
+        return rgb_from_image(reader.deserialize(raw, conn.msgtype), where=where)
+    except MessageError as exc:
+        raise EpisodeError(str(exc)) from None
 
 
 def _sensor_of(topic: str) -> str | None:

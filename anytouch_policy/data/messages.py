@@ -1,16 +1,22 @@
-"""numpy <-> ROS message conversions on the rosbags typestore (no rclpy), for bags written and read without ROS."""
+"""numpy <-> ROS message conversions on the rosbags typestore (no rclpy), for bags written and read without ROS.
+
+The image layout rules (`packed_rgb`, `rgb_from_image`) and the step rotation (`axis_rotation_quaternion`) are
+the ones anytouch_ros.conversions uses on rclpy messages too, so a bag and a live topic cannot disagree.
+"""
 
 from __future__ import annotations
 
 import math
 import struct
+from typing import Any, Protocol
 
 import numpy as np
 from rosbags.typesys.store import Typestore
 
-from anytouch_policy.errors import EpisodeError
+from anytouch_policy.errors import MessageError
 
-_AXES = {"x": 0, "y": 1, "z": 2}
+#: Tool axes a tilt step may turn about.
+TILT_AXES = ("x", "y", "z")
 
 
 def _time(ts: Typestore, stamp_ns: int):
@@ -22,26 +28,43 @@ def _header(ts: Typestore, stamp_ns: int, frame_id: str):
     return ts.types["std_msgs/msg/Header"](stamp=_time(ts, stamp_ns), frame_id=frame_id)
 
 
-def image_msg(ts: Typestore, rgb: np.ndarray, stamp_ns: int, *, frame_id: str):
-    """sensor_msgs/Image rgb8 from an H x W x 3 uint8 array."""
+class ImageFields(Protocol):
+    """The sensor_msgs/Image fields an image is decoded from: an rclpy message and a rosbags one both have them."""
+
+    encoding: str
+    height: int
+    width: int
+    step: int
+    data: Any  # uint8 buffer: array.array('B') from rclpy, a numpy array from rosbags
+
+
+def packed_rgb(rgb: np.ndarray, *, frame_id: str) -> np.ndarray:
+    """The pixels of an rgb8 Image: an H x W x 3 uint8 array with packed rows (any strides in)."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise EpisodeError(f"image for {frame_id!r} must be H x W x 3 uint8, got {rgb.shape} {rgb.dtype}")
-    h, w, _ = rgb.shape
-    return ts.types["sensor_msgs/msg/Image"](
-        header=_header(ts, stamp_ns, frame_id), height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
-        data=np.ascontiguousarray(rgb).reshape(-1),
-    )
+        raise MessageError(f"image for frame {frame_id!r} must be H x W x 3 uint8, got {rgb.shape} {rgb.dtype}")
+    return np.ascontiguousarray(rgb)
 
 
-def image_from_msg(msg, *, where: str) -> np.ndarray:
-    """H x W x 3 uint8 RGB from a decoded sensor_msgs/Image (rgb8, or bgr8 converted)."""
+def rgb_from_image(msg: ImageFields, *, where: str) -> np.ndarray:
+    """H x W x 3 uint8 RGB from an rgb8 or bgr8 Image, honouring row padding (step > 3 * width)."""
     if msg.encoding not in ("rgb8", "bgr8"):
-        raise EpisodeError(f"{where}: image encoding {msg.encoding!r} is not rgb8/bgr8")
-    data = np.asarray(msg.data, dtype=np.uint8)
-    if data.size != msg.height * msg.step or msg.step < msg.width * 3:
-        raise EpisodeError(f"{where}: image data size {data.size} does not match {msg.height}x{msg.step}")
+        raise MessageError(f"{where}: encoding {msg.encoding!r} is not rgb8/bgr8")
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if msg.step < msg.width * 3 or data.size != msg.height * msg.step:
+        raise MessageError(f"{where}: {data.size} bytes do not fit height {msg.height} x step {msg.step} "
+                           f"for width {msg.width}")
     img = data.reshape(msg.height, msg.step)[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
     return np.ascontiguousarray(img[..., ::-1] if msg.encoding == "bgr8" else img)
+
+
+def image_msg(ts: Typestore, rgb: np.ndarray, stamp_ns: int, *, frame_id: str):
+    """sensor_msgs/Image rgb8 from an H x W x 3 uint8 array."""
+    pixels = packed_rgb(rgb, frame_id=frame_id)
+    h, w, _ = pixels.shape
+    return ts.types["sensor_msgs/msg/Image"](
+        header=_header(ts, stamp_ns, frame_id), height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
+        data=pixels.reshape(-1),
+    )
 
 
 def stamp_from_cdr(raw: bytes | memoryview) -> int:
@@ -51,12 +74,17 @@ def stamp_from_cdr(raw: bytes | memoryview) -> int:
     return sec * 1_000_000_000 + nsec
 
 
+def check_axis(axis: str) -> int:
+    """The index of a tilt axis name in TILT_AXES; MessageError names anything else."""
+    if axis not in TILT_AXES:
+        raise MessageError(f"tilt axis must be one of {', '.join(TILT_AXES)}; got {axis!r}")
+    return TILT_AXES.index(axis)
+
+
 def axis_rotation_quaternion(axis: str, angle_rad: float) -> tuple[float, float, float, float]:
     """(x, y, z, w) of a rotation about one unit axis."""
-    if axis not in _AXES:
-        raise EpisodeError(f"tilt axis must be one of x, y, z; got {axis!r}")
     q = [0.0, 0.0, 0.0, math.cos(angle_rad / 2)]
-    q[_AXES[axis]] = math.sin(angle_rad / 2)
+    q[check_axis(axis)] = math.sin(angle_rad / 2)
     return q[0], q[1], q[2], q[3]
 
 

@@ -9,15 +9,17 @@ bags, with the topics and stamps a live recording has:
     frames rendered during the tick, (t_k, t_k + 0.2 s]    tactile/<sensor>/image_raw, logged at their grab stamp
     end of the tick, t_k + 0.2 s                            arm/tilt (from upright), scale/mass, sim/state
 
-The action of tick k is what the expert chose at t_k, having seen the frames up to t_k: exactly what training cuts
-("latest frame at or before the action"). Metadata: source "expert", the rig seed, final_g = the last scale
-reading and extra.end_reason, as the recorder node stores them. Seeds come from the TRAIN range, disjoint from the
-evaluation seeds. A dropped message (writer queue full) fails the recording rather than leaving a gap.
+- The action of tick k is what the expert chose at t_k, having seen the frames up to t_k: exactly what training
+  cuts ("latest frame at or before the action").
+- Metadata: source "expert", the rig seed, final_g = the last scale reading and extra.end_reason, as the recorder
+  node stores them. Seeds come from the TRAIN range, disjoint from the evaluation seeds.
+- A dropped message (writer queue full) fails the recording rather than leaving a gap.
 
-(initial, target) pairs are drawn per episode from ranges (`draw_pairs`): the initial mass uniformly from
-[max(A, C + 10), B], then the target uniformly from [C, min(D, initial - 10)], so every target lies at least
-MIN_POUR_G below its initial mass; ranges that allow no such pair are refused. Two uniforms per episode from the run
-seed, so the first k pairs of a run of N are the pairs of a run of k, and a single pair (A = B, C = D) is exact.
+(initial, target) pairs are drawn per episode from ranges (`draw_pairs`):
+- the initial mass uniformly from [max(A, C + 10), B], then the target uniformly from [C, min(D, initial - 10)],
+  so every target lies at least MIN_POUR_G below its initial mass; ranges that allow no such pair are refused;
+- two uniforms per episode from the run seed, so the first k pairs of a run of N are the pairs of a run of k, and
+  a single pair (A = B, C = D) is exact.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from anytouch_policy.data.episode import TYPESTORE
 from anytouch_policy.data.messages import image_msg, joint_state_msg, pose_step_msg
 from anytouch_policy.data.recording import EpisodeRecorder
 from anytouch_policy.errors import ConfigError, EpisodeError
+from anytouch_policy.eval.rollout import EpisodeReport, run_episode
 from anytouch_policy.outputs import OutputKind, writing_dir
-from anytouch_policy.sim.evaluate import EpisodeReport, run_episode
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import EPISODES_PER_SEED, RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.rig import TickResult

@@ -19,21 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import torch
-
 from anytouch_policy.demo.record import draw_pairs, record_demonstrations
 from anytouch_policy.demo.table import Cell, plot_errors, render_markdown, render_text
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.eval.policy import PolicyEval, evaluate_policy, plot_pours
+from anytouch_policy.eval.rollout import EpisodePool, evaluate
 from anytouch_policy.model.bundle import read_bundle_config
 from anytouch_policy.model.config import EncoderConfig, load_preset
 from anytouch_policy.model.encoder import Finetune, FinetuneMode
 from anytouch_policy.outputs import check_output_dir
-from anytouch_policy.policy import PolicyRuntime
-from anytouch_policy.policy_eval import PolicyEval, evaluate_policy, plot_pours
-from anytouch_policy.sim.evaluate import evaluate
+from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
+from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train import TrainConfig, TrainMode, train
 from anytouch_policy.train.metrics import Selection
 from anytouch_policy.train.trainers import bfloat16_is_native
@@ -74,7 +73,8 @@ class DemoConfig:
     stride: int = 1
     bags: Path | None = None  # use these demonstrations instead of recording
     max_ticks: int | None = None  # cut episodes (demonstrations and evaluation) after this many ticks
-    threads: int | None = 2
+    threads: int | None = 2  # torch threads of training (and of evaluation with workers=1)
+    workers: int | None = None  # processes for the evaluation episodes, one torch thread each (None: one per CPU)
     amp: bool | None = None  # fine-tune in bfloat16 autocast; None: where the CPU or GPU runs bfloat16 natively
     select: Selection = Selection.LAST  # 8 validation episodes pick epochs by noise; the schedule's end is stabler
     progress: bool = True
@@ -82,7 +82,7 @@ class DemoConfig:
     def __post_init__(self) -> None:
         """Every setting is checked here, before anything is recorded (a typo must not cost a recording)."""
         for name in ("episodes", "eval_episodes", "finetune_epochs", "frozen_epochs", "stride", "max_ticks",
-                     "threads"):
+                     "threads", "workers"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"demo: {name} must be an integer >= 1, got {value!r}")
@@ -135,8 +135,7 @@ def _cell(ev: PolicyEval) -> Cell:
 def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoResult:
     """Record, train, evaluate and tabulate; every stage logs its progress and duration."""
     start = time.perf_counter()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    set_torch_threads(config.threads)
     out = check_output_dir(config.out, None)  # the demo writes as it goes: only a new or empty folder
     out.mkdir(parents=True, exist_ok=True)
     specs = [SensorSpec.parse(s) for s in config.sensors]
@@ -164,15 +163,6 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
         log(f"using the demonstrations in {bags}")
     stage("record", t0)
 
-    t0 = time.perf_counter()
-    expert = evaluate(ScriptedExpert(), episodes=config.eval_episodes, initial_g=config.initial_g,
-                      target_g=config.target_g, sensors=specs, seed=config.seed, config=rig)
-    es = expert.summary()
-    expert_cell = Cell(mean_g=es["mean_abs_error_g"], std_g=es["std_abs_error_g"], episodes=config.eval_episodes,
-                       timeouts=es["timeouts"])
-    log(f"scripted expert on the evaluation seeds: mean error {expert_cell.text()} g")
-    stage("expert reference", t0)
-
     models = out / "models"
     source = (f"encoder bundle {config.encoder}" if config.encoder else
               f"{config.preset} preset, random init (seed {config.seed})")
@@ -191,20 +181,32 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
     evals: dict[str, PolicyEval] = {}
     cells: dict[tuple[str, bool], Cell] = {}
     (out / "eval").mkdir(exist_ok=True)
-    for variant in VARIANTS:
+    with EpisodePool(config.workers) as pool:  # episodes on every core; the same results as one by one
+        log(f"evaluating on {pool.workers} worker process{'es' if pool.workers > 1 else ''}")
         t0 = time.perf_counter()
-        runtime = PolicyRuntime.from_bundle(models / variant.name)
-        log(f"evaluating {variant.name}: {config.eval_episodes} closed-loop episodes")
-        ev = evaluate_policy(runtime, episodes=config.eval_episodes, initial_g=config.initial_g,
-                             target_g=config.target_g, seed=config.seed, config=rig, progress=lambda ep: log(
-                                 f"  episode {ep.index + 1}/{config.eval_episodes}: poured {ep.poured_g:.2f} g "
-                                 f"(error {ep.error_g:+.2f} g, {ep.steps} ticks{', timeout' if ep.timed_out else ''})"))
-        evals[variant.name] = ev
-        cells[(variant.mode.value, variant.dynamic)] = _cell(ev)
-        (out / "eval" / f"{variant.name}.json").write_text(
-            json.dumps({"policy": str(models / variant.name), "variant": runtime.variant, **ev.to_dict()}, indent=2))
-        log(f"  {variant.name}: mean error {cells[(variant.mode.value, variant.dynamic)].text()} g")
-        stage(f"evaluate {variant.name}", t0)
+        expert = evaluate(ScriptedExpert(), episodes=config.eval_episodes, initial_g=config.initial_g,
+                          target_g=config.target_g, sensors=specs, seed=config.seed, config=rig, pool=pool)
+        es = expert.summary()
+        expert_cell = Cell(mean_g=es["mean_abs_error_g"], std_g=es["std_abs_error_g"], episodes=config.eval_episodes,
+                           timeouts=es["timeouts"])
+        log(f"scripted expert on the evaluation seeds: mean error {expert_cell.text()} g")
+        stage("expert reference", t0)
+        for variant in VARIANTS:
+            t0 = time.perf_counter()
+            runtime = PolicyRuntime.from_bundle(models / variant.name)
+            log(f"evaluating {variant.name}: {config.eval_episodes} closed-loop episodes")
+            ev = evaluate_policy(runtime, episodes=config.eval_episodes, initial_g=config.initial_g,
+                                 target_g=config.target_g, seed=config.seed, config=rig, pool=pool,
+                                 progress=lambda ep: log(
+                                     f"  episode {ep.index + 1}/{config.eval_episodes}: poured {ep.poured_g:.2f} g "
+                                     f"(error {ep.error_g:+.2f} g, {ep.steps} ticks"
+                                     f"{', timeout' if ep.timed_out else ''})"))
+            evals[variant.name] = ev
+            cells[(variant.mode.value, variant.dynamic)] = _cell(ev)
+            (out / "eval" / f"{variant.name}.json").write_text(json.dumps(
+                {"policy": str(models / variant.name), "variant": runtime.variant, **ev.to_dict()}, indent=2))
+            log(f"  {variant.name}: mean error {cells[(variant.mode.value, variant.dynamic)].text()} g")
+            stage(f"evaluate {variant.name}", t0)
 
     method = f"AnyTouch ({config.encoder.name if config.encoder else config.preset}, sim)"
     title = (f"Simulated pouring, {config.initial_g:g} g -> {config.target_g:g} g, {config.eval_episodes} evaluation "

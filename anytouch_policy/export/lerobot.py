@@ -27,7 +27,7 @@ from anytouch_policy.errors import ConfigError, EpisodeError
 from anytouch_policy.export import lerobot_format as fmt
 from anytouch_policy.export.stats import ImageHistogram, vector_stats
 from anytouch_policy.outputs import OutputKind, check_output_dir, writing_dir
-from anytouch_policy.policy import CONDITIONING_NAMES
+from anytouch_policy.policy.config import CONDITIONING_NAMES
 from anytouch_policy.tactile import window_indices
 
 PNG_LEVEL = 6  # zlib level LeRobot saves "image" features with; 1 encodes ~5x faster, files ~15 % larger

@@ -1,4 +1,8 @@
-"""Device backends without ROS: tactile cameras, the arm and the gripper, real and simulated."""
+"""Device backends without ROS: tactile cameras, the xArm and its Robotiq gripper, replayed episodes.
+
+The interfaces (base) are what the rest of the project programs against; anytouch_policy.bringup.backends builds a
+backend, real or simulated, from a name and parameters. This package never imports anytouch_policy.sim.
+"""
 
 from anytouch_policy.hardware.base import (
     Arm,
@@ -11,7 +15,6 @@ from anytouch_policy.hardware.base import (
     SourceStats,
     TactileSource,
 )
-from anytouch_policy.hardware.factory import make_arm, make_gripper, make_tactile_source
 
 __all__ = [
     "Arm",
@@ -23,7 +26,4 @@ __all__ = [
     "SourceState",
     "SourceStats",
     "TactileSource",
-    "make_arm",
-    "make_gripper",
-    "make_tactile_source",
 ]

@@ -7,7 +7,11 @@ context managers so devices are released in `finally`, never by a destructor.
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -50,6 +54,74 @@ class SourceStats:
     state: str  # a SourceState value
 
 
+class RateMeter:
+    """Events per second over the last `window_s` seconds (0 once they stopped): a measured frame rate for stats()
+    and /diagnostics. Thread-safe: a grab thread ticks while the executor reads."""
+
+    def __init__(self, window_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s, self._clock = window_s, clock
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def _forget(self, now: float) -> None:
+        while self._times and now - self._times[0] > self.window_s:
+            self._times.popleft()
+
+    def tick(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self._times.append(now)
+            self._forget(now)
+
+    def rate(self) -> float:
+        with self._lock:
+            self._forget(self._clock())
+            times = self._times
+            return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._times.clear()
+
+
+class NewestFrame:
+    """TactileSource.read's contract for a source whose own thread produces frames: `put` replaces the frame
+    (one nobody took counts as dropped), `take` hands each frame out once, waiting up to a timeout for it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: StampedFrame | None = None
+        self._unread = False
+        self.frames = 0
+        self.dropped = 0
+        self.rate = RateMeter()
+
+    def put(self, frame: StampedFrame) -> None:
+        with self._cond:
+            self.frames += 1
+            self.dropped += self._unread
+            self._frame, self._unread = frame, True
+            self.rate.tick()
+            self._cond.notify_all()
+
+    def take(self, timeout_s: float, *, live: Callable[[], bool]) -> StampedFrame | None:
+        """The frame not handed out before; None after `timeout_s`, or at once when `live()` turns False."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while not self._unread:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not live():
+                    return None
+                self._cond.wait(remaining)
+            self._unread = False
+            return self._frame
+
+    def wake(self) -> None:
+        """Let every waiting `take` look at `live()` again (the source closed or finished)."""
+        with self._cond:
+            self._cond.notify_all()
+
+
 class _Device(ABC):
     """Context-manager plumbing shared by all devices."""
 
@@ -58,6 +130,10 @@ class _Device(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def diagnostics(self) -> dict[str, str]:
+        """Backend-specific key/values that /diagnostics shows beside stats() or state(); none by default."""
+        return {}
 
     def __enter__(self):
         self.open()
@@ -167,6 +243,15 @@ class Arm(_Device):
     @abstractmethod
     def hold(self) -> None:
         """Stop motion now and keep the current pose (used on timeout, stale data and errors)."""
+
+    def estop(self) -> None:
+        """Emergency stop. By default hold(); a backend with a stop of its own (the xArm's) uses it and latches it
+        until recover(). The caller (ArmLoop) latches its own e-stop either way and refuses steps meanwhile."""
+        self.hold()
+
+    def recover(self) -> None:
+        """Clear the backend's own latch after an e-stop or error; DeviceError when the cause persists. By default
+        nothing: a backend without a latch of its own (the sim) moves again once the caller clears its e-stop."""
 
     @abstractmethod
     def state(self) -> ArmState: ...

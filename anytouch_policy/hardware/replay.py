@@ -14,18 +14,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from anytouch_policy.data.episode import Episode, read_episode
 from anytouch_policy.errors import ConfigError, DeviceNotConnectedError, EpisodeError
-from anytouch_policy.hardware.base import SourceState, SourceStats, TactileSource
-from anytouch_policy.hardware.live_config import ReplayConfig
+from anytouch_policy.hardware.base import NewestFrame, SourceState, SourceStats, TactileSource
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import StampedFrame
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Which recorded frames to re-publish."""
+
+    episode: str  # episode directory (a finished one, or a readable .incomplete one)
+    name: str = ""  # sensor name of the replayed frames; defaults to `sensor`
+    sensor: str = ""  # sensor of the episode to replay; defaults to `name`, or the episode's only sensor
+    loop: bool = False  # start over after the last frame
+
+    def __post_init__(self) -> None:
+        if not self.episode:
+            raise ConfigError("replay episode is required (an episode directory written by the recorder)")
 
 
 class ReplaySource(TactileSource):
@@ -50,14 +63,11 @@ class ReplaySource(TactileSource):
         stamps = self.episode.frame_stamps[sensor]
         self.period_ns = int((stamps[-1] - stamps[0]) // max(1, len(stamps) - 1)) if len(stamps) > 1 else 40_000_000
         self._clock = clock
-        self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._latest: StampedFrame | None = None
-        self._unread = False
+        self._newest = NewestFrame()
         self._state = SourceState.CLOSED
-        self._times: deque[float] = deque(maxlen=64)
-        self.frames = self.dropped = self.out_of_order = self.loops = 0
+        self.out_of_order = self.loops = 0
         self.last_error = ""
 
     def open(self) -> None:
@@ -70,21 +80,11 @@ class ReplaySource(TactileSource):
 
     def close(self) -> None:
         self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._newest.wake()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(5.0)
         self._state = SourceState.CLOSED
-
-    def _release(self, frame: StampedFrame) -> None:
-        with self._cond:
-            if self._unread:
-                self.dropped += 1
-            self._latest, self._unread = frame, True
-            self.frames += 1
-            self._times.append(time.monotonic())
-            self._cond.notify_all()
 
     def _run(self) -> None:
         start_ns = self._clock()
@@ -100,7 +100,7 @@ class ReplaySource(TactileSource):
                     due_ns = start_ns + (frame.stamp_ns - first)
                     if self._stop.wait(max(0.0, (due_ns - self._clock()) / 1e9)):
                         return
-                    self._release(StampedFrame(frame.image, due_ns))
+                    self._newest.put(StampedFrame(frame.image, due_ns))
                 if not self.config.loop or first is None:
                     break
                 self.loops += 1
@@ -108,29 +108,18 @@ class ReplaySource(TactileSource):
         except EpisodeError as exc:
             self.last_error = str(exc)
             log.error("replay %s: %s", self.name, exc)
-        with self._cond:
-            self._state = SourceState.FINISHED
-            self._cond.notify_all()
+        self._state = SourceState.FINISHED
+        self._newest.wake()
 
     def read(self, timeout_s: float = 0.0) -> StampedFrame | None:
         if self._thread is None and self._state is not SourceState.FINISHED:
             raise DeviceNotConnectedError(f"replay {self.name}: read() before open()")
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while not self._unread:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._state is not SourceState.OPEN:
-                    return None
-                self._cond.wait(remaining)
-            self._unread = False
-            return self._latest
+        return self._newest.take(timeout_s, live=lambda: self._state is SourceState.OPEN)
 
     def stats(self) -> SourceStats:
-        with self._cond:
-            times = list(self._times)
-            fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-            return SourceStats(frames=self.frames, dropped=self.dropped, read_failures=0, reconnects=0, fps=fps,
-                               state=str(self._state))
+        newest = self._newest
+        return SourceStats(frames=newest.frames, dropped=newest.dropped, read_failures=0, reconnects=0,
+                           fps=newest.rate.rate(), state=str(self._state))
 
     def diagnostics(self) -> dict[str, str]:
         """Key/values for /diagnostics next to stats()."""

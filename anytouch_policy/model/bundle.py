@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from anytouch_policy.errors import BundleError, ConfigError
 from anytouch_policy.model.config import EncoderConfig
@@ -102,6 +103,33 @@ def check_finite(tensors: Mapping[str, torch.Tensor], what: str) -> None:
     if bad:
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise BundleError(f"{what}: tensor(s) {', '.join(bad[:5])}{more} hold NaN or inf values")
+
+
+def read_weights(path: Path, *, sha256: str, what: str, verify: bool = True) -> dict[str, torch.Tensor]:
+    """The tensors of a bundle folder's model.safetensors, refused unless present, matching the sha256 its
+    config.json records (when `verify`), readable and finite; `what` names the bundle kind in the errors."""
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise BundleError(f"{path} is not a complete {what}: {WEIGHTS_FILE} is missing")
+    if verify and file_sha256(weights) != sha256:
+        raise BundleError(f"{weights}: sha256 differs from the one in {CONFIG_FILE} (file changed or corrupt)")
+    try:
+        tensors = load_file(weights, device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise BundleError(f"{weights}: cannot read safetensors ({exc})") from None
+    check_finite(tensors, str(weights))
+    return tensors
+
+
+def check_fit(module: nn.Module, tensors: Mapping[str, torch.Tensor], what: str) -> None:
+    """BundleError listing every missing, unexpected and mis-shaped tensor, so that one look shows all of them."""
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    problems = [f"missing tensor {k} {list(s)}" for k, s in expected.items() if k not in tensors]
+    problems += [f"unexpected tensor {k}" for k in tensors if k not in expected]
+    problems += [f"shape mismatch for {k}: file {list(tensors[k].shape)}, architecture {list(s)}"
+                 for k, s in expected.items() if k in tensors and tuple(tensors[k].shape) != s]
+    if problems:
+        raise BundleError(f"{what}:\n  " + "\n  ".join(problems))
 
 
 def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: SourceInfo | None = None,
@@ -209,27 +237,11 @@ def load_encoder_bundle(path: Path | str, *, device: torch.device | str = "cpu",
         except (KeyError, TypeError):
             raise BundleError(f"{cfg_path}: field 'source' must be null or have path, sha256, format") from None
 
-    weights_path = path / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise BundleError(f"{path} is not a complete model bundle: {WEIGHTS_FILE} is missing")
     sha = data["weights"]["sha256"]
-    if verify and file_sha256(weights_path) != sha:
-        raise BundleError(f"{weights_path}: sha256 differs from the one in {CONFIG_FILE} (file changed or corrupt)")
-    try:
-        tensors = load_file(weights_path, device="cpu")
-    except (SafetensorError, OSError) as exc:
-        raise BundleError(f"{weights_path}: cannot read safetensors ({exc})") from None
-    check_finite(tensors, str(weights_path))
-
+    tensors = read_weights(path, sha256=sha, what="model bundle", verify=verify)
     with torch.device("meta"):
         encoder = AnyTouchEncoder(config)
-    expected = {k: tuple(v.shape) for k, v in encoder.state_dict().items()}
-    problems = [f"missing tensor {k} {list(s)}" for k, s in expected.items() if k not in tensors]
-    problems += [f"unexpected tensor {k}" for k in tensors if k not in expected]
-    problems += [f"shape mismatch for {k}: file {list(tensors[k].shape)}, architecture {list(s)}"
-                 for k, s in expected.items() if k in tensors and tuple(tensors[k].shape) != s]
-    if problems:
-        raise BundleError(f"{weights_path} does not fit the architecture in {CONFIG_FILE}:\n  " + "\n  ".join(problems))
+    check_fit(encoder, tensors, f"{path / WEIGHTS_FILE} does not fit the architecture in {CONFIG_FILE}")
     encoder.load_state_dict(tensors, assign=True)
     encoder.to(device=device, dtype=dtype)
     encoder.set_finetune(Finetune(FinetuneMode.FROZEN))

@@ -17,10 +17,6 @@ from anytouch_policy.errors import ConfigError
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
-#: The released AnyTouch model (ViT-L/14, DataComp.XL base).
-LARGE_PRESET = "anytouch-large"
-
-
 @dataclass(frozen=True)
 class EncoderConfig:
     """Numbers that define an AnyTouch touch encoder (the official defaults are the released ViT-L/14)."""

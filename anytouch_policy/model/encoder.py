@@ -26,9 +26,6 @@ from torch import nn
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.config import EncoderConfig, load_preset
 
-#: Sensor-token slot of the universal token (index -1 in the official code).
-UNIVERSAL_SLOT = 9
-
 
 class FinetuneMode(StrEnum):
     """Which encoder parameters train."""

@@ -19,9 +19,10 @@ import torch
 
 from anytouch_policy.errors import ConfigError, DeviceError
 from anytouch_policy.model.bundle import RELEASED_TRAINED_SLOTS, load_encoder_bundle
-from anytouch_policy.model.encoder import UNIVERSAL_SLOT, AnyTouchEncoder
+from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import preprocess_window, read_rgb, static_window
+from anytouch_policy.threads import set_torch_threads
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -113,10 +114,7 @@ class EncoderRuntime:
         self.token_mode = _choice(TokenMode, token_mode, "token_mode")
         if self.precision is Precision.FLOAT16 and self.device.type != "cuda":
             raise ConfigError("precision 'float16' needs a cuda device; use 'bfloat16' or 'float32' on cpu")
-        if threads is not None:
-            if threads < 1:
-                raise ConfigError(f"threads must be >= 1, got {threads}")
-            torch.set_num_threads(threads)
+        set_torch_threads(threads)
         self.encoder = encoder.to(device=self.device, dtype=self.precision.torch_dtype).eval()
         self.trained_slots = tuple(trained_slots)
         self.fingerprint = fingerprint
@@ -152,7 +150,7 @@ class EncoderRuntime:
         """
         sensor = parse_sensor(sensor)
         if self.token_mode is TokenMode.UNIVERSAL:
-            return UNIVERSAL_SLOT
+            return int(SensorType.UNIVERSAL)
         if int(sensor) not in self.trained_slots:
             raise ConfigError(f"sensor {sensor.label!r} (token slot {int(sensor)}) has no trained token in this model "
                               f"(trained slots {list(self.trained_slots)}); use token mode 'universal'")
@@ -192,7 +190,7 @@ class EncoderRuntime:
         """Run a dummy window per batch size so the first live tick does not pay for allocation and kernel setup."""
         frame = np.zeros((self.image_size, self.image_size, 3), dtype=np.uint8)
         for batch in batch_sizes:
-            self._forward([[frame] * self.frames] * batch, [UNIVERSAL_SLOT] * batch)
+            self._forward([[frame] * self.frames] * batch, [int(SensorType.UNIVERSAL)] * batch)
 
 
 def embed_image_files(model: Path | str, frames: Sequence[Path | str], *, sensor: SensorType | str,

@@ -10,7 +10,7 @@ from torch import nn
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.bundle import load_encoder_bundle
 from anytouch_policy.model.config import EncoderConfig, load_preset
-from anytouch_policy.model.encoder import UNIVERSAL_SLOT, AnyTouchEncoder, Finetune, FinetuneMode
+from anytouch_policy.model.encoder import AnyTouchEncoder, Finetune, FinetuneMode
 from anytouch_policy.pretrain.bag_clips import BagClips, load_bag_clips
 from anytouch_policy.pretrain.checkpoint import load_decoder
 from anytouch_policy.pretrain.clip_towers import ClipTowers, build_clip, init_encoder_from_clip
@@ -20,6 +20,7 @@ from anytouch_policy.pretrain.decoder import MaskedDecoder
 from anytouch_policy.pretrain.lora import add_lora
 from anytouch_policy.pretrain.manifest import find_manifests, read_manifest
 from anytouch_policy.pretrain.objectives import Alignment, MaskedModelling
+from anytouch_policy.sensors import SensorType
 
 
 @dataclass(frozen=True)
@@ -115,5 +116,5 @@ def trained_slots(info: InitInfo, dataset: PretrainDataset, universal_max: float
     """Slots the output bundle may be used with: those trained before, those in the data, universal if drawn."""
     slots = set(info.trained_slots) | {int(s.sensor) for s in dataset.samples}
     if universal_max > 0:
-        slots.add(UNIVERSAL_SLOT)
+        slots.add(int(SensorType.UNIVERSAL))
     return tuple(sorted(slots))

@@ -76,8 +76,9 @@ class MatchBatch:
 
 @contextmanager
 def _single_thread() -> Iterator[None]:
-    """Per-sample image ops on one thread: they are tiny, and on a busy CPU torch's thread pool made them ~100x
-    slower (measured: 4-frame 112 px colour jitter 3.5 ms on one thread vs 0.5 s on two, on a loaded 2-core box)."""
+    """Per-sample image ops on one thread: they are tiny, so a second thread only adds a wake-up per op (measured
+    before threads.py set OMP_WAIT_POLICY=PASSIVE, when idle threads spun: 4-frame 112 px colour jitter 3.5 ms on
+    one thread vs 0.5 s on two, on a loaded 2-core box)."""
     threads = torch.get_num_threads()
     if threads == 1:
         yield

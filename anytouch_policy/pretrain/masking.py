@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.model.encoder import UNIVERSAL_SLOT
+from anytouch_policy.sensors import SensorType
 
 
 @dataclass(frozen=True)
@@ -96,4 +96,4 @@ def universal_probability(step: int, total_steps: int, p_max: float) -> float:
 def replace_with_universal(sensor: torch.Tensor, probability: float, *, generator: torch.Generator) -> torch.Tensor:
     """Each sample's sensor slot becomes the universal slot with probability p (independent Bernoulli draws)."""
     draw = torch.rand(sensor.shape[0], generator=generator) < probability
-    return torch.where(draw.to(sensor.device), torch.full_like(sensor, UNIVERSAL_SLOT), sensor)
+    return torch.where(draw.to(sensor.device), torch.full_like(sensor, int(SensorType.UNIVERSAL)), sensor)

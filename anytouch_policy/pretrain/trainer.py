@@ -27,6 +27,7 @@ from tqdm import tqdm
 from anytouch_policy.distributed import DistContext, distributed
 from anytouch_policy.errors import ConfigError, TrainingError
 from anytouch_policy.model.bundle import SourceInfo, save_encoder_bundle
+from anytouch_policy.model.optim import build_optimizer, build_schedule
 from anytouch_policy.outputs import OutputKind, check_output_dir, reset_output_dir
 from anytouch_policy.pretrain import build
 from anytouch_policy.pretrain.checkpoint import (
@@ -41,7 +42,7 @@ from anytouch_policy.pretrain.config import AmpMode, PretrainConfig, Stage
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate, generator_for
 from anytouch_policy.pretrain.masking import random_tube_mask, replace_with_universal, universal_probability
 from anytouch_policy.pretrain.objectives import STAGE1_TERMS, STAGE2_TERMS
-from anytouch_policy.pretrain.optim import build_optimizer, build_schedule
+from anytouch_policy.threads import set_torch_threads
 
 ENCODER_DIR = "encoder"
 DECODER_DIR = "mae_decoder"
@@ -105,8 +106,7 @@ class _Run:
     def __init__(self, config: PretrainConfig, ctx: DistContext) -> None:
         self.config, self.ctx = config, ctx
         self.out = config.out_dir
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)
+        set_torch_threads(config.threads)
         if ctx.is_main:
             _check_out(config)
         ctx.barrier()

@@ -1,18 +1,11 @@
-"""Simulated pouring rig: bead physics, tactile renderers per sensor, scripted expert, closed-loop evaluation."""
+"""Simulated pouring rig: bead physics, tactile renderers per sensor, simulated devices, scripted expert.
 
-# sim.rig (SimRig) and sim.evaluate build on the device backends in hardware.sim, which build on this package:
-# import those two from their own modules, so that either package can be imported first.
+It may import hardware.base (the interfaces its devices implement) and nothing else of hardware; closed-loop
+evaluation on it lives in anytouch_policy.eval."""
 
+from anytouch_policy.sim.episode import EpisodeSetup, sample_episode
 from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
-from anytouch_policy.sim.params import (
-    EpisodeSetup,
-    PhysicsParams,
-    Randomization,
-    RigConfig,
-    SeedSplit,
-    episode_seed,
-    sample_episode,
-)
+from anytouch_policy.sim.params import PhysicsParams, Randomization, RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.renderer import TactileRenderer
 from anytouch_policy.sim.sensor_model import SensorModel, list_sensor_models, load_sensor_model
 from anytouch_policy.sim.sensor_params import Finger, SensorParams, SensorSpec, sample_sensor_params

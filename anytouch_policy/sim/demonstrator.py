@@ -20,9 +20,10 @@ from enum import StrEnum
 
 from anytouch_policy.actions import CONTROL_RATE_HZ, DEFAULT_DELTA_PHI_DEG, Action
 from anytouch_policy.errors import ConfigError, DeviceError
-from anytouch_policy.hardware.sim_live import SimSnapshot
+from anytouch_policy.sim.episode import sample_episode
 from anytouch_policy.sim.expert import ExpertParams, ScriptedExpert
-from anytouch_policy.sim.params import RigConfig, sample_episode
+from anytouch_policy.sim.live import SimSnapshot
+from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.rig import episode_done
 
 

@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from anytouch_policy.actions import Action
-from anytouch_policy.sim.params import EpisodeSetup, PhysicsParams, RigConfig, Stream, stream_rng
+from anytouch_policy.sim.episode import EpisodeSetup
+from anytouch_policy.sim.params import PhysicsParams, RigConfig, Stream, stream_rng
 from anytouch_policy.sim.physics import critical_tilt_deg
 from anytouch_policy.sim.state import RigState
 from anytouch_policy.tactile import StampedFrame
@@ -68,10 +69,10 @@ def predict_out_g(state: RigState, physics: PhysicsParams, steps_deg: Sequence[f
 
 
 class ScriptedExpert:
-    """The expert as a privileged policy: the harness calls begin_episode(), then observe(state) and the call
-    each tick; the frames are ignored (`needs_frames` is False)."""
+    """The expert as a privileged policy (eval.rollout.PrivilegedPolicy): the rollout calls begin_episode(), then
+    observe(state) and the call each tick; it reads no frames, so none are rendered for it."""
 
-    needs_frames = False
+    history_frames = 0
 
     def __init__(self, params: ExpertParams | None = None) -> None:
         self.params = params or ExpertParams()
@@ -92,6 +93,9 @@ class ScriptedExpert:
         self._states.clear()
         self._steps.clear()
         self.retracting = False
+
+    def reset(self) -> None:
+        """Nothing to forget here: begin_episode() starts each episode afresh."""
 
     def observe(self, state: RigState) -> None:
         """The ground truth at the end of the last tick (the expert will see it `reaction` ticks later)."""

@@ -1,4 +1,4 @@
-"""Parameters of the simulated rig, their randomisation ranges, and the per-episode draw.
+"""Parameters of the simulated rig, their randomisation ranges, and the seeds of episodes.
 
 Everything random in an episode comes from one integer episode seed through numpy SeedSequence streams, so an
 episode is reproduced from (config, seed) alone. Training and evaluation seeds live in disjoint ranges
@@ -8,7 +8,7 @@ episode is reproduced from (config, seed) alone. Training and evaluation seeds l
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
@@ -100,7 +100,7 @@ class Randomization:
 
 @dataclass(frozen=True)
 class RigConfig:
-    """What a user chooses for a run of episodes; `sample_episode` turns it into one concrete episode."""
+    """What a user chooses for a run of episodes; `sim.episode.sample_episode` turns it into one episode."""
 
     initial_g: float = 100.0
     physics: PhysicsParams = field(default_factory=PhysicsParams)
@@ -127,52 +127,3 @@ class RigConfig:
     @property
     def steps_per_tick(self) -> int:
         return round(self.tick_s / self.physics.dt_s)
-
-
-@dataclass(frozen=True)
-class EpisodeSetup:
-    """One concrete episode: the physics and the nuisances drawn for it."""
-
-    seed: int
-    initial_g: float
-    physics: PhysicsParams
-    tare_g: float
-    grasp_height_mm: float
-    grip_scale: float
-    initial_tilt_deg: float
-
-
-def sample_episode(config: RigConfig, seed: int) -> EpisodeSetup:
-    """Draw the nuisances of episode `seed` (mid-range values when config.randomize is False)."""
-    from anytouch_policy.sim.physics import critical_tilt_deg  # physics imports this module: import at call time
-
-    r = config.ranges
-    rng = stream_rng(seed, Stream.EPISODE)
-
-    def uni(lo: float, hi: float) -> float:
-        value = rng.uniform(lo, hi)  # always drawn, so toggling randomisation does not shift other draws
-        return float(value) if config.randomize else 0.5 * (lo + hi)
-
-    p = config.physics
-    physics = replace(
-        p,
-        bulk_density_g_cm3=p.bulk_density_g_cm3 * (1 + uni(-r.density_rel, r.density_rel)),
-        repose_angle_deg=p.repose_angle_deg + uni(-r.repose_deg, r.repose_deg),
-        flow_coeff_g_s=p.flow_coeff_g_s * (1 + uni(-r.flow_coeff_rel, r.flow_coeff_rel)),
-        fall_time_s=uni(*r.fall_time_s),
-    )
-    tare = uni(*r.tare_g)
-    grasp = uni(*r.grasp_height_mm)
-    grip = uni(*r.grip_scale)
-    margin = uni(*r.pre_pour_margin_deg)
-    if config.initial_g >= physics.capacity_g:
-        raise ConfigError(f"initial_g {config.initial_g} exceeds the randomised capacity {physics.capacity_g:.1f} g")
-    tilt0 = config.initial_tilt_deg
-    if tilt0 is None:
-        tilt0 = critical_tilt_deg(config.initial_g, physics) - margin
-    lo, hi = config.limits.min_tilt_deg, config.limits.max_tilt_deg
-    if not lo <= tilt0 <= hi:
-        raise ConfigError(f"initial tilt {tilt0:.2f} deg is outside the arm limits [{lo}, {hi}]")
-    return EpisodeSetup(seed=int(seed), initial_g=float(config.initial_g), physics=physics, tare_g=tare,
-                        grasp_height_mm=grasp, grip_scale=grip, initial_tilt_deg=float(tilt0))
-

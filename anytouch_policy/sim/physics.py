@@ -135,6 +135,3 @@ class BeadFlow:
             self.on_scale_mg += mg
         self.last_out_mg = out
         return out
-
-    def conserved(self) -> bool:
-        return self.left_mg + self.in_flight_mg + self.on_scale_mg == self.initial_mg

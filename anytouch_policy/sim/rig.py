@@ -18,8 +18,9 @@ from types import TracebackType
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware.sim import SimTactileSource, sim_arm_and_gripper, sim_tactile_source
-from anytouch_policy.sim.params import EpisodeSetup, RigConfig
+from anytouch_policy.sim.devices import SimTactileSource, sim_arm_and_gripper, sim_tactile_source
+from anytouch_policy.sim.episode import EpisodeSetup
+from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.sim.state import RigState
 from anytouch_policy.tactile import StampedFrame

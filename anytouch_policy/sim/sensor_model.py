@@ -40,6 +40,8 @@ MODEL_DIR = Path(__file__).resolve().parent / "sensor_models"
 MODEL_SUFFIXES = (".yaml", ".yml")
 #: A model's name: it names the sensor (`<name>_<finger>`), a topic segment.
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+#: Gel span of the shorter image side when a model file gives no `camera.px_per_mm` (a fingertip sensor's pad).
+DEFAULT_SHORT_SIDE_MM = 15.0
 
 
 def _num(**bounds: float) -> Any:
@@ -67,6 +69,9 @@ class Camera(_Section):
     orientation: Literal["landscape", "portrait"]  # portrait: frames are published turned, height x width swapped
     fps: _num(gt=0, le=200)
     noise_sigma: _num(ge=0, le=50)  # camera noise, grey levels rms
+    # Optional: image scale on the gel, px per mm (what a contact of a given size in mm covers); None: the shorter
+    # published side spans DEFAULT_SHORT_SIDE_MM.
+    px_per_mm: _num(gt=0, le=200) | None = None
 
     @field_validator("resolution")
     @classmethod
@@ -220,6 +225,13 @@ class SensorModel(_Section):
     def format(self) -> SensorFormat:
         """Layout and rate of the frames this model publishes."""
         return _format(self.camera)
+
+    @property
+    def px_per_mm(self) -> float:
+        """Image scale on the gel (`camera.px_per_mm`, else the shorter side spans DEFAULT_SHORT_SIDE_MM)."""
+        if self.camera.px_per_mm is not None:
+            return self.camera.px_per_mm
+        return min(self.camera.resolution) / DEFAULT_SHORT_SIDE_MM
 
 
 def _format(camera: Camera) -> SensorFormat:

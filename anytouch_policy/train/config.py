@@ -11,7 +11,7 @@ from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.config import load_preset
 from anytouch_policy.model.encoder import Finetune, FinetuneMode
 from anytouch_policy.model.runtime import Precision, TokenMode
-from anytouch_policy.policy import CONDITIONING_NAMES, ReferenceMode
+from anytouch_policy.policy.config import CONDITIONING_NAMES, ReferenceMode
 from anytouch_policy.train.augment import Augment
 from anytouch_policy.train.metrics import Selection
 

@@ -17,7 +17,7 @@ from anytouch_policy.data.samples import (
     usable_episodes,
 )
 from anytouch_policy.errors import EpisodeError
-from anytouch_policy.policy import conditioning_vector
+from anytouch_policy.policy.head import conditioning_vector
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.train.config import TrainConfig
 

@@ -16,22 +16,15 @@ from tqdm import tqdm
 from anytouch_policy.actions import Action
 from anytouch_policy.distributed import DistContext
 from anytouch_policy.errors import TrainingError
+from anytouch_policy.model.optim import build_schedule
 from anytouch_policy.train.config import TrainConfig
 from anytouch_policy.train.data import Prepared, class_weights
 from anytouch_policy.train.metrics import EpochMetrics, History, confusion
 from anytouch_policy.train.trainers import Trainer
 
-
-def _schedule(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
-    warm = max(1, int(total_steps * warmup_fraction))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        progress = (step - warm) / max(1, total_steps - warm)
-        return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-    return factor
+#: The policy's learning rate ends at 5 % of its peak, not 0: the last epochs still move the head, which
+#: `--select last` (the end of the schedule) relies on. Pretraining follows the official schedule down to 0.
+LR_FLOOR = 0.05
 
 
 def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
@@ -50,7 +43,9 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
     rng = np.random.default_rng(config.seed)
     epochs = config.total_epochs
     per_epoch = len(ctx.shard(trainer.batches(train_samples, np.random.default_rng(config.seed))))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(epochs * per_epoch, config.warmup_fraction))
+    total = epochs * per_epoch
+    scheduler = build_schedule(optimizer, warmup_steps=max(1, int(total * config.warmup_fraction)), total_steps=total,
+                               floor=LR_FLOOR)
     labels = torch.from_numpy(data.labels).to(ctx.device)
     history = History(select=config.select)
     best_state: dict = {}

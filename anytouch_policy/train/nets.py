@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from anytouch_policy.model.encoder import AnyTouchEncoder
-from anytouch_policy.policy import PolicyHead
+from anytouch_policy.policy.head import PolicyHead
 
 
 class FrozenNet(nn.Module):

@@ -27,8 +27,10 @@ from anytouch_policy.model.bundle import EncoderBundle, load_encoder_bundle, rea
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import EncoderRuntime
 from anytouch_policy.outputs import check_output_dir
-from anytouch_policy.policy import HeadConfig, PolicyHead, ReferenceMode
-from anytouch_policy.policy_bundle import CURVES_FILE, LOG_FILE, POLICY_BUNDLE, policy_config, save_policy_bundle
+from anytouch_policy.policy.bundle import save_policy_bundle
+from anytouch_policy.policy.config import CURVES_FILE, LOG_FILE, POLICY_BUNDLE, HeadConfig, ReferenceMode, policy_config
+from anytouch_policy.policy.head import PolicyHead
+from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train.cache import CacheStats, EmbeddingCache, default_cache_dir, embed_ticks
 from anytouch_policy.train.config import TrainConfig, TrainMode
 from anytouch_policy.train.data import Prepared, prepare
@@ -66,8 +68,7 @@ def check_outputs_and_sources(config: TrainConfig) -> None:
 def train(config: TrainConfig, *, log: Callable[[str], None] = print) -> TrainResult:
     """Train a policy from bags and write its bundle to config.out (rank 0); every rank returns the result."""
     check_outputs_and_sources(config)
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    set_torch_threads(config.threads)
     with distributed(config.device) as ctx:
         return _train(config, ctx, log if ctx.is_main else (lambda _text: None))
 

@@ -14,7 +14,9 @@ from torch import nn
 
 from anytouch_policy.data.frames import load_frame_table
 from anytouch_policy.model.encoder import AnyTouchEncoder
-from anytouch_policy.policy import PolicyHead, ReferenceMode
+from anytouch_policy.model.optim import param_groups
+from anytouch_policy.policy.config import ReferenceMode
+from anytouch_policy.policy.head import PolicyHead
 from anytouch_policy.train.augment import to_input
 from anytouch_policy.train.config import TrainConfig
 from anytouch_policy.train.data import Prepared
@@ -45,14 +47,6 @@ class Trainer:
         raise NotImplementedError
 
 
-def _decay_groups(params: list[tuple[str, nn.Parameter]], lr: float, weight_decay: float) -> list[dict]:
-    """Weight decay on matrices only (not on norms, biases, tokens, embeddings)."""
-    decay = [p for n, p in params if p.requires_grad and p.ndim >= 2 and "embedding" not in n and "token" not in n]
-    rest = [p for n, p in params if p.requires_grad and not any(p is q for q in decay)]
-    return [g for g in ({"params": decay, "lr": lr, "weight_decay": weight_decay},
-                        {"params": rest, "lr": lr, "weight_decay": 0.0}) if g["params"]]
-
-
 class FrozenTrainer(Trainer):
     def __init__(self, config: TrainConfig, data: Prepared, head: PolicyHead, embeddings: list[np.ndarray],
                  device: torch.device) -> None:
@@ -75,7 +69,7 @@ class FrozenTrainer(Trainer):
         return net(self.emb[i], self.ref[i] if self.use_ref else None, self.cond[i])
 
     def param_groups(self) -> list[dict]:
-        return _decay_groups(list(self.net.named_parameters()), self.config.lr, self.config.weight_decay)
+        return param_groups(self.net, weight_decay=self.config.weight_decay, lr=self.config.lr)
 
 
 class FinetuneTrainer(Trainer):
@@ -127,5 +121,5 @@ class FinetuneTrainer(Trainer):
 
     def param_groups(self) -> list[dict]:
         cfg = self.config
-        return (_decay_groups(list(self.net.head.named_parameters()), cfg.lr, cfg.weight_decay)
-                + _decay_groups(list(self.net.encoder.named_parameters()), cfg.encoder_lr, cfg.weight_decay))
+        return (param_groups(self.net.head, weight_decay=cfg.weight_decay, lr=cfg.lr)
+                + param_groups(self.net.encoder, weight_decay=cfg.weight_decay, lr=cfg.encoder_lr))

@@ -132,6 +132,25 @@ def test_missing_topic_and_corrupt_bag(tmp_path):
         read_episode(path)
 
 
+def test_a_malformed_image_in_a_bag_makes_the_episode_corrupt(tmp_path):
+    """Readers (training, replay) catch EpisodeError: a bad frame names the bag and topic, and is no MessageError."""
+    from anytouch_policy.data.episode import TYPESTORE
+    from anytouch_policy.data.messages import image_msg
+
+    msg = image_msg(TYPESTORE, _frame(1, (2, 2, 3)), 10 * SEC, frame_id="left_gel")
+    msg.encoding = "mono8"
+    path = tmp_path / "ep"
+    with EpisodeWriter(path, meta=EpisodeMeta(initial_g=100.0, target_g=60.0, sensors={"left": "digit"})) as w:
+        w.write_raw(topics.tactile_topic("left"), "sensor_msgs/msg/Image", 10 * SEC,
+                    TYPESTORE.serialize_cdr(msg, "sensor_msgs/msg/Image"))
+        w.write_action(11 * SEC, Action.WAIT)
+    ep = read_episode(path)
+    with pytest.raises(EpisodeError, match=f"{path}.*tactile/left/image_raw: encoding 'mono8' is not rgb8/bgr8"):
+        ep.load_frames("left", [0])
+    with pytest.raises(EpisodeError, match="encoding 'mono8'"):
+        next(ep.iter_frames("left"))
+
+
 def test_writer_refuses_overwrite_and_bad_names(tmp_path):
     _write_episode(tmp_path / "ep")
     with pytest.raises(EpisodeError, match="exists already"):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from anytouch_policy.actions import Action
+from anytouch_policy.bringup.backends import make_tactile_source
 from anytouch_policy.data import EpisodeMeta, EpisodeWriter
 from anytouch_policy.errors import ConfigError, EpisodeError
-from anytouch_policy.hardware import make_tactile_source
 from anytouch_policy.sensors import SensorType
 
 PERIOD_NS = 40_000_000

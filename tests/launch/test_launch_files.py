@@ -1,10 +1,9 @@
-"""The launch files and `anytouch bringup` start the same nodes, with the same parameter files and overrides, and
-agree on which nodes are essential (launch: `on_exit=Shutdown(...)`; bringup: their end stops the set).
+"""The launch files are the node plan: each builds its LaunchDescription with bringup.launch.launch_description, and
+that description starts exactly the nodes `anytouch bringup` starts, with the same parameter files and overrides, and
+shuts down on the same essential nodes (launch: `on_exit=Shutdown(...)`; bringup: their end stops the set).
 
-launch_ros is not installed here, so the launch files are read with `ast` and their `_nodes(context)` function is
-interpreted by a small evaluator that knows only the constructs those files use (plain assignments, ifs, list
-comprehensions, string splits, Node(...), Shutdown(...) and LaunchConfiguration(...).perform(context)). Anything
-else fails the test loudly, so a launch-file edit outside that subset cannot slip through unchecked.
+launch_ros is not installed here, so the description is built with small recording classes in place of the launch
+ones, and its OpaqueFunction is performed with a context for every combination of arguments.
 """
 
 from __future__ import annotations
@@ -12,233 +11,82 @@ from __future__ import annotations
 import ast
 import inspect
 import itertools
-import posixpath
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from anytouch_policy.bringup import DEFAULT_SENSORS, Mode, make_plan, package_config
+from anytouch_policy.bringup.launch import LaunchClasses, launch_description
+from anytouch_policy.bringup.plan import (
+    DEFAULT_SENSORS,
+    LAUNCH_ARGUMENTS,
+    Mode,
+    make_plan,
+    package_config,
+    plan_from_launch,
+)
 from anytouch_policy.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = REPO / "launch"
-#: Nodes named by the launch files whose modules have not landed yet (none left).
-PENDING: set[str] = set()
 
 
-@dataclass
-class _Call:
-    """A launch action constructed in the file: Node, Shutdown, DeclareLaunchArgument, OpaqueFunction,
-    LaunchDescription."""
+class Recorded:
+    """A launch action: keeps what it was built with."""
 
-    kind: str
-    args: list
-    kwargs: dict
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.args, self.kwargs = args, kwargs
 
 
-@dataclass
-class _Config:
-    name: str  # LaunchConfiguration("name")
+class LaunchDescription(Recorded): ...
 
 
-class _Return(Exception):
-    def __init__(self, value: object) -> None:
-        self.value = value
+class DeclareLaunchArgument(Recorded): ...
 
 
-_ACTIONS = {"Node", "Shutdown", "DeclareLaunchArgument", "OpaqueFunction", "LaunchDescription"}
-_METHODS = {str: {"split", "strip"}, list: {"append", "extend"}, dict: {"update"}}
-_CONTEXT = object()
+class OpaqueFunction(Recorded): ...
 
 
-class LaunchInterpreter:
-    """Evaluates one launch file's module body and functions for given launch argument values."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.tree = ast.parse(path.read_text(), filename=str(path))
-        self.arguments: dict[str, str] = {}
-        self.globals: dict[str, object] = {"enumerate": enumerate}
-        for stmt in self.tree.body:
-            if isinstance(stmt, ast.Import | ast.ImportFrom):
-                for alias in stmt.names:
-                    self.globals[alias.asname or alias.name] = ("import", alias.name)
-            elif isinstance(stmt, ast.FunctionDef):
-                self.globals[stmt.name] = stmt
-            elif isinstance(stmt, ast.Assign):
-                self._exec(stmt, self.globals)
-            elif not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
-                self._fail(stmt, "module-level statement")
-
-    def _fail(self, node: ast.AST, what: str) -> None:
-        raise AssertionError(f"{self.path.name}:{getattr(node, 'lineno', '?')}: {what} is outside the subset the "
-                             f"equivalence test understands ({ast.dump(node)[:120]})")
-
-    # --- statements ----------------------------------------------------------------------------------------------
-    def _exec(self, stmt: ast.stmt, env: dict) -> None:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-            self._assign(stmt.targets[0], self._eval(stmt.value, env), env)
-        elif isinstance(stmt, ast.If):
-            for inner in stmt.body if self._eval(stmt.test, env) else stmt.orelse:
-                self._exec(inner, env)
-        elif isinstance(stmt, ast.Expr):
-            self._eval(stmt.value, env)
-        elif isinstance(stmt, ast.Return):
-            raise _Return(self._eval(stmt.value, env) if stmt.value else None)
-        else:
-            self._fail(stmt, type(stmt).__name__)
-
-    def _assign(self, target: ast.expr, value: object, env: dict) -> None:
-        if isinstance(target, ast.Name):
-            env[target.id] = value
-        elif isinstance(target, ast.Subscript):
-            self._eval(target.value, env)[self._eval(target.slice, env)] = value
-        elif isinstance(target, ast.Tuple):
-            values = list(value)
-            if len(values) != len(target.elts):
-                raise AssertionError(f"{self.path.name}:{target.lineno}: cannot unpack {values!r}")
-            for elt, item in zip(target.elts, values, strict=True):
-                self._assign(elt, item, env)
-        else:
-            self._fail(target, "assignment target")
-
-    def call_function(self, func: ast.FunctionDef, args: list) -> object:
-        env = dict(self.globals)
-        for param, value in zip(func.args.args, args, strict=True):
-            env[param.arg] = value
-        try:
-            for stmt in func.body:
-                if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
-                    self._exec(stmt, env)
-        except _Return as ret:
-            return ret.value
-        return None
-
-    # --- expressions ---------------------------------------------------------------------------------------------
-    def _eval(self, node: ast.expr, env: dict) -> object:
-        match node:
-            case ast.Constant(value=value):
-                return value
-            case ast.Name(id=name):
-                if name not in env:
-                    self._fail(node, f"unknown name {name!r}")
-                return env[name]
-            case ast.List(elts=elts) | ast.Tuple(elts=elts):
-                return [self._eval(e, env) for e in elts]
-            case ast.Dict(keys=keys, values=values):
-                if any(k is None for k in keys):
-                    self._fail(node, "dict unpacking")
-                return {self._eval(k, env): self._eval(v, env) for k, v in zip(keys, values, strict=True)}
-            case ast.ListComp(elt=elt, generators=[gen]) if not gen.ifs:
-                out = []
-                for item in self._eval(gen.iter, env):
-                    inner = dict(env)
-                    self._assign(gen.target, item, inner)
-                    out.append(self._eval(elt, inner))
-                return out
-            case ast.IfExp(test=test, body=body, orelse=orelse):
-                return self._eval(body if self._eval(test, env) else orelse, env)
-            case ast.Compare(left=left, ops=[op], comparators=[right]) if isinstance(op, ast.Eq | ast.NotEq):
-                equal = self._eval(left, env) == self._eval(right, env)
-                return equal if isinstance(op, ast.Eq) else not equal
-            case ast.UnaryOp(op=ast.Not(), operand=operand):
-                return not self._eval(operand, env)
-            case ast.BinOp(left=left, op=ast.Add(), right=right):
-                return self._eval(left, env) + self._eval(right, env)
-            case ast.Attribute(value=value, attr=attr):
-                return self._attribute(node, self._eval(value, env), attr)
-            case ast.Call(func=func, args=args, keywords=keywords):
-                if any(isinstance(a, ast.Starred) for a in args) or any(k.arg is None for k in keywords):
-                    self._fail(node, "star arguments")
-                return self._call(node, self._eval(func, env), [self._eval(a, env) for a in args],
-                                  {k.arg: self._eval(k.value, env) for k in keywords})
-        self._fail(node, type(node).__name__)
-
-    def _attribute(self, node: ast.Attribute, value: object, attr: str) -> object:
-        if value == ("import", "os") and attr == "path":
-            return ("os.path",)
-        if value == ("os.path",) and attr == "join":
-            return posixpath.join
-        if isinstance(value, _Config) and attr == "perform":
-            return lambda context: self._perform(node, value, context)
-        if attr in _METHODS.get(type(value), ()):
-            return getattr(value, attr)
-        self._fail(node, f"attribute .{attr} of {type(value).__name__}")
-
-    def _perform(self, node: ast.AST, config: _Config, context: object) -> str:
-        if context is not _CONTEXT:
-            self._fail(node, "perform() outside an OpaqueFunction")
-        if config.name not in self.arguments:
-            self._fail(node, f"LaunchConfiguration({config.name!r}) of an undeclared argument")
-        return self.arguments[config.name]
-
-    def _call(self, node: ast.Call, func: object, args: list, kwargs: dict) -> object:
-        if isinstance(func, ast.FunctionDef):
-            return self.call_function(func, args)
-        if func == ("import", "LaunchConfiguration"):
-            return _Config(*args)
-        if func == ("import", "get_package_share_directory"):
-            return f"<share:{args[0]}>"
-        if isinstance(func, tuple) and func[0] == "import" and func[1] in _ACTIONS:
-            return _Call(func[1], args, kwargs)
-        if callable(func) and not isinstance(func, tuple):
-            return func(*args, **kwargs)
-        self._fail(node, f"call of {func!r}")
-
-    # --- the launch description ----------------------------------------------------------------------------------
-    def declared(self) -> dict[str, str]:
-        """Launch argument name -> default_value."""
-        desc = self.call_function(self.globals["generate_launch_description"], [])
-        assert isinstance(desc, _Call) and desc.kind == "LaunchDescription"
-        return {a.args[0]: a.kwargs["default_value"] for a in desc.args[0] if a.kind == "DeclareLaunchArgument"}
-
-    def nodes(self, arguments: dict[str, str]) -> list[_Call]:
-        declared = self.declared()
-        assert set(arguments) == set(declared), f"arguments {sorted(arguments)} != declared {sorted(declared)}"
-        self.arguments = arguments
-        desc = self.call_function(self.globals["generate_launch_description"], [])
-        out: list[_Call] = []
-        for action in desc.args[0]:
-            if action.kind == "OpaqueFunction":
-                out += self.call_function(action.kwargs["function"], [_CONTEXT])
-        assert all(isinstance(n, _Call) and n.kind == "Node" for n in out)
-        return out
+class Node(Recorded): ...
 
 
-def _essential(node: _Call) -> bool:
-    """A node is essential when its exit shuts the launch down: `on_exit=Shutdown(reason=...)`, nothing else."""
-    on_exit = node.kwargs.get("on_exit")
-    if on_exit is None:
-        return False
-    assert isinstance(on_exit, _Call) and on_exit.kind == "Shutdown", f"{node.kwargs['name']}: on_exit={on_exit!r}"
-    assert not on_exit.args and set(on_exit.kwargs) == {"reason"} and on_exit.kwargs["reason"]
-    return True
+class Shutdown(Recorded): ...
 
 
-def _launch_view(node: _Call) -> dict:
-    kw = node.kwargs
-    assert kw["package"] == "anytouch_ros" and kw.get("output") == "screen"
-    files, overrides = [], {}
-    for entry in kw["parameters"]:
-        if isinstance(entry, str):
-            files.append(entry.replace("<share:anytouch_ros>/config/", "pkg:"))
-        else:
-            overrides.update(entry)
-    return {"name": kw["name"], "executable": kw["executable"], "namespace": kw["namespace"].strip("/"),
-            "params_files": files, "overrides": overrides, "essential": _essential(node)}
+class LaunchConfiguration:
+    """`LaunchConfiguration(name).perform(context)`: here the context is the dict of argument values."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def perform(self, context: dict[str, str]) -> str:
+        return context[self.name]
 
 
-def _plan_view(mode: str, arguments: dict[str, str]) -> list[dict]:
-    kwargs = {k: v for k, v in arguments.items() if k not in ("sim", "teleop", "expert", "teleop_prefix", "config")}
-    plan = make_plan(mode, sim=arguments["sim"] == "true", teleop=arguments.get("teleop", "true") == "true",
-                     expert=arguments.get("expert", "false") == "true",
-                     config=[arguments["config"]] if arguments["config"] else [], **kwargs)
-    default = package_config(f"{mode}.yaml")
-    return [{"name": n.name, "executable": n.executable, "namespace": n.namespace,
-             "params_files": [f"pkg:{p.name}" if p == default else str(p) for p in n.params_files],
-             "overrides": n.overrides, "essential": n.essential} for n in plan.nodes]
+CLASSES = LaunchClasses(LaunchDescription=LaunchDescription, DeclareLaunchArgument=DeclareLaunchArgument,
+                        OpaqueFunction=OpaqueFunction, LaunchConfiguration=LaunchConfiguration, Node=Node,
+                        Shutdown=Shutdown)
+
+
+def _describe(mode: str) -> tuple[dict[str, DeclareLaunchArgument], OpaqueFunction]:
+    desc = launch_description(mode, CLASSES)
+    assert isinstance(desc, LaunchDescription) and len(desc.args) == 1 and not desc.kwargs
+    *declared, opaque = desc.args[0]
+    assert all(isinstance(d, DeclareLaunchArgument) for d in declared) and isinstance(opaque, OpaqueFunction)
+    return {d.args[0]: d for d in declared}, opaque
+
+
+def _expected(mode: str, values: dict[str, str]):
+    """make_plan called as a user of `anytouch bringup` would, from the same choices (typed by hand here)."""
+    kwargs: dict[str, object] = {"sim": values["sim"] == "true", "sensors": values["sensors"],
+                                 "namespace": values["namespace"],
+                                 "config": [values["config"]] if values["config"] else []}
+    if mode == "pour":
+        kwargs |= {"policy": values["policy"], "encoder": values["encoder"]}
+    else:
+        kwargs |= {"teleop": values["teleop"] == "true", "expert": values["expert"] == "true",
+                   "output_dir": values["output_dir"]}
+    return make_plan(mode, **kwargs)
 
 
 def _combinations(mode: str, user_config: Path) -> list[dict[str, str]]:
@@ -253,30 +101,43 @@ def _combinations(mode: str, user_config: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize("mode", [m.value for m in Mode])
-def test_launch_file_and_bringup_start_the_same_nodes(mode, tmp_path):
-    interp = LaunchInterpreter(LAUNCH / f"{mode}.launch.py")
+def test_launch_description_starts_the_nodes_bringup_starts(mode, tmp_path):
+    declared, opaque = _describe(mode)
     user_config = tmp_path / "mine.yaml"
     user_config.write_text("{}\n")
     combos = _combinations(mode, user_config)
-    refused = 0
-    essential_sets = set()
-    for arguments in combos:
-        launch = sorted((_launch_view(n) for n in interp.nodes(arguments)), key=lambda n: n["name"])
-        if arguments.get("expert") == "true" and arguments["sim"] == "false":
-            # bringup refuses at once; ros2 launch starts the expert, which exits with status 2 without sim/state
+    refused, variants, essential_sets = 0, set(), set()
+    for values in combos:
+        assert set(values) == set(declared)
+        if values.get("expert") == "true" and values["sim"] == "false":  # both refuse at once
             with pytest.raises(ConfigError, match="--expert drives the simulated rig"):
-                _plan_view(mode, arguments)
-            assert "expert" in {n["name"] for n in launch}
+                opaque.kwargs["function"](values)
+            with pytest.raises(ConfigError, match="--expert drives the simulated rig"):
+                _expected(mode, values)
             refused += 1
             continue
-        bringup = sorted(_plan_view(mode, arguments), key=lambda n: n["name"])
-        assert launch == bringup, f"{mode}.launch.py and bringup differ for {arguments}"
-        essential = frozenset(n["name"] for n in launch if n["essential"])
-        assert essential and essential != {n["name"] for n in launch}  # some nodes end the set, the sensors do not
+        nodes = opaque.kwargs["function"](values)
+        plan = _expected(mode, values)
+        assert [n.kwargs["name"] for n in nodes] == [s.name for s in plan.nodes]
+        for node, spec in zip(nodes, plan.nodes, strict=True):
+            assert isinstance(node, Node) and not node.args
+            kw = dict(node.kwargs)
+            on_exit, prefix = kw.pop("on_exit", None), kw.pop("prefix", None)
+            assert kw == {"package": "anytouch_ros", "executable": spec.executable, "name": spec.name,
+                          "namespace": spec.namespace, "output": "screen",
+                          "parameters": [*map(str, spec.params_files), spec.overrides]}, (values, spec)
+            assert (on_exit is not None) == spec.essential
+            if on_exit is not None:
+                assert isinstance(on_exit, Shutdown) and set(on_exit.kwargs) == {"reason"} and spec.name in str(
+                    on_exit.kwargs["reason"])
+            assert prefix == (values["teleop_prefix"] if spec.terminal else None)
+        default = str(package_config(f"{mode}.yaml"))
+        assert nodes[0].kwargs["parameters"][0] == (str(user_config) if values["config"] else default)
+        essential = frozenset(s.name for s in plan.nodes if s.essential)
+        assert essential and essential != {s.name for s in plan.nodes}  # some nodes end the set, the sensors do not
         essential_sets.add(essential)
+        variants.add(str([(n.kwargs["name"], n.kwargs["parameters"]) for n in nodes]))
     # not vacuous: the arguments change which nodes start and with what
-    variants = {str(sorted((n["name"], str(n["overrides"])) for n in map(_launch_view, interp.nodes(a))))
-                for a in combos}
     assert len(combos) == {"pour": 64, "record": 128}[mode] and len(variants) >= 16
     assert refused == {"pour": 0, "record": 32}[mode]
     assert len(essential_sets) == {"pour": 1, "record": 3}[mode]  # record: with teleop, with expert, with neither
@@ -284,23 +145,67 @@ def test_launch_file_and_bringup_start_the_same_nodes(mode, tmp_path):
 
 @pytest.mark.parametrize("mode", [m.value for m in Mode])
 def test_launch_argument_defaults_match_bringup(mode):
-    declared = LaunchInterpreter(LAUNCH / f"{mode}.launch.py").declared()
+    declared, _ = _describe(mode)
+    assert list(declared) == [a.name for a in LAUNCH_ARGUMENTS[Mode(mode)]]
     defaults = {k: p.default for k, p in inspect.signature(make_plan).parameters.items()
                 if p.default is not inspect.Parameter.empty}
-    for name, default in declared.items():
+    for name, argument in declared.items():
+        default = argument.kwargs["default_value"]
+        assert argument.kwargs["description"]
         if name in ("teleop_prefix", "config"):  # launch-only: a terminal window; the package file when empty
             continue
         expected = defaults[name]
         assert default == (str(expected).lower() if isinstance(expected, bool) else expected), name
-    assert declared["config"] == "" and defaults["config"] == ()
+        assert ("choices" in argument.kwargs) == isinstance(expected, bool), name
+    assert declared["config"].kwargs["default_value"] == "" and defaults["config"] == ()
 
 
-def test_node_modules_exist_or_are_pending():
+def test_launch_values_are_checked():
+    values = {a.name: a.default for a in LAUNCH_ARGUMENTS[Mode.POUR]}
+    assert [n.name for n in plan_from_launch("pour", values).nodes] == ["sensor_left", "encoder", "policy", "arm"]
+    with pytest.raises(ConfigError, match=r"launch argument sim:='yes' must be one of \['true', 'false'\]"):
+        plan_from_launch("pour", values | {"sim": "yes"})
+    with pytest.raises(ConfigError, match="differ from the declared"):
+        plan_from_launch("pour", values | {"teleop": "true"})
+    with pytest.raises(ConfigError, match="no such file"):
+        plan_from_launch("pour", values | {"config": "/nowhere/pour.yaml"})
+
+
+_REAL_CLASSES = {"LaunchDescription": "launch", "DeclareLaunchArgument": "launch.actions",
+                 "OpaqueFunction": "launch.actions", "Shutdown": "launch.actions",
+                 "LaunchConfiguration": "launch.substitutions", "Node": "launch_ros.actions"}
+
+
+@pytest.mark.parametrize("mode", [m.value for m in Mode])
+def test_each_launch_file_only_calls_launch_description_with_its_mode(mode):
+    tree = ast.parse((LAUNCH / f"{mode}.launch.py").read_text())
+    body = tree.body
+    assert isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)  # the docstring
+    imported = {}
+    for stmt in body[1:-1]:
+        assert isinstance(stmt, ast.ImportFrom), ast.dump(stmt)
+        imported |= {alias.name: stmt.module for alias in stmt.names if alias.asname is None}
+    assert imported == _REAL_CLASSES | {"LaunchClasses": "anytouch_policy.bringup.launch",
+                                         "launch_description": "anytouch_policy.bringup.launch"}
+    func = body[-1]
+    assert isinstance(func, ast.FunctionDef) and func.name == "generate_launch_description" and not func.args.args
+    assert len(func.body) == 1 and isinstance(func.body[0], ast.Return)
+    call = func.body[0].value
+    assert isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "launch_description"
+    assert not call.keywords and len(call.args) == 2
+    assert isinstance(call.args[0], ast.Constant) and call.args[0].value == mode
+    classes = call.args[1]
+    assert isinstance(classes, ast.Call) and isinstance(classes.func, ast.Name) and classes.func.id == "LaunchClasses"
+    assert not classes.args
+    assert {k.arg: k.value.id for k in classes.keywords if isinstance(k.value, ast.Name)} == {
+        name: name for name in _REAL_CLASSES}
+
+
+def test_every_planned_node_has_a_module_and_every_node_module_is_planned():
     plans = [make_plan(m, sim=True) for m in Mode] + [make_plan(Mode.RECORD, sim=True, expert=True)]
     executables = {n.executable for plan in plans for n in plan.nodes}
     present = {p.stem for p in (REPO / "anytouch_ros").glob("*_node.py")}
-    assert executables == present | PENDING, "a node named by the launch files has no module and is not pending"
-    assert not present & PENDING, "a pending node has landed: remove it from PENDING"
+    assert executables == present
     for module in present:
         tree = ast.parse((REPO / "anytouch_ros" / f"{module}.py").read_text())
         assert any(isinstance(s, ast.FunctionDef) and s.name == "main" for s in tree.body), module

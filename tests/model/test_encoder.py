@@ -8,6 +8,7 @@ import torch
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model import AnyTouchEncoder, EncoderConfig, Finetune, FinetuneMode, list_presets, load_preset
 from anytouch_policy.model.config import PRESET_DIR
+from anytouch_policy.sensors import SensorType
 
 
 def test_presets_listed_and_large_is_the_released_model():
@@ -16,6 +17,12 @@ def test_presets_listed_and_large_is_the_released_model():
     assert (large.image_size, large.patch_size, large.width, large.layers, large.heads) == (224, 14, 1024, 24, 16)
     assert (large.mlp_width, large.output_dim, large.ln_eps, large.act) == (4096, 768, 1e-5, "gelu")
     assert (large.sensor_slots, large.tokens_per_sensor, large.frames, large.num_patches) == (10, 5, 3, 256)
+
+
+def test_the_universal_sensor_type_is_every_presets_last_token_slot():
+    """SensorType.UNIVERSAL is the slot the official code indexes as -1, in every preset's token table."""
+    for name in list_presets():
+        assert load_preset(name).sensor_slots - 1 == SensorType.UNIVERSAL == 9, name
 
 
 def test_unknown_preset_lists_valid_names():
@@ -75,19 +82,48 @@ def test_sensor_token_and_frame_order_enter_the_output():
     assert torch.equal(negative, outs[2])  # -1 is the universal slot 9, as in the official code
 
 
-def test_keep_selects_patch_tokens():
-    """forward_tokens(keep=...) equals running on the kept tokens only (the hook MAE masking will use)."""
+def _patch(x: torch.Tensor, index: int, value: float, patch: int = 14) -> torch.Tensor:
+    """x with every frame's pixels of patch `index` (row-major on the patch grid) set to `value`."""
+    out, grid = x.clone(), x.shape[-1] // patch
+    row, col = divmod(index, grid)
+    out[..., row * patch:(row + 1) * patch, col * patch:(col + 1) * patch] = value
+    return out
+
+
+def test_keep_drops_patches_as_mae_masking_does():
+    """forward_tokens(keep=...) sees only the kept patches, each still at its own position."""
+    torch.manual_seed(0)
+    enc = AnyTouchEncoder.from_preset("anytouch-tiny").eval()  # 56 px, 14 px patches: a 4 x 4 grid
+    x, s = torch.randn(1, 3, 3, 56, 56), torch.tensor([2])
+    keep = torch.tensor([[0, 5, 6, 15]])
+    with torch.no_grad():
+        every = enc.forward_tokens(x, s, keep=torch.arange(16)[None])
+        masked = enc.forward_tokens(x, s, keep=keep)
+        assert torch.equal(every, enc.forward_tokens(x, s))  # keeping all in order is no masking
+        assert masked.shape == (1, enc.prefix_tokens + 4, 64)
+        # a dropped patch does not reach the output; a kept one does
+        assert torch.allclose(enc.forward_tokens(_patch(x, 3, 9.0), s, keep=keep), masked, atol=1e-6)
+        assert not torch.allclose(enc.forward_tokens(_patch(x, 5, 9.0), s, keep=keep), masked, atol=1e-3)
+        # the order of `keep` only orders the patch tokens: CLS and sensor tokens are the same
+        shuffled = enc.forward_tokens(x, s, keep=keep[:, [2, 0, 3, 1]])
+    prefix = enc.prefix_tokens
+    assert torch.allclose(shuffled[:, :prefix], masked[:, :prefix], atol=1e-5)
+    assert torch.allclose(shuffled[:, prefix:], masked[:, prefix:][:, [2, 0, 3, 1]], atol=1e-5)
+
+
+def test_patches_carry_their_position_and_sensor_tokens_carry_none():
+    """The position embedding is spatial: swapping two patches' contents changes the embedding. The sensor tokens
+    enter without one: permuting the tokens of a slot leaves the embedding unchanged."""
     torch.manual_seed(0)
     enc = AnyTouchEncoder.from_preset("anytouch-tiny").eval()
-    x, s = torch.randn(2, 3, 3, 56, 56), torch.tensor([2, 9])
-    keep = torch.stack([torch.randperm(16)[:4] for _ in range(2)])
+    x, s = torch.randn(1, 3, 3, 56, 56), torch.tensor([1])
+    swapped = x.clone()
+    swapped[..., 0:14, 0:14], swapped[..., 42:56, 42:56] = x[..., 42:56, 42:56], x[..., 0:14, 0:14]
     with torch.no_grad():
-        masked = enc.forward_tokens(x, s, keep=keep)
-        patches = torch.gather(enc.embed_patches(x), 1, keep.unsqueeze(-1).expand(-1, -1, 64))
-        cls = (enc.class_embedding + enc.positional_embedding[0]).expand(2, 1, -1)
-        manual = enc.transformer(enc.ln_pre(torch.cat([cls, enc.sensor_tokens[s], patches], 1)))
-    assert masked.shape == (2, enc.prefix_tokens + 4, 64)
-    assert torch.allclose(masked, manual, atol=1e-6)
+        out = enc(x, s)
+        assert (enc(swapped, s) - out).abs().max() > 1e-4
+        enc.sensor_tokens[1] = enc.sensor_tokens[1].flip(0)
+        assert torch.allclose(enc(x, s), out, atol=1e-5)
 
 
 @pytest.mark.parametrize(("shape", "sensor", "message"), [

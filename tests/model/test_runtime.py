@@ -93,8 +93,8 @@ def test_device_and_precision_choices(bundle_dir):
             resolve_device("cuda")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+@pytest.mark.cuda
+@pytest.mark.parametrize("precision", ["float32", "float16", "bfloat16"])
 def test_cuda_matches_cpu(bundle_dir, precision):
     w = [frames(6), frames(7)]
     sensors = ["digit", "gelsight_mini"]

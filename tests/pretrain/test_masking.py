@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from anytouch_policy.model import UNIVERSAL_SLOT, AnyTouchEncoder
+from anytouch_policy.model import AnyTouchEncoder
 from anytouch_policy.pretrain.masking import (
     mask_from_keep,
     patchify,
@@ -12,6 +12,7 @@ from anytouch_policy.pretrain.masking import (
     universal_probability,
     visible_count,
 )
+from anytouch_policy.sensors import SensorType
 
 
 def test_random_mask_keeps_a_quarter_per_sample_and_restores_order():
@@ -70,8 +71,8 @@ def test_replacement_rate_follows_probability():
     sensor = torch.full((20000,), 3)
     for p in (0.0, 0.3, 0.75, 1.0):
         out = replace_with_universal(sensor, p, generator=g)
-        assert set(out.unique().tolist()) <= {3, UNIVERSAL_SLOT}
-        rate = float((out == UNIVERSAL_SLOT).float().mean())
+        assert set(out.unique().tolist()) <= {3, SensorType.UNIVERSAL}
+        rate = float((out == SensorType.UNIVERSAL).float().mean())
         assert abs(rate - p) < 4 * (p * (1 - p) / 20000) ** 0.5 + 1e-9
 
 

@@ -13,14 +13,15 @@ import torch
 from anytouch_policy.cli.main import main
 from anytouch_policy.distributed import DistContext
 from anytouch_policy.errors import ConfigError, TrainingError
-from anytouch_policy.model import UNIVERSAL_SLOT, AnyTouchEncoder, EncoderRuntime, load_encoder_bundle
+from anytouch_policy.model import EncoderRuntime, load_encoder_bundle
+from anytouch_policy.model.optim import build_optimizer, warmup_cosine
 from anytouch_policy.pretrain import build
 from anytouch_policy.pretrain.checkpoint import read_checkpoint
 from anytouch_policy.pretrain.config import Stage
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate
 from anytouch_policy.pretrain.masking import random_tube_mask, universal_probability
-from anytouch_policy.pretrain.optim import build_optimizer, param_groups, warmup_cosine
 from anytouch_policy.pretrain.trainer import _Run, run_pretrain
+from anytouch_policy.sensors import SensorType
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,18 +88,6 @@ def test_a_few_steps_reduce_every_stage2_term(tmp_path, synth, dataset_dir):
     _assert_all_decrease(history)
 
 
-def test_no_decay_groups():
-    encoder = AnyTouchEncoder.from_preset("anytouch-tiny")
-    decay, no_decay = param_groups(encoder, 0.1)
-    names = {id(p): n for n, p in encoder.named_parameters()}
-    plain = {names[id(p)] for p in no_decay["params"]}
-    assert {"class_embedding", "positional_embedding", "sensor_tokens", "ln_pre.weight", "ln_pre.bias",
-            "transformer.resblocks.0.attn.in_proj_bias"} <= plain
-    assert {names[id(p)] for p in decay["params"]} >= {"tubelet.weight", "proj",
-                                                       "transformer.resblocks.0.mlp.c_fc.weight"}
-    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
-
-
 def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, synth, dataset_dir):
     kw = dict(data=(str(dataset_dir),), batch_size=12, epochs=2)  # 6 steps per epoch
     full = run_pretrain(synth.tiny_config(Stage.ALIGN, tmp_path / "full", **kw))
@@ -127,7 +116,7 @@ def test_output_bundle_and_run_guards(tmp_path, synth, dataset_dir):
     result = run_pretrain(config)
     bundle = load_encoder_bundle(result.bundle)
     assert bundle.source.format == "anytouch-pretrain-stage1" and bundle.source.path == "preset:anytouch-tiny"
-    assert bundle.trained_slots == (1, 3, UNIVERSAL_SLOT)  # digit, gelsight_mini and the universal token
+    assert bundle.trained_slots == (1, 3, SensorType.UNIVERSAL)  # digit, gelsight_mini and the universal token
     assert (tmp_path / "run" / "mae_decoder" / "model.safetensors").is_file()
     summary = json.loads((tmp_path / "run" / "run.json").read_text())
     assert summary["bundle"]["weights_sha256"] == result.weights_sha256 == bundle.weights_sha256
@@ -160,10 +149,10 @@ def test_universal_replacement_follows_the_schedule_in_the_loop(tmp_path, synth,
                            torch.zeros(16, dtype=torch.bool), None, None)
         prepared, _, p_u = run._prepare(batch)
         assert p_u == universal_probability(step, total, 0.75)
-        counts.append((p_u, int((prepared.sensor == UNIVERSAL_SLOT).sum())))
+        counts.append((p_u, int((prepared.sensor == SensorType.UNIVERSAL).sum())))
         match = MatchBatch(frames, frames, frames, *(torch.full((16,), 3) for _ in range(3)))
         prepared, _, _ = run._prepare(match)
-        counts.append((p_u, sum(int((s == UNIVERSAL_SLOT).sum()) for s in
+        counts.append((p_u, sum(int((s == SensorType.UNIVERSAL).sum()) for s in
                                 (prepared.anchor_sensor, prepared.positive_sensor, prepared.negative_sensor)) / 3))
     assert counts[0] == (0.0, 0)
     quarters = [counts[i * len(counts) // 4:(i + 1) * len(counts) // 4] for i in range(4)]
@@ -183,7 +172,7 @@ def test_cli_stage1_on_recorded_bags(tmp_path, synth, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["finished"] and printed["steps"] == 6  # 11 video + 11 static clips in batches of 4
     bundle = load_encoder_bundle(out / "encoder")
-    assert bundle.trained_slots == (3, UNIVERSAL_SLOT)
+    assert bundle.trained_slots == (3, SensorType.UNIVERSAL)
     bags = json.loads((out / "run.json").read_text())["bags"]
     assert bags["episodes"] == 1 and bags["clips"] == 22
     code = main(["pretrain", "--stage", "2", "--bags", str(tmp_path / "bags"), "--preset", "anytouch-tiny",

@@ -13,7 +13,7 @@ from std_srvs.srv import Trigger
 
 from anytouch_policy.actions import Action
 from anytouch_policy.data import topics
-from anytouch_policy.hardware.sim_live import parse_sim_state
+from anytouch_policy.sim.live import parse_sim_state
 from anytouch_ros import qos
 from anytouch_ros.conversions import action_to_msgs, named_values_from_msg, time_to_ns
 

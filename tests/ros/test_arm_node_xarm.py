@@ -14,8 +14,8 @@ from anytouch_policy.actions import Action
 from anytouch_policy.data import topics
 from anytouch_ros import qos
 from anytouch_ros.conversions import action_to_msgs
-from tests.hardware.fake_robotiq import FakeRobotiq
-from tests.hardware.fake_xarm_controller import FakeXArmController
+from tests.hardware.xarm.fake_robotiq import FakeRobotiq
+from tests.hardware.xarm.fake_xarm_controller import FakeXArmController
 
 MOVE_LINE, CLEAN_ERR = 21, 16  # register numbers the stand-in records
 
@@ -88,7 +88,7 @@ def test_xarm_backend_steps_estop_and_recover(start_node, ros_node, controller):
         time.sleep(0.2)
     assert controller.registers_called().count(MOVE_LINE) == moves  # nothing reached the controller
     response = _call(recover)
-    assert response.success and "backend recover() done" in response.message, response.message
+    assert response.success and response.message == "recovered", response.message
     assert CLEAN_ERR in controller.registers_called()
     _status(diagnostics, status="idle", **{"backend mode": "7"})
     steps.publish(step)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from anytouch_policy.actions import Action
-from anytouch_policy.bringup import package_config
+from anytouch_policy.bringup.plan import package_config
 from anytouch_policy.data import read_episode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ RIG = str(Path(__file__).with_name("rig_publisher.py"))
 DRIVER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from anytouch_policy.bringup import Mode, NodeSpec, Plan, run_plan
+    from anytouch_policy.bringup.plan import Mode, NodeSpec, Plan, run_plan
     config, out, essential = Path(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
     nodes = tuple(NodeSpec(name, "recorder_node", (config,), {"output_dir": out, "prefix": name, "auto_start": True,
                                                               "sensors": ["left"], "sensor_types": ["gelsight_mini"]},
@@ -100,7 +100,7 @@ def test_a_node_stopped_by_a_signal_from_elsewhere_is_named_and_fails_the_set(ro
 TERMINAL_DRIVER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from anytouch_policy.bringup import Mode, NodeSpec, Plan, run_plan
+    from anytouch_policy.bringup.plan import Mode, NodeSpec, Plan, run_plan
     config, out = Path(sys.argv[1]), sys.argv[2]
     nodes = (NodeSpec("teleop", "teleop_node", (config,), {}, terminal=True),
              NodeSpec("recorder", "recorder_node", (config,), {"output_dir": out, "sensors": [], "sensor_types": []}))

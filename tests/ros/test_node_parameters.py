@@ -7,7 +7,7 @@ import yaml
 from rclpy.context import Context
 from rclpy.parameter import Parameter
 
-from anytouch_policy.bringup import package_config
+from anytouch_policy.bringup.plan import package_config
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.sensors import SensorType
 from anytouch_ros.arm_node import ArmNode

@@ -10,8 +10,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 
 from anytouch_policy.actions import Action
+from anytouch_policy.bringup.backends import make_arm
 from anytouch_policy.data import EpisodeMeta, EpisodeWriter, topics
-from anytouch_policy.hardware import make_arm
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.rig import SimRig
 from anytouch_policy.sim.sensor_model import MODEL_DIR

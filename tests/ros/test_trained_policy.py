@@ -8,7 +8,7 @@ from std_msgs.msg import String
 from anytouch_policy.actions import Action
 from anytouch_policy.data import topics
 from anytouch_policy.demo.record import record_expert_episodes
-from anytouch_policy.policy_bundle import read_policy_config
+from anytouch_policy.policy.bundle import read_policy_config
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.train import TrainConfig, TrainMode, train
@@ -48,7 +48,7 @@ def test_policy_node_decides_with_a_bundle_trained_from_bags(tmp_path, start_nod
     # class probabilities appear once the trained head decided; "deciding" = on fresh embeddings of that sensor
     diagnostics.wait_until(lambda items: _policy_values(diagnostics) is not None, timeout_s=90)
     message, values = _policy_values(diagnostics)
-    assert message == "deciding" and values["errors"] == "0"
+    assert message == "deciding" and values["errors"] == "0" and values["bad_embeddings"] == "0"
     probs = dict(item.split("=") for item in values["probs"].split())
     assert set(probs) == {a.label for a in Action} and sum(map(float, probs.values())) == pytest.approx(1.0, abs=0.01)
     decided = actions.wait_for(10, timeout_s=30)

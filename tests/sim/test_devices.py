@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
+from anytouch_policy.control.safety import TiltCommandFilter
 from anytouch_policy.errors import ConfigError, DeviceError, DeviceNotConnectedError
 from anytouch_policy.hardware.base import Arm, ArmLimits, Gripper, TactileSource
-from anytouch_policy.hardware.sim import SimArm, SimGripper, SimTactileSource
-from anytouch_policy.safety import TiltCommandFilter
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.sim.params import RigConfig, sample_episode
+from anytouch_policy.sim.devices import SimArm, SimGripper, SimTactileSource
+from anytouch_policy.sim.episode import sample_episode
+from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.renderer import TactileRenderer
 from anytouch_policy.sim.sensor_params import SensorSpec, sample_sensor_params
 from anytouch_policy.sim.state import RigState

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from anytouch_policy.actions import Action
+from anytouch_policy.bringup.backends import make_arm, make_tactile_source
 from anytouch_policy.errors import ConfigError, DeviceError
-from anytouch_policy.hardware import make_arm, make_tactile_source
 from anytouch_policy.hardware.base import ArmLimits
-from anytouch_policy.hardware.sim_live import EPISODE_FIELDS, parse_sim_state, sim_state_values
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.sim.demonstrator import DemoPhase, ExpertDemonstrator
+from anytouch_policy.sim.live import EPISODE_FIELDS, parse_sim_state, sim_state_values
 from anytouch_policy.sim.params import SeedSplit, episode_seed
 from anytouch_policy.sim.rig import SimRig
 from anytouch_policy.sim.sensor_model import MODEL_DIR

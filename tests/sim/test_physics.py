@@ -5,8 +5,9 @@ import pytest
 
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.hardware.base import ArmLimits
-from anytouch_policy.hardware.sim import SimArm, SimGripper
-from anytouch_policy.sim.params import PhysicsParams, RigConfig, sample_episode
+from anytouch_policy.sim.devices import SimArm, SimGripper
+from anytouch_policy.sim.episode import sample_episode
+from anytouch_policy.sim.params import PhysicsParams, RigConfig
 from anytouch_policy.sim.physics import BeadFlow, critical_tilt_deg, load_and_torque
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.hardware.sim import sim_arm_and_gripper, sim_tactile_source
+from anytouch_policy.sim.devices import sim_arm_and_gripper, sim_tactile_source
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.rig import SimRig
 from anytouch_policy.sim.sensor_params import SensorSpec

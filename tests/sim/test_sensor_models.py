@@ -13,7 +13,7 @@ from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.renderer import TactileRenderer
 from anytouch_policy.sim.rig import SimRig
-from anytouch_policy.sim.sensor_model import MODEL_DIR, list_sensor_models, load_sensor_model
+from anytouch_policy.sim.sensor_model import DEFAULT_SHORT_SIDE_MM, MODEL_DIR, list_sensor_models, load_sensor_model
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec, sample_sensor_params
 from anytouch_policy.sim.state import RigState
 
@@ -158,6 +158,8 @@ def _set(path, value):
     (_set(("camera", "orientation"), "upright"), "field camera.orientation: Input should be 'landscape' or"),
     (_set(("variation", "unit", "shear"), [1.2, 0.8]), "field variation.unit.shear: a range [low, high] needs"),
     (_set(("variation", "episode", "exposure"), -0.1), "field variation.episode.exposure: Input should be greater"),
+    (_set(("camera", "px_per_mm"), 0.0), "field camera.px_per_mm: Input should be greater than 0 (got 0.0)"),
+    (_set(("camera", "px_per_mm"), "8"), "field camera.px_per_mm: Input should be a valid number (got '8')"),
 ])
 def test_a_bad_model_file_is_refused_naming_file_and_field(tmp_path, change, message):
     data = shipped("gelslim")
@@ -167,6 +169,16 @@ def test_a_bad_model_file_is_refused_naming_file_and_field(tmp_path, change, mes
         SensorSpec.parse(f"{path}:left")
     assert str(err.value).startswith(f"sensor model {path}: ")
     assert message in str(err.value)
+
+
+def test_the_image_scale_is_optional(tmp_path):
+    """camera.px_per_mm sets what a contact of a given size in mm covers; a file without it gets the shorter side
+    spanning DEFAULT_SHORT_SIDE_MM."""
+    assert {n: load_sensor_model(n).px_per_mm for n in list_sensor_models()} == {
+        "digit": 16.0, "duragel": 12.0, "gelsight": 16.0, "gelsight_mini": 17.0, "gelslim": 8.0}
+    data = shipped("gelslim")
+    del data["camera"]["px_per_mm"]
+    assert load_sensor_model(str(write_model(tmp_path, data, "plain.yaml"))).px_per_mm == 176 / DEFAULT_SHORT_SIDE_MM
 
 
 def test_a_slot_without_a_shipped_model_is_named():

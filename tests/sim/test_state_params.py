@@ -4,13 +4,8 @@ import pytest
 
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.sim.params import (
-    EVAL_SEED_BASE,
-    RigConfig,
-    SeedSplit,
-    episode_seed,
-    sample_episode,
-)
+from anytouch_policy.sim.episode import sample_episode
+from anytouch_policy.sim.params import EVAL_SEED_BASE, RigConfig, SeedSplit, episode_seed
 from anytouch_policy.sim.physics import critical_tilt_deg
 from anytouch_policy.sim.sensor_params import Finger, SensorSpec, sample_sensor_params
 from anytouch_policy.sim.state import RigState

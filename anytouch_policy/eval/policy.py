@@ -1,0 +1,153 @@
+"""Closed-loop evaluation of a policy bundle on the simulated rig, through PolicyRuntime.decide_windows
+(`anytouch eval`, the demo and the pretraining bench run it).
+
+Each 5 Hz tick the adapter cuts every sensor's window with `PolicyRuntime.window_indices` at the newest frame (the
+frames rendered up to the decision), and asks `decide_windows` (EncoderRuntime + head: the inference code of the
+policy and encoder nodes). `reset()` before each episode starts a new pour, so the first decision's embeddings become
+the episode reference. Until every sensor has a full window the adapter waits. Episode seeds come from the EVAL
+range, disjoint from every training seed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from anytouch_policy.actions import Action
+from anytouch_policy.errors import AnyTouchError, ConfigError
+from anytouch_policy.eval.rollout import EpisodePool, EpisodeReport, EvalReport, Frames, episode_specs
+from anytouch_policy.outputs import check_output_file
+from anytouch_policy.policy.runtime import PolicyRuntime
+from anytouch_policy.sim.params import RigConfig
+from anytouch_policy.sim.sensor_params import Finger, SensorSpec
+
+
+class SimPolicy:
+    """A PolicyRuntime as a sim policy: `policy(frames) -> Action`."""
+
+    def __init__(self, runtime: PolicyRuntime, *, initial_g: float, target_g: float) -> None:
+        self.runtime = runtime
+        self.initial_g, self.target_g = initial_g, target_g
+        self.history_frames = (runtime.frames - 1) * runtime.stride + 1
+
+    def reset(self) -> None:
+        self.runtime.reset()
+
+    def __call__(self, frames: Frames) -> Action:
+        windows = {}
+        for name in self.runtime.sensor_names:
+            seq = frames.get(name, ())
+            stamps = [f.stamp_ns for f in seq]
+            idx = self.runtime.window_indices(stamps, stamps[-1]) if seq else None
+            if idx is None:
+                return Action.WAIT
+            windows[name] = [seq[i].image for i in idx]
+        return self.runtime.decide_windows(windows, initial_g=self.initial_g, target_g=self.target_g).action
+
+
+def sim_sensors(runtime: PolicyRuntime) -> list[SensorSpec]:
+    """Simulated sensors matching the policy's: same names, the shipped sensor model of each type; a name ending in
+    "_right" sits on the right finger (the sim's default names are <model>_<finger>)."""
+    return [SensorSpec(kind, name=name, finger=Finger.RIGHT if name.endswith("_right") else Finger.LEFT)
+            for name, kind in runtime.sensors]
+
+
+@dataclass
+class PolicyEval:
+    report: EvalReport
+    traces: list[list[tuple[float, float]]] = field(default_factory=list)  # per episode: (time s, poured g)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {**self.report.to_dict(), "seconds": round(self.seconds, 1)}
+
+
+def _sim_policy(load: Callable[[], PolicyRuntime], *, initial_g: float, target_g: float) -> SimPolicy:
+    return SimPolicy(load(), initial_g=initial_g, target_g=target_g)
+
+
+def evaluate_policy(runtime: PolicyRuntime, *, episodes: int, initial_g: float = 100.0, target_g: float = 60.0,
+                    seed: int = 0, sensors: Sequence[SensorSpec] | None = None, config: RigConfig | None = None,
+                    progress: Callable[[EpisodeReport], None] | None = None,
+                    pool: EpisodePool | None = None) -> PolicyEval:
+    """`episodes` closed-loop episodes (EVAL seeds of run `seed`), with the poured mass over time of each; in this
+    process, or in the workers of `pool`, which load the bundle again (same results, see EpisodePool)."""
+    sensors = list(sensors) if sensors is not None else sim_sensors(runtime)
+    missing = [n for n in runtime.sensor_names if n not in {s.name for s in sensors}]
+    if missing:
+        raise ConfigError(f"the policy needs sensors {missing}, the simulated rig has {[s.name for s in sensors]}")
+    specs = episode_specs(episodes, initial_g=initial_g, target_g=target_g, sensors=sensors, seed=seed, config=config)
+    report = EvalReport(initial_g=initial_g, target_g=target_g, sensors=[s.name for s in sensors], seed=seed)
+    start = time.perf_counter()
+    results = (pool or EpisodePool(1)).run(
+        SimPolicy(runtime, initial_g=initial_g, target_g=target_g), specs, progress=progress,
+        make_policy=partial(_sim_policy, runtime.loader(), initial_g=initial_g, target_g=target_g))
+    report.episodes.extend(ep for ep, _ in results)
+    return PolicyEval(report=report, traces=[trace for _, trace in results], seconds=time.perf_counter() - start)
+
+
+def plot_pours(evals: dict[str, PolicyEval], path: Path | str, *, episodes: int = 4) -> Path:
+    """PNG: poured mass over time for the first `episodes` episodes of each policy, target dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(evals), figsize=(4.2 * len(evals), 3.6), sharey=True, squeeze=False)
+    for ax, (name, ev) in zip(axes[0], evals.items(), strict=True):
+        for trace, ep in list(zip(ev.traces, ev.report.episodes, strict=True))[:episodes]:
+            ts, ms = zip(*trace, strict=True)
+            ax.plot(ts, ms, label=f"seed {ep.seed}: {ep.poured_g:.1f} g")
+        ax.axhline(ev.report.target_g, color="black", ls="--", lw=0.8)
+        s = ev.report.summary()
+        ax.set_title(f"{name}\nmean error {s['mean_abs_error_g']:.2f} g", fontsize=9)
+        ax.set_xlabel("time (s)")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("poured (g)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def default_plot_path(policy: Path | str, *, initial_g: float, target_g: float, seed: int) -> Path:
+    """Where `anytouch eval` puts its plot unless told: inside the bundle (the bundle's output rule allows it)."""
+    return Path(policy) / f"eval_{initial_g:g}-{target_g:g}_seed{seed}.png"
+
+
+def evaluate_bundle(policy: Path | str, *, episodes: int, initial_g: float, target_g: float, seed: int,
+                    sensors: Sequence[str] | None, plot: Path | None, device: str, precision: str,
+                    threads: int | None, as_json: bool, workers: int | None = None) -> None:
+    """`anytouch eval`: load the bundle, evaluate, print the report (table or JSON), then write the plot.
+
+    The plot path is checked before any work; the report is printed before the plot, so a failing plot (a full
+    disk) never loses it.
+    """
+    if plot is not None:
+        check_output_file(plot, what="--plot")
+    runtime = PolicyRuntime.from_bundle(policy, device=device, precision=precision, threads=threads)
+    specs = [SensorSpec.parse(s) for s in sensors] if sensors else None
+    progress = None if as_json else (lambda ep: print(f"episode {ep.index}: poured {ep.poured_g:.2f} g "
+                                                      f"({ep.steps} ticks)", file=sys.stderr))
+    with EpisodePool(workers) as pool:
+        result = evaluate_policy(runtime, episodes=episodes, initial_g=initial_g, target_g=target_g, seed=seed,
+                                 sensors=specs, progress=progress, pool=pool)
+    if as_json:
+        print(json.dumps({"policy": str(policy), "variant": runtime.variant, **result.to_dict(),
+                          **({} if plot is None else {"plot": str(plot)})}, indent=2), flush=True)
+    else:
+        print(result.report.table(), flush=True)
+    if plot is not None:
+        try:
+            plot_pours({Path(policy).name: result}, plot)
+        except OSError as exc:
+            raise AnyTouchError(f"--plot {plot}: cannot write the plot ({exc}); the report above is complete") from None
+        if not as_json:
+            print(f"plot: {plot}")

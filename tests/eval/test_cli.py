@@ -1,0 +1,45 @@
+"""`anytouch eval` on the demo's policies: JSON and plot, the plot path checked first, the report before the plot."""
+
+import json
+
+import pytest
+
+from anytouch_policy.cli.main import main
+
+
+def test_eval_cli_json_and_plot(demo, capsys, tmp_path):
+    plot = tmp_path / "pour.png"
+    code = main(["eval", "--policy", str(demo / "models" / "frozen-dynamic"), "--episodes", "1", "--seed", "3",
+                 "--json", "--plot", str(plot), "--threads", "2"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["episodes"][0]["seed"] == 1_000_000_000 + 3 * 10_000
+    assert out["mean_abs_error_g"] == pytest.approx(out["episodes"][0]["abs_error_g"])
+    assert out["variant"]["mode"] == "frozen" and out["plot"] == str(plot) and plot.is_file()
+
+
+def test_eval_checks_the_plot_path_before_any_episode(demo, capsys, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    code = main(["eval", "--policy", str(demo / "models" / "frozen-static"), "--episodes", "1", "--json",
+                 "--plot", str(tmp_path / "file" / "x.png")])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing was evaluated
+    assert "anytouch eval: error: --plot: cannot create" in captured.err and "file is a file" in captured.err
+
+
+def test_eval_prints_the_report_before_the_plot_can_fail(demo, capsys, tmp_path, monkeypatch):
+    import anytouch_policy.eval.policy
+
+    def disk_full(evals, path, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(anytouch_policy.eval.policy, "plot_pours", disk_full)
+    code = main(["eval", "--policy", str(demo / "models" / "frozen-static"), "--episodes", "1", "--json",
+                 "--plot", str(tmp_path / "x.png")])
+    assert code == 2
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    (episode,) = report["episodes"]
+    assert report["mean_abs_error_g"] == pytest.approx(abs(episode["poured_g"] - report["target_g"]), abs=1e-3)
+    assert "No space left on device" in captured.err and "the report above is complete" in captured.err
