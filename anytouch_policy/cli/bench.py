@@ -2,6 +2,7 @@
 anytouch bench train --preset anytouch-small --threads 2
 anytouch bench contention --preset anytouch-small --threads 2
 OMP_NUM_THREADS=1 anytouch bench sim
+anytouch bench appearance --model gelsight_mini --real gelsight_mini
 
 Run a benchmark and print its JSON. Each bench lives in anytouch_policy.bench.<name> and defines its config class,
 FLAGS (the flags built from it) and run(config) -> dict, and its docstring holds its example; add one by adding a
@@ -26,6 +27,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "pretrain-value": ("anytouch_policy.bench.pretrain_value",
                        "frozen policies on a stage-1-adapted vs a random-init encoder: closed-loop sim error"),
     "export": ("anytouch_policy.bench.export", "size and time of `anytouch export lerobot` on the demo's demos"),
+    "appearance": ("anytouch_policy.bench.appearance",
+                   "a simulated sensor vs real frames (taxim): colours, histogram, radial profile, noise, presses"),
 }
 
 

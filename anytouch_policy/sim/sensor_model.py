@@ -106,13 +106,14 @@ class Gel:
 
 @config
 class Markers:
-    """A grid of dark dots printed on the gel (they move with it)."""
+    """A grid of dark dots printed on the gel (they move with it). `markers: true` takes every default: a gel sold
+    with and without markers (the GelSight Mini) is one line apart in its model file."""
 
-    rows: Annotated[int, R("[1, 64]")]
-    cols: Annotated[int, R("[1, 64]")]
-    radius_px: Annotated[float, R("(0, 20]")]
-    darkness: Annotated[float, R("[0, 1]")]  # 1 = black dots
-    jitter_px: Annotated[float, R("[0, 10]")]  # irregularity of the printed grid (per unit), px rms
+    rows: Annotated[int, R("[1, 64]")] = Field(default=7)
+    cols: Annotated[int, R("[1, 64]")] = Field(default=9)
+    radius_px: Annotated[float, R("(0, 20]")] = Field(default=3.2)
+    darkness: Annotated[float, R("[0, 1]")] = Field(default=0.82)  # 1 = black dots
+    jitter_px: Annotated[float, R("[0, 10]")] = Field(default=0.6)  # irregularity of the printed grid, px rms
 
 
 def _span(value: tuple[float, float]) -> tuple[float, float]:
@@ -161,7 +162,7 @@ class SensorModel:
     camera: Camera
     optics: Optics
     gel: Gel
-    markers: Markers | None  # false (or off): no markers
+    markers: Markers | None  # false (or off): no markers; true (or on): the default grid
     variation: Variation
 
     @field_validator("name")
@@ -174,12 +175,14 @@ class SensorModel:
 
     @field_validator("markers", mode="before")
     @classmethod
-    def _false_is_none(cls, value: object) -> object:
+    def _booleans(cls, value: object) -> object:
         if value is False:
             return None
+        if value is True:
+            return {}
         if not isinstance(value, dict | Markers):
-            raise ValueError(f"false (or off) for no markers, or a mapping of rows, cols, radius_px, darkness, "
-                             f"jitter_px; got {value!r}")
+            raise ValueError(f"false (or off) for no markers, true (or on) for the default grid, or a mapping of "
+                             f"rows, cols, radius_px, darkness, jitter_px; got {value!r}")
         return value
 
     @field_validator("markers")
