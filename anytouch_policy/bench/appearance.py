@@ -71,7 +71,8 @@ def colour_stats(rgb: np.ndarray) -> dict[str, list[float]]:
 def histogram_distance(a: np.ndarray, b: np.ndarray, *, bins: int = HIST_BINS) -> float:
     """Bhattacharyya distance of per-channel histograms, mean over the channels."""
     def hist(image: np.ndarray, c: int) -> np.ndarray:
-        return cv2.normalize(cv2.calcHist([image], [c], None, [bins], [0, 256]), None, norm_type=cv2.NORM_L1)
+        counts = cv2.calcHist([image], [c], None, [bins], [0, 256])
+        return counts / max(float(counts.sum()), 1.0)  # a distribution (L1 = 1), as compareHist expects
 
     return float(np.mean([cv2.compareHist(hist(a, c), hist(b, c), cv2.HISTCMP_BHATTACHARYYA) for c in range(3)]))
 

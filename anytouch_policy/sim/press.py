@@ -53,7 +53,7 @@ def render_indentation(params: SensorParams, indentation: np.ndarray, *, rng: np
              + pressed[..., None] * np.array(optics.press_tint))
     image = background(optics, h, w, params.unit.led_gain) * np.float32(params.illum_gain) + layer
     alpha = marker_alpha(model.markers, h, w, unit_seed=params.unit_seed)
-    if alpha is not None:
+    if model.markers is not None and alpha is not None:
         image *= (1.0 - model.markers.darkness * alpha)[..., None]
     image += params.unit.noise_sigma * rng.standard_normal((h, w, 3))
     return np.clip(image, 0.0, 255.0).astype(np.uint8)  # truncated, as the renderer's frames
