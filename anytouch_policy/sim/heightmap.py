@@ -131,50 +131,51 @@ class Ridge:
 
 
 @dataclass(frozen=True)
-class Grating:
-    """A flat square pad of side `side_mm` with parallel grooves (period, depth) across x."""
+class _TexturedPad:
+    """A flat square pad of side `side_mm` with a periodic relief (period, depth) and rounded rims; subclasses give
+    the relief."""
 
     period_mm: float
     amplitude_mm: float
     side_mm: float
-    kind = "grating"
+    kind = "pad"
 
     @property
     def name(self) -> str:
-        return f"grating_p{self.period_mm:.2f}_s{self.side_mm:.0f}"
+        return f"{self.kind}_p{self.period_mm:.2f}_s{self.side_mm:.0f}"
+
+    def relief_mm(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def gap_mm(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         half = 0.5 * self.side_mm
-        grooves = 0.5 * self.amplitude_mm * (1.0 - np.cos(2.0 * math.pi * x / self.period_mm))
         inside = (np.abs(x) <= half) & (np.abs(y) <= half)
-        return _far(inside, grooves + _rim(x, half) + _rim(y, half))
+        return _far(inside, self.relief_mm(x, y) + _rim(x, half) + _rim(y, half))
 
     def reach_mm(self, depth_mm: float) -> float:
         return math.sqrt(0.5) * self.side_mm
 
 
 @dataclass(frozen=True)
-class Knurl:
-    """A flat square pad with a diamond knurl: a lattice of pyramids between two crossing sets of grooves."""
+class Grating(_TexturedPad):
+    """A pad with parallel grooves across x."""
 
-    period_mm: float
-    amplitude_mm: float
-    side_mm: float
+    kind = "grating"
+
+    def relief_mm(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return 0.5 * self.amplitude_mm * (1.0 - np.cos(2.0 * math.pi * x / self.period_mm))
+
+
+@dataclass(frozen=True)
+class Knurl(_TexturedPad):
+    """A pad with a diamond knurl: a lattice of pyramids between two crossing sets of grooves."""
+
     kind = "knurl"
 
-    @property
-    def name(self) -> str:
-        return f"knurl_p{self.period_mm:.2f}_s{self.side_mm:.0f}"
-
-    def gap_mm(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        half = 0.5 * self.side_mm
+    def relief_mm(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         u, v = (x + y) / self.period_mm, (x - y) / self.period_mm
         tri_u, tri_v = 2.0 * np.abs(u - np.round(u)), 2.0 * np.abs(v - np.round(v))
-        inside = (np.abs(x) <= half) & (np.abs(y) <= half)
-        return _far(inside, self.amplitude_mm * np.maximum(tri_u, tri_v) + _rim(x, half) + _rim(y, half))
-
-    def reach_mm(self, depth_mm: float) -> float:
-        return math.sqrt(0.5) * self.side_mm
+        return self.amplitude_mm * np.maximum(tri_u, tri_v)
 
 
 @dataclass(frozen=True)
