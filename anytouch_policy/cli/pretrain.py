@@ -40,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     init.add_argument("--preset", metavar="NAME", help="start from a preset (random, or CLIP with --clip-weights)")
     parser.add_argument("--init-decoder", metavar="DIR", help="a previous run's mae_decoder/ folder")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--clip-arch", default="ViT-L-14", help="open_clip model name or CLIP config JSON (stage 2)")
+    parser.add_argument("--clip-arch", default="ViT-L-14",
+                        help="open_clip model name or CLIP config JSON (stage 2); 'none': touch-only stage 2 for data "
+                             "without vision or text (matching + masked modelling, no CLIP towers)")
     parser.add_argument("--clip-weights", metavar="FILE", help="open_clip checkpoint of --clip-arch (local file)")
     parser.add_argument("--epochs", type=POSITIVE_INT, help="default: 20 (stage 1), 12 (stage 2)")
     parser.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="per rank (default 64)")
@@ -58,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha-tl", type=NONNEGATIVE, default=1.0, help="touch-text weight (2.0 = official code)")
     parser.add_argument("--alpha-vl", type=NONNEGATIVE, default=0.2, help="vision-text weight")
     parser.add_argument("--match-weight", type=NONNEGATIVE, default=0.1, help="cross-sensor matching weight (lambda)")
+    parser.add_argument("--hard-negatives", type=PROBABILITY, default=0.0,
+                        help="share of matching negatives taken from the same object at another position (the same "
+                             "scenario at another time in sim data); default 0 (paper)")
+    parser.add_argument("--cross-sensor-nce", type=NONNEGATIVE, default=0.0,
+                        help="weight of an optional InfoNCE between matching anchors and positives (not in the "
+                             "paper; default 0)")
     parser.add_argument("--no-mae", action="store_true", help="stage 2 without masked modelling")
     parser.add_argument("--lora-r", type=POSITIVE_INT, default=16)
     parser.add_argument("--lora-alpha", type=POSITIVE, default=16.0)
@@ -98,7 +106,8 @@ def config_from_args(args: argparse.Namespace):
         decoder=DecoderConfig(width=args.decoder_width, layers=args.decoder_layers, heads=args.decoder_heads),
         universal_max=args.universal_max,
         weights=LossWeights(touch_vision=args.alpha_tv, touch_text=args.alpha_tl, vision_text=args.alpha_vl,
-                            match=args.match_weight),
+                            match=args.match_weight, cross_sensor_nce=args.cross_sensor_nce),
+        hard_negatives=args.hard_negatives,
         stage2_mae=not args.no_mae, lora=LoraConfig(rank=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout),
         bag_stride=args.stride, bag_hop=args.hop, bag_kinds=kinds, augment=not args.no_augment, seed=args.seed,
         device=args.device, amp=AmpMode(args.amp), workers=args.workers, threads=args.threads,

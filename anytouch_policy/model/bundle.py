@@ -8,6 +8,8 @@ config.json holds everything needed to rebuild and feed the encoder:
     preprocess                    size, mean, std, resize ("stretch": no crop, aspect not kept), color ("rgb")
     weights                       file, sha256 of that file, dtype (always float32 on disk)
     source                        where the weights came from (converted checkpoint path + sha256), or null
+    recipe                        optional: how the weights were trained (`anytouch pretrain-recipe`: every setting,
+                                  the dataset command and seed, the code version); absent in older bundles
 
 The sha256 of model.safetensors is the content checksum of the weights; `EncoderBundle.fingerprint` adds the
 architecture and preprocessing to it and is what an embedding cache should key on (with slot, token mode, precision).
@@ -69,6 +71,7 @@ class EncoderBundle:
     trained_slots: tuple[int, ...]
     source: SourceInfo | None
     weights_sha256: str
+    recipe: dict[str, Any] | None = None
 
     @property
     def image_size(self) -> int:
@@ -133,7 +136,8 @@ def check_fit(module: nn.Module, tensors: Mapping[str, torch.Tensor], what: str)
 
 
 def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: SourceInfo | None = None,
-                        trained_slots: tuple[int, ...] = RELEASED_TRAINED_SLOTS, overwrite: bool = False) -> str:
+                        trained_slots: tuple[int, ...] = RELEASED_TRAINED_SLOTS, overwrite: bool = False,
+                        recipe: dict[str, Any] | None = None) -> str:
     """Write `encoder` as a bundle folder (weights as float32); returns the weights' sha256.
 
     `overwrite` replaces an encoder bundle only (anytouch_policy.outputs); the folder is written beside `path` and
@@ -159,6 +163,8 @@ def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: S
             "source": None if source is None else {"path": source.path, "sha256": source.sha256,
                                                    "format": source.format},
         }
+        if recipe is not None:
+            config["recipe"] = recipe
         (staged / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return sha
 
@@ -206,6 +212,8 @@ def read_bundle_config(path: Path | str) -> dict[str, Any]:
     if "source" not in data:
         raise BundleError(f"{cfg_path}: missing field 'source'")
     require_field(data["weights"], "sha256", str, cfg_path)
+    if "recipe" in data and not isinstance(data["recipe"], dict):
+        raise BundleError(f"{cfg_path}: field 'recipe' must be a JSON object, got {type(data['recipe']).__name__}")
     return data
 
 
@@ -247,4 +255,4 @@ def load_encoder_bundle(path: Path | str, *, device: torch.device | str = "cpu",
     encoder.set_finetune(Finetune(FinetuneMode.FROZEN))
     encoder.eval()
     return EncoderBundle(path=path, encoder=encoder, config=config, trained_slots=tuple(sorted(set(slots))),
-                         source=source, weights_sha256=sha)
+                         source=source, weights_sha256=sha, recipe=data.get("recipe"))

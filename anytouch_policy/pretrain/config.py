@@ -76,6 +76,8 @@ class LossWeights:
     vision_text: float = 0.2
     match: float = 0.1
     mae: float = 1.0  # masked modelling kept running in stage 2 (official: align + mae per alignment batch)
+    cross_sensor_nce: float = 0.0  # optional, not in the paper: InfoNCE between a matching batch's anchors and
+    # positives (the same state through another sensor); 0 = the paper's objective
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -108,6 +110,10 @@ class LoraConfig:
 RESUMABLE_CHANGES = frozenset({"out", "resume", "stop_after", "progress", "workers", "threads", "save_every",
                                "device", "overwrite"})
 
+#: `clip_arch` of a touch-only stage 2 (data without vision and text): no CLIP towers are built, the alignment
+#: terms are exactly 0 and matching (+ masked modelling) trains the encoder.
+NO_CLIP = "none"
+
 #: Epochs of the official scripts per stage.
 DEFAULT_EPOCHS = {Stage.MASKED: 20, Stage.ALIGN: 12}
 
@@ -123,7 +129,7 @@ class PretrainConfig:
     init: str | None = None  # encoder bundle to start from
     preset: str | None = None  # or a preset, randomly initialised (or from --clip-weights' vision tower)
     init_decoder: str | None = None  # a stage-1 run's mae_decoder/ folder (stage 2 keeps masked modelling going)
-    clip_arch: str = "ViT-L-14"  # open_clip model name or a JSON file of an open_clip CLIP config
+    clip_arch: str = "ViT-L-14"  # open_clip model name, a JSON file of an open_clip CLIP config, or NO_CLIP
     clip_weights: str | None = None  # open_clip checkpoint file of that architecture (.safetensors/.bin/.pt)
     epochs: int | None = None  # None: 20 for stage 1, 12 for stage 2
     batch_size: int = 64  # per rank; matching batches hold batch_size // 2 anchors (each with a pos and a neg)
@@ -135,6 +141,7 @@ class PretrainConfig:
     norm_pix_loss: bool = False
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     universal_max: float = 0.75  # p_u rises linearly from 0 to this over the whole run
+    hard_negatives: float = 0.0  # share of matching negatives drawn from the anchor's object at another position
     weights: LossWeights = field(default_factory=LossWeights)
     stage2_mae: bool = True
     lora: LoraConfig = field(default_factory=LoraConfig)
@@ -181,6 +188,10 @@ class PretrainConfig:
             raise ConfigError(f"pretrain: mask_ratio must be in (0, 1), got {self.mask_ratio}")
         if not 0 <= self.universal_max <= 1:
             raise ConfigError(f"pretrain: universal_max must be in [0, 1], got {self.universal_max}")
+        if not 0 <= self.hard_negatives <= 1:
+            raise ConfigError(f"pretrain: hard_negatives must be in [0, 1], got {self.hard_negatives}")
+        if self.touch_only and self.clip_weights is not None:
+            raise ConfigError(f"pretrain: --clip-weights given with --clip-arch {NO_CLIP} (no CLIP towers)")
         if not self.bag_kinds:
             raise ConfigError("pretrain: bag_kinds must name at least one of static, video")
         if self.workers < 0 or self.save_every < 0:
@@ -191,6 +202,11 @@ class PretrainConfig:
             _positive_int("pretrain", "threads", self.threads)
         if self.clip_grad is not None and not 0 < self.clip_grad < math.inf:
             raise ConfigError(f"pretrain: clip_grad must be a finite number > 0, got {self.clip_grad}")
+
+    @property
+    def touch_only(self) -> bool:
+        """Stage 2 without CLIP towers (clip_arch == NO_CLIP)."""
+        return self.clip_arch == NO_CLIP
 
     @property
     def total_epochs(self) -> int:

@@ -42,6 +42,7 @@ from anytouch_policy.pretrain.config import AmpMode, PretrainConfig, Stage
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate, generator_for
 from anytouch_policy.pretrain.masking import random_tube_mask, replace_with_universal, universal_probability
 from anytouch_policy.pretrain.objectives import STAGE1_TERMS, STAGE2_TERMS
+from anytouch_policy.pretrain.plot import plot_losses
 from anytouch_policy.threads import set_torch_threads
 
 ENCODER_DIR = "encoder"
@@ -49,6 +50,7 @@ DECODER_DIR = "mae_decoder"
 CHECKPOINT = Path("checkpoints") / "last.pt"
 METRICS = "metrics.jsonl"
 RUN_JSON = "run.json"
+LOSS_PLOT = "losses.png"
 _STEP_STREAM = 7  # separates the per-step generator from the data generators
 
 
@@ -81,7 +83,7 @@ def _amp_dtype(mode: AmpMode, device: torch.device) -> torch.dtype | None:
 #: A pretrain output folder, for the output-folder rule (anytouch_policy.outputs): metrics.jsonl is written at the
 #: first step, so a run killed at any point is recognised.
 PRETRAIN_RUN = OutputKind("pretrain run", markers=(METRICS,),
-                          contents=(CHECKPOINT.parts[0], ENCODER_DIR, DECODER_DIR, METRICS, RUN_JSON),
+                          contents=(CHECKPOINT.parts[0], ENCODER_DIR, DECODER_DIR, METRICS, RUN_JSON, LOSS_PLOT),
                           hint="pass --resume to continue it or --overwrite to start again")
 
 
@@ -246,8 +248,15 @@ class _Run:
             bar.close()
             self.epoch, self.epoch_step = self.epoch + 1, 0
             self._save()
+            self._plot()
         bundle, sha = self._finish(time.monotonic() - started)
         return PretrainResult(self.out, True, self.step, self.total_steps, bundle, sha, history, ctx.is_main)
+
+    def _plot(self) -> None:
+        """OUT/losses.png, redrawn at every epoch end."""
+        if self.ctx.is_main:
+            plot_losses(self.out / METRICS, self.out / LOSS_PLOT,
+                        title=f"stage {int(self.config.stage)}: {self.out.name}")
 
     def _finish(self, seconds: float) -> tuple[Path | None, str | None]:
         if not self.ctx.is_main:

@@ -1,0 +1,187 @@
+"""The shipped checkpoint's recipe, end to end: `anytouch pretrain-recipe --out DIR`.
+
+    OUT/data/      anytouch sim dataset (fixed seed; gelsight_mini, digit, gelslim, gelsight; DuraGel stays out)
+    OUT/stage1/    masked modelling (static, dynamic, next frame; universal-token schedule)
+    OUT/stage2/    touch-only stage 2 from stage 1's encoder and decoder: cross-sensor matching (+ the optional
+                   cross-sensor InfoNCE and hard negatives the recipe names) + masked modelling
+    OUT/<bundle>/  the exported encoder bundle, its config.json holding the recipe (every setting of both stages,
+                   the dataset command and seed, the code version)
+
+Every part is resumable: a finished part is kept, an interrupted stage continues from its checkpoint, so running
+the same command again after a stop loses at most `save_every` steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from anytouch_policy.errors import ConfigError
+from anytouch_policy.model.bundle import SourceInfo, load_encoder_bundle, save_encoder_bundle
+from anytouch_policy.pretrain.config import (
+    NO_CLIP,
+    RESUMABLE_CHANGES,
+    DecoderConfig,
+    LossWeights,
+    PretrainConfig,
+    Stage,
+)
+from anytouch_policy.pretrain.trainer import CHECKPOINT, ENCODER_DIR, RUN_JSON, run_pretrain
+
+DATA_DIR = "data"
+STAGE_DIRS = {Stage.MASKED: "stage1", Stage.ALIGN: "stage2"}
+RECIPE_JSON = "recipe.json"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the exported weights (the rest, threads, workers and progress, only decides speed)."""
+
+    bundle: str  # name of the exported bundle folder
+    preset: str  # encoder architecture, randomly initialised (seed)
+    hours: float  # simulated contact of the dataset
+    data_seed: int
+    every_s: float = 1.0  # seconds between a scenario's samples
+    heldout: float = 0.1  # share of scenarios held out (never trained on; `anytouch bench probe` reads them)
+    seed: int = 0  # training seed (initialisation, order, masks, universal-token draws)
+    batch_size: int = 64
+    stage1_epochs: int = 2
+    stage1_lr: float = 5e-4
+    stage2_epochs: int = 1
+    stage2_lr: float = 2e-4
+    warmup_epochs: float = 0.2
+    mask_ratio: float = 0.75
+    universal_max: float = 0.75
+    decoder: DecoderConfig = DecoderConfig(width=128, layers=2, heads=4)
+    match_weight: float = 0.1
+    cross_sensor_nce: float = 1.0  # optional term (not in the paper); 0 = the paper's stage 2
+    hard_negatives: float = 0.5  # share of matching negatives from the same scenario at another time
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Recipe:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+#: The shipped `anytouch-small` recipe (sized by measurement for about an hour on 2 CPU cores; models/README.md),
+#: and a seconds-long one with the same steps for tests and smoke runs.
+RECIPES: dict[str, Recipe] = {
+    "anytouch-small": Recipe(bundle="anytouch-small", preset="anytouch-small", hours=0.4, data_seed=0,
+                             stage1_epochs=2, stage1_lr=3e-4, stage2_epochs=1, stage2_lr=2e-4),
+    "tiny": Recipe(bundle="anytouch-tiny", preset="anytouch-tiny", hours=0.003, data_seed=1, batch_size=8,
+                   stage1_epochs=1, stage2_epochs=1, decoder=DecoderConfig(width=32, layers=1, heads=2)),
+}
+
+
+def stage_config(recipe: Recipe, stage: Stage, out: Path, *, threads: int | None, workers: int, progress: bool,
+                 device: str = "auto") -> PretrainConfig:
+    """The PretrainConfig of one stage of the recipe (resume when that stage left a checkpoint)."""
+    run = out / STAGE_DIRS[stage]
+    common = dict(out=str(run), data=(str(out / DATA_DIR),), batch_size=recipe.batch_size,
+                  warmup_epochs=recipe.warmup_epochs, mask_ratio=recipe.mask_ratio, decoder=recipe.decoder,
+                  universal_max=recipe.universal_max, seed=recipe.seed, device=device, threads=threads,
+                  workers=workers, progress=progress, resume=(run / CHECKPOINT).is_file())
+    if stage is Stage.MASKED:
+        return PretrainConfig(stage=stage, preset=recipe.preset, epochs=recipe.stage1_epochs, lr=recipe.stage1_lr,
+                              **common)
+    first = out / STAGE_DIRS[Stage.MASKED]
+    return PretrainConfig(stage=stage, init=str(first / ENCODER_DIR), init_decoder=str(first / "mae_decoder"),
+                          clip_arch=NO_CLIP, epochs=recipe.stage2_epochs, lr=recipe.stage2_lr,
+                          weights=LossWeights(match=recipe.match_weight, cross_sensor_nce=recipe.cross_sensor_nce),
+                          hard_negatives=recipe.hard_negatives, **common)
+
+
+def dataset_command(recipe: Recipe, out: str = "DIR") -> str:
+    return (f"anytouch sim dataset --out {out} --hours {recipe.hours:g} --seed {recipe.data_seed} "
+            f"--every {recipe.every_s:g} --heldout {recipe.heldout:g}")
+
+
+def code_version() -> str | None:
+    """`git describe` of the checkout this code runs from (with -dirty), or None outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=12"],
+                             capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _make_data(recipe: Recipe, out: Path, workers: int, progress: bool) -> dict:
+    from anytouch_policy.sim.dataset import DATASET_FILE, write_dataset
+
+    data = out / DATA_DIR
+    if (data / DATASET_FILE).is_file():
+        summary = json.loads((data / DATASET_FILE).read_text())
+        wanted = {"seed": recipe.data_seed, "hours": recipe.hours, "every_s": recipe.every_s,
+                  "heldout": recipe.heldout}
+        differ = {k: (summary.get(k), v) for k, v in wanted.items() if summary.get(k) != v}
+        if differ:
+            raise ConfigError(f"{data}: an earlier dataset with other settings (found, wanted): {differ}; "
+                              f"give another --out")
+        return summary
+    from anytouch_policy.model.config import load_preset
+
+    return write_dataset(data, hours=recipe.hours, seed=recipe.data_seed, every_s=recipe.every_s,
+                         heldout=recipe.heldout, size=load_preset(recipe.preset).image_size,
+                         workers=max(1, workers), bar=progress)
+
+
+def _stage(config: PretrainConfig) -> dict:
+    """Run (or finish, or skip when finished) one stage; its run.json."""
+    done = config.out_dir / RUN_JSON
+    if not done.is_file():
+        result = run_pretrain(config)
+        if not result.finished:  # only with stop_after, which the recipe never sets
+            raise ConfigError(f"{config.out_dir}: stage stopped before its end")
+    return json.loads(done.read_text())
+
+
+def _settings(config: PretrainConfig) -> dict:
+    """A stage's settings without the ones that only decide where and how fast it runs."""
+    return {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES}
+
+
+def run_recipe(recipe: Recipe, out: Path | str, *, workers: int = 1, threads: int | None = 1,
+               progress: bool = True, device: str = "auto", command: str | None = None) -> dict:
+    """Dataset, stage 1, stage 2, export; returns the summary (also OUT/recipe.json)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; the recipe writes a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    data = _make_data(recipe, out, workers, progress)
+    timings["dataset_s"] = round(time.monotonic() - started, 1)
+    runs, configs = {}, {}
+    for stage in (Stage.MASKED, Stage.ALIGN):
+        mark = time.monotonic()
+        configs[stage] = stage_config(recipe, stage, out, threads=threads, workers=workers, progress=progress,
+                                      device=device)
+        runs[stage] = _stage(configs[stage])
+        timings[f"{STAGE_DIRS[stage]}_s"] = round(time.monotonic() - mark, 1)
+    trained = load_encoder_bundle(out / STAGE_DIRS[Stage.ALIGN] / ENCODER_DIR)
+    record = {
+        "name": recipe.bundle,
+        "command": command or f"anytouch pretrain-recipe --out DIR --recipe {recipe.bundle}",
+        "settings": recipe.to_dict(),
+        "dataset": {"command": dataset_command(recipe), "seed": recipe.data_seed, "hours": recipe.hours,
+                    "sensors": [s["name"] for s in data["sensors"]], "splits": data["splits"]},
+        "stages": {STAGE_DIRS[s]: {"settings": _settings(c), "steps": runs[s]["steps"]} for s, c in configs.items()},
+        "code_version": code_version(),
+    }
+    sha = save_encoder_bundle(out / recipe.bundle, trained.encoder,
+                              source=SourceInfo(path=f"recipe:{recipe.bundle}", sha256=trained.weights_sha256,
+                                                format="anytouch-pretrain-recipe"),
+                              trained_slots=trained.trained_slots, overwrite=True, recipe=record)
+    timings["total_s"] = round(time.monotonic() - started, 1)
+    summary = {"bundle": str(out / recipe.bundle), "weights_sha256": sha, "timings": timings,
+               "steps": {STAGE_DIRS[s]: r["steps"] for s, r in runs.items()}, "recipe": record}
+    (out / RECIPE_JSON).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
