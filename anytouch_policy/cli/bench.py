@@ -2,6 +2,7 @@
 anytouch bench train --preset anytouch-small --threads 2
 anytouch bench contention --preset anytouch-small --threads 2
 OMP_NUM_THREADS=1 anytouch bench sim
+anytouch bench appearance --model gelsight_mini --real gelsight_mini
 
 Run a benchmark and print its JSON. Each bench lives in anytouch_policy.bench.<name> and defines
 add_arguments(parser) and run(args) -> dict, and its docstring holds its example; add one by adding a line to
@@ -28,6 +29,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "probe": ("anytouch_policy.bench.probe",
               "frozen embeddings on unseen sim touch: ridge R^2 per sensor, cross-sensor retrieval; random vs trained"),
     "export": ("anytouch_policy.bench.export", "size and time of `anytouch export lerobot` on the demo's demos"),
+    "appearance": ("anytouch_policy.bench.appearance",
+                   "a simulated sensor vs real frames (taxim): colours, histogram, radial profile, noise, presses"),
 }
 
 

@@ -118,13 +118,14 @@ class Gel(_Section):
 
 
 class Markers(_Section):
-    """A grid of dark dots printed on the gel (they move with it)."""
+    """A grid of dark dots printed on the gel (they move with it). `markers: true` takes every default: a gel sold
+    with and without markers (the GelSight Mini) is one line apart in its model file."""
 
-    rows: _int(ge=1, le=64)
-    cols: _int(ge=1, le=64)
-    radius_px: _num(gt=0, le=20)
-    darkness: _num(ge=0, le=1)  # 1 = black dots
-    jitter_px: _num(ge=0, le=10)  # irregularity of the printed grid (per unit), px rms
+    rows: _int(ge=1, le=64) = 7
+    cols: _int(ge=1, le=64) = 9
+    radius_px: _num(gt=0, le=20) = 3.2
+    darkness: _num(ge=0, le=1) = 0.82  # 1 = black dots
+    jitter_px: _num(ge=0, le=10) = 0.6  # irregularity of the printed grid (per unit), px rms
 
 
 def _span(value: tuple[float, float]) -> tuple[float, float]:
@@ -169,7 +170,7 @@ class SensorModel(_Section):
     camera: Camera
     optics: Optics
     gel: Gel
-    markers: Markers | None  # false (or off): no markers
+    markers: Markers | None  # false (or off): no markers; true (or on): the default grid
     variation: Variation
 
     @field_validator("name")
@@ -189,12 +190,14 @@ class SensorModel(_Section):
 
     @field_validator("markers", mode="before")
     @classmethod
-    def _false_is_none(cls, value: object) -> object:
+    def _booleans(cls, value: object) -> object:
         if value is False:
             return None
+        if value is True:
+            return {}
         if not isinstance(value, dict):
-            raise ValueError(f"false (or off) for no markers, or a mapping of rows, cols, radius_px, darkness, "
-                             f"jitter_px; got {value!r}")
+            raise ValueError(f"false (or off) for no markers, true (or on) for the default grid, or a mapping of "
+                             f"rows, cols, radius_px, darkness, jitter_px; got {value!r}")
         return value
 
     @field_validator("markers")

@@ -71,6 +71,8 @@ def test_shipped_models_differ_in_optics_resolution_gel_and_markers():
         for a, b in itertools.combinations(models, 2):
             if aspect == "frame rate" and {a.name, b.name} <= {"gelslim", "gelsight"}:
                 continue  # both 30 fps, as the real sensors
+            if aspect == "markers" and {a.name, b.name} <= {"gelsight_mini", "digit"}:
+                continue  # neither has markers, as the real units they follow
             assert key(a) != key(b), f"{a.name} and {b.name} share their {aspect}"
 
 
@@ -102,6 +104,26 @@ def test_a_model_file_may_name_itself_and_turn_off_markers(tmp_path):
     assert SensorSpec.parse(str(path)).name == "bench_v2_left"
 
 
+def test_the_mini_comes_with_and_without_markers(tmp_path):
+    """The shipped Mini has none (as the real unit it is fitted to); `markers: on` prints the default grid on it."""
+    text = (MODEL_DIR / "gelsight_mini.yaml").read_text()
+    assert load_sensor_model("gelsight_mini").markers is None
+    path = tmp_path / "mini_markers.yaml"
+    path.write_text(text.replace("markers: false", "markers: on"))
+    model = load_sensor_model(str(path))
+    assert (model.markers.rows, model.markers.cols, model.markers.darkness) == (7, 9, 0.82)
+
+    def rest(spec):
+        return TactileRenderer(sample_sensor_params(SensorSpec.parse(spec), episode_seed=1, index=0)).render(
+            RigState(**{**vars(STATE), "grip_force_n": 0.0, "load_n": 0.0, "torque_nmm": 0.0}), 0).astype(float)
+
+    dots = rest("gelsight_mini") - rest(str(path))  # same optics and noise: only the dots differ
+    h, w = dots.shape[:2]
+    centre = dots[h // 2 - 1:h // 2 + 2, w // 2 - 1:w // 2 + 2].mean()  # the middle dot of a 7 x 9 grid
+    between = dots[h // 2 - 1:h // 2 + 2, w // 2 + w // 18 - 1:w // 2 + w // 18 + 2].mean()  # halfway to the next
+    assert centre > 50 and abs(between) < 3
+
+
 def _set(path, value):
     def change(data):
         *parents, last = path
@@ -129,7 +151,7 @@ def _set(path, value):
     (_set(("gel", "stifness"), 2.0), "unknown field gel.stifness (valid: shear_px_per_n, shear_far,"),
     (_set(("markers", "rows"), 0), "field markers.rows: Input should be greater than or equal to 1 (got 0)"),
     (_set(("markers", "rows"), 2.5), "field markers.rows: Input should be a valid integer (got 2.5)"),
-    (_set(("markers",), True), "field markers: false (or off) for no markers"),
+    (_set(("markers",), "dots"), "field markers: false (or off) for no markers, true (or on) for the default grid"),
     (_set(("markers", "cols"), 60), "field markers: 16 x 60 dots of radius 1.8 px overlap"),
     (_set(("slot",), "tac3d"), "field slot: unknown sensor name 'tac3d'; valid names: gelsight, digit,"),
     (_set(("camera", "resolution"), [176, 288]), "field camera.resolution: give the camera's landscape resolution"),

@@ -3,10 +3,12 @@
 Each frame (BGR) is mid-grey with: a red square in the top-left corner of the central region (orientation and
 colour order), and the frame index as 6 black/white bits in a row across the centre (survives JPEG, the 0.15
 border crop and a resize). `decode_index` reads the bits back from an RGB frame in the same layout.
+`write_mjpg_frames` streams given frames instead (real sensor frames, tests/hardware/cameras/test_real_mini_frames.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -57,9 +59,16 @@ def marker_rgb(rgb: np.ndarray, *, width: int, height: int, border: float = 0.0)
 
 def write_mjpg(path: Path, *, frames: int = 30, width: int = 400, height: int = 300, fps: float = 25.0,
                first_index: int = 0) -> Path:
+    return write_mjpg_frames(path, [make_frame((first_index + i) % (1 << BITS), width, height) for i in range(frames)],
+                             fps=fps)
+
+
+def write_mjpg_frames(path: Path, frames: Sequence[np.ndarray], *, fps: float = 25.0) -> Path:
+    """An MJPG AVI of the given BGR frames (one size), as a camera would stream them."""
+    height, width = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
     assert writer.isOpened(), "OpenCV has no MJPG writer"
-    for i in range(frames):
-        writer.write(make_frame((first_index + i) % (1 << BITS), width, height))
+    for frame in frames:
+        writer.write(frame)
     writer.release()
     return path
