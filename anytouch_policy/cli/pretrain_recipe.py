@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 
 from anytouch_policy.cli.args import NONNEGATIVE_INT, POSITIVE_INT, number
 
@@ -38,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = RECIPES[args.recipe].replace(hours=args.hours, stage1_epochs=args.stage1_epochs,
                                           stage2_epochs=args.stage2_epochs)
-    command = "anytouch " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["pretrain-recipe"] \
-        else None
+    overrides = [f"--{name.replace('_', '-')} {value:g}" for name, value in
+                 (("hours", args.hours), ("stage1_epochs", args.stage1_epochs), ("stage2_epochs", args.stage2_epochs))
+                 if value is not None]
+    command = " ".join(["anytouch pretrain-recipe --out DIR --recipe", args.recipe, *overrides])
     summary = run_recipe(recipe, args.out, workers=args.workers, threads=args.threads,
                          progress=not args.no_progress, device=args.device, command=command)
     print(json.dumps({k: summary[k] for k in ("bundle", "weights_sha256", "timings", "steps")}))

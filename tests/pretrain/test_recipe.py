@@ -21,7 +21,8 @@ def tiny_run(tmp_path_factory):
 def test_recipe_runs_every_part_and_records_itself_in_the_bundle(tiny_run):
     out, summary = tiny_run
     bundle = load_encoder_bundle(out / "anytouch-tiny")
-    assert bundle.weights_sha256 == summary["weights_sha256"] == file_sha256(out / "anytouch-tiny" / "model.safetensors")
+    weights = out / "anytouch-tiny" / "model.safetensors"
+    assert bundle.weights_sha256 == summary["weights_sha256"] == file_sha256(weights)
     recipe = bundle.recipe
     assert recipe["settings"] == RECIPES["tiny"].to_dict()
     assert recipe["dataset"]["seed"] == 1 and "--seed 1" in recipe["dataset"]["command"]
