@@ -133,9 +133,15 @@ def encoder_figures(encoder: torch.nn.Module, probe: ProbeSet) -> dict:
 
 def compare(encoders: dict[str, torch.nn.Module], probe: ProbeSet) -> dict:
     """Figures of every encoder on the same probe set, and whether the last beats the first everywhere."""
+    pours, train = pour_split(probe.states)
+    for target in TARGETS:
+        for part, rows in (("training", pours[train]), ("test", pours[~train])):
+            values = {probe.states[i][target] for i in rows}
+            if len(values) < 2:
+                raise ConfigError(f"probe data: {target} does not vary over the {part} pour scenarios "
+                                  f"({len(rows)} states); use more --hours")
     figures = {name: encoder_figures(enc, probe) for name, enc in encoders.items()}
     names = list(figures)
-    pours, train = pour_split(probe.states)
     out = {"states": len(probe.states), "pour_states": {"train": int(train.sum()), "test": int((~train).sum())},
            "retrieval_candidates": len(probe.states), "retrieval_chance": round(1 / len(probe.states), 5),
            "targets": list(TARGETS), "encoders": figures}

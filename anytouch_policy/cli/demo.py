@@ -6,7 +6,11 @@ evaluate each in closed loop on unseen seeds, and print the paper's table 4 (doc
 --out (default runs/demo-<timestamp>): bags/, models/, eval/, table.md, table.json, pours.png, errors.png.
 
     anytouch demo --quick --out /tmp/demo      # a one-minute smoke run (tiny encoder, rough numbers)
-    anytouch demo --encoder models/adapted     # start from your own encoder bundle instead of a random init
+    anytouch demo --preset anytouch-small      # the random-init baseline instead of the shipped pretrained encoder
+    anytouch demo --encoder models/adapted     # start from your own encoder bundle
+
+Without --encoder or --preset the encoder is the shipped sim-pretrained models/anytouch-small (models/README.md);
+--quick uses a random-init tiny encoder.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anytouch_policy.cli.args import GRAMS, NONNEGATIVE_INT, POSITIVE_INT, add_workers_argument
 
@@ -31,8 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulated sensor: a shipped model name or a model file (.yaml), repeatable (default "
                              "gelsight_mini)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--encoder", default=None, metavar="BUNDLE", help="encoder bundle to start from")
-    source.add_argument("--preset", default=None, help="random-init preset (default anytouch-small)")
+    source.add_argument("--encoder", default=None, metavar="BUNDLE",
+                        help="encoder bundle to start from (default: the shipped models/anytouch-small)")
+    source.add_argument("--preset", default=None,
+                        help="random-init preset instead (anytouch-small: the random-init baseline)")
     parser.add_argument("--finetune", default="all", metavar="all|last:N")
     parser.add_argument("--finetune-epochs", type=POSITIVE_INT, default=None)
     parser.add_argument("--frozen-epochs", type=POSITIVE_INT, default=None)
@@ -45,19 +52,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def run(args: argparse.Namespace) -> int:
-    from anytouch_policy.demo.run import DemoConfig, run_demo
+if TYPE_CHECKING:
+    from anytouch_policy.demo.run import DemoConfig
+
+
+def demo_config(args: argparse.Namespace) -> DemoConfig:
+    """The DemoConfig the arguments describe; the shipped encoder unless --encoder, --preset or --quick."""
+    from anytouch_policy.demo.run import DemoConfig
+    from anytouch_policy.model.bundle import shipped_encoder
 
     out = Path(args.out or f"runs/demo-{datetime.now():%Y%m%d-%H%M%S}")
+    encoder = args.encoder
+    if encoder is None and args.preset is None and not args.quick:
+        encoder = shipped_encoder()
     overrides = {k: v for k, v in {
         "episodes": args.episodes, "eval_episodes": args.eval_episodes, "preset": args.preset,
         "finetune_epochs": args.finetune_epochs, "frozen_epochs": args.frozen_epochs,
         "sensors": args.sensor}.items() if v is not None}
     overrides.update(initial_g=args.initial_g, target_g=args.target_g, seed=args.seed, finetune=args.finetune,
-                     encoder=Path(args.encoder) if args.encoder else None,
+                     encoder=Path(encoder) if encoder else None,
                      bags=Path(args.bags) if args.bags else None, threads=args.threads, workers=args.workers,
                      amp=args.amp,
                      progress=not args.no_progress)
-    config = DemoConfig.quick(out, **overrides) if args.quick else DemoConfig(out=out, **overrides)
-    run_demo(config)
+    return DemoConfig.quick(out, **overrides) if args.quick else DemoConfig(out=out, **overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from anytouch_policy.demo.run import run_demo
+
+    run_demo(demo_config(args))
     return 0

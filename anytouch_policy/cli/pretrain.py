@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "without vision or text (matching + masked modelling, no CLIP towers)")
     parser.add_argument("--clip-weights", metavar="FILE", help="open_clip checkpoint of --clip-arch (local file)")
     parser.add_argument("--epochs", type=POSITIVE_INT, help="default: 20 (stage 1), 12 (stage 2)")
+    parser.add_argument("--max-steps", type=POSITIVE_INT,
+                        help="end after this many steps (within the epochs; lr and universal schedules span them)")
     parser.add_argument("--batch-size", type=POSITIVE_INT, default=64, help="per rank (default 64)")
     parser.add_argument("--lr", type=LEARNING_RATE, default=2e-4)
     parser.add_argument("--weight-decay", type=NONNEGATIVE, default=0.1)
@@ -101,7 +103,8 @@ def config_from_args(args: argparse.Namespace):
     return PretrainConfig(
         stage=Stage(args.stage), out=args.out, data=tuple(args.data), bags=tuple(args.bags), init=args.init,
         preset=args.preset, init_decoder=args.init_decoder, clip_arch=args.clip_arch, clip_weights=args.clip_weights,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, mask_ratio=args.mask_ratio, norm_pix_loss=args.norm_pix_loss,
         decoder=DecoderConfig(width=args.decoder_width, layers=args.decoder_layers, heads=args.decoder_heads),
         universal_max=args.universal_max,

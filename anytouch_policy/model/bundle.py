@@ -45,6 +45,10 @@ WEIGHTS_FILE = "model.safetensors"
 ENCODER_BUNDLE = OutputKind("encoder bundle", markers=(CONFIG_FILE, WEIGHTS_FILE), contents=(CONFIG_FILE, WEIGHTS_FILE),
                             config_kind=BUNDLE_KIND)
 
+#: The sim-pretrained `anytouch-small` bundle shipped in the repository (models/README.md: how it was made, with
+#: `anytouch pretrain-recipe`); the demo's default encoder.
+SHIPPED_ENCODER = Path(__file__).resolve().parents[2] / "models" / "anytouch-small"
+
 #: Slots whose sensor tokens the released model trained: the five sensor families and the universal token.
 RELEASED_TRAINED_SLOTS: tuple[int, ...] = tuple(int(s) for s in SensorType)
 
@@ -167,6 +171,15 @@ def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: S
             config["recipe"] = recipe
         (staged / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return sha
+
+
+def shipped_encoder() -> Path:
+    """SHIPPED_ENCODER, or a BundleError saying how to get it (a checkout without models/, an installed wheel)."""
+    if not (SHIPPED_ENCODER / CONFIG_FILE).is_file():
+        raise BundleError(f"the shipped encoder bundle is missing: {SHIPPED_ENCODER}; run `anytouch pretrain-recipe "
+                          f"--out DIR` and pass --encoder DIR/anytouch-small, or --preset anytouch-small for a "
+                          f"random init")
+    return SHIPPED_ENCODER
 
 
 def require_field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], where: Path) -> Any:

@@ -132,6 +132,7 @@ class PretrainConfig:
     clip_arch: str = "ViT-L-14"  # open_clip model name, a JSON file of an open_clip CLIP config, or NO_CLIP
     clip_weights: str | None = None  # open_clip checkpoint file of that architecture (.safetensors/.bin/.pt)
     epochs: int | None = None  # None: 20 for stage 1, 12 for stage 2
+    max_steps: int | None = None  # stop after this many optimizer steps (schedules span them); None: the epochs
     batch_size: int = 64  # per rank; matching batches hold batch_size // 2 anchors (each with a pos and a neg)
     lr: float = 2e-4
     weight_decay: float = 0.1
@@ -175,6 +176,8 @@ class PretrainConfig:
             raise ConfigError("pretrain: --init-decoder goes with --init (a decoder trained against that encoder)")
         if self.epochs is not None:
             _positive_int("pretrain", "epochs", self.epochs)
+        if self.max_steps is not None:
+            _positive_int("pretrain", "max_steps", self.max_steps)
         for name in ("batch_size", "bag_stride", "bag_hop"):
             _positive_int("pretrain", name, getattr(self, name))
         if self.stage is Stage.ALIGN and self.batch_size < 2:

@@ -53,8 +53,10 @@ class Recipe:
     stage1_epochs: int = 2
     stage1_lr: float = 5e-4
     stage2_epochs: int = 1
+    stage2_max_steps: int | None = None  # end stage 2 inside its epoch (None: all its epochs)
     stage2_lr: float = 2e-4
-    warmup_epochs: float = 0.2
+    warmup_epochs: float = 0.2  # stage 1
+    stage2_warmup_epochs: float = 0.05
     mask_ratio: float = 0.75
     universal_max: float = 0.75
     decoder: DecoderConfig = DecoderConfig(width=128, layers=2, heads=4)
@@ -73,9 +75,11 @@ class Recipe:
 #: and a seconds-long one with the same steps for tests and smoke runs.
 RECIPES: dict[str, Recipe] = {
     "anytouch-small": Recipe(bundle="anytouch-small", preset="anytouch-small", hours=0.4, data_seed=0,
-                             stage1_epochs=2, stage1_lr=3e-4, stage2_epochs=1, stage2_lr=2e-4),
+                             stage1_epochs=2, stage1_lr=3e-4, stage2_epochs=1, stage2_max_steps=240,
+                             stage2_lr=2e-4),
     "tiny": Recipe(bundle="anytouch-tiny", preset="anytouch-tiny", hours=0.003, data_seed=1, batch_size=8,
-                   stage1_epochs=1, stage2_epochs=1, decoder=DecoderConfig(width=32, layers=1, heads=2)),
+                   stage1_epochs=1, stage2_epochs=1, stage2_max_steps=20,
+                   decoder=DecoderConfig(width=32, layers=1, heads=2)),
 }
 
 
@@ -84,15 +88,16 @@ def stage_config(recipe: Recipe, stage: Stage, out: Path, *, threads: int | None
     """The PretrainConfig of one stage of the recipe (resume when that stage left a checkpoint)."""
     run = out / STAGE_DIRS[stage]
     common = dict(out=str(run), data=(str(out / DATA_DIR),), batch_size=recipe.batch_size,
-                  warmup_epochs=recipe.warmup_epochs, mask_ratio=recipe.mask_ratio, decoder=recipe.decoder,
+                  mask_ratio=recipe.mask_ratio, decoder=recipe.decoder,
                   universal_max=recipe.universal_max, seed=recipe.seed, device=device, threads=threads,
                   workers=workers, progress=progress, resume=(run / CHECKPOINT).is_file())
     if stage is Stage.MASKED:
         return PretrainConfig(stage=stage, preset=recipe.preset, epochs=recipe.stage1_epochs, lr=recipe.stage1_lr,
-                              **common)
+                              warmup_epochs=recipe.warmup_epochs, **common)
     first = out / STAGE_DIRS[Stage.MASKED]
     return PretrainConfig(stage=stage, init=str(first / ENCODER_DIR), init_decoder=str(first / "mae_decoder"),
-                          clip_arch=NO_CLIP, epochs=recipe.stage2_epochs, lr=recipe.stage2_lr,
+                          clip_arch=NO_CLIP, epochs=recipe.stage2_epochs, max_steps=recipe.stage2_max_steps,
+                          lr=recipe.stage2_lr, warmup_epochs=recipe.stage2_warmup_epochs,
                           weights=LossWeights(match=recipe.match_weight, cross_sensor_nce=recipe.cross_sensor_nce),
                           hard_negatives=recipe.hard_negatives, **common)
 

@@ -124,6 +124,8 @@ class _Run:
         if self.steps_per_epoch < 1:
             raise ConfigError(f"the data give no batch per rank (world size {ctx.world_size})")
         self.total_steps = self.steps_per_epoch * config.total_epochs
+        if config.max_steps is not None:  # the schedules span the shortened run
+            self.total_steps = min(self.total_steps, config.max_steps)
         self.optimizer = build_optimizer(self.objective, lr=config.lr, weight_decay=config.weight_decay,
                                          betas=config.betas)
         warmup = round(config.warmup_epochs * self.steps_per_epoch)
@@ -214,7 +216,7 @@ class _Run:
             reset_output_dir(self.out, PRETRAIN_RUN, overwrite=config.overwrite)
         history: list[dict] = []
         started, done_here = time.monotonic(), 0
-        while self.epoch < config.total_epochs:
+        while self.epoch < config.total_epochs and self.step < self.total_steps:
             plan = self.dataset.epoch_plan(self.epoch, rank=ctx.rank, world_size=ctx.world_size)[self.epoch_step:]
             loader = DataLoader(self.dataset, batch_sampler=plan, collate_fn=collate, num_workers=config.workers,
                                 generator=generator_for(config.seed, self.epoch, -2, -2))  # not the global RNG
@@ -241,12 +243,15 @@ class _Run:
                 stop = config.stop_after is not None and done_here >= config.stop_after
                 if stop or (config.save_every and self.step % config.save_every == 0):
                     self._save()
-                if stop:
+                if stop and self.step < self.total_steps:
                     bar.close()
                     return PretrainResult(self.out, False, self.step, self.total_steps, history=history,
                                           main=ctx.is_main)
+                if self.step >= self.total_steps:  # max_steps reached inside the epoch
+                    break
             bar.close()
-            self.epoch, self.epoch_step = self.epoch + 1, 0
+            if self.epoch_step >= self.steps_per_epoch:
+                self.epoch, self.epoch_step = self.epoch + 1, 0
             self._save()
             self._plot()
         bundle, sha = self._finish(time.monotonic() - started)

@@ -33,7 +33,7 @@ def test_pour_split_keeps_scenarios_whole():
 @pytest.fixture(scope="module")
 def tiny_probe(tmp_path_factory):
     data = tmp_path_factory.mktemp("probe") / "data"
-    write_dataset(data, hours=0.02, seed=4, sensors=[SensorSpec.parse(s) for s in probe_sensors()], size=56,
+    write_dataset(data, hours=0.02, seed=6, sensors=[SensorSpec.parse(s) for s in probe_sensors()], size=56,
                   every_s=0.3, heldout=0.0, bar=False)
     return load_probe_set(data, 56, probe_sensors())
 
@@ -65,6 +65,14 @@ def test_same_encoder_twice_gives_identical_figures(tiny_probe):
     out = compare({"a": enc, "b": enc}, tiny_probe)
     assert out["encoders"]["a"] == out["encoders"]["b"]
     assert not any(out["above_baseline"]["retrieval"].values())  # equal is not above
+
+
+def test_a_target_that_does_not_vary_is_refused(tiny_probe):
+    pours, train = pour_split(tiny_probe.states)
+    flat = [dict(s, flow_g_s=0.0) if s["kind"] == "pour" else s for s in tiny_probe.states]
+    enc = AnyTouchEncoder.from_preset("anytouch-tiny").eval()
+    with pytest.raises(ConfigError, match="flow_g_s does not vary"):
+        compare({"a": enc}, type(tiny_probe)(flat, tiny_probe.windows))
 
 
 def test_probe_data_without_duragel_is_refused(tmp_path):

@@ -31,7 +31,8 @@ def test_recipe_runs_every_part_and_records_itself_in_the_bundle(tiny_run):
     stage1, stage2 = recipe["stages"]["stage1"], recipe["stages"]["stage2"]
     assert stage1["settings"]["stage"] == 1 and stage2["settings"]["stage"] == 2
     assert stage2["settings"]["clip_arch"] == "none" and stage2["settings"]["weights"]["cross_sensor_nce"] == 1.0
-    assert stage1["steps"] > 0 and stage2["steps"] > 0
+    assert stage1["steps"] > 0 and stage2["steps"] == 20  # stage 2 ends at the recipe's max_steps, inside its epoch
+    assert stage2["settings"]["max_steps"] == 20
     assert bundle.source.format == "anytouch-pretrain-recipe"
     assert set(bundle.trained_slots) == {0, 1, 2, 3, 9}  # the four sensors of the data and the universal token
 
