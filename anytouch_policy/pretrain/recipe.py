@@ -87,10 +87,11 @@ def stage_config(recipe: Recipe, stage: Stage, out: Path, *, threads: int | None
                  device: str = "auto") -> PretrainConfig:
     """The PretrainConfig of one stage of the recipe (resume when that stage left a checkpoint)."""
     run = out / STAGE_DIRS[stage]
+    resume = (run / CHECKPOINT).is_file()  # without a checkpoint an earlier attempt left nothing to continue
     common = dict(out=str(run), data=(str(out / DATA_DIR),), batch_size=recipe.batch_size,
                   mask_ratio=recipe.mask_ratio, decoder=recipe.decoder,
                   universal_max=recipe.universal_max, seed=recipe.seed, device=device, threads=threads,
-                  workers=workers, progress=progress, resume=(run / CHECKPOINT).is_file())
+                  workers=workers, progress=progress, resume=resume, overwrite=not resume)
     if stage is Stage.MASKED:
         return PretrainConfig(stage=stage, preset=recipe.preset, epochs=recipe.stage1_epochs, lr=recipe.stage1_lr,
                               warmup_epochs=recipe.warmup_epochs, **common)
