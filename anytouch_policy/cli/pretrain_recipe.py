@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hours", type=number(float, low=0, high=1000, low_open=True),
                         help="override the dataset's simulated hours (the bundle then differs from the shipped one)")
     parser.add_argument("--stage1-epochs", type=POSITIVE_INT, help="override stage 1's epochs")
-    parser.add_argument("--stage2-epochs", type=POSITIVE_INT, help="override stage 2's epochs")
+    parser.add_argument("--stage2-epochs", type=NONNEGATIVE_INT, help="override stage 2's epochs (0: no stage 2)")
     parser.add_argument("--workers", type=NONNEGATIVE_INT, default=1,
                         help="dataset render processes and data loader workers (default 1)")
     parser.add_argument("--threads", type=POSITIVE_INT, default=1, help="torch CPU threads (default 1)")

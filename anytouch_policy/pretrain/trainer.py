@@ -220,7 +220,8 @@ class _Run:
             plan = self.dataset.epoch_plan(self.epoch, rank=ctx.rank, world_size=ctx.world_size)[self.epoch_step:]
             loader = DataLoader(self.dataset, batch_sampler=plan, collate_fn=collate, num_workers=config.workers,
                                 generator=generator_for(config.seed, self.epoch, -2, -2))  # not the global RNG
-            bar = tqdm(total=self.steps_per_epoch, initial=self.epoch_step, leave=False, dynamic_ncols=True,
+            epoch_total = min(self.steps_per_epoch, self.total_steps - (self.step - self.epoch_step))
+            bar = tqdm(total=epoch_total, initial=self.epoch_step, leave=False, dynamic_ncols=True,
                        desc=f"stage {int(config.stage)} epoch {self.epoch + 1}/{config.total_epochs}",
                        disable=not (config.progress and ctx.is_main))
             for keys, batch in zip(plan, loader, strict=True):
