@@ -15,7 +15,7 @@ from anytouch_policy.sim.rig import SimRig
 from anytouch_policy.sim.sensor_params import SensorSpec
 
 #: The weights' sha256 as models/README.md states it; a new recipe run changes both.
-SHIPPED_SHA256 = "TBD"
+SHIPPED_SHA256 = "06bd6c519efe0c48d896f06743693935fd7ba99a665c517f5b3bebeacfb686a0"
 MAX_BYTES = 10 * 1024 * 1024
 
 
@@ -26,14 +26,15 @@ def test_shipped_bundle_loads_with_its_checksum_and_is_small():
     assert bundle.source.format == "anytouch-pretrain-recipe"
     recipe = bundle.recipe
     assert recipe["settings"]["preset"] == "anytouch-small" and recipe["dataset"]["seed"] == 0
+    assert recipe["stages"]["stage1"]["steps"] == 320 and recipe["command"].startswith("anytouch pretrain-recipe")
     assert recipe["dataset"]["sensors"] == [f"{s}_left" for s in DEFAULT_SENSORS]  # duragel never seen
     assert set(bundle.trained_slots) == {0, 1, 2, 3, 9}
 
 
 def test_shipped_encoder_embeds_a_simulated_window():
     runtime = EncoderRuntime.from_bundle(SHIPPED_ENCODER, device="cpu", token_mode="specific")
-    rig = SimRig(RigConfig(), [SensorSpec.parse("gelsight_mini")], seed=3)
-    window = [f.image for f in rig.step(Action.WAIT).frames["gelsight_mini_left"][-3:]]
+    with SimRig(RigConfig(), [SensorSpec.parse("gelsight_mini")], seed=3) as rig:
+        window = [f.image for f in rig.step(Action.WAIT).frames["gelsight_mini_left"][-3:]]
     emb = runtime.embed([window, window], ["gelsight_mini", "digit"])
     assert emb.shape == (2, 256) and np.isfinite(emb).all()
     assert not np.allclose(emb[0], emb[1])  # the sensor token matters
