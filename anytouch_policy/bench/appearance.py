@@ -1,6 +1,6 @@
 """How close a simulated sensor looks to a real one: `anytouch bench appearance` (JSON on stdout).
 
-    anytouch bench appearance                                   # shipped gelsight_mini vs taxim's real GelSight Mini
+    anytouch bench appearance --model gelsight_mini
     anytouch bench appearance --model rig/my_mini.yaml --real path/to/dataPack.npz
 
 Real frames: a calibration set of ball presses (anytouch_policy/data/real_frames.py; taxim's GelSight Mini set by

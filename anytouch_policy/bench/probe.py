@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anytouch_policy.cli.args import NONNEGATIVE_INT, POSITIVE_INT, number
 from anytouch_policy.errors import ConfigError
 
 #: Regression targets (fields of states.jsonl) over the pour states.
@@ -42,11 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="preset of the random-init baseline (default: the bundle's own architecture)")
     parser.add_argument("--data", default=None, metavar="DIR",
                         help="an `anytouch sim dataset` folder rendered with duragel too (default: generate one)")
-    parser.add_argument("--hours", type=float, default=0.15, help="simulated hours of the generated probe data")
-    parser.add_argument("--data-seed", type=int, default=1000, help="seed of the generated probe data")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random-init baseline")
-    parser.add_argument("--workers", type=int, default=2, help="render processes for the probe data")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--hours", type=number(float, low=0, high=1000, low_open=True), default=0.15,
+                        help="simulated hours of the generated probe data")
+    parser.add_argument("--data-seed", type=NONNEGATIVE_INT, default=1000, help="seed of the generated probe data")
+    parser.add_argument("--seed", type=NONNEGATIVE_INT, default=0, help="seed of the random-init baseline")
+    parser.add_argument("--workers", type=POSITIVE_INT, default=2, help="render processes for the probe data")
+    parser.add_argument("--threads", type=POSITIVE_INT, default=1, help="torch CPU threads")
 
 
 @dataclass

@@ -3,7 +3,7 @@
     anytouch sim eval --policy expert --episodes 20 --initial-g 100 --target-g 60 --sensor gelsight_mini --seed 0 --json
     anytouch sim render --out sim_preview --sensor gelsight_mini --sensor digit:right
     anytouch sim record --out demos --episodes 40 --initial-g 80:120 --target-g 20:80 --sensor gelsight_mini --seed 0
-    anytouch sim dataset --out data/sim_tacquad --hours 1 --workers 2      # aligned multi-sensor data (pretraining)
+    anytouch sim dataset --out data/sim_tacquad --hours 1 --workers 2
 
 `--sensor` takes model[:finger[:fps]], the model by shipped name (gelsight_mini, digit, gelslim, gelsight, duragel)
 or by the path of a sensor model file (docs/sim.md, e.g. `--sensor rig/my_sensor.yaml`), and may be repeated:
@@ -82,7 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rc.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ds = sub.add_parser("dataset", help="aligned multi-sensor touch data (pours, slips, presses, slides) in the "
-                                        "TacQuad-style layout `anytouch pretrain --data` reads")
+                                        "TacQuad-style layout `anytouch pretrain --data` reads",
+                        example=example(__doc__, "anytouch sim dataset"))
     ds.add_argument("--out", required=True, help="output directory (new or empty)")
     ds.add_argument("--overwrite", action="store_true", help="replace an earlier dataset in --out")
     ds.add_argument("--hours", type=number(float, low=0, high=1000, low_open=True), required=True,

@@ -62,3 +62,11 @@ def test_a_dataset_of_other_settings_is_refused(tiny_run):
     out, _ = tiny_run
     with pytest.raises(ConfigError, match="other settings"):
         run_recipe(RECIPES["tiny"].replace(data_seed=7), out, progress=False)
+
+
+def test_a_recipe_without_stage2_exports_stage1s_encoder(tmp_path):
+    summary = run_recipe(RECIPES["tiny"].replace(stage2_epochs=0), tmp_path / "run", progress=False)
+    stage1 = load_encoder_bundle(tmp_path / "run" / "stage1" / "encoder")
+    assert summary["weights_sha256"] == stage1.weights_sha256 and summary["steps"] == {"stage1": 12}
+    assert not (tmp_path / "run" / "stage2").exists()
+    assert set(load_encoder_bundle(tmp_path / "run" / "anytouch-tiny").recipe["stages"]) == {"stage1"}
