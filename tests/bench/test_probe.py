@@ -38,6 +38,7 @@ def tiny_probe(tmp_path_factory):
     return load_probe_set(data, 56, probe_sensors())
 
 
+@pytest.mark.slow
 def test_probe_reports_every_field_for_both_encoders(tiny_probe):
     torch.manual_seed(0)
     first = AnyTouchEncoder.from_preset("anytouch-tiny").eval()
@@ -59,6 +60,7 @@ def test_probe_reports_every_field_for_both_encoders(tiny_probe):
     assert set(out["above_baseline"]["regression"]) == set(probe_sensors())
 
 
+@pytest.mark.slow
 def test_same_encoder_twice_gives_identical_figures(tiny_probe):
     torch.manual_seed(1)
     enc = AnyTouchEncoder.from_preset("anytouch-tiny").eval()
@@ -67,6 +69,7 @@ def test_same_encoder_twice_gives_identical_figures(tiny_probe):
     assert not any(out["above_baseline"]["retrieval"].values())  # equal is not above
 
 
+@pytest.mark.slow
 def test_a_target_that_does_not_vary_is_refused(tiny_probe):
     pours, train = pour_split(tiny_probe.states)
     flat = [dict(s, flow_g_s=0.0) if s["kind"] == "pour" else s for s in tiny_probe.states]
