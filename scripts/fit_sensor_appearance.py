@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 from anytouch_policy.bench.appearance import BALL_MM, REAL_MM_PER_PX, real_noise  # noqa: E402
 from anytouch_policy.data.real_frames import load_ball_presses  # noqa: E402
-from anytouch_policy.hardware.gelsight_mini import crop_and_resize  # noqa: E402
+from anytouch_policy.hardware.cameras.gelsight_mini import crop_and_resize  # noqa: E402
 from anytouch_policy.sim.appearance import LED_PEAK, background, led_directions  # noqa: E402
 from anytouch_policy.sim.press import ball_indentation  # noqa: E402
 from anytouch_policy.sim.sensor_model import Led, load_sensor_model  # noqa: E402

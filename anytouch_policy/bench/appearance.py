@@ -1,6 +1,6 @@
 """How close a simulated sensor looks to a real one: `anytouch bench appearance` (JSON on stdout).
 
-    anytouch bench appearance --model gelsight_mini
+    anytouch bench appearance --model gelsight_mini --real gelsight_mini
     anytouch bench appearance --model rig/my_mini.yaml --real path/to/dataPack.npz
 
 Real frames: a calibration set of ball presses (anytouch_policy/data/real_frames.py; taxim's GelSight Mini set by
@@ -95,7 +95,7 @@ def press_response(difference: np.ndarray, centre: tuple[float, float], radius: 
 
 def appearance_gap(model, real, *, ball_mm: float = BALL_MM, mm_per_px: float = REAL_MM_PER_PX) -> dict[str, Any]:
     """Every figure of the module docstring for a SensorModel against BallPresses."""
-    from anytouch_policy.hardware.gelsight_mini import crop_and_resize
+    from anytouch_policy.hardware.cameras.gelsight_mini import crop_and_resize
     from anytouch_policy.sim.press import ball_indentation, render_indentation
     from anytouch_policy.sim.renderer import TactileRenderer
     from anytouch_policy.sim.sensor_params import SensorSpec, sample_sensor_params

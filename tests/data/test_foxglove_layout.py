@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rosbags.highlevel import AnyReader
 
-from anytouch_policy.bringup import DEFAULT_SENSORS
+from anytouch_policy.bringup.plan import DEFAULT_SENSORS
 from anytouch_policy.data import topics
 from anytouch_policy.data.episode import TYPESTORE
 from anytouch_policy.demo.record import record_expert_episodes

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from anytouch_policy.data.real_frames import load_ball_presses
-from anytouch_policy.hardware.gelsight_mini import crop_and_resize
+from anytouch_policy.hardware.cameras.gelsight_mini import crop_and_resize
 from anytouch_policy.sim.appearance import background, marker_alpha
 from anytouch_policy.sim.press import ball_indentation, render_indentation
 from anytouch_policy.sim.sensor_params import SensorSpec, sample_sensor_params

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.hardware.mjpg_video import write_mjpg_frames
 
 from anytouch_policy.cli.main import main
 from anytouch_policy.data.real_frames import load_ball_presses
-from anytouch_policy.hardware.gelsight_mini import GelSightMiniConfig, GelSightMiniSource
+from anytouch_policy.hardware.cameras.gelsight_mini import GelSightMiniConfig, GelSightMiniSource
 from anytouch_policy.model import AnyTouchEncoder, save_encoder_bundle
 from anytouch_policy.tactile import preprocess_window, static_window
+from tests.hardware.cameras.mjpg_video import write_mjpg_frames
 
 BORDER = 0.15  # GelSightMiniConfig.border_fraction, the gsrobotics default
 OUT_W, OUT_H = 320, 240  # what the backend publishes (sensors.NATIVE_FORMATS)
