@@ -26,6 +26,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "sim": ("anytouch_policy.bench.sim", "simulated rig: expert errors, dynamics R^2, render speed, determinism"),
     "pretrain-value": ("anytouch_policy.bench.pretrain_value",
                        "frozen policies on a stage-1-adapted vs a random-init encoder: closed-loop sim error"),
+    "probe": ("anytouch_policy.bench.probe",
+              "frozen embeddings on unseen sim touch: ridge R^2 per sensor, cross-sensor retrieval; random vs trained"),
     "export": ("anytouch_policy.bench.export", "size and time of `anytouch export lerobot` on the demo's demos"),
     "appearance": ("anytouch_policy.bench.appearance",
                    "a simulated sensor vs real frames (taxim): colours, histogram, radial profile, noise, presses"),

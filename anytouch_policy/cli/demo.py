@@ -7,10 +7,12 @@ evaluate each in closed loop on unseen seeds, and print the paper's table 4 (doc
 
     anytouch demo                              # the full run
     anytouch demo --quick --out /tmp/demo      # a one-minute smoke run (tiny encoder, rough numbers)
-    anytouch demo --encoder models/adapted     # start from your own encoder bundle instead of a random init
+    anytouch demo --preset anytouch-small      # the random-init baseline instead of the shipped pretrained encoder
+    anytouch demo --encoder models/adapted     # start from your own encoder bundle
 
-Flags, defaults and ranges are DemoConfig's (anytouch_policy.demo.run); --quick changes the defaults of the flags
-it names (DemoConfig.quick).
+Without --encoder or --preset the encoder is the shipped sim-pretrained models/anytouch-small (models/README.md);
+--quick uses a random-init tiny encoder. Flags, defaults and ranges are DemoConfig's (anytouch_policy.demo.run);
+--quick changes the defaults of the flags it names (DemoConfig.quick).
 """
 
 from __future__ import annotations
@@ -39,10 +41,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     FLAGS.add_to(parser)
 
 
+def demo_config(args: argparse.Namespace) -> DemoConfig:
+    """The DemoConfig the flags describe: the shipped encoder unless --encoder, --preset or --quick."""
+    values = FLAGS.values(args)
+    values.setdefault("out", Path(f"runs/demo-{datetime.now():%Y%m%d-%H%M%S}"))
+    if values.get("encoder") is None and values.get("preset") is None and not args.quick:
+        from anytouch_policy.model.bundle import shipped_encoder
+
+        values["encoder"] = shipped_encoder()
+    return DemoConfig.quick(**values) if args.quick else DemoConfig(**values)
+
+
 def run(args: argparse.Namespace) -> int:
     from anytouch_policy.demo.run import run_demo
 
-    values = FLAGS.values(args)
-    values.setdefault("out", Path(f"runs/demo-{datetime.now():%Y%m%d-%H%M%S}"))
-    run_demo(DemoConfig.quick(**values) if args.quick else DemoConfig(**values))
+    run_demo(demo_config(args))
     return 0

@@ -25,6 +25,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "closed-loop evaluation of a policy bundle on the simulated rig (JSON)"),
     "export": ("export", "write episode bags as a dataset for other tools (LeRobot v3.0)"),
     "pretrain": ("pretrain", "train AnyTouch stage 1 (masked modelling) or stage 2 (alignment, matching)"),
+    "pretrain-recipe": ("pretrain_recipe", "reproduce the shipped sim-pretrained encoder: dataset, stage 1, stage 2, "
+                                           "export"),
     "sim": ("sim", "simulated rig: closed-loop evaluation, sensor previews, demonstrations, aligned touch data"),
     "train": ("train", "train the pouring policy from episode bags (frozen or fine-tuned encoder)"),
 }

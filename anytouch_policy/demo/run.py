@@ -6,8 +6,10 @@
     3. evaluate each in closed loop through PolicyRuntime (EVAL seeds)          OUT/eval/<variant>.json
     4. table 4: mean error (g) +/- std, fine-tune vs freeze, dynamic vs static  OUT/table.{md,json}, OUT/*.png
 
-The encoder starts from `--encoder BUNDLE` when given, else from the `anytouch-small` preset randomly initialised
-from the seed: the released AnyTouch weights cannot be downloaded on a fresh machine (docs/training.md).
+The encoder starts from `DemoConfig.encoder` (a bundle) when given, else from `preset` randomly initialised from
+the seed. The command line's default is the shipped sim-pretrained models/anytouch-small (the released AnyTouch
+weights cannot be downloaded on a fresh machine, docs/training.md); `--preset anytouch-small` is the random-init
+baseline.
 """
 
 from __future__ import annotations

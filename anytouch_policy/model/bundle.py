@@ -8,6 +8,8 @@ config.json holds everything needed to rebuild and feed the encoder:
     preprocess                    size, mean, std, resize ("stretch": no crop, aspect not kept), color ("rgb")
     weights                       file, sha256 of that file, dtype (always float32 on disk)
     source                        where the weights came from (converted checkpoint path + sha256), or null
+    recipe                        optional: how the weights were trained (`anytouch pretrain-recipe`: every setting,
+                                  the dataset command and seed, the code version); absent in older bundles
 
 The sha256 of model.safetensors is the content checksum of the weights; `EncoderBundle.fingerprint` adds the
 architecture and preprocessing to it and is what an embedding cache should key on (with slot, token mode, precision).
@@ -22,7 +24,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import torch
 from pydantic import model_validator
@@ -46,6 +48,10 @@ WEIGHTS_FILE: Final = "model.safetensors"
 #: An encoder bundle folder, for the output-folder rule (anytouch_policy.outputs).
 ENCODER_BUNDLE = OutputKind("encoder bundle", markers=(CONFIG_FILE, WEIGHTS_FILE), contents=(CONFIG_FILE, WEIGHTS_FILE),
                             config_kind=BUNDLE_KIND)
+
+#: The sim-pretrained `anytouch-small` bundle shipped in the repository (models/README.md: how it was made, with
+#: `anytouch pretrain-recipe`); the demo's default encoder.
+SHIPPED_ENCODER = Path(__file__).resolve().parents[2] / "models" / "anytouch-small"
 
 #: Slots whose sensor tokens the released model trained: the five sensor families and the universal token.
 RELEASED_TRAINED_SLOTS: tuple[int, ...] = tuple(int(s) for s in SensorType)
@@ -98,6 +104,7 @@ class EncoderBundleConfig:
     preprocess: Preprocess
     weights: EncoderWeights
     source: SourceInfo | None
+    recipe: dict[str, Any] | None = None  # how the weights were trained (`anytouch pretrain-recipe`)
 
     @model_validator(mode="after")
     def _slots_exist(self) -> EncoderBundleConfig:
@@ -118,6 +125,7 @@ class EncoderBundle:
     trained_slots: tuple[int, ...]
     source: SourceInfo | None
     weights_sha256: str
+    recipe: dict[str, Any] | None = None
 
     @property
     def image_size(self) -> int:
@@ -184,7 +192,8 @@ def check_fit(module: nn.Module, tensors: Mapping[str, torch.Tensor], what: str)
 
 
 def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: SourceInfo | None = None,
-                        trained_slots: tuple[int, ...] = RELEASED_TRAINED_SLOTS, overwrite: bool = False) -> str:
+                        trained_slots: tuple[int, ...] = RELEASED_TRAINED_SLOTS, overwrite: bool = False,
+                        recipe: dict[str, Any] | None = None) -> str:
     """Write `encoder` as a bundle folder (weights as float32); returns the weights' sha256.
 
     `overwrite` replaces an encoder bundle only (anytouch_policy.outputs); the folder is written beside `path` and
@@ -194,7 +203,8 @@ def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: S
     config = EncoderBundleConfig(  # checked before anything is written; the checksum follows the weights
         kind=BUNDLE_KIND, format_version=FORMAT_VERSION, architecture=encoder.config,
         sensor_slots={s.label: int(s) for s in SensorType}, trained_slots=tuple(sorted(set(trained_slots))),
-        preprocess=_preprocess(encoder.config), weights=EncoderWeights(sha256=""), source=source)
+        preprocess=_preprocess(encoder.config), weights=EncoderWeights(sha256=""), source=source,
+        recipe=recipe)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in encoder.state_dict().items()}
     check_finite(tensors, f"refusing to write {path / WEIGHTS_FILE}")
     with writing_dir(path, ENCODER_BUNDLE, overwrite=overwrite) as staged:
@@ -203,6 +213,15 @@ def save_encoder_bundle(path: Path | str, encoder: AnyTouchEncoder, *, source: S
         config = dataclasses.replace(config, weights=EncoderWeights(sha256=sha))
         (staged / CONFIG_FILE).write_text(json.dumps(dump(config), indent=2) + "\n")
     return sha
+
+
+def shipped_encoder() -> Path:
+    """SHIPPED_ENCODER, or a BundleError saying how to get it (a checkout without models/, an installed wheel)."""
+    if not (SHIPPED_ENCODER / CONFIG_FILE).is_file():
+        raise BundleError(f"the shipped encoder bundle is missing: {SHIPPED_ENCODER}; run `anytouch pretrain-recipe "
+                          f"--out DIR` and pass --encoder DIR/anytouch-small, or --preset anytouch-small for a "
+                          f"random init")
+    return SHIPPED_ENCODER
 
 
 def read_config_json(path: Path, kind: type[T], *, what: str) -> T:
@@ -256,4 +275,5 @@ def load_encoder_bundle(path: Path | str, *, device: torch.device | str = "cpu",
     encoder.set_finetune(Finetune(FinetuneMode.FROZEN))
     encoder.eval()
     return EncoderBundle(path=path, encoder=encoder, config=config,
-                         trained_slots=tuple(sorted(set(data.trained_slots))), source=data.source, weights_sha256=sha)
+                         trained_slots=tuple(sorted(set(data.trained_slots))), source=data.source, weights_sha256=sha,
+                         recipe=data.recipe)

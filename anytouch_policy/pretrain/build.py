@@ -12,7 +12,7 @@ from anytouch_policy.model.encoder import AnyTouchEncoder, Finetune, FinetuneMod
 from anytouch_policy.pretrain.bag_clips import BagClips, load_bag_clips
 from anytouch_policy.pretrain.checkpoint import load_decoder
 from anytouch_policy.pretrain.clip_towers import ClipTowers, build_clip, init_encoder_from_clip
-from anytouch_policy.pretrain.config import PretrainConfig, Stage
+from anytouch_policy.pretrain.config import NO_CLIP, PretrainConfig, Stage
 from anytouch_policy.pretrain.dataset import PretrainDataset
 from anytouch_policy.pretrain.decoder import MaskedDecoder
 from anytouch_policy.pretrain.lora import add_lora
@@ -52,8 +52,9 @@ def build_encoder(config: PretrainConfig, towers: ClipTowers | None = None) -> t
 
 
 def build_towers(config: PretrainConfig) -> ClipTowers | None:
-    """Stage 2's CLIP: all frozen, then LoRA adapters (trainable) on the vision tower's attention."""
-    if config.stage is not Stage.ALIGN:
+    """Stage 2's CLIP: all frozen, then LoRA adapters (trainable) on the vision tower's attention (None in stage 1
+    and in a touch-only stage 2)."""
+    if config.stage is not Stage.ALIGN or config.touch_only:
         return None
     towers = build_clip(config.clip_arch, config.clip_weights)
     towers.model.requires_grad_(False)
@@ -64,6 +65,11 @@ def build_towers(config: PretrainConfig) -> ClipTowers | None:
 def build_dataset(config: PretrainConfig, encoder: EncoderConfig, towers: ClipTowers | None) -> PretrainDataset:
     """Manifest records and bag clips in pools: touch batches, plus matching batches in stage 2."""
     records = [r for path in find_manifests(config.data) for r in read_manifest(path)]
+    if config.stage is Stage.ALIGN and towers is None:
+        paired = next((r for r in records if r.vision is not None or r.text is not None), None)
+        if paired is not None:
+            raise ConfigError(f"{paired.where}: has vision or text, but stage 2 runs touch-only (--clip-arch "
+                              f"{NO_CLIP}); give a CLIP architecture and weights to align them")
     if towers is None:  # stage 1 reads touch only
         records = [dataclasses.replace(r, vision=None, text=None) for r in records]
     bags = None
@@ -74,7 +80,7 @@ def build_dataset(config: PretrainConfig, encoder: EncoderConfig, towers: ClipTo
     kwargs = {} if towers is None else {"tokenizer": towers.tokenizer, "vision_size": towers.image_size,
                                         "vision_mean": towers.mean, "vision_std": towers.std}
     dataset = PretrainDataset(samples, image_size=encoder.image_size, bags=bags, augment=config.augment,
-                              seed=config.seed, **kwargs)
+                              seed=config.seed, hard_negatives=config.hard_negatives, **kwargs)
     dataset.add_touch_pools(config.batch_size)
     if config.stage is Stage.ALIGN:
         dataset.add_match_pools(max(1, config.batch_size // 2))
@@ -108,8 +114,7 @@ def build_objective(config: PretrainConfig, encoder: AnyTouchEncoder, towers: Cl
     if config.stage is Stage.MASKED:
         assert decoder is not None  # build_decoder always builds one for stage 1
         return MaskedModelling(encoder, decoder, norm_pix_loss=config.norm_pix_loss)
-    assert towers is not None  # build_towers always builds them for stage 2
-    return Alignment(encoder, towers.model, weights=config.weights, decoder=decoder,
+    return Alignment(encoder, None if towers is None else towers.model, weights=config.weights, decoder=decoder,
                      norm_pix_loss=config.norm_pix_loss)
 
 

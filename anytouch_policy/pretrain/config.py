@@ -70,6 +70,9 @@ class LossWeights:
     vision_text: NonNegative = Field(default=0.2, description="vision-text weight")
     match: NonNegative = Field(default=0.1, description="cross-sensor matching weight (lambda)")
     mae: NonNegative = 1.0  # masked modelling kept running in stage 2 (official: align + mae per alignment batch)
+    cross_sensor_nce: NonNegative = Field(
+        default=0.0, description="optional, not in the paper: InfoNCE between a matching batch's anchors and their "
+                                 "positives (the same state through another sensor); 0 = the paper's objective")
 
 
 @config
@@ -89,6 +92,10 @@ class LoraConfig:
 RESUMABLE_CHANGES = frozenset({"out", "resume", "stop_after", "progress", "workers", "threads", "save_every",
                                "device", "overwrite"})
 
+#: `clip_arch` of a touch-only stage 2 (data without vision and text): no CLIP towers are built, the alignment
+#: terms are exactly 0 and matching (+ masked modelling) trains the encoder.
+NO_CLIP = "none"
+
 #: Epochs of the official scripts per stage.
 DEFAULT_EPOCHS = {Stage.MASKED: 20, Stage.ALIGN: 12}
 
@@ -106,9 +113,12 @@ class PretrainConfig:
     preset: str | None = Field(default=None, description="start from a preset (random, or CLIP with --clip-weights)")
     init_decoder: str | None = Field(
         default=None, description="a previous run's mae_decoder/ folder (stage 2 keeps masked modelling going)")
-    clip_arch: str = Field(default="ViT-L-14", description="open_clip model name or CLIP config JSON (stage 2)")
+    clip_arch: str = Field(default="ViT-L-14", description="open_clip model name or CLIP config JSON (stage 2); "
+                                                            f"{NO_CLIP!r}: touch-only stage 2")
     clip_weights: str | None = Field(default=None, description="open_clip checkpoint of --clip-arch (local file)")
     epochs: Count | None = Field(default=None, description="default: 20 (stage 1), 12 (stage 2)")
+    max_steps: Count | None = Field(
+        default=None, description="stop after this many optimizer steps (schedules span them); default: the epochs")
     batch_size: Count = Field(
         default=64, description="per rank; matching batches hold batch_size // 2 anchors (each with a positive and a "
                                 "negative)")
@@ -122,6 +132,8 @@ class PretrainConfig:
     decoder: DecoderConfig = Field(default_factory=DecoderConfig)
     universal_max: Annotated[float, PROBABILITY] = Field(
         default=0.75, description="final probability of the universal sensor token (rises linearly from 0)")
+    hard_negatives: Annotated[float, PROBABILITY] = Field(
+        default=0.0, description="share of matching negatives drawn from the anchor's scenario at another time")
     weights: LossWeights = Field(default_factory=LossWeights)
     stage2_mae: bool = Field(default=True, description="stage 2 keeps masked modelling going")
     lora: LoraConfig = Field(default_factory=LoraConfig)
@@ -159,7 +171,14 @@ class PretrainConfig:
             raise ValueError("--init-decoder goes with --init (a decoder trained against that encoder)")
         if self.stage is Stage.ALIGN and self.batch_size < 2:
             raise ValueError("stage 2: batch_size must be >= 2 (contrastive and matching batches)")
+        if self.touch_only and self.clip_weights is not None:
+            raise ValueError(f"--clip-weights given with --clip-arch {NO_CLIP} (no CLIP towers)")
         return self
+
+    @property
+    def touch_only(self) -> bool:
+        """Stage 2 without CLIP towers (clip_arch == NO_CLIP)."""
+        return self.clip_arch == NO_CLIP
 
     @property
     def total_epochs(self) -> int:

@@ -108,7 +108,7 @@ class PretrainDataset(Dataset):
     def __init__(self, samples: Sequence[Sample], *, image_size: int, bags: BagClips | None = None,
                  tokenizer: SimpleTokenizer | None = None, vision_size: int = 224,
                  vision_mean: Sequence[float] = (0.0, 0.0, 0.0), vision_std: Sequence[float] = (1.0, 1.0, 1.0),
-                 augment: bool = True, seed: int = 0) -> None:
+                 augment: bool = True, seed: int = 0, hard_negatives: float = 0.0) -> None:
         if not samples:
             raise ConfigError("pretrain dataset is empty")
         if any(isinstance(s, BagClip) for s in samples) and bags is None:
@@ -121,9 +121,11 @@ class PretrainDataset(Dataset):
         self.vision_mean, self.vision_std = tuple(vision_mean), tuple(vision_std)
         self.augment = augment
         self.seed = seed
+        self.hard_negatives = hard_negatives
         self.pools: list[Pool] = []
         self._partners: dict[int, tuple[list[int], list[int]]] = {}  # anchor -> (positives, its group)
         self._same_kind: dict[ClipKind, list[int]] = {}
+        self._same_object: dict[int, list[int]] = {}  # anchor -> its object's samples of its kind, other positions
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -147,12 +149,18 @@ class PretrainDataset(Dataset):
                 group = getattr(self.samples[i], "match_group", None)
                 if group is not None:
                     groups.setdefault(group, []).append(i)
+            objects: dict[tuple, list[int]] = {}
+            for group, members in groups.items():
+                objects.setdefault(group[:2], []).extend(members)
             anchors = []
-            for members in groups.values():
+            for group, members in groups.items():
+                member_set = set(members)
+                others = [j for j in objects[group[:2]] if j not in member_set]
                 for i in members:
                     positives = [j for j in members if self.samples[j].sensor != self.samples[i].sensor]
                     if positives and len(members) < len(same):
                         self._partners[i] = (positives, members)
+                        self._same_object[i] = others
                         anchors.append(i)
             if anchors:
                 self.pools.append(Pool(PoolKind.MATCH, kind, tuple(sorted(anchors)), anchors_per_batch))
@@ -187,9 +195,15 @@ class PretrainDataset(Dataset):
         return item
 
     def match_partners(self, pool: Pool, anchor: int, generator: torch.Generator) -> tuple[int, int]:
-        """(positive, negative) for an anchor: same object and position from another sensor / another touch."""
+        """(positive, negative) for an anchor: same object and position from another sensor / another touch; with
+        `hard_negatives`, that share of negatives is the same object at another position (another time of the same
+        scenario), when it has one."""
         positives, group = self._partners[anchor]
         positive = positives[int(torch.randint(len(positives), (1,), generator=generator))]
+        if self.hard_negatives > 0:  # no draw at 0: the paper's recipe keeps its exact sequence
+            hard = self._same_object[anchor]
+            if hard and float(torch.rand((), generator=generator)) < self.hard_negatives:
+                return positive, hard[int(torch.randint(len(hard), (1,), generator=generator))]
         group_set, same = set(group), self._same_kind[pool.clip]
         while True:  # rejection sampling: the group is a strict subset of `same` (checked when pooled)
             negative = same[int(torch.randint(len(same), (1,), generator=generator))]

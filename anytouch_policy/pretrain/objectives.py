@@ -25,7 +25,13 @@ from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.pretrain.config import LossWeights
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch
 from anytouch_policy.pretrain.decoder import MaskedDecoder
-from anytouch_policy.pretrain.losses import alignment_loss, dynamic_losses, matching_loss, static_reconstruction
+from anytouch_policy.pretrain.losses import (
+    alignment_loss,
+    contrastive_pair,
+    dynamic_losses,
+    matching_loss,
+    static_reconstruction,
+)
 from anytouch_policy.pretrain.masking import TubeMask, normalize_patches, patchify
 
 #: CLIP's initial temperature 0.07 as a log-scale, and the cap CLIP clamps it to (logits scaled by at most 100).
@@ -34,7 +40,7 @@ MAX_LOGIT_SCALE = math.log(100)
 
 STAGE1_TERMS = ("loss", "rec_static", "rec_dynamic", "pred_next")
 STAGE2_TERMS = STAGE1_TERMS + ("align", "touch_to_vision", "vision_to_touch", "touch_to_text", "text_to_touch",
-                               "vision_to_text", "text_to_vision", "match", "logit_scale",
+                               "vision_to_text", "text_to_vision", "match", "cross_sensor_nce", "logit_scale",
                                "pairs_touch_vision", "pairs_touch_text", "pairs_vision_text")
 
 
@@ -88,10 +94,11 @@ class MaskedModelling(nn.Module):
 class Alignment(nn.Module):
     """Stage 2: touch encoder + CLIP vision (LoRA) and text (frozen) towers + matching head (+ MAE decoder)."""
 
-    def __init__(self, encoder: AnyTouchEncoder, clip: CLIP, *, weights: LossWeights,
+    def __init__(self, encoder: AnyTouchEncoder, clip: CLIP | None, *, weights: LossWeights,
                  decoder: MaskedDecoder | None = None, norm_pix_loss: bool = False) -> None:
+        """`clip` None: touch-only (data without vision or text; every alignment term is exactly 0)."""
         super().__init__()
-        dim = int(clip.text_projection.shape[1])
+        dim = encoder.config.output_dim if clip is None else int(clip.text_projection.shape[1])
         if dim != encoder.config.output_dim:
             raise ConfigError(f"CLIP embedding size {dim} differs from the touch encoder's output_dim "
                               f"{encoder.config.output_dim}; pick a matching --clip-arch")
@@ -120,10 +127,13 @@ class Alignment(nn.Module):
 
     def _align(self, batch: TouchBatch, mask: TubeMask | None) -> dict[str, torch.Tensor]:
         touch = self.touch_embeddings(batch.frames, batch.sensor)
-        vision = self._scatter(None if batch.vision is None else self.clip.encode_image(batch.vision),
+        clip = self.clip
+        if clip is None and (batch.vision is not None or batch.text is not None):
+            raise ConfigError("a touch-only stage 2 (no CLIP towers) got a batch with vision or text")
+        vision = self._scatter(None if batch.vision is None or clip is None else clip.encode_image(batch.vision),
                                batch.has_vision, touch)
         with torch.no_grad():
-            text_rows = None if batch.text is None else self.clip.encode_text(batch.text)
+            text_rows = None if batch.text is None or clip is None else clip.encode_text(batch.text)
         text = self._scatter(text_rows, batch.has_text, touch)
         align = alignment_loss(touch, vision, text, has_vision=batch.has_vision, has_text=batch.has_text,
                                logit_scale=self.logit_scale, weights=self.weights)
@@ -149,7 +159,14 @@ class Alignment(nn.Module):
         pos_logits = self.match_head(anchor * positive).squeeze(-1)
         neg_logits = self.match_head(anchor * negative).squeeze(-1)
         match = matching_loss(pos_logits, neg_logits)
-        return _logged(self.weights.match * match, {"match": match})
+        loss, terms = self.weights.match * match, {"match": match}
+        if self.weights.cross_sensor_nce > 0:
+            every = torch.ones(anchor.shape[0], dtype=torch.bool, device=anchor.device)
+            a_to_p, p_to_a, _ = contrastive_pair(anchor, positive, every, self.logit_scale)
+            nce = (a_to_p + p_to_a) / 2
+            loss = loss + self.weights.cross_sensor_nce * nce
+            terms["cross_sensor_nce"] = nce
+        return _logged(loss, terms)
 
     def after_step(self) -> None:
         """Clamp the temperature as CLIP training does: logit_scale in [0, ln 100]."""

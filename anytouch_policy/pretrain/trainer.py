@@ -43,6 +43,7 @@ from anytouch_policy.pretrain.config import AmpMode, PretrainConfig, Stage
 from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate, generator_for
 from anytouch_policy.pretrain.masking import random_tube_mask, replace_with_universal, universal_probability
 from anytouch_policy.pretrain.objectives import STAGE1_TERMS, STAGE2_TERMS
+from anytouch_policy.pretrain.plot import plot_losses
 from anytouch_policy.schema import dump
 from anytouch_policy.threads import set_torch_threads
 
@@ -51,6 +52,7 @@ DECODER_DIR = "mae_decoder"
 CHECKPOINT = Path("checkpoints") / "last.pt"
 METRICS = "metrics.jsonl"
 RUN_JSON = "run.json"
+LOSS_PLOT = "losses.png"
 _STEP_STREAM = 7  # separates the per-step generator from the data generators
 
 
@@ -83,7 +85,7 @@ def _amp_dtype(mode: AmpMode, device: torch.device) -> torch.dtype | None:
 #: A pretrain output folder, for the output-folder rule (anytouch_policy.outputs): metrics.jsonl is written at the
 #: first step, so a run killed at any point is recognised.
 PRETRAIN_RUN = OutputKind("pretrain run", markers=(METRICS,),
-                          contents=(CHECKPOINT.parts[0], ENCODER_DIR, DECODER_DIR, METRICS, RUN_JSON),
+                          contents=(CHECKPOINT.parts[0], ENCODER_DIR, DECODER_DIR, METRICS, RUN_JSON, LOSS_PLOT),
                           hint="pass --resume to continue it or --overwrite to start again")
 
 
@@ -124,6 +126,8 @@ class _Run:
         if self.steps_per_epoch < 1:
             raise ConfigError(f"the data give no batch per rank (world size {ctx.world_size})")
         self.total_steps = self.steps_per_epoch * config.total_epochs
+        if config.max_steps is not None:  # the schedules span the shortened run
+            self.total_steps = min(self.total_steps, config.max_steps)
         self.optimizer = build_optimizer(self.objective, lr=config.lr, weight_decay=config.weight_decay,
                                          betas=config.betas)
         warmup = round(config.warmup_epochs * self.steps_per_epoch)
@@ -214,11 +218,12 @@ class _Run:
             reset_output_dir(self.out, PRETRAIN_RUN, overwrite=config.overwrite)
         history: list[dict] = []
         started, done_here = time.monotonic(), 0
-        while self.epoch < config.total_epochs:
+        while self.epoch < config.total_epochs and self.step < self.total_steps:
             plan = self.dataset.epoch_plan(self.epoch, rank=ctx.rank, world_size=ctx.world_size)[self.epoch_step:]
             loader = DataLoader(self.dataset, batch_sampler=plan, collate_fn=collate, num_workers=config.workers,
                                 generator=generator_for(config.seed, self.epoch, -2, -2))  # not the global RNG
-            bar = tqdm(total=self.steps_per_epoch, initial=self.epoch_step, leave=False, dynamic_ncols=True,
+            epoch_total = min(self.steps_per_epoch, self.total_steps - (self.step - self.epoch_step))
+            bar = tqdm(total=epoch_total, initial=self.epoch_step, leave=False, dynamic_ncols=True,
                        desc=f"stage {int(config.stage)} epoch {self.epoch + 1}/{config.total_epochs}",
                        disable=not (config.progress and ctx.is_main))
             for keys, batch in zip(plan, loader, strict=True):
@@ -241,15 +246,25 @@ class _Run:
                 stop = config.stop_after is not None and done_here >= config.stop_after
                 if stop or (config.save_every and self.step % config.save_every == 0):
                     self._save()
-                if stop:
+                if stop and self.step < self.total_steps:
                     bar.close()
                     return PretrainResult(self.out, False, self.step, self.total_steps, history=history,
                                           main=ctx.is_main)
+                if self.step >= self.total_steps:  # max_steps reached inside the epoch
+                    break
             bar.close()
-            self.epoch, self.epoch_step = self.epoch + 1, 0
+            if self.epoch_step >= self.steps_per_epoch:
+                self.epoch, self.epoch_step = self.epoch + 1, 0
             self._save()
+            self._plot()
         bundle, sha = self._finish(time.monotonic() - started)
         return PretrainResult(self.out, True, self.step, self.total_steps, bundle, sha, history, ctx.is_main)
+
+    def _plot(self) -> None:
+        """OUT/losses.png, redrawn at every epoch end."""
+        if self.ctx.is_main:
+            plot_losses(self.out / METRICS, self.out / LOSS_PLOT,
+                        title=f"stage {int(self.config.stage)}: {self.out.name}")
 
     def _finish(self, seconds: float) -> tuple[Path | None, str | None]:
         if not self.ctx.is_main:

@@ -32,5 +32,6 @@ def test_bench_train_can_time_fine_tuning_alone_in_autocast(expert_bags, capsys)
     result = json.loads(capsys.readouterr().out)
     finetune = result["finetune"]
     assert result["frozen"] is None and finetune["amp"] is True and finetune["steps"] == 2
-    assert finetune["steps_per_s"] == pytest.approx(2 / finetune["seconds"], rel=0.05)
+    seconds = finetune["seconds"]  # printed to 0.01 s: the ratio of the rounded figures is only that exact
+    assert 2 / (seconds + 0.005) - 0.01 <= finetune["steps_per_s"] <= 2 / max(seconds - 0.005, 1e-3) + 0.01
     assert finetune["peak_rss_mb"] > 100  # torch alone takes more (on a GPU: peak_cuda_memory_mb)

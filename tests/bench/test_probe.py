@@ -1,0 +1,85 @@
+"""`anytouch bench probe`: retrieval on hand-made embeddings, and every field on a tiny dataset with a tiny encoder."""
+
+import numpy as np
+import pytest
+import torch
+
+from anytouch_policy.bench.probe import TARGETS, compare, load_probe_set, pour_split, probe_sensors, top1_accuracy
+from anytouch_policy.errors import ConfigError
+from anytouch_policy.model.encoder import AnyTouchEncoder
+from anytouch_policy.sim.dataset import write_dataset
+from anytouch_policy.sim.sensor_params import SensorSpec
+
+
+def test_retrieval_of_identical_embeddings_is_perfect_and_of_shuffled_ones_is_not():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    assert top1_accuracy(x, x) == 1.0
+    assert top1_accuracy(x, x[::-1].copy()) == 0.0  # every query's twin sits at another index
+    assert top1_accuracy(x, np.r_[x[:60], x[60:][::-1]]) == 0.5
+    with pytest.raises(ConfigError, match="one candidate per query"):
+        top1_accuracy(x, x[:10])
+
+
+def test_pour_split_keeps_scenarios_whole():
+    states = [{"kind": "pour", "poured_g": 1.0, "scenario": f"sc{i // 5}"} for i in range(50)]
+    states += [{"kind": "touch", "poured_g": None, "scenario": "sc99"}]
+    pours, train = pour_split(states)
+    assert len(pours) == 50 and 0 < train.sum() < 50
+    assert not {states[i]["scenario"] for i in pours[train]} & {states[i]["scenario"] for i in pours[~train]}
+
+
+@pytest.fixture(scope="module")
+def tiny_probe(tmp_path_factory):
+    data = tmp_path_factory.mktemp("probe") / "data"
+    write_dataset(data, hours=0.02, seed=6, sensors=[SensorSpec.parse(s) for s in probe_sensors()], size=56,
+                  every_s=0.3, heldout=0.0, bar=False)
+    return load_probe_set(data, 56, probe_sensors())
+
+
+@pytest.mark.slow
+def test_probe_reports_every_field_for_both_encoders(tiny_probe):
+    torch.manual_seed(0)
+    first = AnyTouchEncoder.from_preset("anytouch-tiny").eval()
+    second = AnyTouchEncoder.from_preset("anytouch-tiny").eval()
+    out = compare({"random_init": first, "pretrained": second}, tiny_probe)
+    assert out["states"] == len(tiny_probe.states) and out["retrieval_chance"] == pytest.approx(1 / out["states"],
+                                                                                                 abs=1e-5)
+    assert out["pour_states"]["train"] >= 10 and out["pour_states"]["test"] >= 10
+    for name in ("random_init", "pretrained"):
+        figures = out["encoders"][name]
+        assert set(figures["regression_r2"]) == set(probe_sensors())
+        for sensor in probe_sensors():
+            r2 = figures["regression_r2"][sensor]
+            assert set(r2) == set(TARGETS) and all(np.isfinite(v) and v <= 1.0 for v in r2.values())
+        assert set(figures["retrieval_top1"]) == {"gelsight_mini_to_digit_specific",
+                                                  "gelsight_mini_to_digit_universal",
+                                                  "gelsight_mini_to_duragel_universal"}
+        assert all(0.0 <= v <= 1.0 for v in figures["retrieval_top1"].values())
+    assert set(out["above_baseline"]["regression"]) == set(probe_sensors())
+
+
+@pytest.mark.slow
+def test_same_encoder_twice_gives_identical_figures(tiny_probe):
+    torch.manual_seed(1)
+    enc = AnyTouchEncoder.from_preset("anytouch-tiny").eval()
+    out = compare({"a": enc, "b": enc}, tiny_probe)
+    assert out["encoders"]["a"] == out["encoders"]["b"]
+    assert not any(out["above_baseline"]["retrieval"].values())  # equal is not above
+
+
+@pytest.mark.slow
+def test_a_target_that_does_not_vary_is_refused(tiny_probe):
+    pours, train = pour_split(tiny_probe.states)
+    flat = [dict(s, flow_g_s=0.0) if s["kind"] == "pour" else s for s in tiny_probe.states]
+    enc = AnyTouchEncoder.from_preset("anytouch-tiny").eval()
+    with pytest.raises(ConfigError, match="flow_g_s does not vary"):
+        compare({"a": enc}, type(tiny_probe)(flat, tiny_probe.windows))
+
+
+def test_probe_data_without_duragel_is_refused(tmp_path):
+    data = tmp_path / "data"
+    write_dataset(data, hours=0.003, seed=1, size=56, heldout=0.0, bar=False)
+    with pytest.raises(ConfigError, match="duragel"):
+        load_probe_set(data, 56, probe_sensors())
