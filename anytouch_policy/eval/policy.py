@@ -51,10 +51,9 @@ class SimPolicy:
 
 
 def sim_sensors(runtime: PolicyRuntime) -> list[SensorSpec]:
-    """Simulated sensors matching the policy's: same names, the shipped sensor model of each type; a name ending in
-    "_right" sits on the right finger (the sim's default names are <model>_<finger>)."""
-    return [SensorSpec(kind, name=name, finger=Finger.RIGHT if name.endswith("_right") else Finger.LEFT)
-            for name, kind in runtime.sensors]
+    """Simulated sensors matching the policy's: same names, the shipped sensor model of each type, on the finger of
+    the name (Finger.of_name)."""
+    return [SensorSpec(kind, name=name, finger=Finger.of_name(name)) for name, kind in runtime.sensors]
 
 
 @dataclass
