@@ -52,14 +52,11 @@ def demo(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def mini_policy(tmp_path_factory, tiny_encoder) -> Path:
+def _mini_policy(path: Path, encoder: Path, token_mode: str) -> Path:
     """A policy bundle over the one sensor `anytouch demo` and `sim record` name by default, gelsight_mini_left
-    (type gelsight_mini), on the tiny encoder with an untrained head: what a node set must run without being told
-    its sensors."""
+    (type gelsight_mini), on `encoder` with an untrained head."""
     import torch
 
-    from anytouch_policy.model.runtime import TokenMode
     from anytouch_policy.policy.bundle import save_policy_bundle
     from anytouch_policy.policy.config import HeadConfig, ReferenceMode, policy_config
     from anytouch_policy.policy.head import PolicyHead
@@ -69,8 +66,19 @@ def mini_policy(tmp_path_factory, tiny_encoder) -> Path:
     head_config = HeadConfig(sensors=1, embed_dim=32, reference=True, conditioning=2, hidden=16, layers=1)
     head = PolicyHead(head_config)
     config = policy_config(sensors=[("gelsight_mini_left", SensorType.GELSIGHT_MINI)], frames=3, stride=1,
-                           token_mode=TokenMode.SPECIFIC, conditioning=("initial_g", "target_g"),
+                           token_mode=token_mode, conditioning=("initial_g", "target_g"),
                            reference=ReferenceMode.EPISODE_START, head=head_config,
                            variant={"mode": "frozen", "dynamic": True}, training={"note": "test fixture: untrained"})
-    return save_policy_bundle(tmp_path_factory.mktemp("bundles") / "policy-mini", config=config, head=head,
-                              encoder_bundle=tiny_encoder)
+    return save_policy_bundle(path, config=config, head=head, encoder_bundle=encoder)
+
+
+@pytest.fixture(scope="session")
+def mini_policy(tmp_path_factory, tiny_encoder) -> Path:
+    """The demo's sensor with specific tokens: what a node set must run without being told its sensors."""
+    return _mini_policy(tmp_path_factory.mktemp("bundles") / "policy-mini", tiny_encoder, "specific")
+
+
+@pytest.fixture(scope="session")
+def mini_policy_universal(tmp_path_factory, tiny_encoder) -> Path:
+    """The demo's sensor with the universal token: what another sensor model may stand in for."""
+    return _mini_policy(tmp_path_factory.mktemp("bundles") / "policy-mini-universal", tiny_encoder, "universal")

@@ -1,4 +1,5 @@
 """anytouch eval --policy models/pour-ft --episodes 20 --initial-g 100 --target-g 60 --seed 0 --json
+anytouch eval --policy models/pour-universal --sensor digit --token universal   # a Mini-trained policy with a DIGIT
 
 Closed-loop evaluation of a policy bundle on the simulated rig through PolicyRuntime.decide_windows (the encoder
 and head code the ROS nodes run), on evaluation seeds disjoint from every training seed. Prints the per-episode
@@ -23,7 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run seed (episode seeds from the evaluation range)")
     parser.add_argument("--sensor", action="append", default=None, metavar="MODEL[:FINGER[:FPS]]",
                         help="simulated sensors: shipped model names or model files (.yaml), repeatable (default: "
-                             "the policy's sensors, by name)")
+                             "the policy's sensors, by name); as many as the policy has, each stands in for the "
+                             "policy's sensor in its place (another type needs --token universal)")
+    parser.add_argument("--token", choices=["specific", "universal"], default=None,
+                        help="the token mode the evaluation relies on; must be the bundle's (default: the bundle's)")
     parser.add_argument("--plot", default=None, metavar="PNG",
                         help="poured mass over time (default: <policy>/eval_<initial>-<target>_seed<seed>.png)")
     parser.add_argument("--no-plot", action="store_true", help="write no plot")
@@ -41,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
         args.policy, initial_g=args.initial_g, target_g=args.target_g, seed=args.seed)
     evaluate_bundle(args.policy, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
                     seed=args.seed, sensors=args.sensor, plot=plot, device=args.device, precision=args.precision,
-                    threads=args.threads, workers=args.workers, as_json=args.json)
+                    threads=args.threads, workers=args.workers, as_json=args.json, token=args.token)
     return 0
