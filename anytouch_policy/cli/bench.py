@@ -26,6 +26,10 @@ BENCHES: dict[str, tuple[str, str]] = {
     "pretrain-value": ("anytouch_policy.bench.pretrain_value",
                        "frozen policies on a stage-1-adapted vs a random-init encoder: closed-loop sim error"),
     "export": ("anytouch_policy.bench.export", "size and time of `anytouch export lerobot` on the demo's demos"),
+    "transfer": ("anytouch_policy.bench.transfer",
+                 "Mini-trained universal-token policies (random init vs pretrained) poured with Mini, DIGIT, duragel"),
+    "targets": ("anytouch_policy.bench.targets",
+                "one policy over drawn (initial, target) pairs, evaluated on unseen pairs beside the expert"),
 }
 
 
