@@ -33,7 +33,8 @@ def test_bench_transfer_fills_every_cell(tmp_path, capsys):
                  "--episodes", "3", *SMALL]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result == json.loads((out / "transfer.json").read_text())
-    assert result["rows"] == ["random_init", "pretrained"] and result["columns"] == ["gelsight_mini", "digit", "duragel"]
+    assert result["rows"] == ["random_init", "pretrained"]
+    assert result["columns"] == ["gelsight_mini", "digit", "duragel"]
     assert {c: m["model"] for c, m in result["column_models"].items()} == {c: c for c in result["columns"]}
     for name in result["rows"]:
         assert result["policies"][name]["variant"]["token_mode"] == "universal"
