@@ -47,11 +47,14 @@ def difference_text(estimate: Estimate) -> str:
 def train_policy(bags: Path, out: Path, *, encoder: Path, mode: str, epochs: int | None, token: str, seed: int,
                  threads: int | None, cache: Path, log: Callable[[str], None]) -> Path:
     """One policy bundle from `bags` on `encoder` (dynamic 3-frame windows, episode-start reference, conditioned on
-    the grams), as `anytouch train` writes it; the last epoch is kept (`--select last`, as the demo does)."""
+    the grams), as `anytouch train` writes it; as the demo trains: the last epoch is kept (`--select last`), and a
+    fine-tune runs in bfloat16 autocast where the CPU or GPU runs it natively."""
     from anytouch_policy.train import TrainConfig, train
     from anytouch_policy.train.metrics import Selection
+    from anytouch_policy.train.trainers import bfloat16_is_native
 
     train(TrainConfig(bags=[bags], out=out, mode=mode, encoder=encoder, epochs=epochs, token_mode=token, seed=seed,
-                      threads=threads, cache_dir=cache, progress=False, overwrite=True, select=Selection.LAST),
+                      threads=threads, cache_dir=cache, progress=False, overwrite=True, select=Selection.LAST,
+                      amp=mode == "finetune" and bfloat16_is_native()),
           log=lambda text: log("  " + text.replace("\n", "\n  ")))
     return out
