@@ -27,7 +27,6 @@ from typing import TextIO
 from anytouch_policy.bringup.supervisor import ProcessSpec, Supervisor
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.sim.sensor_params import Finger
 
 PACKAGE = "anytouch_ros"
 
@@ -213,9 +212,14 @@ def make_plan(
              essential: bool = True) -> NodeSpec:
         return NodeSpec(name, executable, files, overrides, namespace, terminal, essential)
 
+    fingers: dict[str, object] = {}
+    if sim and from_policy:  # imported here: the sim package takes a second to load, a launch file needs it not
+        from anytouch_policy.sim.sensor_params import Finger
+
+        fingers = {name: Finger.of_name(name).name.lower() for name in names}
     nodes = [node(f"sensor_{name}", "sensor_node", {"sensor_name": name, "sensor_type": kind,
                                                      "backend": "sim" if sim else kind, "sim_index": index}
-                  | ({"sim_finger": Finger.of_name(name).name.lower()} if sim and from_policy else {}), essential=False)
+                  | ({"sim_finger": fingers[name]} if name in fingers else {}), essential=False)
              for index, (name, kind) in enumerate(pairs)]
     if mode is Mode.POUR:
         nodes.append(node("encoder", "encoder_node", {"sensors": names, "sensor_types": kinds}
