@@ -6,7 +6,10 @@
 
 With `policy` (a policy bundle) the bundle is the single source of truth: sensors and their types, frames (3
 dynamic, 1 static), stride, token mode and the (fine-tuned) encoder it was trained with; parameters that disagree
-with it are refused at start-up, naming them. With `bundle` (an encoder bundle) they come from the parameters.
+with it are refused at start-up, naming them. One exception: a policy trained with the universal token (`anytouch
+train --token universal`) gives every window the same token whatever its sensor, so `sensor_types` may name other
+sensors than those it was trained on (a DIGIT under the name of the GelSight Mini it learnt from). With `bundle`
+(an encoder bundle) they come from the parameters.
 Subscription callbacks only push frames into anytouch_policy.control.stream_encoder.StreamEncoder, whose worker thread
 embeds the newest window of every sensor with new frames in one forward pass and publishes.
 """
@@ -70,10 +73,19 @@ class EncoderNode(BaseNode):
             from anytouch_policy.policy.runtime import PolicyRuntime
 
             bundled = PolicyRuntime.from_bundle(policy, **options)
+            bundled_types = [t.label for _, t in bundled.sensors]
+            universal = bundled.token_mode is TokenMode.UNIVERSAL
             self._agree(policy, sensors=(names, [n for n, _ in bundled.sensors]),
-                        sensor_types=(kinds, [t.label for _, t in bundled.sensors]),
+                        sensor_types=([] if universal else kinds, bundled_types),
                         token_mode=(token_mode, str(bundled.token_mode)), stride=(stride, bundled.stride))
             sensors, frames, stride = list(bundled.sensors), bundled.frames, bundled.stride
+            if universal and kinds and kinds != bundled_types:  # every window gets the universal token anyway
+                if len(kinds) != len(sensors):
+                    raise ConfigError(f"parameter sensor_types {kinds} must list one type per sensor of policy "
+                                      f"bundle {policy} ({[n for n, _ in sensors]})")
+                sensors = [(n, SensorType.from_name(k)) for (n, _), k in zip(sensors, kinds, strict=True)]
+                self.get_logger().info(f"universal token: sensors {[n for n, _ in sensors]} are {kinds}, the policy "
+                                       f"was trained on {bundled_types}")
             self.runtime = bundled.encoder_runtime(**options)
         else:
             if not names:

@@ -50,3 +50,35 @@ def demo(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "run"
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
     return out
+
+
+def _mini_policy(path: Path, encoder: Path, token_mode: str) -> Path:
+    """A policy bundle over the one sensor `anytouch demo` and `sim record` name by default, gelsight_mini_left
+    (type gelsight_mini), on `encoder` with an untrained head."""
+    import torch
+
+    from anytouch_policy.policy.bundle import save_policy_bundle
+    from anytouch_policy.policy.config import HeadConfig, PolicySensor, PolicySpec, ReferenceMode
+    from anytouch_policy.policy.head import PolicyHead
+    from anytouch_policy.sensors import SensorType
+
+    torch.manual_seed(0)
+    head_config = HeadConfig(sensors=1, embed_dim=32, reference=True, conditioning=2, hidden=16, layers=1)
+    head = PolicyHead(head_config)
+    config = PolicySpec(sensors=(PolicySensor("gelsight_mini_left", SensorType.GELSIGHT_MINI),), frames=3, stride=1,
+                        token_mode=token_mode, conditioning=("initial_g", "target_g"),
+                        reference=ReferenceMode.EPISODE_START, head=head_config,
+                        variant={"mode": "frozen", "dynamic": True}, training={"note": "test fixture: untrained"})
+    return save_policy_bundle(path, config=config, head=head, encoder_bundle=encoder)
+
+
+@pytest.fixture(scope="session")
+def mini_policy(tmp_path_factory, tiny_encoder) -> Path:
+    """The demo's sensor with specific tokens: what a node set must run without being told its sensors."""
+    return _mini_policy(tmp_path_factory.mktemp("bundles") / "policy-mini", tiny_encoder, "specific")
+
+
+@pytest.fixture(scope="session")
+def mini_policy_universal(tmp_path_factory, tiny_encoder) -> Path:
+    """The demo's sensor with the universal token: what another sensor model may stand in for."""
+    return _mini_policy(tmp_path_factory.mktemp("bundles") / "policy-mini-universal", tiny_encoder, "universal")

@@ -30,7 +30,8 @@ from anytouch_policy.sensors import SensorType
 
 PACKAGE = "anytouch_ros"
 
-#: Default of the `sensors` argument (launch argument and `anytouch bringup --sensors`).
+#: The sensors of a node set given no `sensors` argument (launch argument and `anytouch bringup --sensors`) and no
+#: policy bundle, whose own sensors it otherwise runs.
 DEFAULT_SENSORS = "left:gelsight_mini"
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -94,7 +95,8 @@ class LaunchArgument:
 _BOOL = ("true", "false")
 _COMMON = (
     LaunchArgument("sim", "false", "simulated rig (sensor and arm backends 'sim') instead of the hardware", _BOOL),
-    LaunchArgument("sensors", DEFAULT_SENSORS, "name:type[,name:type...]; a driver node sensor_<name> per entry"),
+    LaunchArgument("sensors", "", "name:type[,name:type...]; a driver node sensor_<name> per entry ('' = the "
+                   f"policy bundle's sensors, else {DEFAULT_SENSORS})"),
     LaunchArgument("namespace", "", "namespace of every node and topic"),
 )
 
@@ -136,6 +138,17 @@ def parse_sensors(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def policy_sensors(policy: str | Path) -> list[tuple[str, str]]:
+    """The (name, type) pairs a policy bundle was trained with, from its checked config.json (no weights loaded)."""
+    from anytouch_policy.policy.bundle import read_policy_config
+
+    listed = ",".join(f"{s.name}:{s.type.label}" for s in read_policy_config(policy).sensors)
+    try:
+        return parse_sensors(listed)
+    except ConfigError as exc:
+        raise ConfigError(f"policy bundle {policy}: its sensors cannot name nodes ({exc}); pass --sensors") from None
+
+
 def package_config(name: str) -> Path:
     """config/<name> of the package: the source checkout's, else the ROS share directory, else the pip one."""
     candidates = [Path(__file__).resolve().parents[2] / "config" / name]
@@ -156,7 +169,7 @@ def make_plan(
     mode: Mode | str,
     *,
     sim: bool = False,
-    sensors: str = DEFAULT_SENSORS,
+    sensors: str = "",
     namespace: str = "",
     policy: str = "",
     encoder: str = "",
@@ -191,16 +204,22 @@ def make_plan(
     for path in files:
         if not path.is_file():
             raise ConfigError(f"--config {path}: no such file")
-    pairs = parse_sensors(sensors)
+    from_policy = not sensors and mode is Mode.POUR and bool(policy)
+    pairs = policy_sensors(policy) if from_policy else parse_sensors(sensors or DEFAULT_SENSORS)
     names, kinds = [n for n, _ in pairs], [k for _, k in pairs]
 
     def node(name: str, executable: str, overrides: Mapping[str, object], *, terminal: bool = False,
              essential: bool = True) -> NodeSpec:
         return NodeSpec(name, executable, files, dict(overrides), namespace, terminal, essential)
 
+    fingers: dict[str, object] = {}
+    if sim and from_policy:  # imported here: the sim package takes a second to load, a launch file needs it not
+        from anytouch_policy.sim.sensor_params import Finger
+
+        fingers = {name: Finger.of_name(name).name.lower() for name in names}
     nodes = [node(f"sensor_{name}", "sensor_node", {"sensor_name": name, "sensor_type": kind,
-                                                     "backend": "sim" if sim else kind, "sim_index": index},
-                  essential=False)
+                                                     "backend": "sim" if sim else kind, "sim_index": index}
+                  | ({"sim_finger": fingers[name]} if name in fingers else {}), essential=False)
              for index, (name, kind) in enumerate(pairs)]
     if mode is Mode.POUR:
         nodes.append(node("encoder", "encoder_node", {"sensors": names, "sensor_types": kinds}

@@ -31,6 +31,10 @@ BENCHES: dict[str, tuple[str, str]] = {
     "export": ("anytouch_policy.bench.export", "size and time of `anytouch export lerobot` on the demo's demos"),
     "appearance": ("anytouch_policy.bench.appearance",
                    "a simulated sensor vs real frames (taxim): colours, histogram, radial profile, noise, presses"),
+    "transfer": ("anytouch_policy.bench.transfer",
+                 "Mini-trained universal-token policies (random init vs pretrained) poured with Mini, DIGIT, duragel"),
+    "targets": ("anytouch_policy.bench.targets",
+                "one policy over drawn (initial, target) pairs, evaluated on unseen pairs beside the expert"),
 }
 
 

@@ -2,7 +2,7 @@
 
     anytouch bringup record --sim
     anytouch bringup record --sim --expert --output-dir episodes     # scripted demonstrations, no keyboard
-    anytouch bringup pour --sim --policy models/policy --dry-run
+    anytouch bringup pour --sim --policy models/policy --dry-run     # sensors: the policy bundle's
 
 Runs the node plan (anytouch_policy.bringup.plan) that `ros2 launch anytouch_ros <pour|record>.launch.py` builds
 its nodes from: same executables, node names, parameter files, overrides and essential nodes. Ctrl-C stops every
@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("mode", choices=[m.value for m in Mode], help="pour: sensors, encoder, policy, arm; "
                         "record: sensors, arm, teleop (or --expert), recorder")
     parser.add_argument("--sim", action="store_true", help="simulated rig backends (launch argument sim:=true)")
-    parser.add_argument("--sensors", default=DEFAULT_SENSORS, help="name:type[,name:type...] (default %(default)s)")
+    parser.add_argument("--sensors", default="", help="name:type[,name:type...] (default: the --policy bundle's "
+                        f"sensors, else {DEFAULT_SENSORS})")
     parser.add_argument("--namespace", default="", help="ROS namespace of every node and its relative topics")
     parser.add_argument("--config", nargs="+", default=[], metavar="FILE",
                         help="parameter files replacing the package's config/<mode>.yaml (later files win)")

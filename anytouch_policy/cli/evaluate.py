@@ -1,4 +1,5 @@
 """anytouch eval --policy models/pour-ft --episodes 20 --initial-g 100 --target-g 60 --seed 0 --json
+anytouch eval --policy models/pour-universal --sensor digit --token universal   # a Mini-trained policy with a DIGIT
 
 Closed-loop evaluation of a policy bundle on the simulated rig through PolicyRuntime.decide_windows (the encoder
 and head code the ROS nodes run), on evaluation seeds disjoint from every training seed. Prints the per-episode
@@ -17,7 +18,7 @@ FLAGS = Flags(
     EvalConfig,
     Flag("policy", metavar="BUNDLE"), "episodes", "initial_g", "target_g", "seed",
     Flag("sensors", "--sensor", metavar="MODEL[:FINGER[:FPS]]"), Flag("plot", metavar="PNG"),
-    Flag("write_plot", "--no-plot", help="write no plot"), "device", "precision", "threads", "workers",
+    Flag("write_plot", "--no-plot", help="write no plot"), "device", "precision", "threads", "workers", "token",
 )
 
 

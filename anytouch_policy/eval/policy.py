@@ -14,7 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +25,7 @@ from anytouch_policy.actions import Action
 from anytouch_policy.bounds import AT_LEAST_1, MASS_G, NONNEGATIVE
 from anytouch_policy.errors import AnyTouchError, ConfigError
 from anytouch_policy.eval.rollout import EpisodePool, EpisodeReport, EvalReport, Frames, episode_specs
-from anytouch_policy.model.runtime import Precision
+from anytouch_policy.model.runtime import Precision, TokenMode
 from anytouch_policy.outputs import check_output_file
 from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.schema import config
@@ -59,11 +59,35 @@ class SimPolicy:
 
 
 def sim_sensors(runtime: PolicyRuntime) -> list[SensorSpec]:
-    """Simulated sensors matching the policy's: same names, the shipped sensor model of each type; a name ending in
-    "_right" sits on the right finger (the sim's default names are <model>_<finger>)."""
-    return [SensorSpec(load_sensor_model(kind), name=name,
-                       finger=Finger.RIGHT if name.endswith("_right") else Finger.LEFT)
+    """Simulated sensors matching the policy's: same names, the shipped sensor model of each type, on the finger of
+    the name (Finger.of_name)."""
+    return [SensorSpec(load_sensor_model(kind), name=name, finger=Finger.of_name(name))
             for name, kind in runtime.sensors]
+
+
+def eval_sensors(runtime: PolicyRuntime, specs: Sequence[SensorSpec]) -> list[SensorSpec]:
+    """The simulated sensors to evaluate `runtime` with: `specs` as named, or, when they do not name the policy's
+    sensors but are as many, each standing in for the policy's sensor in its place (renamed to it: a DIGIT model
+    evaluating a GelSight-Mini-trained policy publishes as gelsight_mini_left).
+
+    A sensor of another type than the one it stands in for needs a policy trained with the universal token (`anytouch
+    train --token universal`): with specific tokens its windows would get the token of a sensor they do not come from.
+    """
+    specs = list(specs)
+    names = [s.name for s in specs]
+    if set(runtime.sensor_names) <= set(names):
+        return specs
+    if len(specs) != len(runtime.sensors):
+        raise ConfigError(f"the policy needs sensors {runtime.sensor_names}; the simulated rig has {names}: give "
+                          f"one --sensor per policy sensor (each stands in for the one in its place) or name them")
+    mapped = []
+    for spec, (name, kind) in zip(specs, runtime.sensors, strict=True):
+        if spec.sensor_type != kind and runtime.token_mode is not TokenMode.UNIVERSAL:
+            raise ConfigError(f"sensor model {spec.model.name!r} ({spec.sensor_type.label}) cannot stand in for the "
+                              f"policy's {name!r} ({kind.label}): the policy uses sensor-specific tokens (token_mode "
+                              f"{runtime.token_mode.value}); train it with `anytouch train --token universal`")
+        mapped.append(replace(spec, name=name))
+    return mapped
 
 
 @dataclass
@@ -146,6 +170,9 @@ class EvalConfig:
     precision: Precision = Field(default=Precision.FLOAT32, description="compute dtype of the encoder")
     threads: Annotated[int, AT_LEAST_1] | None = Field(default=None, description="CPU threads (torch) with --workers 1")
     workers: Annotated[int, AT_LEAST_1] | None = Field(default=None, description=WORKERS_HELP)
+    token: TokenMode | None = Field(
+        default=None, description="the token mode the evaluation relies on; must be the bundle's (default: the "
+                                  "bundle's)")
 
     @property
     def plot_path(self) -> Path | None:
@@ -159,14 +186,20 @@ def evaluate_bundle(config: EvalConfig, *, as_json: bool = False) -> None:
     """`anytouch eval`: load the bundle, evaluate, print the report (table or JSON), then write the plot.
 
     The plot path is checked before any work; the report is printed before the plot, so a failing plot (a full
-    disk) never loses it.
+    disk) never loses it. `config.token` states the token mode the run relies on: it must be the bundle's (which records
+    it), so `--token universal` refuses a policy trained with specific tokens instead of evaluating something else.
     """
     policy, plot = config.policy, config.plot_path
     if plot is not None:
         check_output_file(plot, what="--plot")
     runtime = PolicyRuntime.from_bundle(policy, device=config.device, precision=config.precision,
                                         threads=config.threads)
-    specs = [SensorSpec.parse(s) for s in config.sensors] if config.sensors else None
+    token = config.token
+    if token is not None and token is not runtime.token_mode:
+        raise ConfigError(f"--token {token.value}: policy bundle {policy} was trained with token mode "
+                          f"{runtime.token_mode.value} (config.json field 'token_mode'); retrain it with `anytouch "
+                          f"train --token {token.value}`")
+    specs = eval_sensors(runtime, [SensorSpec.parse(s) for s in config.sensors]) if config.sensors else None
     progress = None if as_json else (lambda ep: print(f"episode {ep.index}: poured {ep.poured_g:.2f} g "
                                                       f"({ep.steps} ticks)", file=sys.stderr))
     with EpisodePool(config.workers) as pool:
@@ -174,7 +207,9 @@ def evaluate_bundle(config: EvalConfig, *, as_json: bool = False) -> None:
                                  target_g=config.target_g, seed=config.seed, sensors=specs, progress=progress,
                                  pool=pool)
     if as_json:
-        print(json.dumps({"policy": str(policy), "variant": runtime.variant, **result.to_dict(),
+        print(json.dumps({"policy": str(policy), "variant": runtime.variant, "token_mode": runtime.token_mode.value,
+                          "sensor_models": {s.name: s.model.name for s in specs or sim_sensors(runtime)},
+                          **result.to_dict(),
                           **({} if plot is None else {"plot": str(plot)})}, indent=2), flush=True)
     else:
         print(result.report.table(), flush=True)

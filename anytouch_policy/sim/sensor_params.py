@@ -32,6 +32,12 @@ class Finger(IntEnum):
     LEFT = 0
     RIGHT = 1
 
+    @classmethod
+    def of_name(cls, name: str) -> Finger:
+        """The pad a sensor of this name sits on: the sim's default names are <model>_<finger>, so a name ending in
+        "_right" is on the right pad, every other on the left (how a policy's sensors are placed on the rig)."""
+        return cls.RIGHT if name.endswith("_right") else cls.LEFT
+
 
 def _model(value: object) -> object:
     if isinstance(value, SensorModel):

@@ -40,8 +40,8 @@ def test_bench_contention_prints_alone_and_busy_figures(expert_bags, capsys):
     encoder, epoch = result["encoder"], result["finetune_epoch"]
     assert encoder["alone"]["iters"] >= 3 and encoder["busy"]["iters"] >= 3
     assert epoch["episodes"] == 3 and epoch["steps"] >= 1 and len(epoch["busy"]["rounds_s"]) == 1
-    assert result["slowdown"]["encoder"] == pytest.approx(encoder["busy"]["mean_ms"] / encoder["alone"]["mean_ms"],
-                                                          rel=0.01)
+    assert result["slowdown"]["encoder"] == pytest.approx(  # printed to 0.01, of times printed to 0.01 ms
+        encoder["busy"]["mean_ms"] / encoder["alone"]["mean_ms"], rel=0.01, abs=0.006)
     ratio = epoch["busy"]["seconds"] / epoch["alone"]["seconds"]  # of times rounded to 1 ms: a tiny epoch is ~30 ms
     assert result["slowdown"]["finetune_epoch"] == pytest.approx(ratio, rel=0.1)
     assert result["within_target"] == (max(result["slowdown"].values()) <= TARGET_SLOWDOWN)

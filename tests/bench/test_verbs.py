@@ -11,7 +11,7 @@ from anytouch_policy.sim.sensor_model import list_sensor_models
 
 def test_every_bench_module_is_a_verb_with_help(capsys):
     assert set(BENCHES) == {"encoder", "train", "contention", "sim", "pretrain-value", "export", "probe",
-                            "appearance"}
+                            "appearance", "transfer", "targets"}
     for name in BENCHES:
         with pytest.raises(SystemExit) as exit_info:
             main(["bench", name, "--help"])

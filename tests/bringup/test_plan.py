@@ -8,7 +8,7 @@ import yaml
 
 from anytouch_policy.bringup.plan import Mode, NodeSpec, Plan, make_plan, package_config, parse_sensors, run_plan
 from anytouch_policy.cli.main import main
-from anytouch_policy.errors import ConfigError
+from anytouch_policy.errors import BundleError, ConfigError
 
 
 def _ros_args(argv: list[str]) -> tuple[list[str], dict[str, str], list[str], dict[str, object]]:
@@ -63,6 +63,32 @@ def test_hardware_and_pour_overrides():
     assert all(n.params_files == (package_config("pour.yaml"),) for n in plan.nodes)
     encoder = {n.name: n.overrides for n in make_plan(Mode.POUR, encoder="/m/e").nodes}["encoder"]
     assert encoder["bundle"] == "/m/e" and "policy" not in encoder
+
+
+def test_the_policy_bundle_names_the_sensors_unless_told(mini_policy, tmp_path, capsys):
+    """The demo's policy (sensor gelsight_mini_left) runs with the README's pour command, no --sensors: the sensor
+    nodes, the encoder and the policy get the bundle's names and types, the sim renders them on the named finger."""
+    plan = make_plan(Mode.POUR, sim=True, policy=str(mini_policy))
+    nodes = {n.name: n.overrides for n in plan.nodes}
+    assert nodes["sensor_gelsight_mini_left"] == {"sensor_name": "gelsight_mini_left", "sensor_type": "gelsight_mini",
+                                                  "backend": "sim", "sim_index": 0, "sim_finger": "left"}
+    assert nodes["encoder"]["sensors"] == ["gelsight_mini_left"] == nodes["policy"]["sensors"]
+    assert nodes["encoder"]["sensor_types"] == ["gelsight_mini"]
+    hardware = {n.name: n.overrides for n in make_plan(Mode.POUR, policy=str(mini_policy)).nodes}
+    assert hardware["sensor_gelsight_mini_left"]["backend"] == "gelsight_mini"  # the driver of that type
+    assert "sim_finger" not in hardware["sensor_gelsight_mini_left"]
+    # told: the given sensors win (the nodes then refuse a contradiction, naming the bundle: tests/ros)
+    told = make_plan(Mode.POUR, sim=True, policy=str(mini_policy), sensors="left:gelsight_mini")
+    assert [n.name for n in told.nodes][0] == "sensor_left"
+    # no policy, or record mode: the default sensor
+    assert [n.name for n in make_plan(Mode.POUR, sim=True).nodes][0] == "sensor_left"
+    assert [n.name for n in make_plan(Mode.RECORD, sim=True).nodes][0] == "sensor_left"
+    # the README's command, dry run
+    assert main(["bringup", "pour", "--sim", "--policy", str(mini_policy), "--dry-run"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [n["name"] for n in printed["nodes"]] == ["sensor_gelsight_mini_left", "encoder", "policy", "arm"]
+    with pytest.raises(BundleError, match="policy bundle folder not found"):
+        make_plan(Mode.POUR, sim=True, policy=str(tmp_path / "missing"))
 
 
 def test_expert_records_simulated_demonstrations_only():

@@ -89,11 +89,12 @@ def _expected(mode: str, values: dict[str, str]):
     return make_plan(mode, **kwargs)
 
 
-def _combinations(mode: str, user_config: Path) -> list[dict[str, str]]:
-    choices = {"sim": ["false", "true"], "sensors": [DEFAULT_SENSORS, "left:gelsight_mini,right:digit"],
+def _combinations(mode: str, user_config: Path, policy: Path) -> list[dict[str, str]]:
+    """Every combination; sensors '' = the policy bundle's (gelsight_mini_left), else the default."""
+    choices = {"sim": ["false", "true"], "sensors": ["", DEFAULT_SENSORS, "left:gelsight_mini,right:digit"],
                "namespace": ["", "rig1"], "config": ["", str(user_config)]}
     if mode == "pour":
-        choices |= {"policy": ["", "/models/policy"], "encoder": ["", "/models/encoder"]}
+        choices |= {"policy": ["", str(policy)], "encoder": ["", "/models/encoder"]}
     else:
         choices |= {"teleop": ["true", "false"], "expert": ["false", "true"], "output_dir": ["", "/data/episodes"],
                     "teleop_prefix": ["xterm -e"]}
@@ -101,11 +102,12 @@ def _combinations(mode: str, user_config: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize("mode", [m.value for m in Mode])
-def test_launch_description_starts_the_nodes_bringup_starts(mode, tmp_path):
+def test_launch_description_starts_the_nodes_bringup_starts(mode, tmp_path, mini_policy):
     declared, opaque = _describe(mode)
     user_config = tmp_path / "mine.yaml"
     user_config.write_text("{}\n")
-    combos = _combinations(mode, user_config)
+    combos = _combinations(mode, user_config, mini_policy)
+    from_bundle = 0
     refused, variants, essential_sets = 0, set(), set()
     for values in combos:
         assert set(values) == set(declared)
@@ -119,6 +121,11 @@ def test_launch_description_starts_the_nodes_bringup_starts(mode, tmp_path):
         nodes = opaque.kwargs["function"](values)
         plan = _expected(mode, values)
         assert [n.kwargs["name"] for n in nodes] == [s.name for s in plan.nodes]
+        if values["sensors"] == "" and values.get("policy"):  # the bundle's sensor, as `bringup --policy` takes it
+            assert nodes[0].kwargs["name"] == "sensor_gelsight_mini_left"
+            from_bundle += 1
+        elif values["sensors"] == "":
+            assert nodes[0].kwargs["name"] == "sensor_left"
         for node, spec in zip(nodes, plan.nodes, strict=True):
             assert isinstance(node, Node) and not node.args
             kw = dict(node.kwargs)
@@ -138,8 +145,9 @@ def test_launch_description_starts_the_nodes_bringup_starts(mode, tmp_path):
         essential_sets.add(essential)
         variants.add(str([(n.kwargs["name"], n.kwargs["parameters"]) for n in nodes]))
     # not vacuous: the arguments change which nodes start and with what
-    assert len(combos) == {"pour": 64, "record": 128}[mode] and len(variants) >= 16
-    assert refused == {"pour": 0, "record": 32}[mode]
+    assert len(combos) == {"pour": 96, "record": 192}[mode] and len(variants) >= 16
+    assert refused == {"pour": 0, "record": 48}[mode]
+    assert from_bundle == {"pour": 16, "record": 0}[mode]
     assert len(essential_sets) == {"pour": 1, "record": 3}[mode]  # record: with teleop, with expert, with neither
 
 

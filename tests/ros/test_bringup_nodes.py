@@ -127,3 +127,36 @@ def test_teleop_shares_the_terminal_and_ctrl_c_stops_the_set(start_node, tmp_pat
     ep = read_episode(path, allow_incomplete=True)
     assert not ep.meta.complete and ep.meta.extra["end_reason"] in ("abort", "shutdown")
     assert {a for _, a in ep.actions} == {Action.WAIT}
+
+
+def test_bringup_pour_runs_a_demo_policy_without_being_told_its_sensors(ros_env, ros_node, mini_policy, tmp_path):
+    """README: `anytouch bringup pour --sim --policy B` with a policy of `anytouch demo` (sensor gelsight_mini_left):
+    the sensor node publishes under the bundle's name, the encoder accepts it, the policy decides on its embeddings."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import String
+
+    from anytouch_policy.data import topics
+    from anytouch_ros import qos
+
+    actions = ros_node.collect(String, topics.ACTION, qos.COMMAND)
+    diagnostics = ros_node.collect(DiagnosticArray, topics.DIAGNOSTICS, qos.DIAGNOSTICS)
+    log = tmp_path / "bringup.log"
+    with log.open("w") as fh:
+        bringup = subprocess.Popen(["timeout", "-k", "60", "400", sys.executable, "-m", "anytouch_policy.cli.main",
+                                    "bringup", "pour", "--sim", "--policy", str(mini_policy)],
+                                   env=ros_env, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
+
+    def deciding() -> bool:
+        return any(s.name == "/policy: policy" and s.message == "deciding" for a in diagnostics.msgs for s in a.status)
+
+    try:
+        _wait(deciding, timeout_s=300)  # fresh embeddings of gelsight_mini_left reach the policy (4 processes start)
+        decided = actions.wait_for(5, timeout_s=30)
+        bringup.send_signal(signal.SIGINT)  # `timeout` relays it; its -k must outlast bringup's 10 s stop timeout
+        assert bringup.wait(timeout=60) == 0
+    finally:
+        if bringup.poll() is None:
+            bringup.kill()
+    assert {r.msg.data for r in decided} <= {a.label for a in Action}
+    text = log.read_text()
+    assert "[sensor_gelsight_mini_left]" in text and "exit status 1" not in text
