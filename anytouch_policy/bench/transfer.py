@@ -1,7 +1,7 @@
 """Across sensors: policies learnt from GelSight Mini demonstrations only, poured with other sensors through the
 universal token; rows = encoder, columns = evaluation sensor.
 
-    anytouch bench transfer --out runs/transfer --encoder models/anytouch-small-sim > transfer.json
+    anytouch bench transfer --out runs/transfer --encoder models/anytouch-small > transfer.json
 
 1. record --episodes scripted-expert demonstrations with the GelSight Mini alone (TRAIN seeds), or take --bags
 2. per encoder row, one policy trained with `--token universal` on them: "random_init" (--preset randomly
