@@ -1,32 +1,30 @@
 """`anytouch demo`: the main job on the simulated rig, end to end, in one command.
 
-    1. record N expert demonstrations (100 g -> 60 g, TRAIN seeds) into bags   OUT/bags/   (as `sim record`)
-    2. train four policies from those bags                                     OUT/models/<variant>/
-         finetune-dynamic, finetune-static, frozen-dynamic, frozen-static
-    3. evaluate each in closed loop through PolicyRuntime (EVAL seeds)          OUT/eval/<variant>.json
-    4. table 4: mean error (g) +/- std, fine-tune vs freeze, dynamic vs static  OUT/table.{md,json}, OUT/*.png
+    1. record N expert demonstrations (100 g -> 60 g, TRAIN seeds) into bags    OUT/bags/   (as `sim record`)
+    2. train the table's six cells from those bags (demo.config: rows random     OUT/models/<cell>/
+       init, pretrained static, pretrained dynamic; columns fine-tune, freeze)
+    3. evaluate the expert and each cell in closed loop on the SAME EVAL seeds    OUT/eval/<cell>.json
+    4. table 4: mean error (g) +/- 95 % CI per cell, the claimed orderings as     OUT/table.{md,json}, OUT/*.png
+       paired differences, resolved or not (demo.table)
 
-The encoder starts from `--encoder BUNDLE` when given, else from the `anytouch-small` preset randomly initialised
-from the seed: the released AnyTouch weights cannot be downloaded on a fresh machine (docs/training.md).
+The pretrained rows start from `DemoConfig.encoder` (`anytouch demo`: the shipped bundle, demo.config.default_encoder);
+the random row from the `preset` randomly initialised from the seed. Each stage logs its duration (table.json
+timing_s), from which docs/training.md budgets the run.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from anytouch_policy.demo.record import draw_pairs, record_demonstrations
-from anytouch_policy.demo.table import Cell, plot_errors, render_markdown, render_text
-from anytouch_policy.errors import ConfigError
+from anytouch_policy.demo.config import COLUMNS, ROWS, VARIANTS, DemoConfig, Init, Variant, shipped_encoder_path
+from anytouch_policy.demo.record import record_demonstrations
+from anytouch_policy.demo.table import Cell, RowLabel, orderings, plot_errors, render_markdown, render_text
 from anytouch_policy.eval.policy import PolicyEval, evaluate_policy, plot_pours
 from anytouch_policy.eval.rollout import EpisodePool, evaluate
-from anytouch_policy.model.bundle import read_bundle_config
-from anytouch_policy.model.config import EncoderConfig, load_preset
-from anytouch_policy.model.encoder import Finetune, FinetuneMode
 from anytouch_policy.outputs import check_output_dir
 from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.sim.expert import ScriptedExpert
@@ -34,88 +32,7 @@ from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train import TrainConfig, TrainMode, train
-from anytouch_policy.train.metrics import Selection
 from anytouch_policy.train.trainers import bfloat16_is_native
-
-
-@dataclass(frozen=True)
-class Variant:
-    mode: TrainMode
-    frames: int
-
-    @property
-    def dynamic(self) -> bool:
-        return self.frames > 1
-
-    @property
-    def name(self) -> str:
-        return f"{self.mode.value}-{'dynamic' if self.dynamic else 'static'}"
-
-
-VARIANTS = (Variant(TrainMode.FINETUNE, 3), Variant(TrainMode.FINETUNE, 1), Variant(TrainMode.FROZEN, 3),
-            Variant(TrainMode.FROZEN, 1))
-
-
-@dataclass
-class DemoConfig:
-    out: Path
-    episodes: int = 40  # expert demonstrations
-    eval_episodes: int = 20
-    initial_g: float = 100.0
-    target_g: float = 60.0
-    sensors: list[str] = field(default_factory=lambda: ["gelsight_mini"])  # sim sensor specs
-    seed: int = 0
-    encoder: Path | None = None
-    preset: str = "anytouch-small"
-    finetune: str = "all"
-    finetune_epochs: int = 16  # 16 x ~27 s per variant on 2 cores: what brings fine-tuned dynamic under 2 g
-    frozen_epochs: int = 40
-    stride: int = 1
-    bags: Path | None = None  # use these demonstrations instead of recording
-    max_ticks: int | None = None  # cut episodes (demonstrations and evaluation) after this many ticks
-    threads: int | None = 2  # torch threads of training (and of evaluation with workers=1)
-    workers: int | None = None  # processes for the evaluation episodes, one torch thread each (None: one per CPU)
-    amp: bool | None = None  # fine-tune in bfloat16 autocast; None: where the CPU or GPU runs bfloat16 natively
-    select: Selection = Selection.LAST  # 8 validation episodes pick epochs by noise; the schedule's end is stabler
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        """Every setting is checked here, before anything is recorded (a typo must not cost a recording)."""
-        for name in ("episodes", "eval_episodes", "finetune_epochs", "frozen_epochs", "stride", "max_ticks",
-                     "threads", "workers"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"demo: {name} must be an integer >= 1, got {value!r}")
-        if not 0 < self.target_g < self.initial_g < math.inf:
-            raise ConfigError(f"demo: need 0 < target_g < initial_g, got initial_g={self.initial_g}, "
-                              f"target_g={self.target_g}")
-        if self.encoder is None:
-            arch = load_preset(self.preset)
-        else:
-            arch = EncoderConfig.from_dict(read_bundle_config(self.encoder)["architecture"],
-                                           where=f"{self.encoder}/config.json field 'architecture'")
-        finetune = Finetune.parse(self.finetune)
-        if finetune.mode is FinetuneMode.FROZEN:
-            raise ConfigError("demo: finetune must be 'all' or 'last:N' (the frozen variants are trained anyway)")
-        if finetune.last_n > arch.layers:
-            raise ConfigError(f"demo: finetune last:{finetune.last_n} exceeds the encoder's {arch.layers} blocks")
-        for spec in self.sensors:
-            SensorSpec.parse(spec)
-        if self.bags is None:  # the recording's rule: the target at least 10 g below the initial mass
-            draw_pairs(1, initial_g=self.initial_g, target_g=self.target_g, seed=self.seed)
-        if self.bags is not None and not Path(self.bags).is_dir():
-            raise ConfigError(f"demo: --bags {self.bags} is not a folder of episodes")
-
-    @classmethod
-    def quick(cls, out: Path, **overrides: object) -> DemoConfig:
-        """A small end-to-end run for tests (about a minute on 2 cores). Its episodes are whole pours (the expert
-        needs 75-120 ticks; cutting them short would leave every row at the same timeout error), and the 8
-        demonstrations with 40 head epochs on cached embeddings are the least that lets a frozen policy finish pours
-        of its own, so the smoke test tells a working pipeline from one that learns nothing."""
-        base = {"episodes": 8, "eval_episodes": 2, "preset": "anytouch-tiny", "finetune_epochs": 3,
-                "frozen_epochs": 40}
-        base.update(overrides)
-        return cls(out=out, **base)
 
 
 @dataclass
@@ -126,10 +43,27 @@ class DemoResult:
     seconds: float
 
 
-def _cell(ev: PolicyEval) -> Cell:
-    s = ev.report.summary()
-    return Cell(mean_g=s["mean_abs_error_g"], std_g=s["std_abs_error_g"], episodes=len(ev.report.episodes),
-                timeouts=s["timeouts"])
+def header_lines(config: DemoConfig) -> list[str]:
+    """What the table's numbers rest on, above the table: the encoders (never silently a random 'pretrained' row),
+    the episodes and seeds."""
+    lines = [f"Encoders: random init = {config.encoder_source(Init.RANDOM)}; "
+             f"pretrained = {config.encoder_source(Init.PRETRAINED)}."]
+    if not config.pretrained:
+        lines.append(f"NO PRETRAINED ENCODER (no --encoder, no bundle at {shipped_encoder_path()}): the "
+                     f"'pretrained' rows use the random init of {config.preset} as well, and their dynamic cells are "
+                     "the random row's runs.")
+    elif config.random_architecture != config.pretrained_architecture:
+        lines.append(f"Note: the random init ({config.preset}) and the pretrained encoder differ in architecture.")
+    lines.append(f"{config.eval_episodes} evaluation episodes per cell, the same EVAL seeds (run seed {config.seed}) "
+                 f"in every cell; {config.episodes} demonstrations ({', '.join(config.sensors)}).")
+    return lines
+
+
+def row_labels(config: DemoConfig) -> list[RowLabel]:
+    pretrained = (f"AnyTouch sim-pretrained ({config.encoder.name})" if config.pretrained else
+                  f"AnyTouch, NOT pretrained ({config.preset}, random init)")
+    return [RowLabel(f"random init ({config.preset}, no touch pretraining)", True), RowLabel(pretrained, False),
+            RowLabel(pretrained, True)]
 
 
 def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoResult:
@@ -144,6 +78,9 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
         rig = replace(rig, max_ticks=config.max_ticks)
     timing: dict[str, float] = {}
     amp = bfloat16_is_native() if config.amp is None else config.amp
+    header = header_lines(config)
+    for line in header:
+        log(line)
 
     def stage(name: str, t0: float) -> None:
         timing[name] = round(time.perf_counter() - t0, 1)
@@ -164,14 +101,14 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
     stage("record", t0)
 
     models = out / "models"
-    source = (f"encoder bundle {config.encoder}" if config.encoder else
-              f"{config.preset} preset, random init (seed {config.seed})")
-    for variant in VARIANTS:
+    runs = [v for v in VARIANTS if config.same_run(v) == v]  # the distinct experiments
+    for variant in runs:
         t0 = time.perf_counter()
-        log(f"training {variant.name} ({source})")
+        pretrained = variant.init is Init.PRETRAINED and config.pretrained
+        log(f"training {variant.name} ({config.encoder_source(variant.init)})")
         train(TrainConfig(
-            bags=[bags], out=models / variant.name, mode=variant.mode, encoder=config.encoder,
-            preset=None if config.encoder else config.preset, finetune=config.finetune, frames=variant.frames,
+            bags=[bags], out=models / variant.name, mode=variant.mode, encoder=config.encoder if pretrained else None,
+            preset=None if pretrained else config.preset, finetune=config.finetune, frames=variant.frames,
             stride=config.stride, seed=config.seed, cache_dir=out / "cache", progress=config.progress, amp=amp,
             select=config.select,
             epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
@@ -179,19 +116,17 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
         stage(f"train {variant.name}", t0)
 
     evals: dict[str, PolicyEval] = {}
-    cells: dict[tuple[str, bool], Cell] = {}
     (out / "eval").mkdir(exist_ok=True)
     with EpisodePool(config.workers) as pool:  # episodes on every core; the same results as one by one
-        log(f"evaluating on {pool.workers} worker process{'es' if pool.workers > 1 else ''}")
+        log(f"evaluating on {pool.workers} worker process{'es' if pool.workers > 1 else ''}, "
+            f"{config.eval_episodes} episodes per cell")
         t0 = time.perf_counter()
-        expert = evaluate(ScriptedExpert(), episodes=config.eval_episodes, initial_g=config.initial_g,
-                          target_g=config.target_g, sensors=specs, seed=config.seed, config=rig, pool=pool)
-        es = expert.summary()
-        expert_cell = Cell(mean_g=es["mean_abs_error_g"], std_g=es["std_abs_error_g"], episodes=config.eval_episodes,
-                           timeouts=es["timeouts"])
-        log(f"scripted expert on the evaluation seeds: mean error {expert_cell.text()} g")
+        expert_report = evaluate(ScriptedExpert(), episodes=config.eval_episodes, initial_g=config.initial_g,
+                                 target_g=config.target_g, sensors=specs, seed=config.seed, config=rig, pool=pool)
+        expert = Cell.from_report(expert_report)
+        log(f"scripted expert on the evaluation seeds: mean error {expert.text()} g")
         stage("expert reference", t0)
-        for variant in VARIANTS:
+        for variant in runs:
             t0 = time.perf_counter()
             runtime = PolicyRuntime.from_bundle(models / variant.name)
             log(f"evaluating {variant.name}: {config.eval_episodes} closed-loop episodes")
@@ -202,34 +137,44 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
                                      f"(error {ep.error_g:+.2f} g, {ep.steps} ticks"
                                      f"{', timeout' if ep.timed_out else ''})"))
             evals[variant.name] = ev
-            cells[(variant.mode.value, variant.dynamic)] = _cell(ev)
             (out / "eval" / f"{variant.name}.json").write_text(json.dumps(
                 {"policy": str(models / variant.name), "variant": runtime.variant, **ev.to_dict()}, indent=2))
-            log(f"  {variant.name}: mean error {cells[(variant.mode.value, variant.dynamic)].text()} g")
+            log(f"  {variant.name}: mean error {Cell.from_report(ev.report).text()} g")
             stage(f"evaluate {variant.name}", t0)
 
-    method = f"AnyTouch ({config.encoder.name if config.encoder else config.preset}, sim)"
+    cells = {v.name: Cell.from_report(evals[config.same_run(v).name].report) for v in VARIANTS}
+    ordered = orderings(cells)
+    labels = row_labels(config)
     title = (f"Simulated pouring, {config.initial_g:g} g -> {config.target_g:g} g, {config.eval_episodes} evaluation "
-             f"episodes, {config.episodes} demonstrations ({', '.join(config.sensors)})")
-    text = render_text(cells, method=method, expert=expert_cell, title=title)
-    notes = [f"encoder: {source}; fine-tune = {config.finetune} for {config.finetune_epochs} epochs, freeze = head "
-             f"only for {config.frozen_epochs} epochs on cached embeddings",
+             f"episodes per cell, {config.episodes} demonstrations")
+    text = render_text(cells, labels, expert=expert, header=[title, *header], ordered=ordered)
+    notes = [f"fine-tune = {config.finetune} for {config.finetune_epochs} epochs, freeze = head only for "
+             f"{config.frozen_epochs} epochs on cached embeddings; the same for every row",
              "dynamic = 3 consecutive frames per window; static = the newest frame repeated 3x",
-             "mean ± std of |poured - target| over the evaluation episodes (EVAL seeds, disjoint from the demos)",
+             "cell: mean ± 95 % CI half-width (Student t) of |poured - target| over the evaluation episodes (EVAL "
+             "seeds, disjoint from the demos); timeouts = episodes that hit the tick cap, counted as they stand",
              f"total time {time.perf_counter() - start:.0f} s; per stage (s): {timing}"]
-    (out / "table.md").write_text(render_markdown(cells, method=method, expert=expert_cell, title=title,
-                                                  notes=notes))
+    (out / "table.md").write_text(render_markdown(cells, labels, expert=expert, title=title, header=header,
+                                                  ordered=ordered, notes=notes))
     plot_pours(evals, out / "pours.png")
-    plot_errors({name: [e.abs_error_g for e in ev.report.episodes] for name, ev in evals.items()},
-                out / "errors.png", title=title)
+    plot_errors({**cells, "expert": expert}, out / "errors.png", title=title)
     seconds = time.perf_counter() - start
     table = {
-        "title": title, "method": method, "initial_g": config.initial_g, "target_g": config.target_g,
+        "title": title, "header": header, "initial_g": config.initial_g, "target_g": config.target_g,
         "demonstrations": config.episodes, "eval_episodes": config.eval_episodes, "seed": config.seed,
-        "encoder_source": source,
-        "results": {name: {"mode": v.mode.value, "dynamic": v.dynamic, **evals[name].report.summary()}
-                    for v in VARIANTS for name in [v.name]},
-        "expert": es, "timing_s": timing, "seconds": round(seconds, 1),
+        "pretrained": config.pretrained,
+        "encoders": {init.value: config.encoder_source(init) for init in Init},
+        "rows": [{"method": label.method, "dynamic": label.dynamic, "init": init.value, "frames": frames,
+                  "cells": {mode.value: Variant(init, mode, frames).name for mode in COLUMNS}}
+                 for (init, frames), label in zip(ROWS, labels, strict=True)],
+        "cells": {v.name: {"init": v.init.value, "mode": v.mode.value, "frames": v.frames, "dynamic": v.dynamic,
+                           "run": config.same_run(v).name, **cells[v.name].to_dict(),
+                           "summary": evals[config.same_run(v).name].report.summary()} for v in VARIANTS},
+        "orderings": [o.to_dict() for o in ordered],
+        "expert": {**expert.to_dict(), "summary": expert_report.summary()},
+        "settings": {"finetune": config.finetune, "finetune_epochs": config.finetune_epochs,
+                     "frozen_epochs": config.frozen_epochs, "sensors": list(config.sensors), "amp": amp},
+        "timing_s": timing, "seconds": round(seconds, 1),
         "files": {"table_md": "table.md", "pours_png": "pours.png", "errors_png": "errors.png",
                   "models": "models/", "eval": "eval/", "bags": str(bags)},
     }
