@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,6 +34,42 @@ from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train import TrainConfig, TrainMode, train
 from anytouch_policy.train.trainers import bfloat16_is_native
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its children so far (the evaluation workers included): what a
+    stage costs apart from the machine's load, which on a shared machine inflates the wall-clock time."""
+    import psutil
+
+    me = psutil.Process()
+    t = me.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in me.children(recursive=True):
+        try:
+            c = child.cpu_times()
+        except psutil.NoSuchProcess:  # ended since the listing: its time is in children_* from now on
+            continue
+        total += c.user + c.system
+    return total
+
+
+class Stages:
+    """Wall-clock and CPU seconds of each named stage (`with stages("record"): ...`), logged as each ends."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.start = time.perf_counter()
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
+        yield
+        self.wall[name] = round(time.perf_counter() - t0, 1)
+        self.cpu[name] = round(cpu_seconds() - cpu0, 1)
+        self.log(f"[{time.perf_counter() - self.start:6.0f} s] {name} done in {self.wall[name]:.0f} s "
+                 f"({self.cpu[name]:.0f} CPU s)")
 
 
 @dataclass
@@ -76,71 +113,65 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
     rig = RigConfig(initial_g=config.initial_g)
     if config.max_ticks is not None:
         rig = replace(rig, max_ticks=config.max_ticks)
-    timing: dict[str, float] = {}
     amp = bfloat16_is_native() if config.amp is None else config.amp
     header = header_lines(config)
     for line in header:
         log(line)
+    stage = Stages(log)
 
-    def stage(name: str, t0: float) -> None:
-        timing[name] = round(time.perf_counter() - t0, 1)
-        log(f"[{time.perf_counter() - start:6.0f} s] {name} done in {timing[name]:.0f} s")
-
-    t0 = time.perf_counter()
-    if config.bags is None:
-        bags = out / "bags"
-        log(f"recording {config.episodes} expert demonstrations ({config.initial_g:g} g -> {config.target_g:g} g, "
-            f"{', '.join(config.sensors)}) into {bags}")
-        record_demonstrations(bags, episodes=config.episodes, initial_g=config.initial_g, target_g=config.target_g,
-                              sensors=specs, config=rig, seed=config.seed, progress=lambda i, path, rep: log(
-                                  f"  demo {i + 1}/{config.episodes}: poured {rep.poured_g:.2f} g in {rep.steps} "
-                                  f"ticks -> {path.name}"))
-    else:
-        bags = Path(config.bags)
-        log(f"using the demonstrations in {bags}")
-    stage("record", t0)
+    with stage("record"):
+        if config.bags is None:
+            bags = out / "bags"
+            log(f"recording {config.episodes} expert demonstrations ({config.initial_g:g} g -> "
+                f"{config.target_g:g} g, {', '.join(config.sensors)}) into {bags}")
+            record_demonstrations(bags, episodes=config.episodes, initial_g=config.initial_g,
+                                  target_g=config.target_g, sensors=specs, config=rig, seed=config.seed,
+                                  progress=lambda i, path, rep: log(
+                                      f"  demo {i + 1}/{config.episodes}: poured {rep.poured_g:.2f} g in "
+                                      f"{rep.steps} ticks -> {path.name}"))
+        else:
+            bags = Path(config.bags)
+            log(f"using the demonstrations in {bags}")
 
     models = out / "models"
     runs = [v for v in VARIANTS if config.same_run(v) == v]  # the distinct experiments
     for variant in runs:
-        t0 = time.perf_counter()
         pretrained = variant.init is Init.PRETRAINED and config.pretrained
         log(f"training {variant.name} ({config.encoder_source(variant.init)})")
-        train(TrainConfig(
-            bags=[bags], out=models / variant.name, mode=variant.mode, encoder=config.encoder if pretrained else None,
-            preset=None if pretrained else config.preset, finetune=config.finetune, frames=variant.frames,
-            stride=config.stride, seed=config.seed, cache_dir=out / "cache", progress=config.progress, amp=amp,
-            select=config.select,
-            epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
-            log=lambda text: log("  " + text.replace("\n", "\n  ")))
-        stage(f"train {variant.name}", t0)
+        with stage(f"train {variant.name}"):
+            train(TrainConfig(
+                bags=[bags], out=models / variant.name, mode=variant.mode,
+                encoder=config.encoder if pretrained else None, preset=None if pretrained else config.preset,
+                finetune=config.finetune, frames=variant.frames, stride=config.stride, seed=config.seed,
+                cache_dir=out / "cache", progress=config.progress, amp=amp, select=config.select,
+                epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
+                log=lambda text: log("  " + text.replace("\n", "\n  ")))
 
     evals: dict[str, PolicyEval] = {}
     (out / "eval").mkdir(exist_ok=True)
     with EpisodePool(config.workers) as pool:  # episodes on every core; the same results as one by one
         log(f"evaluating on {pool.workers} worker process{'es' if pool.workers > 1 else ''}, "
             f"{config.eval_episodes} episodes per cell")
-        t0 = time.perf_counter()
-        expert_report = evaluate(ScriptedExpert(), episodes=config.eval_episodes, initial_g=config.initial_g,
-                                 target_g=config.target_g, sensors=specs, seed=config.seed, config=rig, pool=pool)
+        with stage("expert reference"):
+            expert_report = evaluate(ScriptedExpert(), episodes=config.eval_episodes, initial_g=config.initial_g,
+                                     target_g=config.target_g, sensors=specs, seed=config.seed, config=rig,
+                                     pool=pool)
         expert = Cell.from_report(expert_report)
         log(f"scripted expert on the evaluation seeds: mean error {expert.text()} g")
-        stage("expert reference", t0)
         for variant in runs:
-            t0 = time.perf_counter()
-            runtime = PolicyRuntime.from_bundle(models / variant.name)
             log(f"evaluating {variant.name}: {config.eval_episodes} closed-loop episodes")
-            ev = evaluate_policy(runtime, episodes=config.eval_episodes, initial_g=config.initial_g,
-                                 target_g=config.target_g, seed=config.seed, config=rig, pool=pool,
-                                 progress=lambda ep: log(
-                                     f"  episode {ep.index + 1}/{config.eval_episodes}: poured {ep.poured_g:.2f} g "
-                                     f"(error {ep.error_g:+.2f} g, {ep.steps} ticks"
-                                     f"{', timeout' if ep.timed_out else ''})"))
+            with stage(f"evaluate {variant.name}"):
+                runtime = PolicyRuntime.from_bundle(models / variant.name)
+                ev = evaluate_policy(runtime, episodes=config.eval_episodes, initial_g=config.initial_g,
+                                     target_g=config.target_g, seed=config.seed, config=rig, pool=pool,
+                                     progress=lambda ep: log(
+                                         f"  episode {ep.index + 1}/{config.eval_episodes}: poured {ep.poured_g:.2f} "
+                                         f"g (error {ep.error_g:+.2f} g, {ep.steps} ticks"
+                                         f"{', timeout' if ep.timed_out else ''})"))
             evals[variant.name] = ev
             (out / "eval" / f"{variant.name}.json").write_text(json.dumps(
                 {"policy": str(models / variant.name), "variant": runtime.variant, **ev.to_dict()}, indent=2))
             log(f"  {variant.name}: mean error {Cell.from_report(ev.report).text()} g")
-            stage(f"evaluate {variant.name}", t0)
 
     cells = {v.name: Cell.from_report(evals[config.same_run(v).name].report) for v in VARIANTS}
     ordered = orderings(cells)
@@ -153,7 +184,8 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
              "dynamic = 3 consecutive frames per window; static = the newest frame repeated 3x",
              "cell: mean ± 95 % CI half-width (Student t) of |poured - target| over the evaluation episodes (EVAL "
              "seeds, disjoint from the demos); timeouts = episodes that hit the tick cap, counted as they stand",
-             f"total time {time.perf_counter() - start:.0f} s; per stage (s): {timing}"]
+             f"total time {time.perf_counter() - start:.0f} s; per stage (s): {stage.wall}; CPU s per stage (this "
+             f"process and its workers): {stage.cpu}"]
     (out / "table.md").write_text(render_markdown(cells, labels, expert=expert, title=title, header=header,
                                                   ordered=ordered, notes=notes))
     plot_pours(evals, out / "pours.png")
@@ -174,7 +206,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
         "expert": {**expert.to_dict(), "summary": expert_report.summary()},
         "settings": {"finetune": config.finetune, "finetune_epochs": config.finetune_epochs,
                      "frozen_epochs": config.frozen_epochs, "sensors": list(config.sensors), "amp": amp},
-        "timing_s": timing, "seconds": round(seconds, 1),
+        "timing_s": stage.wall, "cpu_s": stage.cpu, "seconds": round(seconds, 1),
         "files": {"table_md": "table.md", "pours_png": "pours.png", "errors_png": "errors.png",
                   "models": "models/", "eval": "eval/", "bags": str(bags)},
     }

@@ -146,8 +146,9 @@ def render_text(cells: Mapping[str, Cell], labels: Sequence[RowLabel], *, expert
 def render_markdown(cells: Mapping[str, Cell], labels: Sequence[RowLabel], *, expert: Cell | None, title: str,
                     header: list[str], ordered: Sequence[Ordering], notes: list[str]) -> str:
     rows = table_rows(cells, labels)
-    lines = [f"# {title}", "", *[part for line in header for part in (line, "")], "| Method | Dynamic Perception | Mean Error (g) ↓ Fine-tune | "
-             "Mean Error (g) ↓ Freeze |", "|---|:-:|--:|--:|"]
+    lines = [f"# {title}", "", *[part for line in header for part in (line, "")],  # one paragraph each
+             "| Method | Dynamic Perception | Mean Error (g) ↓ Fine-tune | Mean Error (g) ↓ Freeze |",
+             "|---|:-:|--:|--:|"]
     lines += [f"| {m} | {d} | {ft} | {fr} |" for m, d, ft, fr in rows]
     if expert is not None:
         lines.append(f"| scripted expert (ground truth) | | {expert.text()} | |")
