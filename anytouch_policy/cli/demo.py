@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                              "pretrained encoder unless --encoder is given")
     parser.add_argument("--episodes", type=POSITIVE_INT, default=None,
                         help="expert demonstrations to record (default 40)")
-    parser.add_argument("--episodes-per-cell", "--eval-episodes", dest="eval_episodes", type=POSITIVE_INT,
+    parser.add_argument("--episodes-per-cell", dest="eval_episodes", type=POSITIVE_INT,
                         default=None, help="closed-loop evaluation episodes per cell, the same seeds in every cell "
                                            "(default 50)")
     parser.add_argument("--initial-g", type=GRAMS, default=100.0)
