@@ -44,11 +44,15 @@ def tiny_encoder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory) -> Path:
-    """One `anytouch demo --quick` run: its trained policies serve the demo and the eval tests."""
+    """One `anytouch demo --quick` run with a "pretrained" encoder of its own (a tiny bundle initialised from another
+    seed than the random row's), so all six cells are runs of their own: its policies serve the demo and eval tests."""
     from anytouch_policy.cli.main import main
+    from anytouch_policy.train.run import init_encoder_bundle
 
-    out = tmp_path_factory.mktemp("demo") / "run"
-    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    root = tmp_path_factory.mktemp("demo")
+    encoder = init_encoder_bundle("anytouch-tiny", root / "encoder", seed=1)
+    out = root / "run"
+    assert main(["demo", "--quick", "--encoder", str(encoder), "--out", str(out), "--no-progress"]) == 0
     return out
 
 

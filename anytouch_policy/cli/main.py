@@ -20,7 +20,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "run a benchmark (encoder, ...) and print JSON figures"),
     "bringup": ("bringup", "start the pour or record ROS node set without launch_ros (supervised processes)"),
     "convert-checkpoint": ("convert_checkpoint", "convert a released AnyTouch checkpoint into an encoder bundle"),
-    "demo": ("demo", "record expert demos in the sim, train 4 policies, evaluate them: the paper's table 4"),
+    "demo": ("demo", "record expert demos in the sim, train and evaluate the six cells of the paper's table 4"),
     "embed": ("embed", "embed a tactile image or 3-frame window with an encoder bundle (JSON)"),
     "eval": ("evaluate", "closed-loop evaluation of a policy bundle on the simulated rig (JSON)"),
     "export": ("export", "write episode bags as a dataset for other tools (LeRobot v3.0)"),

@@ -1,125 +1,77 @@
 """`anytouch demo`: the main job on the simulated rig, end to end, in one command.
 
-    1. record N expert demonstrations (100 g -> 60 g, TRAIN seeds) into bags   OUT/bags/   (as `sim record`)
-    2. train four policies from those bags                                     OUT/models/<variant>/
-         finetune-dynamic, finetune-static, frozen-dynamic, frozen-static
-    3. evaluate each in closed loop through PolicyRuntime (EVAL seeds)          OUT/eval/<variant>.json
-    4. table 4: mean error (g) +/- std, fine-tune vs freeze, dynamic vs static  OUT/table.{md,json}, OUT/*.png
+    1. record N expert demonstrations (100 g -> 60 g, TRAIN seeds) into bags    OUT/bags/   (as `sim record`)
+    2. train the table's six cells from those bags (demo.config: rows random     OUT/models/<cell>/
+       init, pretrained static, pretrained dynamic; columns fine-tune, freeze)
+    3. evaluate the expert and each cell in closed loop on the SAME EVAL seeds    OUT/eval/<cell>.json
+    4. table 4: mean error (g) +/- 95 % CI per cell, the claimed orderings as     OUT/table.{md,json}, OUT/*.png
+       paired differences, resolved or not (demo.table)
 
-The encoder starts from `DemoConfig.encoder` (a bundle) when given, else from `preset` randomly initialised from
-the seed. The command line's default is the shipped sim-pretrained models/anytouch-small (the released AnyTouch
-weights cannot be downloaded on a fresh machine, docs/training.md); `--preset anytouch-small` is the random-init
-baseline.
+The pretrained rows start from `DemoConfig.encoder` (`anytouch demo`: the shipped sim-pretrained
+models/anytouch-small, model.bundle.SHIPPED_ENCODER; the released AnyTouch weights cannot be downloaded on a fresh
+machine, docs/training.md); the random row from the `preset` randomly initialised from the seed. Each stage logs its
+duration (table.json timing_s), from which docs/training.md budgets the run.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-
-from anytouch_policy.bounds import AT_LEAST_1, MASS_G, NONNEGATIVE
-from anytouch_policy.demo.record import draw_pairs, record_demonstrations
-from anytouch_policy.demo.table import Cell, plot_errors, render_markdown, render_text
+from anytouch_policy.demo.config import COLUMNS, ROWS, VARIANTS, DemoConfig, Init, Variant
+from anytouch_policy.demo.record import record_demonstrations
+from anytouch_policy.demo.table import Cell, RowLabel, orderings, plot_errors, render_markdown, render_text
 from anytouch_policy.eval.policy import PolicyEval, evaluate_policy, plot_pours
 from anytouch_policy.eval.rollout import EpisodePool, evaluate
-from anytouch_policy.model.bundle import read_bundle_config
-from anytouch_policy.model.config import load_preset
-from anytouch_policy.model.encoder import Finetune, FinetuneMode
+from anytouch_policy.model.bundle import SHIPPED_ENCODER
 from anytouch_policy.outputs import check_output_dir
 from anytouch_policy.policy.runtime import PolicyRuntime
-from anytouch_policy.schema import config
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
-from anytouch_policy.threads import WORKERS_HELP, set_torch_threads
+from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train import TrainConfig, TrainMode, train
-from anytouch_policy.train.metrics import Selection
 from anytouch_policy.train.trainers import bfloat16_is_native
 
 
-@dataclass(frozen=True)
-class Variant:
-    mode: TrainMode
-    frames: Literal[3, 1]  # a dynamic or a static window
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its children so far (the evaluation workers included): what a
+    stage costs apart from the machine's load, which on a shared machine inflates the wall-clock time."""
+    import psutil  # type: ignore[import-untyped]  # its stubs (types-psutil) are not in requirements.txt yet
 
-    @property
-    def dynamic(self) -> bool:
-        return self.frames > 1
-
-    @property
-    def name(self) -> str:
-        return f"{self.mode.value}-{'dynamic' if self.dynamic else 'static'}"
-
-
-Count = Annotated[int, AT_LEAST_1]
-Grams = Annotated[float, MASS_G]
-
-VARIANTS = (Variant(TrainMode.FINETUNE, 3), Variant(TrainMode.FINETUNE, 1), Variant(TrainMode.FROZEN, 3),
-            Variant(TrainMode.FROZEN, 1))
+    me = psutil.Process()
+    t = me.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in me.children(recursive=True):
+        try:
+            c = child.cpu_times()
+        except psutil.NoSuchProcess:  # ended since the listing: its time is in children_* from now on
+            continue
+        total += c.user + c.system
+    return total
 
 
-@config(frozen=False)
-class DemoConfig:
-    """Everything the demo does, checked when built: a typo must not cost a recording."""
+class Stages:
+    """Wall-clock and CPU seconds of each named stage (`with stages("record"): ...`), logged as each ends."""
 
-    out: Path = Field(description="output folder (default runs/demo-<YYYYmmdd-HHMMSS>)")
-    episodes: Count = Field(default=40, description="expert demonstrations to record")
-    eval_episodes: Count = Field(default=20, description="closed-loop episodes per policy")
-    initial_g: Grams = Field(default=100.0, description="beads in the cylinder at the start (g)")
-    target_g: Grams = Field(default=60.0, description="mass to pour (g)")
-    sensors: list[str] = Field(default_factory=lambda: ["gelsight_mini"],
-                               description="simulated sensor: a shipped model name or a model file (.yaml), "
-                                           "repeatable")
-    seed: Annotated[int, NONNEGATIVE] = 0
-    encoder: Path | None = Field(default=None, description="encoder bundle to start from")
-    preset: str = Field(default="anytouch-small", description="random-init preset")
-    finetune: str = Field(default="all", description="which encoder part the fine-tuned variants train (all or last:N)")
-    finetune_epochs: Count = 16  # 16 x ~27 s per variant on 2 cores: what brings fine-tuned dynamic under 2 g
-    frozen_epochs: Count = 40
-    stride: Count = 1
-    bags: Path | None = Field(default=None, description="use these demonstrations instead of recording")
-    max_ticks: Count | None = None  # cut episodes (demonstrations and evaluation) after this many ticks
-    threads: Count | None = Field(default=2, description="CPU threads (torch) of training")
-    workers: Count | None = Field(default=None, description=WORKERS_HELP)
-    amp: bool | None = Field(
-        default=None, description="fine-tune in bfloat16 autocast (default: where the CPU/GPU runs bfloat16 natively)")
-    select: Selection = Selection.LAST  # 8 validation episodes pick epochs by noise; the schedule's end is stabler
-    progress: bool = Field(default=True, description="progress bars")
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.start = time.perf_counter()
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
-    @model_validator(mode="after")
-    def _runnable(self) -> DemoConfig:
-        if not self.target_g < self.initial_g:
-            raise ValueError(f"need 0 < target_g < initial_g, got initial_g={self.initial_g}, "
-                             f"target_g={self.target_g}")
-        arch = load_preset(self.preset) if self.encoder is None else read_bundle_config(self.encoder).architecture
-        finetune = Finetune.parse(self.finetune)
-        if finetune.mode is FinetuneMode.FROZEN:
-            raise ValueError("finetune must be 'all' or 'last:N' (the frozen variants are trained anyway)")
-        if finetune.last_n > arch.layers:
-            raise ValueError(f"finetune last:{finetune.last_n} exceeds the encoder's {arch.layers} blocks")
-        for spec in self.sensors:
-            SensorSpec.parse(spec)
-        if self.bags is None:  # the recording's rule: the target at least 10 g below the initial mass
-            draw_pairs(1, initial_g=self.initial_g, target_g=self.target_g, seed=self.seed)
-        elif not self.bags.is_dir():
-            raise ValueError(f"--bags {self.bags} is not a folder of episodes")
-        return self
-
-    @classmethod
-    def quick(cls, **fields: Any) -> DemoConfig:
-        """A small end-to-end run for tests (about a minute on 2 cores). Its episodes are whole pours (the expert
-        needs 75-120 ticks; cutting them short would leave every row at the same timeout error), and the 8
-        demonstrations with 40 head epochs on cached embeddings are the least that lets a frozen policy finish pours
-        of its own, so the smoke test tells a working pipeline from one that learns nothing."""
-        base: dict[str, Any] = {"episodes": 8, "eval_episodes": 2, "preset": "anytouch-tiny", "finetune_epochs": 3,
-                "frozen_epochs": 40}
-        return cls(**(base | fields))
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
+        yield
+        self.wall[name] = round(time.perf_counter() - t0, 1)
+        self.cpu[name] = round(cpu_seconds() - cpu0, 1)
+        self.log(f"[{time.perf_counter() - self.start:6.0f} s] {name} done in {self.wall[name]:.0f} s "
+                 f"({self.cpu[name]:.0f} CPU s)")
 
 
 @dataclass
@@ -130,10 +82,27 @@ class DemoResult:
     seconds: float
 
 
-def _cell(ev: PolicyEval) -> Cell:
-    s = ev.report.summary()
-    return Cell(mean_g=s["mean_abs_error_g"], std_g=s["std_abs_error_g"], episodes=len(ev.report.episodes),
-                timeouts=int(s["timeouts"]))
+def header_lines(config: DemoConfig) -> list[str]:
+    """What the table's numbers rest on, above the table: the encoders (never silently a random 'pretrained' row),
+    the episodes and seeds."""
+    lines = [f"Encoders: random init = {config.encoder_source(Init.RANDOM)}; "
+             f"pretrained = {config.encoder_source(Init.PRETRAINED)}."]
+    if not config.pretrained:
+        lines.append(f"NO PRETRAINED ENCODER (--encoder none, --quick without --encoder, or no bundle at "
+                     f"{SHIPPED_ENCODER}, which `anytouch pretrain-recipe` makes): the 'pretrained' rows use the "
+                     f"random init of {config.preset} as well, and their dynamic cells are the random row's runs.")
+    elif config.random_architecture != config.pretrained_architecture:
+        lines.append(f"Note: the random init ({config.preset}) and the pretrained encoder differ in architecture.")
+    lines.append(f"{config.eval_episodes} evaluation episodes per cell, the same EVAL seeds (run seed {config.seed}) "
+                 f"in every cell; {config.episodes} demonstrations ({', '.join(config.sensors)}).")
+    return lines
+
+
+def row_labels(config: DemoConfig) -> list[RowLabel]:
+    pretrained = (f"AnyTouch sim-pretrained ({config.encoder.name})" if config.encoder is not None else
+                  f"AnyTouch, NOT pretrained ({config.preset}, random init)")
+    return [RowLabel(f"random init ({config.preset}, no touch pretraining)", True), RowLabel(pretrained, False),
+            RowLabel(pretrained, True)]
 
 
 def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoResult:
@@ -146,94 +115,100 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
     rig = RigConfig(initial_g=config.initial_g)
     if config.max_ticks is not None:
         rig = replace(rig, max_ticks=config.max_ticks)
-    timing: dict[str, float] = {}
     amp = bfloat16_is_native() if config.amp is None else config.amp
+    header = header_lines(config)
+    for line in header:
+        log(line)
+    stage = Stages(log)
 
-    def stage(name: str, t0: float) -> None:
-        timing[name] = round(time.perf_counter() - t0, 1)
-        log(f"[{time.perf_counter() - start:6.0f} s] {name} done in {timing[name]:.0f} s")
-
-    t0 = time.perf_counter()
-    if config.bags is None:
-        bags = out / "bags"
-        log(f"recording {config.episodes} expert demonstrations ({config.initial_g:g} g -> {config.target_g:g} g, "
-            f"{', '.join(config.sensors)}) into {bags}")
-        record_demonstrations(bags, episodes=config.episodes, initial_g=config.initial_g, target_g=config.target_g,
-                              sensors=specs, config=rig, seed=config.seed, progress=lambda i, path, rep: log(
-                                  f"  demo {i + 1}/{config.episodes}: poured {rep.poured_g:.2f} g in {rep.steps} "
-                                  f"ticks -> {path.name}"))
-    else:
-        bags = Path(config.bags)
-        log(f"using the demonstrations in {bags}")
-    stage("record", t0)
+    with stage("record"):
+        if config.bags is None:
+            bags = out / "bags"
+            log(f"recording {config.episodes} expert demonstrations ({config.initial_g:g} g -> "
+                f"{config.target_g:g} g, {', '.join(config.sensors)}) into {bags}")
+            record_demonstrations(bags, episodes=config.episodes, initial_g=config.initial_g,
+                                  target_g=config.target_g, sensors=specs, config=rig, seed=config.seed,
+                                  progress=lambda i, path, rep: log(
+                                      f"  demo {i + 1}/{config.episodes}: poured {rep.poured_g:.2f} g in "
+                                      f"{rep.steps} ticks -> {path.name}"))
+        else:
+            bags = Path(config.bags)
+            log(f"using the demonstrations in {bags}")
 
     models = out / "models"
-    source = (f"encoder bundle {config.encoder}" if config.encoder else
-              f"{config.preset} preset, random init (seed {config.seed})")
-    for variant in VARIANTS:
-        t0 = time.perf_counter()
-        log(f"training {variant.name} ({source})")
-        train(TrainConfig(
-            bags=[bags], out=models / variant.name, mode=variant.mode, encoder=config.encoder,
-            preset=None if config.encoder else config.preset, finetune=config.finetune, frames=variant.frames,
-            stride=config.stride, seed=config.seed, cache_dir=out / "cache", progress=config.progress, amp=amp,
-            select=config.select,
-            epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
-            log=lambda text: log("  " + text.replace("\n", "\n  ")))
-        stage(f"train {variant.name}", t0)
+    runs = [v for v in VARIANTS if config.same_run(v) == v]  # the distinct experiments
+    for variant in runs:
+        pretrained = variant.init is Init.PRETRAINED and config.pretrained
+        log(f"training {variant.name} ({config.encoder_source(variant.init)})")
+        with stage(f"train {variant.name}"):
+            train(TrainConfig(
+                bags=[bags], out=models / variant.name, mode=variant.mode,
+                encoder=config.encoder if pretrained else None, preset=None if pretrained else config.preset,
+                finetune=config.finetune, frames=variant.frames, stride=config.stride, seed=config.seed,
+                cache_dir=out / "cache", progress=config.progress, amp=amp, select=config.select,
+                epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
+                log=lambda text: log("  " + text.replace("\n", "\n  ")))
 
     evals: dict[str, PolicyEval] = {}
-    cells: dict[tuple[str, bool], Cell] = {}
     (out / "eval").mkdir(exist_ok=True)
     with EpisodePool(config.workers) as pool:  # episodes on every core; the same results as one by one
-        log(f"evaluating on {pool.workers} worker process{'es' if pool.workers > 1 else ''}")
-        t0 = time.perf_counter()
-        expert = evaluate(ScriptedExpert(), episodes=config.eval_episodes, initial_g=config.initial_g,
-                          target_g=config.target_g, sensors=specs, seed=config.seed, config=rig, pool=pool)
-        es = expert.summary()
-        expert_cell = Cell(mean_g=es["mean_abs_error_g"], std_g=es["std_abs_error_g"], episodes=config.eval_episodes,
-                           timeouts=int(es["timeouts"]))
-        log(f"scripted expert on the evaluation seeds: mean error {expert_cell.text()} g")
-        stage("expert reference", t0)
-        for variant in VARIANTS:
-            t0 = time.perf_counter()
-            runtime = PolicyRuntime.from_bundle(models / variant.name)
+        log(f"evaluating on {pool.workers} worker process{'es' if pool.workers > 1 else ''}, "
+            f"{config.eval_episodes} episodes per cell")
+        with stage("expert reference"):
+            expert_report = evaluate(ScriptedExpert(), episodes=config.eval_episodes, initial_g=config.initial_g,
+                                     target_g=config.target_g, sensors=specs, seed=config.seed, config=rig,
+                                     pool=pool)
+        expert = Cell.from_report(expert_report)
+        log(f"scripted expert on the evaluation seeds: mean error {expert.text()} g")
+        for variant in runs:
             log(f"evaluating {variant.name}: {config.eval_episodes} closed-loop episodes")
-            ev = evaluate_policy(runtime, episodes=config.eval_episodes, initial_g=config.initial_g,
-                                 target_g=config.target_g, seed=config.seed, config=rig, pool=pool,
-                                 progress=lambda ep: log(
-                                     f"  episode {ep.index + 1}/{config.eval_episodes}: poured {ep.poured_g:.2f} g "
-                                     f"(error {ep.error_g:+.2f} g, {ep.steps} ticks"
-                                     f"{', timeout' if ep.timed_out else ''})"))
+            with stage(f"evaluate {variant.name}"):
+                runtime = PolicyRuntime.from_bundle(models / variant.name)
+                ev = evaluate_policy(runtime, episodes=config.eval_episodes, initial_g=config.initial_g,
+                                     target_g=config.target_g, seed=config.seed, config=rig, pool=pool,
+                                     progress=lambda ep: log(
+                                         f"  episode {ep.index + 1}/{config.eval_episodes}: poured {ep.poured_g:.2f} "
+                                         f"g (error {ep.error_g:+.2f} g, {ep.steps} ticks"
+                                         f"{', timeout' if ep.timed_out else ''})"))
             evals[variant.name] = ev
-            cells[(variant.mode.value, variant.dynamic)] = _cell(ev)
             (out / "eval" / f"{variant.name}.json").write_text(json.dumps(
                 {"policy": str(models / variant.name), "variant": runtime.variant, **ev.to_dict()}, indent=2))
-            log(f"  {variant.name}: mean error {cells[(variant.mode.value, variant.dynamic)].text()} g")
-            stage(f"evaluate {variant.name}", t0)
+            log(f"  {variant.name}: mean error {Cell.from_report(ev.report).text()} g")
 
-    method = f"AnyTouch ({config.encoder.name if config.encoder else config.preset}, sim)"
+    cells = {v.name: Cell.from_report(evals[config.same_run(v).name].report) for v in VARIANTS}
+    ordered = orderings(cells)
+    labels = row_labels(config)
     title = (f"Simulated pouring, {config.initial_g:g} g -> {config.target_g:g} g, {config.eval_episodes} evaluation "
-             f"episodes, {config.episodes} demonstrations ({', '.join(config.sensors)})")
-    text = render_text(cells, method=method, expert=expert_cell, title=title)
-    notes = [f"encoder: {source}; fine-tune = {config.finetune} for {config.finetune_epochs} epochs, freeze = head "
-             f"only for {config.frozen_epochs} epochs on cached embeddings",
+             f"episodes per cell, {config.episodes} demonstrations")
+    text = render_text(cells, labels, expert=expert, header=[title, *header], ordered=ordered)
+    notes = [f"fine-tune = {config.finetune} for {config.finetune_epochs} epochs, freeze = head only for "
+             f"{config.frozen_epochs} epochs on cached embeddings; the same for every row",
              "dynamic = 3 consecutive frames per window; static = the newest frame repeated 3x",
-             "mean ± std of |poured - target| over the evaluation episodes (EVAL seeds, disjoint from the demos)",
-             f"total time {time.perf_counter() - start:.0f} s; per stage (s): {timing}"]
-    (out / "table.md").write_text(render_markdown(cells, method=method, expert=expert_cell, title=title,
-                                                  notes=notes))
+             "cell: mean ± 95 % CI half-width (Student t) of |poured - target| over the evaluation episodes (EVAL "
+             "seeds, disjoint from the demos); timeouts = episodes that hit the tick cap, counted as they stand",
+             f"total time {time.perf_counter() - start:.0f} s; per stage (s): {stage.wall}; CPU s per stage (this "
+             f"process and its workers): {stage.cpu}"]
+    (out / "table.md").write_text(render_markdown(cells, labels, expert=expert, title=title, header=header,
+                                                  ordered=ordered, notes=notes))
     plot_pours(evals, out / "pours.png")
-    plot_errors({name: [e.abs_error_g for e in ev.report.episodes] for name, ev in evals.items()},
-                out / "errors.png", title=title)
+    plot_errors({**cells, "expert": expert}, out / "errors.png", title=title)
     seconds = time.perf_counter() - start
     table = {
-        "title": title, "method": method, "initial_g": config.initial_g, "target_g": config.target_g,
+        "title": title, "header": header, "initial_g": config.initial_g, "target_g": config.target_g,
         "demonstrations": config.episodes, "eval_episodes": config.eval_episodes, "seed": config.seed,
-        "encoder_source": source,
-        "results": {name: {"mode": v.mode.value, "dynamic": v.dynamic, **evals[name].report.summary()}
-                    for v in VARIANTS for name in [v.name]},
-        "expert": es, "timing_s": timing, "seconds": round(seconds, 1),
+        "pretrained": config.pretrained,
+        "encoders": {init.value: config.encoder_source(init) for init in Init},
+        "rows": [{"method": label.method, "dynamic": label.dynamic, "init": init.value, "frames": frames,
+                  "cells": {mode.value: Variant(init, mode, frames).name for mode in COLUMNS}}
+                 for (init, frames), label in zip(ROWS, labels, strict=True)],
+        "cells": {v.name: {"init": v.init.value, "mode": v.mode.value, "frames": v.frames, "dynamic": v.dynamic,
+                           "run": config.same_run(v).name, **cells[v.name].to_dict(),
+                           "summary": evals[config.same_run(v).name].report.summary()} for v in VARIANTS},
+        "orderings": [o.to_dict() for o in ordered],
+        "expert": {**expert.to_dict(), "summary": expert_report.summary()},
+        "settings": {"finetune": config.finetune, "finetune_epochs": config.finetune_epochs,
+                     "frozen_epochs": config.frozen_epochs, "sensors": list(config.sensors), "amp": amp},
+        "timing_s": stage.wall, "cpu_s": stage.cpu, "seconds": round(seconds, 1),
         "files": {"table_md": "table.md", "pours_png": "pours.png", "errors_png": "errors.png",
                   "models": "models/", "eval": "eval/", "bags": str(bags)},
     }

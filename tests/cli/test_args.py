@@ -153,7 +153,7 @@ REQUIRED = {
     ("train", "--epochs", "0", "must be an integer >= 1"),
     ("train", "--threads", "0", "must be an integer >= 1, got '0'"),
     ("demo", "--threads", "0", "must be an integer >= 1"),
-    ("demo", "--eval-episodes", "0", "must be an integer >= 1"),
+    ("demo", "--episodes-per-cell", "0", "must be an integer >= 1"),
     ("demo", "--target-g", "nan", "must be a finite number in (0, 1000]"),
     ("eval", "--threads", "0", "must be an integer >= 1"),
     ("eval", "--initial-g", "inf", "must be a finite number in (0, 1000]"),

@@ -10,8 +10,8 @@ from anytouch_policy.cli.main import main
 
 def test_eval_cli_json_and_plot(demo, capsys, tmp_path):
     plot = tmp_path / "pour.png"
-    code = main(["eval", "--policy", str(demo / "models" / "frozen-dynamic"), "--episodes", "1", "--seed", "3",
-                 "--json", "--plot", str(plot), "--threads", "2"])
+    code = main(["eval", "--policy", str(demo / "models" / "pretrained-frozen-dynamic"), "--episodes", "1",
+                 "--seed", "3", "--json", "--plot", str(plot), "--threads", "2"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["episodes"][0]["seed"] == 1_000_000_000 + 3 * 10_000
@@ -21,7 +21,7 @@ def test_eval_cli_json_and_plot(demo, capsys, tmp_path):
 
 def test_eval_checks_the_plot_path_before_any_episode(demo, capsys, tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    code = main(["eval", "--policy", str(demo / "models" / "frozen-static"), "--episodes", "1", "--json",
+    code = main(["eval", "--policy", str(demo / "models" / "pretrained-frozen-static"), "--episodes", "1", "--json",
                  "--plot", str(tmp_path / "file" / "x.png")])
     assert code == 2
     captured = capsys.readouterr()
@@ -36,7 +36,7 @@ def test_eval_prints_the_report_before_the_plot_can_fail(demo, capsys, tmp_path,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(anytouch_policy.eval.policy, "plot_pours", disk_full)
-    code = main(["eval", "--policy", str(demo / "models" / "frozen-static"), "--episodes", "1", "--json",
+    code = main(["eval", "--policy", str(demo / "models" / "pretrained-frozen-static"), "--episodes", "1", "--json",
                  "--plot", str(tmp_path / "x.png")])
     assert code == 2
     captured = capsys.readouterr()

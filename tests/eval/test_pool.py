@@ -21,7 +21,7 @@ def test_the_expert_on_two_workers_gives_the_sequential_reports_in_order():
     assert seen == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("variant", ["finetune-dynamic", "frozen-static"])
+@pytest.mark.parametrize("variant", ["pretrained-finetune-dynamic", "pretrained-frozen-static"])
 def test_a_policy_bundle_on_two_workers_gives_the_sequential_reports_and_traces(demo, variant):
     runtime = PolicyRuntime.from_bundle(demo / "models" / variant)
     alone = evaluate_policy(runtime, episodes=3, seed=7)

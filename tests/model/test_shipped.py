@@ -46,8 +46,12 @@ def _demo(*argv: str):
     return demo_config(parser.parse_args(["--out", "/tmp/unused-demo", *argv]))
 
 
-def test_demo_defaults_to_the_shipped_encoder_and_keeps_the_random_baseline():
-    assert _demo().encoder == SHIPPED_ENCODER
-    baseline = _demo("--preset", "anytouch-small")
-    assert baseline.encoder is None and baseline.preset == "anytouch-small"
-    assert _demo("--quick").encoder is None
+def test_the_demo_runs_its_pretrained_rows_from_the_shipped_encoder():
+    default = _demo()
+    assert default.encoder == SHIPPED_ENCODER and default.pretrained
+    assert default.preset == "anytouch-small"  # the random-init row, run beside the pretrained ones
+    without = _demo("--encoder", "none")  # every row from the random init
+    assert without.encoder is None and without.preset == "anytouch-small"
+    assert _demo("--preset", "anytouch-tiny").encoder == SHIPPED_ENCODER  # --preset picks the random row only
+    quick = _demo("--quick")
+    assert quick.encoder is None and quick.preset == "anytouch-tiny"
