@@ -41,7 +41,7 @@ from anytouch_policy.train.trainers import bfloat16_is_native
 def cpu_seconds() -> float:
     """User + system CPU time of this process and its children so far (the evaluation workers included): what a
     stage costs apart from the machine's load, which on a shared machine inflates the wall-clock time."""
-    import psutil  # type: ignore[import-untyped]  # its stubs (types-psutil) are not in requirements.txt yet
+    import psutil
 
     me = psutil.Process()
     t = me.cpu_times()
