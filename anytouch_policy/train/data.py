@@ -74,9 +74,16 @@ def prepare(config: TrainConfig, *, log: Callable[[str], None] = print) -> Prepa
                            f"found {len(episodes)}")
     sensors = policy_sensors(episodes, config.sensors)
     spec = WindowSpec(frames=config.frames, stride=config.stride)
-    ticks = [decision_ticks(align_episode(ep, sensors=[n for n, _ in sensors], spec=spec)) for ep in episodes]
-    strata = [(ep.meta.initial_g, ep.meta.target_g) for ep in episodes]
-    train_eps, val_eps = split_episodes(len(episodes), val_fraction=config.val_fraction, seed=config.seed,
+    ticks = [align_episode(ep, sensors=[n for n, _ in sensors], spec=spec) for ep in episodes]
+    return assemble(ticks, sensors=sensors, config=config, skipped=skipped)
+
+
+def assemble(ticks: list[EpisodeTicks], *, sensors: list[tuple[str, SensorType]], config: TrainConfig,
+             skipped: list[tuple[str, str]]) -> Prepared:
+    """Aligned episodes -> samples: ticks cut at the decision, labels, conditioning, decision points and the split."""
+    ticks = [decision_ticks(t) for t in ticks]
+    strata = [(t.episode.meta.initial_g, t.episode.meta.target_g) for t in ticks]
+    train_eps, val_eps = split_episodes(len(ticks), val_fraction=config.val_fraction, seed=config.seed,
                                         strata=strata)
     counts = [len(t.t_ns) for t in ticks]
     episode = np.repeat(np.arange(len(ticks)), counts)
