@@ -10,7 +10,8 @@ Each tick (a timer at control_rate_hz) takes the newest anytouch/embedding of ev
   tick that finds the worker busy publishes `wait`. Every tick publishes exactly one action on time.
 The step is the tool-frame rotation of conversions.action_to_msgs (stamp = tick time). A policy that compares with
 the start of the pour (reference mode episode_start) takes its reference from the first decision after start-up
-and after every episode/event `start` (PolicyRuntime.reset()).
+and after every episode/event `start` (PolicyRuntime.reset()). Once the head decides `retract`, every decision is
+`retract` until that reset, as the expert it learnt from does (stale-touch `wait`s still win).
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ FLAGS = Flags(
     "val_fraction", Flag("class_weights", help="plain (unweighted) cross-entropy"),
     Flag("augment", "--no-augment", const=None, help="finetune: no colour jitter"), Flag("augment.hflip", "--hflip"),
     "cache_dir", Flag("use_cache", "--no-cache", help="frozen: encode without the on-disk cache"),
-    "precision", "select", "amp", "device", "threads", "seed", "skip_bad", Flag("progress", help="no progress bars"),
+    "precision", "select", "labels", "amp", "device", "threads", "seed", "skip_bad",
+    Flag("progress", help="no progress bars"),
     one_of=[("encoder", "preset")],
 )
 

@@ -165,10 +165,13 @@ def align_episode(episode: Episode, *, sensors: Sequence[str], spec: WindowSpec)
 
 def split_episodes(count: int, *, val_fraction: float = 0.2, seed: int = 0,
                    strata: Sequence[object] | None = None) -> tuple[list[int], list[int]]:
-    """Episode indices for training and validation: seeded shuffle, at least one episode on each side.
+    """Episode indices for training and validation: seeded shuffle, round(val_fraction * count) validation episodes
+    (at least one, and at least one left to train on).
 
-    With `strata` (one label per episode, e.g. its (initial_g, target_g) pair) each stratum is split on its own,
-    so every pair appears in training; the validation share is still at least one episode overall.
+    With `strata` (one label per episode, e.g. its (initial_g, target_g) pair) each stratum gives its own share and
+    keeps at least one episode in training, so every pair that repeats is trained on. Strata too small for a share
+    (a pair drawn once, as `sim record` draws them) then fill the validation set up to its size, from pairs that keep
+    a training episode first: episodes whose pair is not trained on are validation on unseen pairs.
     """
     if count < 2:
         raise ConfigError(f"need at least 2 episodes to split training/validation by episode, got {count}")
@@ -177,20 +180,25 @@ def split_episodes(count: int, *, val_fraction: float = 0.2, seed: int = 0,
     if strata is not None and len(strata) != count:
         raise ConfigError(f"strata has {len(strata)} labels for {count} episodes")
     rng = np.random.default_rng(seed)
+    wanted = min(max(1, int(round(val_fraction * count))), count - 1)
     groups: dict[object, list[int]] = {}
     for i in range(count):
         groups.setdefault(strata[i] if strata is not None else 0, []).append(i)
-    train: list[int] = []
     val: list[int] = []
+    rest: list[tuple[object, int]] = []  # (stratum, episode) not yet in validation, shuffled within the stratum
     for key in sorted(groups, key=repr):
         members = [int(i) for i in rng.permutation(groups[key])]
-        n_val = int(round(val_fraction * len(members))) if len(members) > 1 else 0
-        n_val = min(n_val, len(members) - 1)
-        val += members[:n_val]
-        train += members[n_val:]
-    if not val:  # every stratum too small: take one episode from the largest
-        largest = max(groups.values(), key=len)
-        moved = next(i for i in train if i in largest)
-        train.remove(moved)
-        val.append(moved)
-    return sorted(train), sorted(val)
+        share = min(int(round(val_fraction * len(members))), len(members) - 1)
+        val += members[:share]
+        rest += [(key, i) for i in members[share:]]
+    left = {key: sum(1 for k, _ in rest if k == key) for key in groups}
+    order = [rest[j] for j in rng.permutation(len(rest))]
+    for keep_pair in (True, False):  # top up: first episodes whose pair keeps another in training
+        for key, i in order:
+            if len(val) >= wanted:
+                break
+            if i not in val and (left[key] > 1 or not keep_pair):
+                val.append(i)
+                left[key] -= 1
+    train = [i for i in range(count) if i not in val]
+    return train, sorted(val)

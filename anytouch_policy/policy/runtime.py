@@ -30,6 +30,8 @@ class PolicyRuntime:
 
     A policy with reference mode "episode_start" keeps the embeddings of its first decision after construction or
     `reset()` as the episode reference: call `reset()` whenever a new pour starts (a new grasp of the cylinder).
+    Once it decides RETRACT it keeps retracting until `reset()`, as the expert it learnt from does: the head is
+    trained on the ticks up to that decision only (train.data), so it is never asked what follows it.
     """
 
     def __init__(self, path: Path, *, config: PolicyConfig, head: PolicyHead, device: str = "auto",
@@ -49,6 +51,7 @@ class PolicyRuntime:
         self._device, self._precision = device, precision
         self._encoder: EncoderRuntime | None = None
         self._reference: dict[str, np.ndarray] | None = None
+        self._retracting = False
 
     @classmethod
     def from_bundle(cls, path: Path | str, *, device: str = "auto", precision: Precision | str = "float32",
@@ -72,9 +75,15 @@ class PolicyRuntime:
         """The episode reference embeddings kept so far (None before the first decision of a pour)."""
         return self._reference
 
+    @property
+    def retracting(self) -> bool:
+        """Whether this pour has decided RETRACT (every later decision is RETRACT until reset())."""
+        return self._retracting
+
     def reset(self) -> None:
-        """A new pour starts: the next decision's embeddings become the episode reference."""
+        """A new pour starts: the next decision's embeddings become the episode reference, and it may pour again."""
         self._reference = None
+        self._retracting = False
 
     def encoder_runtime(self, *, device: str = "auto", precision: Precision | str = "float32",
                         threads: int | None = None) -> EncoderRuntime:
@@ -109,7 +118,8 @@ class PolicyRuntime:
                           reference: Mapping[str, np.ndarray] | None = None) -> Decision:
         """Head only: one embedding (D,) per sensor name in self.sensors (what the ROS policy node calls at 5 Hz).
 
-        `reference` overrides the kept episode reference (first embeddings after reset()) for this call.
+        `reference` overrides the kept episode reference (first embeddings after reset()) for this call, which then
+        stands alone: it neither reads nor sets the pour's RETRACT latch. `probs` are always the head's.
         """
         emb = self._stack(embeddings, "decide_embeddings")
         ref = None
@@ -128,7 +138,11 @@ class PolicyRuntime:
             probs = torch.softmax(logits.float(), dim=0).numpy()
         if not np.isfinite(probs).all():  # argmax of NaN is 0: it would pour
             raise ConfigError(f"decide_embeddings: the head gave non-finite probabilities {probs}: no decision")
-        return Decision(action=Action(int(probs.argmax())), probs=probs)
+        action = Action(int(probs.argmax()))
+        if reference is None:
+            self._retracting = self._retracting or action is Action.RETRACT
+            action = Action.RETRACT if self._retracting else action
+        return Decision(action=action, probs=probs)
 
     def _encoder_runtime(self) -> EncoderRuntime:
         if self._encoder is None:

@@ -21,6 +21,15 @@ Count = Annotated[int, AT_LEAST_1]
 Rate = Annotated[float, LEARNING_RATE]
 
 
+class LabelMode(StrEnum):
+    """Which labels the head learns (train.data): what the expert did at every tick, or ticks up to its decision
+    with hindsight targets (what makes a policy over many targets read its target input)."""
+
+    AUTO = "auto"  # hindsight when the demonstrations' targets differ, demonstrated when they share one
+    DEMONSTRATED = "demonstrated"
+    HINDSIGHT = "hindsight"
+
+
 class TrainMode(StrEnum):
     """Frozen: the encoder is a fixed feature extractor (embeddings cached), only the head trains.
     Finetune: encoder (all, or its last N blocks) and head train together on augmented frames."""
@@ -67,6 +76,10 @@ class TrainConfig:
         default=Selection.VAL_LOSS, description="epoch saved as the bundle: lowest validation loss, or the last (end "
                                                 "of the schedule)")
     seed: Annotated[int, NONNEGATIVE] = 0
+    labels: LabelMode = Field(
+        default=LabelMode.AUTO, description="demonstrated: the expert's action at every tick; hindsight: ticks up to "
+                                            "its decision, half relabelled with other targets; auto: hindsight when "
+                                            "the demonstrations' targets differ")
     class_weights: bool = Field(default=True, description="inverse-frequency weights in the loss (wait/pour dominate, "
                                                           "retract is rare)")
     augment: Augment | None = Field(default_factory=Augment, description="finetune: per-episode colour jitter")

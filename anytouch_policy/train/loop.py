@@ -18,7 +18,7 @@ from anytouch_policy.distributed import DistContext
 from anytouch_policy.errors import TrainingError
 from anytouch_policy.model.optim import build_schedule
 from anytouch_policy.train.config import TrainConfig
-from anytouch_policy.train.data import Prepared, class_weights
+from anytouch_policy.train.data import Prepared, class_weights, relabel, training_class_counts
 from anytouch_policy.train.metrics import EpochMetrics, History, confusion
 from anytouch_policy.train.trainers import Trainer
 
@@ -32,7 +32,7 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
     """The epoch loop; returns the history and the state dict of the best epoch."""
     train_samples = data.samples_of(data.train_episodes)
     val_samples = data.samples_of(data.val_episodes)
-    counts = data.class_counts(data.train_episodes)
+    counts = training_class_counts(data, config.seed)
     weights = torch.from_numpy(class_weights(counts) if config.class_weights else
                                np.ones(len(Action), np.float32)).to(ctx.device)
     loss_fn = nn.CrossEntropyLoss(weight=weights, reduction="none")
@@ -40,7 +40,8 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
     trainer.net.head.logit_adjust.copy_(torch.where(weights > 0, -torch.log(weights.clamp(min=1e-12)), 0.0))
     trainer.model = ctx.wrap(trainer.net)
     optimizer = torch.optim.AdamW(trainer.param_groups())
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.seed)  # the batch list: the same on every rank
+    relabel_rng = np.random.default_rng([config.seed, 2, ctx.rank])
     epochs = config.total_epochs
     per_epoch = len(ctx.shard(trainer.batches(train_samples, np.random.default_rng(config.seed))))
     steps = epochs * per_epoch
@@ -59,8 +60,9 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
         bar = tqdm(mine, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
                    disable=not (config.progress and ctx.is_main))
         for step, idx in enumerate(bar, start=1):
-            logits = trainer.forward(idx, train=True)
-            y = labels[torch.from_numpy(idx).to(ctx.device)]
+            cond, y_np = relabel(data, idx, relabel_rng)
+            logits = trainer.forward(idx, train=True, cond=cond)
+            y = torch.from_numpy(y_np).to(ctx.device)
             per = loss_fn(logits, y)
             loss = per.sum() / weights[y].sum()
             _stop_if_not_finite(loss, ctx, epoch=epoch, step=step, lr=[float(v) for v in scheduler.get_last_lr()])

@@ -42,7 +42,7 @@ from anytouch_policy.schema import dump
 from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train.cache import CacheStats, EmbeddingCache, default_cache_dir, embed_ticks
 from anytouch_policy.train.config import TrainConfig, TrainMode
-from anytouch_policy.train.data import Prepared, prepare
+from anytouch_policy.train.data import Prepared, prepare, training_class_counts
 from anytouch_policy.train.loop import fit
 from anytouch_policy.train.metrics import EpochMetrics, History, plot_curves
 from anytouch_policy.train.nets import FinetuneNet
@@ -89,7 +89,8 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]) ->
     names = [n for n, _ in data.sensors]
     log(f"{len(data.ticks)} episodes ({len(data.train_episodes)} train, {len(data.val_episodes)} validation), "
         f"sensors {names}, {len(data.labels)} ticks (train class counts "
-        f"{dict(zip([a.label for a in Action], data.class_counts(data.train_episodes).tolist(), strict=True))}), "
+        f"{dict(zip([a.label for a in Action], training_class_counts(data, config.seed).tolist(), strict=True))}, "
+        f"{data.label_mode.value} labels), "
         f"{data.dropped_ticks} early ticks without a full window dropped")
     with tempfile.TemporaryDirectory(prefix="anytouch-train-") as tmp:
         if config.encoder is not None:
@@ -150,8 +151,9 @@ def _summary(config: TrainConfig, data: Prepared, history: History, ctx: DistCon
         "samples": {"train": int(len(data.samples_of(data.train_episodes))),
                     "val": int(len(data.samples_of(data.val_episodes)))},
         "train_class_counts": dict(zip([a.label for a in Action],
-                                       data.class_counts(data.train_episodes).tolist(), strict=True)),
+                                       training_class_counts(data, config.seed).tolist(), strict=True)),
         "pairs_g": data.pairs(data.train_episodes),
+        "labels": data.label_mode.value,
         "skipped": [{"bag": b, "reason": r} for b, r in data.skipped],
         "dropped_ticks": data.dropped_ticks,
         "epochs": config.total_epochs,

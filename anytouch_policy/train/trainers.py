@@ -40,7 +40,8 @@ class Trainer:
     def batches(self, samples: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         raise NotImplementedError
 
-    def forward(self, idx: np.ndarray, *, train: bool) -> torch.Tensor:
+    def forward(self, idx: np.ndarray, *, train: bool, cond: np.ndarray | None = None) -> torch.Tensor:
+        """Logits of samples `idx`, conditioned on their own conditioning or on `cond` (B, C) (train.data.relabel)."""
         raise NotImplementedError
 
     def param_groups(self) -> list[dict]:
@@ -63,10 +64,11 @@ class FrozenTrainer(Trainer):
         order = rng.permutation(samples)
         return [order[i:i + self.config.batch_size] for i in range(0, len(order), self.config.batch_size)]
 
-    def forward(self, idx: np.ndarray, *, train: bool) -> torch.Tensor:
+    def forward(self, idx: np.ndarray, *, train: bool, cond: np.ndarray | None = None) -> torch.Tensor:
         i = torch.from_numpy(idx).to(self.device)
         net = self.model if train else self.net
-        return net(self.emb[i], self.ref[i] if self.use_ref else None, self.cond[i])
+        c = self.cond[i] if cond is None else torch.from_numpy(cond).to(self.device)
+        return net(self.emb[i], self.ref[i] if self.use_ref else None, c)
 
     def param_groups(self) -> list[dict]:
         return param_groups(self.net, weight_decay=self.config.weight_decay, lr=self.config.lr)
@@ -101,7 +103,7 @@ class FinetuneTrainer(Trainer):
         step = cfg.episodes_per_batch
         return [np.concatenate([chunks[j] for j in order[i:i + step]]) for i in range(0, len(order), step)]
 
-    def forward(self, idx: np.ndarray, *, train: bool) -> torch.Tensor:
+    def forward(self, idx: np.ndarray, *, train: bool, cond: np.ndarray | None = None) -> torch.Tensor:
         eps = self.data.episode[idx]
         windows = self.frames[torch.from_numpy(self.rows[idx])]  # (B, K, 3, S, S, 3) uint8
         ref_idx = None
@@ -114,11 +116,11 @@ class FinetuneTrainer(Trainer):
             groups = eps
         x = to_input(windows, groups=groups, augment=self.config.augment if train else None,
                      rng=self.aug_rng).to(self.device)
-        cond = torch.from_numpy(self.data.conditioning[idx]).to(self.device)
+        c = torch.from_numpy(self.data.conditioning[idx] if cond is None else cond).to(self.device)
         n = len(idx)
         net = self.model if train else self.net
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
-            logits = net(x[:n], x[n:] if self.use_ref else None, ref_idx, cond)
+            logits = net(x[:n], x[n:] if self.use_ref else None, ref_idx, c)
         return logits.float()
 
     def param_groups(self) -> list[dict]:

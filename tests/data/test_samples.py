@@ -107,6 +107,19 @@ def test_episode_split_never_leaks_and_is_seeded():
         split_episodes(1)
 
 
+def test_split_by_pair_keeps_a_validation_share_when_pairs_do_not_repeat():
+    distinct = [(80.0 + i * 0.5, 20.0 + i) for i in range(60)]  # `sim record`: every episode draws its own pair
+    train, val = split_episodes(60, val_fraction=0.2, seed=0, strata=distinct)
+    assert len(val) == 12 and len(train) == 48 and not set(train) & set(val)  # was 59/1
+    twice = [p for p in distinct[:30] for _ in range(2)]
+    train, val = split_episodes(60, val_fraction=0.2, seed=3, strata=twice)
+    assert len(val) == 12 and {twice[i] for i in train} == set(twice)  # every repeated pair still trained on
+    mixed = [(100.0, 60.0)] * 10 + distinct[:10]
+    train, val = split_episodes(20, val_fraction=0.2, seed=1, strata=mixed)
+    assert len(val) == 4 and (100.0, 60.0) in {mixed[i] for i in train}
+    assert split_episodes(20, val_fraction=0.2, seed=1, strata=mixed) == (train, val)
+
+
 def test_incomplete_corrupt_and_missing_topic_bags(tmp_path, capsys):
     bags = tmp_path / "bags"
     write_known_bag(bags / "good_a")

@@ -200,3 +200,25 @@ def test_non_finite_head_weights_are_refused_at_save_and_at_load(tmp_path, tiny_
     _edit(path, weights={"file": "model.safetensors", "sha256": file_sha256(path / "model.safetensors")})
     with pytest.raises(BundleError, match=r"policy/model.safetensors: tensor\(s\) logit_adjust hold NaN or inf"):
         PolicyRuntime.from_bundle(path, device="cpu")
+
+
+def test_the_runtime_keeps_retracting_once_it_has_decided(tmp_path, tiny_encoder):
+    """After a RETRACT decision every decision of the pour is RETRACT (with the head's own probs) until reset(), as
+    the expert does; a call with an explicit reference stands alone."""
+    path, _ = make_bundle(tmp_path / "policy", tiny_encoder)
+    rt = PolicyRuntime.from_bundle(path, device="cpu")
+    with torch.no_grad():
+        rt.head.mlp[-1].weight.zero_()
+        rt.head.mlp[-1].bias.zero_()  # the decision is now the logit adjustment alone
+    say = {a: torch.tensor([5.0 if b is a else 0.0 for b in Action]) for a in Action}
+    e = embeddings(1)
+    rt.head.logit_adjust.copy_(say[Action.POUR])
+    assert rt.decide_embeddings(e, initial_g=100, target_g=60).action is Action.POUR and not rt.retracting
+    rt.head.logit_adjust.copy_(say[Action.RETRACT])
+    assert rt.decide_embeddings(e, initial_g=100, target_g=60).action is Action.RETRACT and rt.retracting
+    rt.head.logit_adjust.copy_(say[Action.POUR])
+    latched = rt.decide_embeddings(e, initial_g=100, target_g=60)
+    assert latched.action is Action.RETRACT and int(latched.probs.argmax()) == int(Action.POUR)
+    assert rt.decide_embeddings(e, initial_g=100, target_g=60, reference=e).action is Action.POUR
+    rt.reset()
+    assert not rt.retracting and rt.decide_embeddings(e, initial_g=100, target_g=60).action is Action.POUR
