@@ -6,7 +6,9 @@ each state's instant:
 
 - ridge-regression R^2 (standardised features, alpha chosen on a validation part of the training scenarios; test
   on other scenarios) for poured mass since the start of the pour, flow rate and the grip load, per sensor, over the
-  pour states; each sensor reads its own token, DuraGel (never trained) the universal one;
+  pour states; each sensor reads its own token, DuraGel (never trained) the universal one. Poured mass and flow
+  rate read the window's embedding together with its difference to the embedding of the pour's first window (one
+  window cannot tell how much has left when fills differ); the grip load reads the window alone (`FEATURES`);
 - cross-sensor retrieval: a GelSight Mini window -> the DIGIT window of the same state among every state's DIGIT
   window (other scenarios and other times of the same scenario), top-1 accuracy, with the sensor-specific tokens and
   with the universal token; and Mini -> DuraGel with the universal token. Chance is 1/N.
@@ -34,6 +36,12 @@ from anytouch_policy.schema import config
 
 #: Regression targets (fields of states.jsonl) over the pour states.
 TARGETS = ("poured_g", "flow_g_s", "load_n")
+#: Targets that need the start of the pour: one window cannot tell how much of a fill has left since the start when
+#: fills differ across scenarios, so their features are the window's embedding and its difference to the embedding
+#: of the same scenario's first pour window (what a pouring policy also has: it saw the start of its own pour).
+FROM_START = ("poured_g", "flow_g_s")
+FEATURES = {t: ("the window's embedding and (embedding - the embedding of its scenario's first pour window)"
+                if t in FROM_START else "the window's embedding") for t in TARGETS}
 #: Share of pour scenarios whose states train the ridge probes (the rest test them).
 TRAIN_SHARE = 0.7
 QUERY, CANDIDATE, UNSEEN = "gelsight_mini", "digit", "duragel"
@@ -120,6 +128,23 @@ def pour_split(states: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(pours), np.array([states[i]["scenario"] in train_ids for i in pours])
 
 
+def first_pour_window(states: list[dict], pours: np.ndarray) -> np.ndarray:
+    """For each pour state (indices `pours` into `states`), the index of its scenario's earliest pour state."""
+    first: dict[str, int] = {}
+    for i in pours:
+        scenario = states[i]["scenario"]
+        if scenario not in first or states[i]["t_s"] < states[first[scenario]]["t_s"]:
+            first[scenario] = int(i)
+    return np.array([first[states[i]["scenario"]] for i in pours], dtype=int)
+
+
+def target_features(x: np.ndarray, states: list[dict], pours: np.ndarray, target: str) -> np.ndarray:
+    """Probe features of the pour states for one target (FEATURES says which)."""
+    if target not in FROM_START:
+        return x[pours]
+    return np.concatenate([x[pours], x[pours] - x[first_pour_window(states, pours)]], axis=1)
+
+
 def encoder_figures(encoder: torch.nn.Module, probe: ProbeSet) -> dict:
     """Regression R^2 per sensor and target, retrieval accuracies, for one frozen encoder."""
     from anytouch_policy.sensors import SensorType
@@ -131,8 +156,9 @@ def encoder_figures(encoder: torch.nn.Module, probe: ProbeSet) -> dict:
     pours, train = pour_split(probe.states)
     regression = {}
     for sensor, x in emb.items():
-        regression[sensor] = {t: round(ridge_r2(x[pours], np.array([probe.states[i][t] for i in pours], float),
-                                                train), 4) for t in TARGETS}
+        regression[sensor] = {t: round(ridge_r2(target_features(x, probe.states, pours, t),
+                                                np.array([probe.states[i][t] for i in pours], float), train), 4)
+                              for t in TARGETS}
     uni = {s: embed(encoder, probe.windows[s], universal) for s in (QUERY, CANDIDATE)}
     retrieval = {
         f"{QUERY}_to_{CANDIDATE}_specific": top1_accuracy(emb[QUERY], emb[CANDIDATE]),
@@ -156,7 +182,7 @@ def compare(encoders: dict[str, torch.nn.Module], probe: ProbeSet) -> dict:
     names = list(figures)
     out = {"states": len(probe.states), "pour_states": {"train": int(train.sum()), "test": int((~train).sum())},
            "retrieval_candidates": len(probe.states), "retrieval_chance": round(1 / len(probe.states), 5),
-           "targets": list(TARGETS), "encoders": figures}
+           "targets": list(TARGETS), "features": FEATURES, "encoders": figures}
     if len(names) >= 2:
         base, best = figures[names[0]], figures[names[-1]]
         out["above_baseline"] = {

@@ -44,12 +44,15 @@ def touch_tensor(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
     return torch.from_numpy(stack).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def augment_touch(frames: torch.Tensor, generator: torch.Generator, jitter: Jitter = OFFICIAL_JITTER) -> torch.Tensor:
-    """Flips and colour jitter with one draw for the whole clip (F, 3, S, S) in [0, 1]."""
+def augment_touch(frames: torch.Tensor, generator: torch.Generator,
+                  jitter: Jitter | None = OFFICIAL_JITTER) -> torch.Tensor:
+    """Flips and colour jitter (None: flips only) with one draw for the whole clip (F, 3, S, S) in [0, 1]."""
     if float(torch.rand(1, generator=generator)) < 0.5:
         frames = TF.horizontal_flip(frames)
     if float(torch.rand(1, generator=generator)) < 0.5:
         frames = TF.vertical_flip(frames)
+    if jitter is None:
+        return frames
     order = torch.randperm(4, generator=generator).tolist()
     factors = [
         _uniform(generator, max(0.0, 1 - jitter.brightness), 1 + jitter.brightness),

@@ -83,7 +83,7 @@ def build_dataset(config: PretrainConfig, encoder: EncoderConfig, towers: ClipTo
                               seed=config.seed, hard_negatives=config.hard_negatives, **kwargs)
     dataset.add_touch_pools(config.batch_size)
     if config.stage is Stage.ALIGN:
-        dataset.add_match_pools(max(1, config.batch_size // 2))
+        dataset.add_match_pools(max(1, config.batch_size // 2), aligned=config.weights.cross_sensor_nce > 0)
     return dataset
 
 

@@ -24,7 +24,13 @@ from open_clip.tokenizer import SimpleTokenizer
 from torch.utils.data import Dataset
 
 from anytouch_policy.errors import ConfigError
-from anytouch_policy.pretrain.augment import augment_touch, normalize_touch, touch_tensor, vision_tensor
+from anytouch_policy.pretrain.augment import (
+    OFFICIAL_JITTER,
+    augment_touch,
+    normalize_touch,
+    touch_tensor,
+    vision_tensor,
+)
 from anytouch_policy.pretrain.bag_clips import BagClip, BagClips
 from anytouch_policy.pretrain.config import ClipKind
 from anytouch_policy.pretrain.manifest import TouchRecord
@@ -44,10 +50,13 @@ class Pool:
     clip: ClipKind
     members: tuple[int, ...]  # sample indices (touch) or anchor indices (match)
     batch_size: int
+    sensors: tuple[int, int] | None = None  # match pools by sensor pair: (anchor slot, positive slot)
 
     @property
     def name(self) -> str:
-        return f"{self.kind}:{self.clip}"
+        if self.sensors is None:
+            return f"{self.kind}:{self.clip}"
+        return f"{self.kind}:{self.clip}:{self.sensors[0]}>{self.sensors[1]}"
 
 
 @dataclass
@@ -126,6 +135,7 @@ class PretrainDataset(Dataset):
         self._partners: dict[int, tuple[list[int], list[int]]] = {}  # anchor -> (positives, its group)
         self._same_kind: dict[ClipKind, list[int]] = {}
         self._same_object: dict[int, list[int]] = {}  # anchor -> its object's samples of its kind, other positions
+        self.aligned_matching = False  # see add_match_pools
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -138,8 +148,16 @@ class PretrainDataset(Dataset):
             if members:
                 self.pools.append(Pool(PoolKind.TOUCH, kind, members, batch_size))
 
-    def add_match_pools(self, anchors_per_batch: int) -> int:
-        """Matching pools over anchors that have a positive and a negative of the same kind; returns anchors."""
+    def add_match_pools(self, anchors_per_batch: int, *, aligned: bool = False) -> int:
+        """Matching pools over anchors that have a positive and a negative of the same kind; returns anchors.
+
+        `aligned` (for the cross-sensor InfoNCE): one pool per (anchor sensor, positive sensor), each anchor in one
+        of them (its positive sensor drawn once from the run seed), so a batch contrasts one sensor's anchors with
+        one other sensor's positives; and each triplet shares one flip draw without colour jitter (`_match_item`).
+        In a mixed batch the negatives that share the anchor's sensor look more alike than the positive of another
+        sensor does, and the InfoNCE then collapsed the embedding to one direction (models/README.md).
+        """
+        self.aligned_matching = aligned
         total = 0
         for kind in ClipKind:
             same = [i for i, s in enumerate(self.samples) if s.kind is kind]
@@ -162,13 +180,23 @@ class PretrainDataset(Dataset):
                         self._partners[i] = (positives, members)
                         self._same_object[i] = others
                         anchors.append(i)
-            if anchors:
+            if anchors and aligned:
+                pairs: dict[tuple[int, int], list[int]] = {}
+                for i in anchors:
+                    slots = sorted({int(self.samples[j].sensor) for j in self._partners[i][0]})
+                    slot = slots[derive_seed(self.seed, i) % len(slots)]
+                    self._partners[i] = ([j for j in self._partners[i][0] if int(self.samples[j].sensor) == slot],
+                                         self._partners[i][1])
+                    pairs.setdefault((int(self.samples[i].sensor), slot), []).append(i)
+                for pair in sorted(pairs):
+                    self.pools.append(Pool(PoolKind.MATCH, kind, tuple(sorted(pairs[pair])), anchors_per_batch, pair))
+            elif anchors:
                 self.pools.append(Pool(PoolKind.MATCH, kind, tuple(sorted(anchors)), anchors_per_batch))
-                total += len(anchors)
+            total += len(anchors)
         return total
 
     # ---- loading -----------------------------------------------------------------------------------------
-    def _touch_frames(self, index: int, generator: torch.Generator) -> torch.Tensor:
+    def _touch_frames(self, index: int, generator: torch.Generator, *, jitter: bool = True) -> torch.Tensor:
         sample = self.samples[index]
         if isinstance(sample, BagClip):
             assert self.bags is not None  # bag samples come with the BagClips that cut them
@@ -177,7 +205,7 @@ class PretrainDataset(Dataset):
             images = [read_rgb(p) for p in sample.touch]
         frames = touch_tensor(images, self.image_size)
         if self.augment:
-            frames = augment_touch(frames, generator)
+            frames = augment_touch(frames, generator, OFFICIAL_JITTER if jitter else None)
         return normalize_touch(frames)
 
     def _touch_item(self, index: int, generator: torch.Generator) -> dict:
@@ -211,9 +239,16 @@ class PretrainDataset(Dataset):
                 return positive, negative
 
     def _match_item(self, pool: Pool, anchor: int, generator: torch.Generator) -> dict:
+        """Anchor, positive and negative frames. Aligned matching: the triplet shares one flip draw and has no colour
+        jitter, so the positive shows the anchor's contact at the same place in its own sensor's colours (independent
+        flips mirror it in 3 of 4 triplets, and independent jitter makes colour the largest difference)."""
         positive, negative = self.match_partners(pool, anchor, generator)
-        return {role: (self._touch_frames(i, generator), int(self.samples[i].sensor))
-                for role, i in (("anchor", anchor), ("positive", positive), ("negative", negative))}
+        roles = (("anchor", anchor), ("positive", positive), ("negative", negative))
+        if not self.aligned_matching:
+            return {role: (self._touch_frames(i, generator), int(self.samples[i].sensor)) for role, i in roles}
+        state = generator.get_state()
+        return {role: (self._touch_frames(i, torch.Generator().set_state(state), jitter=False),
+                       int(self.samples[i].sensor)) for role, i in roles}
 
     def __getitem__(self, key: tuple[int, int, int]) -> dict:
         pool_id, index, epoch = key

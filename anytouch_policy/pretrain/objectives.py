@@ -159,7 +159,7 @@ class Alignment(nn.Module):
         pos_logits = self.match_head(anchor * positive).squeeze(-1)
         neg_logits = self.match_head(anchor * negative).squeeze(-1)
         match = matching_loss(pos_logits, neg_logits)
-        loss, terms = self.weights.match * match, {"match": match}
+        loss, terms = self.weights.match * match, {"match": match, "logit_scale": self.logit_scale}
         if self.weights.cross_sensor_nce > 0:
             every = torch.ones(anchor.shape[0], dtype=torch.bool, device=anchor.device)
             a_to_p, p_to_a, _ = contrastive_pair(anchor, positive, every, self.logit_scale)

@@ -77,15 +77,17 @@ class Recipe:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+STAGE2_STEPS = 400
 #: The shipped `anytouch-small` recipe (sized by measurement for about an hour on 2 CPU cores; models/README.md),
 #: and a seconds-long one with the same steps for tests and smoke runs.
 RECIPES: dict[str, Recipe] = {
     "anytouch-small": Recipe(bundle="anytouch-small", preset="anytouch-small", hours=0.4, data_seed=0,
                              stage1_epochs=2, stage1_lr=3e-4, stage2_epochs=0),
-    # what was tried on top (models/README.md): 240 steps of touch-only stage 2 left the cross-sensor terms at chance
+    # stage 1 then touch-only stage 2 with aligned matching batches (one sensor pair per batch, shared flips, no
+    # colour jitter; models/README.md, "What was tried")
     "anytouch-small-stage2": Recipe(bundle="anytouch-small", preset="anytouch-small", hours=0.4, data_seed=0,
-                                    stage1_epochs=2, stage1_lr=3e-4, stage2_epochs=1, stage2_max_steps=240,
-                                    stage2_lr=2e-4),
+                                    stage1_epochs=2, stage1_lr=3e-4, stage2_epochs=1, stage2_max_steps=STAGE2_STEPS,
+                                    stage2_lr=1e-4),
     "tiny": Recipe(bundle="anytouch-tiny", preset="anytouch-tiny", hours=0.003, data_seed=1, batch_size=8,
                    stage1_epochs=1, stage2_epochs=1, stage2_max_steps=20,
                    decoder=DecoderConfig(width=32, layers=1, heads=2)),

@@ -4,10 +4,21 @@ import numpy as np
 import pytest
 import torch
 
-from anytouch_policy.bench.probe import TARGETS, compare, load_probe_set, pour_split, probe_sensors, top1_accuracy
+from anytouch_policy.bench.probe import (
+    FROM_START,
+    TARGETS,
+    compare,
+    first_pour_window,
+    load_probe_set,
+    pour_split,
+    probe_sensors,
+    target_features,
+    top1_accuracy,
+)
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.sim.dataset import write_dataset
+from anytouch_policy.sim.probe import ridge_r2
 from anytouch_policy.sim.sensor_params import SensorSpec
 
 
@@ -28,6 +39,43 @@ def test_pour_split_keeps_scenarios_whole():
     pours, train = pour_split(states)
     assert len(pours) == 50 and 0 < train.sum() < 50
     assert not {states[i]["scenario"] for i in pours[train]} & {states[i]["scenario"] for i in pours[~train]}
+
+
+def _pours_of_different_fills(scenarios=20, steps=12, seed=0):
+    """Synthetic pours: the window's embedding sees the mass left in the cylinder, fills differ by scenario."""
+    rng = np.random.default_rng(seed)
+    states, x = [], []
+    for k in range(scenarios):
+        fill = rng.uniform(80, 200)
+        for t in rng.permutation(steps):  # state order need not be time order
+            poured = 5.0 * t
+            states.append({"kind": "pour", "scenario": f"sc{k:02d}", "t_s": float(t), "poured_g": poured})
+            x.append([fill - poured, rng.normal()])
+    states.append({"kind": "touch", "scenario": "sc99", "t_s": 0.0, "poured_g": None})
+    x.append([0.0, 0.0])
+    return states, np.array(x)
+
+
+def test_first_pour_window_is_the_earliest_pour_state_of_the_same_scenario():
+    states, _ = _pours_of_different_fills()
+    pours, _ = pour_split(states)
+    first = first_pour_window(states, pours)
+    for i, f in zip(pours, first, strict=True):
+        assert states[f]["scenario"] == states[i]["scenario"] and states[f]["t_s"] == 0.0
+
+
+def test_poured_mass_needs_the_start_of_the_pour_and_the_grip_load_does_not():
+    states, x = _pours_of_different_fills()
+    pours, train = pour_split(states)
+    y = np.array([states[i]["poured_g"] for i in pours])
+    assert set(FROM_START) == {"poured_g", "flow_g_s"}
+    one_window = ridge_r2(x[pours], y, train)
+    with_start = ridge_r2(target_features(x, states, pours, "poured_g"), y, train)
+    assert one_window < 0.6 < 0.99 < with_start  # the fill hides the poured mass in one window
+    first = first_pour_window(states, pours)
+    np.testing.assert_array_equal(target_features(x, states, pours, "flow_g_s"),
+                                  np.c_[x[pours], x[pours] - x[first]])
+    np.testing.assert_array_equal(target_features(x, states, pours, "load_n"), x[pours])
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +106,7 @@ def test_probe_reports_every_field_for_both_encoders(tiny_probe):
                                                   "gelsight_mini_to_duragel_universal"}
         assert all(0.0 <= v <= 1.0 for v in figures["retrieval_top1"].values())
     assert set(out["above_baseline"]["regression"]) == set(probe_sensors())
+    assert set(out["features"]) == set(TARGETS) and "first pour window" in out["features"]["poured_g"]
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -169,3 +170,44 @@ def test_bag_clips_read_each_episode_once(tmp_path, synth):
     again = load_bag_clips([str(bags), str(bags), str(bags / "ep1"), str(tmp_path / "link")], size=56)
     assert again.episodes == once.episodes == 2
     assert len(again.clips) == len(once.clips) and len(again.streams) == 2
+
+
+def _same_image_through_three_sensors(root) -> list:
+    """Four states, each one clip whose frames every sensor 'sees' identically (the same files)."""
+    rng = np.random.default_rng(0)
+    lines = []
+    for state in range(4):
+        frames = []
+        for f in range(4):
+            path = root / f"s{state}_{f}.png"
+            cv2.imwrite(str(path), rng.integers(0, 255, (40, 56, 3), dtype=np.uint8))
+            frames.append(path.name)
+        for sensor in ("gelsight_mini", "digit", "gelslim"):
+            lines.append(json.dumps({"touch": frames, "sensor": sensor, "object": "sc0", "position": f"t{state}"}))
+    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return read_manifest(root / "manifest.jsonl")
+
+
+def test_aligned_matching_pairs_one_sensor_with_one_other_and_shows_the_positive_as_the_anchor(tmp_path):
+    records = _same_image_through_three_sensors(tmp_path)
+    aligned = PretrainDataset(records, image_size=56, seed=3)
+    assert aligned.add_match_pools(4, aligned=True) == 12
+    pools = [(i, p) for i, p in enumerate(aligned.pools) if p.kind is PoolKind.MATCH]
+    assert sorted(m for _, p in pools for m in p.members) == list(range(12))  # each anchor in one pool
+    for pool_id, pool in pools:
+        a_slot, p_slot = pool.sensors
+        assert a_slot != p_slot and pool.name.endswith(f"{a_slot}>{p_slot}")
+        for anchor in pool.members:
+            assert int(records[anchor].sensor) == a_slot
+            for seed in range(4):
+                pos, _ = aligned.match_partners(pool, anchor, torch.Generator().manual_seed(seed))
+                assert int(records[pos].sensor) == p_slot
+            item = aligned[(pool_id, anchor, 0)]
+            # same files, one flip draw, no colour jitter: the positive is pixel for pixel the anchor
+            assert torch.equal(item["anchor"][0], item["positive"][0])
+    mixed = PretrainDataset(records, image_size=56, seed=3)  # the paper's draw: independent augmentation
+    mixed.add_match_pools(4)
+    pool_id = next(i for i, p in enumerate(mixed.pools) if p.kind is PoolKind.MATCH)
+    assert mixed.pools[pool_id].sensors is None
+    items = [mixed[(pool_id, a, 0)] for a in mixed.pools[pool_id].members]
+    assert not all(torch.equal(it["anchor"][0], it["positive"][0]) for it in items)

@@ -43,7 +43,10 @@ def test_both_stages_log_their_terms_and_draw_the_loss_plot(tiny_run):
         assert (out / stage / "losses.png").stat().st_size > 1000
     rows = [json.loads(line) for line in (out / "stage2" / "metrics.jsonl").read_text().splitlines()]
     matching = [r for r in rows if r["pool"].startswith("match")]
-    assert matching and all(r["cross_sensor_nce"] > 0 and r["match"] > 0 for r in matching)
+    assert matching and all(r["cross_sensor_nce"] >= 0 and r["match"] > 0 for r in matching)
+    # a batch of one sensor pair can hold a single anchor (tiny data): nothing to contrast, the InfoNCE is 0
+    assert any(r["cross_sensor_nce"] > 0 for r in matching)
+    assert all(r["pool"].count(">") == 1 for r in matching)  # aligned matching: one sensor pair per batch
     touch = [r for r in rows if r["pool"].startswith("touch")]
     assert touch and all(r["align"] == 0.0 and r["pairs_touch_vision"] == 0 for r in touch)
     assert rows[-1]["p_universal"] > rows[0]["p_universal"]  # the universal-token schedule runs in stage 2
