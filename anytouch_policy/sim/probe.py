@@ -92,7 +92,10 @@ def ridge_r2(x: np.ndarray, y: np.ndarray, train: np.ndarray, *, alphas: Sequenc
 
     def r2(rows: np.ndarray, w: np.ndarray) -> float:
         pred = np.c_[z[rows], np.ones(len(rows))] @ w
-        return 1.0 - float(((y[rows] - pred) ** 2).sum() / ((y[rows] - y[rows].mean()) ** 2).sum())
+        residual, total = float(((y[rows] - pred) ** 2).sum()), float(((y[rows] - y[rows].mean()) ** 2).sum())
+        if total == 0.0:  # a constant target: R² is undefined; scikit-learn's finite convention (1 if exact, else 0)
+            return 1.0 if residual == 0.0 else 0.0
+        return 1.0 - residual / total
 
     best = max(alphas, key=lambda a: r2(val, solve(fit, a)))
     return r2(np.flatnonzero(test), solve(idx, best))

@@ -77,15 +77,15 @@ def test_universal_token_from_train_to_the_encoder_node(tmp_path, expert_bags, t
     from sensor_msgs.msg import Image
 
     from anytouch_policy.cli.main import main
-    from anytouch_policy.model.runtime import EncoderRuntime
+    from anytouch_policy.model.runtime import EncoderRuntime, TokenMode
 
     out = tmp_path / "policy"
     assert main(["train", "--bags", str(expert_bags), "--encoder", str(tiny_encoder), "--token", "universal",
                  "--out", str(out), "--epochs", "2", "--cache-dir", str(tmp_path / "cache"), "--threads", "1",
                  "--no-progress"]) == 0
     config = read_policy_config(out)
-    assert config["token_mode"] == "universal" and config["sensors"] == [{"name": "gelsight_mini_left",
-                                                                           "type": "gelsight_mini"}]
+    assert config.token_mode == TokenMode.UNIVERSAL
+    assert [(s.name, s.type.label) for s in config.sensors] == [("gelsight_mini_left", "gelsight_mini")]
     name = "gelsight_mini_left"
     images = ros_node.collect(Image, topics.tactile_topic(name), qos.IMAGE)
     embeddings = ros_node.collect(Image, topics.EMBEDDING, qos.IMAGE)
