@@ -106,6 +106,11 @@ class PolicySpec:
     conditioning_scale_g: float = CONDITIONING_SCALE_G
     reference: ReferenceMode
     classes: tuple[str, ...] = CLASSES
+    # Whether the pour keeps retracting once the head says RETRACT (until PolicyRuntime.reset()). True for heads
+    # trained on the ticks up to the expert's decision only (hindsight labels: never asked what follows it); False
+    # for heads that learnt every tick, the retreat included, where a latch would turn one stray RETRACT during the
+    # pour into a stopped pour (bundles written before this field: False).
+    retract_latch: bool = False
     head: HeadConfig
     variant: dict[str, Any]  # what was trained (mode, finetune, frames, ...): reported, never interpreted
     training: dict[str, Any]  # the training summary (data, epochs, validation metrics)

@@ -30,8 +30,9 @@ class PolicyRuntime:
 
     A policy with reference mode "episode_start" keeps the embeddings of its first decision after construction or
     `reset()` as the episode reference: call `reset()` whenever a new pour starts (a new grasp of the cylinder).
-    Once it decides RETRACT it keeps retracting until `reset()`, as the expert it learnt from does: the head is
-    trained on the ticks up to that decision only (train.data), so it is never asked what follows it.
+    A policy whose config sets `retract_latch` (heads trained on the ticks up to the expert's decision only,
+    train.data) keeps retracting once it decides RETRACT, until `reset()`, as the expert it learnt from does; the
+    others decide every tick afresh.
     """
 
     def __init__(self, path: Path, *, config: PolicyConfig, head: PolicyHead, device: str = "auto",
@@ -77,7 +78,8 @@ class PolicyRuntime:
 
     @property
     def retracting(self) -> bool:
-        """Whether this pour has decided RETRACT (every later decision is RETRACT until reset())."""
+        """Whether this pour has latched RETRACT (every later decision is RETRACT until reset(); only with the
+        config's retract_latch)."""
         return self._retracting
 
     def reset(self) -> None:
@@ -139,7 +141,7 @@ class PolicyRuntime:
         if not np.isfinite(probs).all():  # argmax of NaN is 0: it would pour
             raise ConfigError(f"decide_embeddings: the head gave non-finite probabilities {probs}: no decision")
         action = Action(int(probs.argmax()))
-        if reference is None:
+        if reference is None and self.config.retract_latch:
             self._retracting = self._retracting or action is Action.RETRACT
             action = Action.RETRACT if self._retracting else action
         return Decision(action=action, probs=probs)

@@ -41,7 +41,7 @@ from anytouch_policy.policy.head import PolicyHead
 from anytouch_policy.schema import dump
 from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train.cache import CacheStats, EmbeddingCache, default_cache_dir, embed_ticks
-from anytouch_policy.train.config import TrainConfig, TrainMode
+from anytouch_policy.train.config import LabelMode, TrainConfig, TrainMode
 from anytouch_policy.train.data import Prepared, prepare, training_class_counts
 from anytouch_policy.train.loop import fit
 from anytouch_policy.train.metrics import EpochMetrics, History, plot_curves
@@ -184,7 +184,8 @@ def _write_bundle(config: TrainConfig, data: Prepared, trainer: Trainer, bundle:
                "encoder_source": source}
     cfg = PolicySpec(sensors=tuple(PolicySensor(n, k) for n, k in data.sensors), frames=config.frames,
                      stride=config.stride, token_mode=config.token_mode, conditioning=config.conditioning,
-                     reference=config.reference, head=trainer.net.head.config, variant=variant, training=summary)
+                     reference=config.reference, retract_latch=data.label_mode is LabelMode.HINDSIGHT,
+                     head=trainer.net.head.config, variant=variant, training=summary)
     title = f"{config.mode.value} {'dynamic' if config.frames > 1 else 'static'} ({Path(config.out).name})"
 
     def add_files(folder: Path) -> None:

@@ -33,11 +33,12 @@ def make_head(*, reference=True, seed=0) -> PolicyHead:
     return head.eval()
 
 
-def make_bundle(path, encoder_dir, *, frames=3, stride=2, reference=ReferenceMode.EPISODE_START, head=None):
+def make_bundle(path, encoder_dir, *, frames=3, stride=2, reference=ReferenceMode.EPISODE_START, head=None,
+                retract_latch=False):
     head = head or make_head(reference=reference is not ReferenceMode.NONE)
     config = PolicySpec(sensors=[PolicySensor(n, k) for n, k in SENSORS], frames=frames, stride=stride,
                         token_mode=TokenMode.SPECIFIC, conditioning=("initial_g", "target_g"), reference=reference,
-                        head=head.config, variant={"mode": "frozen", "dynamic": frames > 1}, training={"note": "unit"})
+                        retract_latch=retract_latch, head=head.config, variant={"mode": "frozen", "dynamic": frames > 1}, training={"note": "unit"})
     return save_policy_bundle(path, config=config, head=head, encoder_bundle=encoder_dir), head
 
 
@@ -202,15 +203,20 @@ def test_non_finite_head_weights_are_refused_at_save_and_at_load(tmp_path, tiny_
         PolicyRuntime.from_bundle(path, device="cpu")
 
 
-def test_the_runtime_keeps_retracting_once_it_has_decided(tmp_path, tiny_encoder):
-    """After a RETRACT decision every decision of the pour is RETRACT (with the head's own probs) until reset(), as
-    the expert does; a call with an explicit reference stands alone."""
-    path, _ = make_bundle(tmp_path / "policy", tiny_encoder)
+def _deciding_by_logit_adjust(path):
     rt = PolicyRuntime.from_bundle(path, device="cpu")
     with torch.no_grad():
         rt.head.mlp[-1].weight.zero_()
         rt.head.mlp[-1].bias.zero_()  # the decision is now the logit adjustment alone
-    say = {a: torch.tensor([5.0 if b is a else 0.0 for b in Action]) for a in Action}
+    return rt, {a: torch.tensor([5.0 if b is a else 0.0 for b in Action]) for a in Action}
+
+
+def test_a_latching_runtime_keeps_retracting_once_it_has_decided(tmp_path, tiny_encoder):
+    """With retract_latch (hindsight-labelled heads), after a RETRACT decision every decision of the pour is RETRACT
+    (with the head's own probs) until reset(), as the expert does; a call with an explicit reference stands alone."""
+    path, _ = make_bundle(tmp_path / "policy", tiny_encoder, retract_latch=True)
+    rt, say = _deciding_by_logit_adjust(path)
+    assert rt.config.retract_latch
     e = embeddings(1)
     rt.head.logit_adjust.copy_(say[Action.POUR])
     assert rt.decide_embeddings(e, initial_g=100, target_g=60).action is Action.POUR and not rt.retracting
@@ -222,3 +228,16 @@ def test_the_runtime_keeps_retracting_once_it_has_decided(tmp_path, tiny_encoder
     assert rt.decide_embeddings(e, initial_g=100, target_g=60, reference=e).action is Action.POUR
     rt.reset()
     assert not rt.retracting and rt.decide_embeddings(e, initial_g=100, target_g=60).action is Action.POUR
+
+
+def test_a_runtime_without_the_latch_decides_every_tick_afresh(tmp_path, tiny_encoder):
+    """Without retract_latch (the default, and bundles written before the field) a stray RETRACT does not end the
+    pour: the next tick's POUR is a POUR."""
+    path, _ = make_bundle(tmp_path / "policy", tiny_encoder)
+    rt, say = _deciding_by_logit_adjust(path)
+    assert not rt.config.retract_latch
+    e = embeddings(1)
+    rt.head.logit_adjust.copy_(say[Action.RETRACT])
+    assert rt.decide_embeddings(e, initial_g=100, target_g=60).action is Action.RETRACT and not rt.retracting
+    rt.head.logit_adjust.copy_(say[Action.POUR])
+    assert rt.decide_embeddings(e, initial_g=100, target_g=60).action is Action.POUR

@@ -120,3 +120,19 @@ def test_the_head_learns_to_retract_where_its_target_input_says():
                                   1)[0, int(Action.RETRACT)].item() for t in (30.0, 45.0, 55.0, 70.0)}
     assert probs[30.0] > 0.5 and probs[45.0] > 0.5 and probs[55.0] < 0.5 and probs[70.0] < 0.5, probs
     assert probs[30.0] - probs[70.0] > 0.5, probs
+
+
+def test_the_bundle_latches_retract_only_for_hindsight_labels(two_target_bags, tiny_encoder, tmp_path):
+    """A head trained on the ticks up to the decision is never asked what follows it, so its bundle latches RETRACT;
+    one trained on every tick (the demonstrated labels) learnt the retreat and decides every tick afresh."""
+    from anytouch_policy.policy.bundle import read_policy_config
+    from anytouch_policy.train import train
+
+    latch = {}
+    for name, bags in (("both", two_target_bags), ("one", [two_target_bags[0]])):
+        result = train(TrainConfig(bags=bags, out=tmp_path / name, encoder=tiny_encoder, mode=TrainMode.FROZEN,
+                                   epochs=1, threads=1, progress=False, cache_dir=tmp_path / "cache"),
+                       log=lambda _text: None)
+        config = read_policy_config(result.bundle)
+        latch[name] = (config.training["labels"], config.retract_latch)
+    assert latch == {"both": ("hindsight", True), "one": ("demonstrated", False)}
