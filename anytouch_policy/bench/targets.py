@@ -113,7 +113,7 @@ def demonstration_pairs(bags: Path) -> list[tuple[float, float]]:
 
 
 def run(args: TargetsBench) -> dict:
-    from anytouch_policy.bench.cells import cell, cell_text, difference_text, paired, train_policy
+    from anytouch_policy.bench.cells import StageTimer, cell, cell_text, difference_text, paired, train_policy
     from anytouch_policy.demo.record import draw_pairs, record_demonstrations
     from anytouch_policy.eval.policy import evaluate_policy
     from anytouch_policy.eval.rollout import EpisodePool, evaluate
@@ -137,12 +137,7 @@ def run(args: TargetsBench) -> dict:
     set_torch_threads(args.threads)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    timing: dict[str, float] = {}
-    t0 = time.perf_counter()
-
-    def stage(name: str, since: float) -> None:
-        timing[name] = round(time.perf_counter() - since, 1)
-        log(f"{name} done in {timing[name]:.0f} s")
+    clock = StageTimer(log)
 
     bags = args.bags
     if bags is None:
@@ -152,7 +147,7 @@ def run(args: TargetsBench) -> dict:
         record_demonstrations(bags, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
                               sensors=[spec], config=rig, seed=args.seed, overwrite=True)
     seen = demonstration_pairs(bags)
-    stage("record", t0)
+    clock.done("record", clock.start)
     nearest = {p: min(max(abs(p[0] - i), abs(p[1] - t)) for i, t in seen) for p in pairs}
     reused = [p for p, d in nearest.items() if d < 0.05]
     if reused:
@@ -166,7 +161,7 @@ def run(args: TargetsBench) -> dict:
         epochs = args.epochs or (FINETUNE_EPOCHS if args.mode == "finetune" else None)
         policy = train_policy(bags, out / "policy", encoder=encoder, mode=args.mode, epochs=epochs,
                               token="specific", seed=args.seed, threads=args.threads, cache=out / "cache", log=log)
-        stage("train", t)
+        clock.done("train", t)
     runtime = PolicyRuntime.from_bundle(policy)
     if list(runtime.conditioning) != ["initial_g", "target_g"]:
         raise ConfigError(f"policy {policy} is conditioned on {list(runtime.conditioning)}: pouring a chosen target "
@@ -193,7 +188,7 @@ def run(args: TargetsBench) -> dict:
             rows.append(row)
             log(f"{initial:g} -> {target:g} g: policy {cell_text(row['policy'])} g, expert "
                 f"{cell_text(row['expert'])} g, paired {difference_text(diff)}")
-            stage(f"evaluate {initial:g}-{target:g}", t)
+            clock.done(f"evaluate {initial:g}-{target:g}", t)
 
     plot = plot_targets(rows, seen, out / "targets.png")
     result: dict[str, Any] = {
@@ -204,7 +199,7 @@ def run(args: TargetsBench) -> dict:
                            "target_g": list(args.target_g)},
         "eval_episodes": args.eval_episodes, "seed": args.seed, "pairs": rows,
         "all_pairs_met": all(all(r["checks"].values()) for r in rows),
-        "timing_s": timing, "seconds": round(time.perf_counter() - t0, 1),
+        "timing_s": clock.timing, "seconds": clock.seconds,
         "files": {"table_md": str(out / "targets.md"), "json": str(out / "targets.json"), "plot": str(plot)},
     }
     lines = [f"# One policy, many targets ({result['task']})", "",
@@ -218,7 +213,7 @@ def run(args: TargetsBench) -> dict:
               f"{r['policy_minus_expert']['high']:+.2f}] | "
               + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in r["checks"].items()) + " |" for r in rows]
     lines += ["", f"Every pair met: {'yes' if result['all_pairs_met'] else 'no'}. Plot: targets.png. "
-              f"Time: {result['seconds']:.0f} s; per stage (s): {timing}"]
+              f"Time: {result['seconds']:.0f} s; per stage (s): {clock.timing}"]
     (out / "targets.md").write_text("\n".join(lines) + "\n")
     (out / "targets.json").write_text(json.dumps(result, indent=2) + "\n")
     log("\n".join(lines))

@@ -88,7 +88,7 @@ FLAGS = Flags(TransferBench, "out", Flag("bags", metavar="DIR"), "episodes", Fla
 
 
 def run(args: TransferBench) -> dict:
-    from anytouch_policy.bench.cells import cell, cell_text, difference_text, paired, train_policy
+    from anytouch_policy.bench.cells import StageTimer, cell, cell_text, difference_text, paired, train_policy
     from anytouch_policy.demo.record import record_demonstrations
     from anytouch_policy.eval.policy import eval_sensors, evaluate_policy
     from anytouch_policy.eval.rollout import EpisodePool, evaluate
@@ -110,12 +110,7 @@ def run(args: TransferBench) -> dict:
     set_torch_threads(args.threads)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    timing: dict[str, float] = {}
-    t0 = time.perf_counter()
-
-    def stage(name: str, since: float) -> None:
-        timing[name] = round(time.perf_counter() - since, 1)
-        log(f"{name} done in {timing[name]:.0f} s")
+    clock = StageTimer(log)
 
     if args.policy:
         policies = args.policies
@@ -128,7 +123,7 @@ def run(args: TransferBench) -> dict:
             record_demonstrations(bags, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
                                   sensors=[SensorSpec.parse("gelsight_mini")], config=rig, seed=args.seed,
                                   overwrite=True)
-        stage("record", t0)
+        clock.done("record", clock.start)
         encoders = {"random_init": init_encoder_bundle(args.preset, out / "encoder-random", seed=args.seed)}
         if args.encoder is not None:
             encoders["pretrained"] = args.encoder
@@ -139,7 +134,7 @@ def run(args: TransferBench) -> dict:
             policies[name] = train_policy(bags, out / f"policy-{name}", encoder=encoder, mode=args.mode,
                                           epochs=args.epochs, token=TokenMode.UNIVERSAL.value, seed=args.seed,
                                           threads=args.threads, cache=out / "cache", log=log)
-            stage(f"train {name}", t)
+            clock.done(f"train {name}", t)
 
     runtimes = {name: PolicyRuntime.from_bundle(path) for name, path in policies.items()}
     for name, runtime in runtimes.items():
@@ -152,7 +147,7 @@ def run(args: TransferBench) -> dict:
         t = time.perf_counter()
         expert = evaluate(ScriptedExpert(), episodes=args.eval_episodes, initial_g=args.initial_g,
                           target_g=args.target_g, sensors=[specs[columns[0]]], seed=args.seed, config=rig, pool=pool)
-        stage("evaluate expert", t)
+        clock.done("evaluate expert", t)
         for name, runtime in runtimes.items():
             for column in columns:
                 t = time.perf_counter()
@@ -161,7 +156,7 @@ def run(args: TransferBench) -> dict:
                                      sensors=eval_sensors(runtime, [specs[column]]))
                 reports[name, column] = ev.report
                 log(f"{name} with {column}: mean error {ev.report.summary()['mean_abs_error_g']:.2f} g")
-                stage(f"evaluate {name} {column}", t)
+                clock.done(f"evaluate {name} {column}", t)
 
     rows = list(runtimes)
     cells = {name: {c: cell(reports[name, c]) for c in columns} for name in rows}
@@ -184,7 +179,7 @@ def run(args: TransferBench) -> dict:
                            for name, diffs in against_seen.items()},
         "expert": cell(expert),
         "targets": _targets(cells, against_first_row, rows, columns),
-        "timing_s": timing, "seconds": round(time.perf_counter() - t0, 1),
+        "timing_s": clock.timing, "seconds": clock.seconds,
         "files": {"table_md": str(out / "transfer.md"), "json": str(out / "transfer.json")},
     }
     lines = [f"# Transfer across sensors ({result['task']})", "",
@@ -202,7 +197,7 @@ def run(args: TransferBench) -> dict:
     if result["targets"]:
         lines += ["", "Targets: " + "; ".join(f"{k} {'met' if v['met'] else 'NOT met'} ({v['value']:.2f})"
                                               for k, v in result["targets"].items())]
-    lines += ["", f"Time: {result['seconds']:.0f} s; per stage (s): {timing}"]
+    lines += ["", f"Time: {result['seconds']:.0f} s; per stage (s): {clock.timing}"]
     (out / "transfer.md").write_text("\n".join(lines) + "\n")
     (out / "transfer.json").write_text(json.dumps(result, indent=2) + "\n")
     log("\n".join(lines))
