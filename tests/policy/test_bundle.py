@@ -38,7 +38,8 @@ def make_bundle(path, encoder_dir, *, frames=3, stride=2, reference=ReferenceMod
     head = head or make_head(reference=reference is not ReferenceMode.NONE)
     config = PolicySpec(sensors=[PolicySensor(n, k) for n, k in SENSORS], frames=frames, stride=stride,
                         token_mode=TokenMode.SPECIFIC, conditioning=("initial_g", "target_g"), reference=reference,
-                        retract_latch=retract_latch, head=head.config, variant={"mode": "frozen", "dynamic": frames > 1}, training={"note": "unit"})
+                        retract_latch=retract_latch, head=head.config,
+                        variant={"mode": "frozen", "dynamic": frames > 1}, training={"note": "unit"})
     return save_policy_bundle(path, config=config, head=head, encoder_bundle=encoder_dir), head
 
 
