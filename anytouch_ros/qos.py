@@ -33,8 +33,9 @@ STATE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=Reliab
                    durability=DurabilityPolicy.VOLATILE)
 
 #: sim/state (100-200 Hz): a simulated camera renders each frame from the newest state at or before its stamp, so
-#: states lost in a burst (a process stalled for a moment) change frames. KEEP_LAST 50 holds 0.25-0.5 s of them.
-SIM_STATE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
+#: states lost in a burst (a process stalled for a moment) change frames. KEEP_LAST 200 holds 1-2 s of them: 50
+#: (0.25-0.5 s) lost states, and so changed frames, on a 2-core machine running two other CPU-bound jobs.
+SIM_STATE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE)
 
 #: Latched events: arm/estop and episode/event. TRANSIENT_LOCAL + KEEP_LAST 1 = the last value is handed to readers
