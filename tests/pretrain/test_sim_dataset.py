@@ -94,7 +94,7 @@ def test_cross_sensor_nce_is_lower_for_true_pairs_than_for_shuffled_ones(synth):
 
     def nce(positive: torch.Tensor) -> float:
         batch = MatchBatch(frames, positive, frames.flip(0), sensors, sensors, sensors)
-        out = objective(batch)
+        out = {k: v.detach() for k, v in objective(batch).items()}
         expected = 0.1 * float(out["match"]) + float(out["cross_sensor_nce"])
         assert float(out["loss"]) == pytest.approx(expected, rel=1e-5)
         return float(out["cross_sensor_nce"])
