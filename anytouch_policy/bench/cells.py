@@ -7,7 +7,6 @@ same run seed and episode count play the same episodes, so they compare episode 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,21 +61,3 @@ def train_policy(bags: Path, out: Path, *, encoder: Path, mode: str, epochs: int
           log=lambda text: log("  " + text.replace("\n", "\n  ")))
     return out
 
-
-class StageTimer:
-    """A bench's wall-clock seconds per stage (its JSON's timing_s), each logged as it ends."""
-
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self.log = log
-        self.timing: dict[str, float] = {}
-        self.start = time.perf_counter()
-
-    def done(self, name: str, since: float) -> None:
-        """Stage `name` began at `since` (time.perf_counter()) and ends now."""
-        self.timing[name] = round(time.perf_counter() - since, 1)
-        self.log(f"{name} done in {self.timing[name]:.0f} s")
-
-    @property
-    def seconds(self) -> float:
-        """Since the timer was made."""
-        return round(time.perf_counter() - self.start, 1)

@@ -113,8 +113,9 @@ def demonstration_pairs(bags: Path) -> list[tuple[float, float]]:
 
 
 def run(args: TargetsBench) -> dict:
-    from anytouch_policy.bench.cells import StageTimer, cell, cell_text, difference_text, paired, train_policy
+    from anytouch_policy.bench.cells import cell, cell_text, difference_text, paired, train_policy
     from anytouch_policy.demo.record import draw_pairs, record_demonstrations
+    from anytouch_policy.demo.stages import Stages
     from anytouch_policy.eval.policy import evaluate_policy
     from anytouch_policy.eval.rollout import EpisodePool, evaluate
     from anytouch_policy.policy.runtime import PolicyRuntime
@@ -137,17 +138,17 @@ def run(args: TargetsBench) -> dict:
     set_torch_threads(args.threads)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    clock = StageTimer(log)
+    stage = Stages(log)
 
-    bags = args.bags
-    if bags is None:
-        bags = out / "bags"
-        log(f"recording {args.episodes} demonstrations, initial {_span_text(args.initial_g)} g, target "
-            f"{_span_text(args.target_g)} g, into {bags}")
-        record_demonstrations(bags, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
-                              sensors=[spec], config=rig, seed=args.seed, overwrite=True)
-    seen = demonstration_pairs(bags)
-    clock.done("record", clock.start)
+    with stage("record"):
+        bags = args.bags
+        if bags is None:
+            bags = out / "bags"
+            log(f"recording {args.episodes} demonstrations, initial {_span_text(args.initial_g)} g, target "
+                f"{_span_text(args.target_g)} g, into {bags}")
+            record_demonstrations(bags, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
+                                  sensors=[spec], config=rig, seed=args.seed, overwrite=True)
+        seen = demonstration_pairs(bags)
     nearest = {p: min(max(abs(p[0] - i), abs(p[1] - t)) for i, t in seen) for p in pairs}
     reused = [p for p, d in nearest.items() if d < 0.05]
     if reused:
@@ -155,13 +156,13 @@ def run(args: TargetsBench) -> dict:
 
     policy = args.policy
     if policy is None:
-        t = time.perf_counter()
-        encoder = args.encoder or init_encoder_bundle(args.preset, out / "encoder-random", seed=args.seed)
-        log(f"training one {args.mode} policy on {len(seen)} demonstrations ({encoder})")
-        epochs = args.epochs or (FINETUNE_EPOCHS if args.mode == "finetune" else None)
-        policy = train_policy(bags, out / "policy", encoder=encoder, mode=args.mode, epochs=epochs,
-                              token="specific", seed=args.seed, threads=args.threads, cache=out / "cache", log=log)
-        clock.done("train", t)
+        with stage("train"):
+            encoder = args.encoder or init_encoder_bundle(args.preset, out / "encoder-random", seed=args.seed)
+            log(f"training one {args.mode} policy on {len(seen)} demonstrations ({encoder})")
+            epochs = args.epochs or (FINETUNE_EPOCHS if args.mode == "finetune" else None)
+            policy = train_policy(bags, out / "policy", encoder=encoder, mode=args.mode, epochs=epochs,
+                                  token="specific", seed=args.seed, threads=args.threads, cache=out / "cache",
+                                  log=log)
     runtime = PolicyRuntime.from_bundle(policy)
     if list(runtime.conditioning) != ["initial_g", "target_g"]:
         raise ConfigError(f"policy {policy} is conditioned on {list(runtime.conditioning)}: pouring a chosen target "
@@ -170,12 +171,12 @@ def run(args: TargetsBench) -> dict:
     rows: list[dict[str, Any]] = []
     with EpisodePool(args.workers) as pool:
         for initial, target in pairs:
-            t = time.perf_counter()
             config = replace(rig, initial_g=initial)
-            expert = evaluate(ScriptedExpert(), episodes=args.eval_episodes, initial_g=initial, target_g=target,
-                              sensors=[spec], seed=args.seed, config=config, pool=pool)
-            ev = evaluate_policy(runtime, episodes=args.eval_episodes, initial_g=initial, target_g=target,
-                                 seed=args.seed, sensors=[spec], config=config, pool=pool).report
+            with stage(f"evaluate {initial:g}-{target:g}"):
+                expert = evaluate(ScriptedExpert(), episodes=args.eval_episodes, initial_g=initial,
+                                  target_g=target, sensors=[spec], seed=args.seed, config=config, pool=pool)
+                ev = evaluate_policy(runtime, episodes=args.eval_episodes, initial_g=initial, target_g=target,
+                                     seed=args.seed, sensors=[spec], config=config, pool=pool).report
             diff = paired(ev, expert)
             mine, theirs = cell(ev), cell(expert)
             mean = mine["mean_abs_error_g"]["mean"]
@@ -188,7 +189,6 @@ def run(args: TargetsBench) -> dict:
             rows.append(row)
             log(f"{initial:g} -> {target:g} g: policy {cell_text(row['policy'])} g, expert "
                 f"{cell_text(row['expert'])} g, paired {difference_text(diff)}")
-            clock.done(f"evaluate {initial:g}-{target:g}", t)
 
     plot = plot_targets(rows, seen, out / "targets.png")
     result: dict[str, Any] = {
@@ -199,7 +199,7 @@ def run(args: TargetsBench) -> dict:
                            "target_g": list(args.target_g)},
         "eval_episodes": args.eval_episodes, "seed": args.seed, "pairs": rows,
         "all_pairs_met": all(all(r["checks"].values()) for r in rows),
-        "timing_s": clock.timing, "seconds": clock.seconds,
+        "timing_s": stage.wall, "seconds": round(time.perf_counter() - stage.start, 1),
         "files": {"table_md": str(out / "targets.md"), "json": str(out / "targets.json"), "plot": str(plot)},
     }
     lines = [f"# One policy, many targets ({result['task']})", "",
@@ -213,7 +213,7 @@ def run(args: TargetsBench) -> dict:
               f"{r['policy_minus_expert']['high']:+.2f}] | "
               + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in r["checks"].items()) + " |" for r in rows]
     lines += ["", f"Every pair met: {'yes' if result['all_pairs_met'] else 'no'}. Plot: targets.png. "
-              f"Time: {result['seconds']:.0f} s; per stage (s): {clock.timing}"]
+              f"Time: {result['seconds']:.0f} s; per stage (s): {stage.wall}"]
     (out / "targets.md").write_text("\n".join(lines) + "\n")
     (out / "targets.json").write_text(json.dumps(result, indent=2) + "\n")
     log("\n".join(lines))

@@ -88,8 +88,9 @@ FLAGS = Flags(TransferBench, "out", Flag("bags", metavar="DIR"), "episodes", Fla
 
 
 def run(args: TransferBench) -> dict:
-    from anytouch_policy.bench.cells import StageTimer, cell, cell_text, difference_text, paired, train_policy
+    from anytouch_policy.bench.cells import cell, cell_text, difference_text, paired, train_policy
     from anytouch_policy.demo.record import record_demonstrations
+    from anytouch_policy.demo.stages import Stages
     from anytouch_policy.eval.policy import eval_sensors, evaluate_policy
     from anytouch_policy.eval.rollout import EpisodePool, evaluate
     from anytouch_policy.model.runtime import TokenMode
@@ -110,31 +111,30 @@ def run(args: TransferBench) -> dict:
     set_torch_threads(args.threads)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    clock = StageTimer(log)
+    stage = Stages(log)
 
     if args.policy:
         policies = args.policies
         bags = None
     else:
-        bags = args.bags
-        if bags is None:
-            bags = out / "bags"
-            log(f"recording {args.episodes} GelSight Mini demonstrations into {bags}")
-            record_demonstrations(bags, episodes=args.episodes, initial_g=args.initial_g, target_g=args.target_g,
-                                  sensors=[SensorSpec.parse("gelsight_mini")], config=rig, seed=args.seed,
-                                  overwrite=True)
-        clock.done("record", clock.start)
+        with stage("record"):
+            bags = args.bags
+            if bags is None:
+                bags = out / "bags"
+                log(f"recording {args.episodes} GelSight Mini demonstrations into {bags}")
+                record_demonstrations(bags, episodes=args.episodes, initial_g=args.initial_g,
+                                      target_g=args.target_g, sensors=[SensorSpec.parse("gelsight_mini")],
+                                      config=rig, seed=args.seed, overwrite=True)
         encoders = {"random_init": init_encoder_bundle(args.preset, out / "encoder-random", seed=args.seed)}
         if args.encoder is not None:
             encoders["pretrained"] = args.encoder
         policies = {}
         for name, encoder in encoders.items():
-            t = time.perf_counter()
             log(f"training the {name} policy ({args.mode}, universal token) on {encoder}")
-            policies[name] = train_policy(bags, out / f"policy-{name}", encoder=encoder, mode=args.mode,
-                                          epochs=args.epochs, token=TokenMode.UNIVERSAL.value, seed=args.seed,
-                                          threads=args.threads, cache=out / "cache", log=log)
-            clock.done(f"train {name}", t)
+            with stage(f"train {name}"):
+                policies[name] = train_policy(bags, out / f"policy-{name}", encoder=encoder, mode=args.mode,
+                                              epochs=args.epochs, token=TokenMode.UNIVERSAL.value, seed=args.seed,
+                                              threads=args.threads, cache=out / "cache", log=log)
 
     runtimes = {name: PolicyRuntime.from_bundle(path) for name, path in policies.items()}
     for name, runtime in runtimes.items():
@@ -144,19 +144,18 @@ def run(args: TransferBench) -> dict:
                               f"mode {runtime.token_mode.value}")
     reports = {}
     with EpisodePool(args.workers) as pool:
-        t = time.perf_counter()
-        expert = evaluate(ScriptedExpert(), episodes=args.eval_episodes, initial_g=args.initial_g,
-                          target_g=args.target_g, sensors=[specs[columns[0]]], seed=args.seed, config=rig, pool=pool)
-        clock.done("evaluate expert", t)
+        with stage("evaluate expert"):
+            expert = evaluate(ScriptedExpert(), episodes=args.eval_episodes, initial_g=args.initial_g,
+                              target_g=args.target_g, sensors=[specs[columns[0]]], seed=args.seed, config=rig,
+                              pool=pool)
         for name, runtime in runtimes.items():
             for column in columns:
-                t = time.perf_counter()
-                ev = evaluate_policy(runtime, episodes=args.eval_episodes, initial_g=args.initial_g,
-                                     target_g=args.target_g, seed=args.seed, config=rig, pool=pool,
-                                     sensors=eval_sensors(runtime, [specs[column]]))
+                with stage(f"evaluate {name} {column}"):
+                    ev = evaluate_policy(runtime, episodes=args.eval_episodes, initial_g=args.initial_g,
+                                         target_g=args.target_g, seed=args.seed, config=rig, pool=pool,
+                                         sensors=eval_sensors(runtime, [specs[column]]))
                 reports[name, column] = ev.report
                 log(f"{name} with {column}: mean error {ev.report.summary()['mean_abs_error_g']:.2f} g")
-                clock.done(f"evaluate {name} {column}", t)
 
     rows = list(runtimes)
     cells = {name: {c: cell(reports[name, c]) for c in columns} for name in rows}
@@ -179,7 +178,7 @@ def run(args: TransferBench) -> dict:
                            for name, diffs in against_seen.items()},
         "expert": cell(expert),
         "targets": _targets(cells, against_first_row, rows, columns),
-        "timing_s": clock.timing, "seconds": clock.seconds,
+        "timing_s": stage.wall, "seconds": round(time.perf_counter() - stage.start, 1),
         "files": {"table_md": str(out / "transfer.md"), "json": str(out / "transfer.json")},
     }
     lines = [f"# Transfer across sensors ({result['task']})", "",
@@ -197,7 +196,7 @@ def run(args: TransferBench) -> dict:
     if result["targets"]:
         lines += ["", "Targets: " + "; ".join(f"{k} {'met' if v['met'] else 'NOT met'} ({v['value']:.2f})"
                                               for k, v in result["targets"].items())]
-    lines += ["", f"Time: {result['seconds']:.0f} s; per stage (s): {clock.timing}"]
+    lines += ["", f"Time: {result['seconds']:.0f} s; per stage (s): {stage.wall}"]
     (out / "transfer.md").write_text("\n".join(lines) + "\n")
     (out / "transfer.json").write_text(json.dumps(result, indent=2) + "\n")
     log("\n".join(lines))

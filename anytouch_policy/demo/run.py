@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from anytouch_policy.demo.config import COLUMNS, ROWS, VARIANTS, DemoConfig, Init, Variant
 from anytouch_policy.demo.record import record_demonstrations
+from anytouch_policy.demo.stages import Stages
 from anytouch_policy.demo.table import Cell, RowLabel, orderings, plot_errors, render_markdown, render_text
 from anytouch_policy.eval.policy import PolicyEval, evaluate_policy, plot_pours
 from anytouch_policy.eval.rollout import EpisodePool, evaluate
@@ -36,42 +36,6 @@ from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train import TrainConfig, TrainMode, train
 from anytouch_policy.train.trainers import bfloat16_is_native
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process and its children so far (the evaluation workers included): what a
-    stage costs apart from the machine's load, which on a shared machine inflates the wall-clock time."""
-    import psutil
-
-    me = psutil.Process()
-    t = me.cpu_times()
-    total = t.user + t.system + t.children_user + t.children_system
-    for child in me.children(recursive=True):
-        try:
-            c = child.cpu_times()
-        except psutil.NoSuchProcess:  # ended since the listing: its time is in children_* from now on
-            continue
-        total += c.user + c.system
-    return total
-
-
-class Stages:
-    """Wall-clock and CPU seconds of each named stage (`with stages("record"): ...`), logged as each ends."""
-
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self.log = log
-        self.start = time.perf_counter()
-        self.wall: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        t0, cpu0 = time.perf_counter(), cpu_seconds()
-        yield
-        self.wall[name] = round(time.perf_counter() - t0, 1)
-        self.cpu[name] = round(cpu_seconds() - cpu0, 1)
-        self.log(f"[{time.perf_counter() - self.start:6.0f} s] {name} done in {self.wall[name]:.0f} s "
-                 f"({self.cpu[name]:.0f} CPU s)")
 
 
 @dataclass
