@@ -81,6 +81,19 @@ def _member(parse: Callable[[str], Any], values: Sequence[Any]) -> Callable[[str
     return check
 
 
+def _named(kind: Any) -> Callable[[str], Any]:
+    """An enum read by name with its `from_name` (sensor types), whose error lists the valid names."""
+
+    def parse(text: str) -> Any:
+        try:
+            return kind.from_name(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = f"a {kind.__name__} name"
+    return parse
+
+
 def _split(item: Callable[[str], Any], sep: str) -> Callable[[str], tuple[Any, ...]]:
     def parse(text: str) -> tuple[Any, ...]:
         return tuple(item(part.strip()) for part in text.split(sep) if part.strip())
@@ -134,6 +147,8 @@ def _scalar(hint: Any, metadata: list[Any]) -> tuple[Callable[[str], Any], list[
     values = None
     if typing.get_origin(hint) is Literal:
         values = list(typing.get_args(hint))
+    elif isinstance(hint, type) and issubclass(hint, enum.Enum) and hasattr(hint, "from_name"):
+        return _named(hint), None
     elif isinstance(hint, type) and issubclass(hint, enum.Enum):
         values = [m.value for m in hint]
     if values is not None:
@@ -148,7 +163,7 @@ def _scalar(hint: Any, metadata: list[Any]) -> tuple[Callable[[str], Any], list[
 
 def _text(value: Any) -> str:
     if isinstance(value, enum.Enum):
-        return str(value.value)
+        return str(getattr(value, "label", value.value))
     if isinstance(value, list | tuple):
         return ",".join(_text(v) for v in value) if value else "none"
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -30,6 +30,8 @@ FLAGS = Flags(
     Flag("weights.touch_vision", "--alpha-tv"), Flag("weights.touch_text", "--alpha-tl"),
     Flag("weights.vision_text", "--alpha-vl"), Flag("weights.match", "--match-weight"),
     "hard_negatives", Flag("weights.cross_sensor_nce", "--cross-sensor-nce"),
+    Flag("weights.reference_distill", "--reference-distill"), Flag("weights.reference_change", "--reference-change"),
+    Flag("reference_sensor", metavar="SENSOR"),
     Flag("stage2_mae", "--no-mae", help="stage 2 without masked modelling"), Flag("lora.rank", "--lora-r"),
     "lora.alpha", "lora.dropout", Flag("bag_stride", "--stride"), Flag("bag_hop", "--hop"), Flag("bag_kinds", sep=","),
     Flag("augment", help="no flips / colour jitter"), "seed", "device", "amp", "workers", "threads", "save_every",

@@ -81,9 +81,19 @@ def build_dataset(config: PretrainConfig, encoder: EncoderConfig, towers: ClipTo
                                         "vision_mean": towers.mean, "vision_std": towers.std}
     dataset = PretrainDataset(samples, image_size=encoder.image_size, bags=bags, augment=config.augment,
                               seed=config.seed, hard_negatives=config.hard_negatives, **kwargs)
-    dataset.add_touch_pools(config.batch_size)
-    if config.stage is Stage.ALIGN:
-        dataset.add_match_pools(max(1, config.batch_size // 2), aligned=config.weights.cross_sensor_nce > 0)
+    weights = config.weights
+    if config.stage is Stage.MASKED or towers is not None or config.stage2_mae:  # touch batches have a loss
+        dataset.add_touch_pools(config.batch_size)
+    if config.stage is Stage.ALIGN and (weights.match > 0 or weights.cross_sensor_nce > 0):
+        dataset.add_match_pools(max(1, config.batch_size // 2), aligned=weights.cross_sensor_nce > 0)
+    distill = config.stage is Stage.ALIGN and weights.distills
+    if distill and not dataset.add_distill_pools(config.batch_size, config.reference_sensor,
+                                                 partners=weights.reference_change > 0):
+        raise ConfigError(f"--reference-distill/--reference-change: no sample of the data has the same state "
+                          f"(object and position) through the reference sensor {config.reference_sensor.label}")
+    if not dataset.pools:
+        raise ConfigError("stage 2 has nothing to train: no CLIP towers, masked modelling off (--no-mae), and "
+                          "--match-weight, --cross-sensor-nce, --reference-distill and --reference-change all 0")
     return dataset
 
 
@@ -114,8 +124,12 @@ def build_objective(config: PretrainConfig, encoder: AnyTouchEncoder, towers: Cl
     if config.stage is Stage.MASKED:
         assert decoder is not None  # build_decoder always builds one for stage 1
         return MaskedModelling(encoder, decoder, norm_pix_loss=config.norm_pix_loss)
+    reference = None
+    if config.weights.distills:
+        assert config.init is not None  # PretrainConfig: distillation needs --init
+        reference = load_encoder_bundle(config.init).encoder  # a second copy of the starting weights, kept frozen
     return Alignment(encoder, None if towers is None else towers.model, weights=config.weights, decoder=decoder,
-                     norm_pix_loss=config.norm_pix_loss)
+                     norm_pix_loss=config.norm_pix_loss, reference=reference)
 
 
 def trained_slots(info: InitInfo, dataset: PretrainDataset, universal_max: float) -> tuple[int, ...]:

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from anytouch_policy.bounds import DROPOUT, FRACTION, LEARNING_RATE, NONNEGATIVE, POSITIVE, PROBABILITY, Interval
 from anytouch_policy.model.config import Count, LayerNormEps, check_transformer
 from anytouch_policy.schema import config, dump
+from anytouch_policy.sensors import SensorName, SensorType
 
 NonNegative = Annotated[float, NONNEGATIVE]
 Beta = Annotated[float, Interval.parse("[0, 1)")]
@@ -73,6 +74,20 @@ class LossWeights:
     cross_sensor_nce: NonNegative = Field(
         default=0.0, description="optional, not in the paper: InfoNCE between a matching batch's anchors and their "
                                  "positives (the same state through another sensor); 0 = the paper's objective")
+    reference_distill: NonNegative = Field(
+        default=0.0, description="optional, not in the paper: pull every sensor's embedding of a state (own or "
+                                 "universal token) onto the starting encoder's embedding of that state through "
+                                 "--reference-sensor, the starting encoder kept frozen; 0 = off")
+    reference_change: NonNegative = Field(
+        default=0.0, description="optional, not in the paper: as --reference-distill for the change between two "
+                                 "times of one scenario (what a pouring policy reads), relative to the spread of "
+                                 "such changes; 0 = off")
+
+
+    @property
+    def distills(self) -> bool:
+        """Whether stage 2 runs distill batches (either reference term on)."""
+        return self.reference_distill > 0 or self.reference_change > 0
 
 
 @config
@@ -135,6 +150,9 @@ class PretrainConfig:
     hard_negatives: Annotated[float, PROBABILITY] = Field(
         default=0.0, description="share of matching negatives drawn from the anchor's scenario at another time")
     weights: LossWeights = Field(default_factory=LossWeights)
+    reference_sensor: SensorName = Field(
+        default=SensorType.GELSIGHT_MINI, description="the sensor whose embeddings --reference-distill pulls the "
+                                                      "others onto")
     stage2_mae: bool = Field(default=True, description="stage 2 keeps masked modelling going")
     lora: LoraConfig = Field(default_factory=LoraConfig)
     bag_stride: Count = Field(
@@ -171,6 +189,9 @@ class PretrainConfig:
             raise ValueError("--init-decoder goes with --init (a decoder trained against that encoder)")
         if self.stage is Stage.ALIGN and self.batch_size < 2:
             raise ValueError("stage 2: batch_size must be >= 2 (contrastive and matching batches)")
+        if self.weights.distills and (self.stage is not Stage.ALIGN or self.init is None):
+            raise ValueError("--reference-distill and --reference-change need --stage 2 and --init BUNDLE (the "
+                             "trained encoder they keep as the frozen reference)")
         if self.touch_only and self.clip_weights is not None:
             raise ValueError(f"--clip-weights given with --clip-arch {NO_CLIP} (no CLIP towers)")
         return self

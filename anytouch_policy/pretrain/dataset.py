@@ -4,6 +4,9 @@ Samples are grouped into pools that never mix in a batch (the losses differ):
 
     touch:static, touch:video   alignment/MAE batches of `batch_size` samples (stage 1: MAE only)
     match:static, match:video   stage 2 only: `batch_size // 2` anchors, each with a positive and a negative
+    distill:static, distill:video  stage 2 with --reference-distill / --reference-change: samples with the same
+                                state through the reference sensor (and, for the change term, a sample of the same
+                                scenario at another time, with its reference)
 
 Each epoch every pool is shuffled and cut into batches, and all batches are shuffled together (the official
 per-epoch permutation over all loaders). Under torchrun rank r takes batches r, r + W, ... so every rank runs
@@ -34,6 +37,7 @@ from anytouch_policy.pretrain.augment import (
 from anytouch_policy.pretrain.bag_clips import BagClip, BagClips
 from anytouch_policy.pretrain.config import ClipKind
 from anytouch_policy.pretrain.manifest import TouchRecord
+from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import read_rgb
 
 
@@ -42,6 +46,7 @@ class PoolKind(StrEnum):
 
     TOUCH = "touch"  # touch samples with their optional vision and text
     MATCH = "match"  # cross-sensor matching triplets
+    DISTILL = "distill"  # a sample and the same state through the reference sensor
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,20 @@ class MatchBatch:
     anchor_sensor: torch.Tensor  # (B,) long
     positive_sensor: torch.Tensor
     negative_sensor: torch.Tensor
+
+
+@dataclass
+class DistillBatch:
+    """Samples of any sensor and the same states through the reference sensor (a reference sample is its own);
+    with partners, each sample's partner is the same sensor and scenario at another time (itself when there is none),
+    with the partner's reference."""
+
+    frames: torch.Tensor  # (B, F, 3, S, S)
+    sensor: torch.Tensor  # (B,) long; the partner's too
+    reference: torch.Tensor  # (B, F, 3, S, S)
+    reference_sensor: torch.Tensor  # (B,) long, all the reference slot
+    partner: torch.Tensor | None = None  # (B, F, 3, S, S)
+    partner_reference: torch.Tensor | None = None
 
 
 @contextmanager
@@ -135,6 +154,8 @@ class PretrainDataset(Dataset):
         self._partners: dict[int, tuple[list[int], list[int]]] = {}  # anchor -> (positives, its group)
         self._same_kind: dict[ClipKind, list[int]] = {}
         self._same_object: dict[int, list[int]] = {}  # anchor -> its object's samples of its kind, other positions
+        self._reference: dict[int, int] = {}  # sample -> the same state's sample through the reference sensor
+        self._change_partners: dict[int, list[int]] = {}  # sample -> same sensor and scenario, other times
         self.aligned_matching = False  # see add_match_pools
 
     def __len__(self) -> int:
@@ -195,6 +216,35 @@ class PretrainDataset(Dataset):
             total += len(anchors)
         return total
 
+    def add_distill_pools(self, batch_size: int, reference: SensorType, *, partners: bool = False) -> int:
+        """One pool per clip kind over the samples whose state (match group) the reference sensor also shows; a
+        reference sample is paired with itself (its embedding is kept). `partners`: each also gets the pooled
+        samples of its sensor and scenario (object) at other times (positions). Returns the pooled samples."""
+        total = 0
+        for kind in ClipKind:
+            by_group: dict[tuple, int] = {}
+            for i, s in enumerate(self.samples):
+                group = getattr(s, "match_group", None)
+                if s.kind is kind and group is not None and s.sensor is reference:
+                    by_group[group] = i
+            members = []
+            scenarios: dict[tuple, list[int]] = {}
+            for i, s in enumerate(self.samples):
+                group = getattr(s, "match_group", None)
+                ref = by_group.get(group) if s.kind is kind and group is not None else None
+                if ref is not None and group is not None:
+                    self._reference[i] = ref
+                    members.append(i)
+                    scenarios.setdefault((*group[:2], s.sensor), []).append(i)
+            if partners:
+                for same in scenarios.values():
+                    for i in same:
+                        self._change_partners[i] = [j for j in same if j != i] or [i]
+            if members:
+                self.pools.append(Pool(PoolKind.DISTILL, kind, tuple(members), batch_size))
+            total += len(members)
+        return total
+
     # ---- loading -----------------------------------------------------------------------------------------
     def _touch_frames(self, index: int, generator: torch.Generator, *, jitter: bool = True) -> torch.Tensor:
         sample = self.samples[index]
@@ -250,6 +300,18 @@ class PretrainDataset(Dataset):
         return {role: (self._touch_frames(i, torch.Generator().set_state(state), jitter=False),
                        int(self.samples[i].sensor)) for role, i in roles}
 
+    def _distill_item(self, index: int, generator: torch.Generator) -> dict:
+        """The sample and its reference (and the partner and its reference), one flip draw for all and no colour
+        jitter (as aligned matching): the reference shows the same contact at the same place."""
+        roles = [("frames", index), ("reference", self._reference[index])]
+        if index in self._change_partners:
+            partners = self._change_partners[index]
+            partner = partners[int(torch.randint(len(partners), (1,), generator=generator))]
+            roles += [("partner", partner), ("partner_reference", self._reference[partner])]
+        state = generator.get_state()
+        return {role: (self._touch_frames(i, torch.Generator().set_state(state), jitter=False),
+                       int(self.samples[i].sensor)) for role, i in roles}
+
     def __getitem__(self, key: tuple[int, int, int]) -> dict:
         pool_id, index, epoch = key
         pool = self.pools[pool_id]
@@ -257,6 +319,8 @@ class PretrainDataset(Dataset):
         with _single_thread():
             if pool.kind is PoolKind.MATCH:
                 return self._match_item(pool, index, generator)
+            if pool.kind is PoolKind.DISTILL:
+                return self._distill_item(index, generator)
             return self._touch_item(index, generator)
 
     # ---- batches -----------------------------------------------------------------------------------------
@@ -281,14 +345,22 @@ class PretrainDataset(Dataset):
         return batches // world_size
 
 
-def collate(items: list[dict]) -> TouchBatch | MatchBatch:
-    """Stack the items of one pool's batch."""
-    if "anchor" in items[0]:
-        def part(role: str) -> tuple[torch.Tensor, torch.Tensor]:
-            return (torch.stack([it[role][0] for it in items]),
-                    torch.tensor([it[role][1] for it in items], dtype=torch.long))
+def _stack_role(items: list[dict], role: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frames, sensor slots) of one role ("anchor", "reference"...) over a batch's items."""
+    return (torch.stack([it[role][0] for it in items]),
+            torch.tensor([it[role][1] for it in items], dtype=torch.long))
 
-        (a, a_s), (p, p_s), (n, n_s) = part("anchor"), part("positive"), part("negative")
+
+def collate(items: list[dict]) -> TouchBatch | MatchBatch | DistillBatch:
+    """Stack the items of one pool's batch."""
+    if "reference" in items[0]:
+        batch = DistillBatch(*_stack_role(items, "frames"), *_stack_role(items, "reference"))
+        if "partner" in items[0]:
+            batch.partner = _stack_role(items, "partner")[0]
+            batch.partner_reference = _stack_role(items, "partner_reference")[0]
+        return batch
+    if "anchor" in items[0]:
+        (a, a_s), (p, p_s), (n, n_s) = (_stack_role(items, role) for role in ("anchor", "positive", "negative"))
         return MatchBatch(a, p, n, a_s, p_s, n_s)
     vision = [it["vision"] for it in items if it["vision"] is not None]
     text = [it["text"] for it in items if it["text"] is not None]

@@ -11,6 +11,8 @@ Alignment with missing modalities, for a pair (a, b) over Omega = samples having
 An empty Omega gives exactly 0 (still attached to the graph, so backward and DDP see a normal step).
 
 Cross-sensor matching: m = head(x_a * x_c) on L2-normalised embeddings; BCE-with-logits, pos -> 1, neg -> 0.
+
+Reference distillation (optional): |f(x) - f0(x_ref)|^2 averaged over the batch / the target's total variance.
 """
 
 from __future__ import annotations
@@ -102,3 +104,10 @@ def matching_loss(positive_logits: torch.Tensor, negative_logits: torch.Tensor) 
     pos = F.binary_cross_entropy_with_logits(positive_logits.float(), torch.ones_like(positive_logits.float()))
     neg = F.binary_cross_entropy_with_logits(negative_logits.float(), torch.zeros_like(negative_logits.float()))
     return pos + neg
+
+
+def reference_distill_loss(student: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error of (B, D) embeddings relative to the target's spread over the batch: 1 for answering every
+    state with the batch's mean target, 0 for the target itself, whatever the embedding's scale."""
+    spread = target.var(dim=0, unbiased=False).sum().clamp_min(1e-8)
+    return (student - target).pow(2).sum(dim=1).mean() / spread

@@ -4,7 +4,14 @@ Stage 1, per batch (static and video batches alternate, as the official loaders 
     static: L = L_rec^S                   video: L = L_rec^D + L_pred^D          (paper eq. 8, 1:1)
 Stage 2, per batch:
     alignment batch: L = L_align (eq. 4) + w_mae * (masked-modelling terms of that batch, unless disabled)
-    matching batch:  L = lambda * L_match (eq. 5-6, lambda = 0.1)
+    matching batch:  L = lambda * L_match (eq. 5-6, lambda = 0.1) (+ the optional cross-sensor InfoNCE)
+    distill batch (optional, not in the paper): L = w * |f(x_s, slot or universal) - f0(x_ref, ref slot)|^2 / Var(f0)
+        where x_ref is the same state through the reference sensor and f0 the frozen starting encoder: every sensor
+        lands where the reference sensor's embedding of that state was, so a head trained on the reference sensor
+        reads the others, and the reference's own read-out is kept;
+        + w_c * the same loss on the change between two times t, t' of one scenario: f(x_t) - f(x_t') against
+        f0(ref_t) - f0(ref_t'), relative to the spread of those changes (the state-to-state spread of a batch is
+        mostly across scenarios, and would drown the small changes within a pour that a policy reads)
 
 forward(batch, mask) returns {"loss": the scalar to minimise, <term>: detached values for logging}.
 """
@@ -23,13 +30,14 @@ from torch import nn
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.pretrain.config import LossWeights
-from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch
+from anytouch_policy.pretrain.dataset import DistillBatch, MatchBatch, TouchBatch
 from anytouch_policy.pretrain.decoder import MaskedDecoder
 from anytouch_policy.pretrain.losses import (
     alignment_loss,
     contrastive_pair,
     dynamic_losses,
     matching_loss,
+    reference_distill_loss,
     static_reconstruction,
 )
 from anytouch_policy.pretrain.masking import TubeMask, normalize_patches, patchify
@@ -40,7 +48,8 @@ MAX_LOGIT_SCALE = math.log(100)
 
 STAGE1_TERMS = ("loss", "rec_static", "rec_dynamic", "pred_next")
 STAGE2_TERMS = STAGE1_TERMS + ("align", "touch_to_vision", "vision_to_touch", "touch_to_text", "text_to_touch",
-                               "vision_to_text", "text_to_vision", "match", "cross_sensor_nce", "logit_scale",
+                               "vision_to_text", "text_to_vision", "match", "cross_sensor_nce", "reference_distill",
+                               "reference_change", "logit_scale",
                                "pairs_touch_vision", "pairs_touch_text", "pairs_vision_text")
 
 
@@ -95,8 +104,10 @@ class Alignment(nn.Module):
     """Stage 2: touch encoder + CLIP vision (LoRA) and text (frozen) towers + matching head (+ MAE decoder)."""
 
     def __init__(self, encoder: AnyTouchEncoder, clip: CLIP | None, *, weights: LossWeights,
-                 decoder: MaskedDecoder | None = None, norm_pix_loss: bool = False) -> None:
-        """`clip` None: touch-only (data without vision or text; every alignment term is exactly 0)."""
+                 decoder: MaskedDecoder | None = None, norm_pix_loss: bool = False,
+                 reference: AnyTouchEncoder | None = None) -> None:
+        """`clip` None: touch-only (data without vision or text; every alignment term is exactly 0);
+        `reference`: the frozen starting encoder that distill batches aim at (frozen and put in eval mode here)."""
         super().__init__()
         dim = encoder.config.output_dim if clip is None else int(clip.text_projection.shape[1])
         if dim != encoder.config.output_dim:
@@ -109,13 +120,27 @@ class Alignment(nn.Module):
         self.norm_pix_loss = norm_pix_loss
         self.logit_scale = nn.Parameter(torch.tensor(INIT_LOGIT_SCALE))
         self.match_head = nn.Linear(dim, 1)
+        self.reference = reference
+        if reference is not None:
+            reference.requires_grad_(False)
+            reference.eval()
+
+    def train(self, mode: bool = True) -> Alignment:
+        """The reference encoder stays in eval mode whatever the rest does."""
+        super().train(mode)
+        if self.reference is not None:
+            self.reference.eval()
+        return self
 
     def touch_embeddings(self, frames: torch.Tensor, sensor: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.encoder(encoder_input(frames), sensor).float(), dim=-1)
 
-    def forward(self, batch: TouchBatch | MatchBatch, mask: TubeMask | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, batch: TouchBatch | MatchBatch | DistillBatch,
+                mask: TubeMask | None = None) -> dict[str, torch.Tensor]:
         if isinstance(batch, MatchBatch):
             return self._match(batch)
+        if isinstance(batch, DistillBatch):
+            return self._distill(batch)
         return self._align(batch, mask)
 
     def _scatter(self, rows: torch.Tensor | None, present: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -166,6 +191,25 @@ class Alignment(nn.Module):
             nce = (a_to_p + p_to_a) / 2
             loss = loss + self.weights.cross_sensor_nce * nce
             terms["cross_sensor_nce"] = nce
+        return _logged(loss, terms)
+
+    def _distill(self, batch: DistillBatch) -> dict[str, torch.Tensor]:
+        if self.reference is None:
+            raise ConfigError("a distill batch needs the reference encoder (--reference-distill or --reference-change)")
+        frames, reference = batch.frames, batch.reference
+        sensor, reference_sensor = batch.sensor, batch.reference_sensor
+        if batch.partner is not None and batch.partner_reference is not None:  # one pass over both times
+            frames, reference = torch.cat([frames, batch.partner]), torch.cat([reference, batch.partner_reference])
+            sensor, reference_sensor = sensor.repeat(2), reference_sensor.repeat(2)
+        with torch.no_grad():
+            target = self.reference(encoder_input(reference), reference_sensor).float()
+        student = self.encoder(encoder_input(frames), sensor).float()
+        terms = {"reference_distill": reference_distill_loss(student, target)}
+        loss = self.weights.reference_distill * terms["reference_distill"]
+        if batch.partner is not None:
+            (s_now, s_then), (t_now, t_then) = student.chunk(2), target.chunk(2)
+            terms["reference_change"] = reference_distill_loss(s_now - s_then, t_now - t_then)
+            loss = loss + self.weights.reference_change * terms["reference_change"]
         return _logged(loss, terms)
 
     def after_step(self) -> None:

@@ -40,7 +40,7 @@ from anytouch_policy.pretrain.checkpoint import (
     set_rng_state,
 )
 from anytouch_policy.pretrain.config import AmpMode, PretrainConfig, Stage
-from anytouch_policy.pretrain.dataset import MatchBatch, TouchBatch, collate, generator_for
+from anytouch_policy.pretrain.dataset import DistillBatch, MatchBatch, TouchBatch, collate, generator_for
 from anytouch_policy.pretrain.masking import random_tube_mask, replace_with_universal, universal_probability
 from anytouch_policy.pretrain.objectives import STAGE1_TERMS, STAGE2_TERMS
 from anytouch_policy.pretrain.plot import plot_losses
@@ -168,12 +168,14 @@ class _Run:
         self.ctx.barrier()
 
     # ---- one step ----------------------------------------------------------------------------------------
-    def _prepare(self, batch: TouchBatch | MatchBatch):
+    def _prepare(self, batch: TouchBatch | MatchBatch | DistillBatch):
         """Universal-token draws and the tube mask from this step's generator; everything onto the device."""
         gen = generator_for(self.config.seed, self.step, self.ctx.rank, _STEP_STREAM)
         p_u = universal_probability(self.step, self.total_steps, self.config.universal_max)
         mask = None
-        if isinstance(batch, MatchBatch):
+        if isinstance(batch, DistillBatch):  # the reference keeps its own slot: that is the target
+            batch.sensor = replace_with_universal(batch.sensor, p_u, generator=gen)
+        elif isinstance(batch, MatchBatch):
             batch.anchor_sensor = replace_with_universal(batch.anchor_sensor, p_u, generator=gen)
             batch.positive_sensor = replace_with_universal(batch.positive_sensor, p_u, generator=gen)
             batch.negative_sensor = replace_with_universal(batch.negative_sensor, p_u, generator=gen)
@@ -185,7 +187,7 @@ class _Run:
         batch = _to_device(batch, self.ctx.device)
         return batch, mask, p_u
 
-    def _train_step(self, batch: TouchBatch | MatchBatch) -> dict[str, float]:
+    def _train_step(self, batch: TouchBatch | MatchBatch | DistillBatch) -> dict[str, float]:
         batch, mask, p_u = self._prepare(batch)
         lr = self.optimizer.param_groups[0]["lr"]
         autocast = (torch.autocast("cuda", dtype=self.amp) if self.amp is not None else contextlib.nullcontext())
@@ -291,7 +293,8 @@ class _Run:
         return bundle, sha
 
 
-def _to_device(batch: TouchBatch | MatchBatch, device: torch.device) -> TouchBatch | MatchBatch:
+def _to_device(batch: TouchBatch | MatchBatch | DistillBatch,
+               device: torch.device) -> TouchBatch | MatchBatch | DistillBatch:
     if device.type == "cpu":
         return batch
     for name, value in vars(batch).items():

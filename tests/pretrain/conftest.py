@@ -72,6 +72,28 @@ def write_manifest(root: Path, *, objects: int = 3, positions: int = 2, sensors=
     return path
 
 
+def write_sensor_looks(root: Path, *, states: int = 16, sensors=("gelsight_mini", "digit"), skip=(),
+                       own_colours: bool = False) -> Path:
+    """`states` states, each a 4-frame clip through every sensor: 40 % the state's blob, 60 % the sensor's own look
+    (sensors differ more than states do, as real ones); (state, sensor) pairs in `skip` are left out.
+    `own_colours`: each sensor also shows the blob in its own channel order (a contact changes other colours)."""
+    lines = []
+    for state in range(states):
+        blob = pattern(state).astype(np.float32)
+        for s, sensor in enumerate(sensors):
+            if (state, sensor) in skip:
+                continue
+            content = np.roll(blob, s, axis=2) if own_colours else blob
+            look = pattern(9000 + s).astype(np.float32)
+            frames = [f"st{state}/{sensor}/{k}.png" for k in range(4)]
+            for k, frame in enumerate(frames):
+                _png(root / frame, np.clip(0.4 * np.roll(content, 2 * k, axis=0) + 0.6 * look, 0, 255).astype(np.uint8))
+            lines.append({"touch": frames, "sensor": sensor, "object": f"sc{state // 4}", "position": f"t{state % 4}"})
+    path = root / "manifest.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
 def write_episode(root: Path, name: str, *, frames: int = 12, sensors=None, seed: int = 0) -> Path:
     """A finished episode bag with `frames` tactile frames per sensor and a few actions."""
     sensors = sensors or {"left": "gelsight_mini"}
@@ -99,7 +121,8 @@ def tiny_config(stage: Stage, out: Path, **overrides) -> PretrainConfig:
 def synth() -> SimpleNamespace:
     """The helpers above, for tests (conftest modules are not importable under --import-mode=importlib)."""
     return SimpleNamespace(pattern=pattern, write_manifest=write_manifest, write_episode=write_episode,
-                           tiny_config=tiny_config, TINY_DECODER=TINY_DECODER, TINY_LORA=TINY_LORA)
+                           write_sensor_looks=write_sensor_looks, tiny_config=tiny_config, TINY_DECODER=TINY_DECODER,
+                           TINY_LORA=TINY_LORA)
 
 
 @pytest.fixture(scope="session")

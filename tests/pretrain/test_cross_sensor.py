@@ -2,10 +2,8 @@
 each sensor adds its own strong look to the shared contact. Before aligned matching batches it collapsed the
 embedding to one direction and sat at exactly ln N (models/README.md, "What was tried")."""
 
-import json
 import math
 
-import cv2
 import numpy as np
 
 from anytouch_policy.pretrain.config import NO_CLIP, LossWeights, Stage
@@ -16,27 +14,9 @@ STATES = 16
 ANCHORS = 8  # per matching batch: batch_size // 2, and every pool holds whole batches of them
 
 
-def _write_sensor_looks(root, synth) -> None:
-    """16 states, each a 4-frame clip through 2 sensors: 40 % the state's blob, 60 % the sensor's own look."""
-    lines = []
-    for state in range(STATES):
-        content = synth.pattern(state).astype(np.float32)
-        for s, sensor in enumerate(SENSORS):
-            look = synth.pattern(9000 + s).astype(np.float32)
-            frames = []
-            for k in range(4):
-                rgb = np.clip(0.4 * np.roll(content, 2 * k, axis=0) + 0.6 * look, 0, 255).astype(np.uint8)
-                path = root / f"st{state}" / sensor / f"{k}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-                frames.append(str(path.relative_to(root)))
-            lines.append({"touch": frames, "sensor": sensor, "object": f"sc{state // 4}", "position": f"t{state % 4}"})
-    (root / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-
-
 def test_cross_sensor_infonce_falls_below_chance(tmp_path, synth):
     data = tmp_path / "data"
-    _write_sensor_looks(data, synth)
+    synth.write_sensor_looks(data, states=STATES, sensors=SENSORS)
     config = synth.tiny_config(Stage.ALIGN, tmp_path / "s2", data=(str(data),), clip_arch=NO_CLIP,
                                batch_size=2 * ANCHORS,
                                epochs=12, lr=1e-3, warmup_epochs=1,
