@@ -42,3 +42,8 @@ class Stages:
         self.cpu[name] = round(cpu_seconds() - cpu0, 1)
         self.log(f"[{time.perf_counter() - self.start:6.0f} s] {name} done in {self.wall[name]:.0f} s "
                  f"({self.cpu[name]:.0f} CPU s)")
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock seconds since these stages were made (a run's total, for its JSON)."""
+        return round(time.perf_counter() - self.start, 1)
