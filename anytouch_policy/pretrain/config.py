@@ -83,7 +83,6 @@ class LossWeights:
                                  "times of one scenario (what a pouring policy reads), relative to the spread of "
                                  "such changes; 0 = off")
 
-
     @property
     def distills(self) -> bool:
         """Whether stage 2 runs distill batches (either reference term on)."""

@@ -222,24 +222,19 @@ class PretrainDataset(Dataset):
         samples of its sensor and scenario (object) at other times (positions). Returns the pooled samples."""
         total = 0
         for kind in ClipKind:
-            by_group: dict[tuple, int] = {}
-            for i, s in enumerate(self.samples):
-                group = getattr(s, "match_group", None)
-                if s.kind is kind and group is not None and s.sensor is reference:
-                    by_group[group] = i
+            same = [(i, s, getattr(s, "match_group", None)) for i, s in enumerate(self.samples) if s.kind is kind]
+            by_group = {group: i for i, s, group in same if group is not None and s.sensor is reference}
             members = []
             scenarios: dict[tuple, list[int]] = {}
-            for i, s in enumerate(self.samples):
-                group = getattr(s, "match_group", None)
-                ref = by_group.get(group) if s.kind is kind and group is not None else None
-                if ref is not None and group is not None:
-                    self._reference[i] = ref
+            for i, s, group in same:
+                if group is not None and group in by_group:
+                    self._reference[i] = by_group[group]
                     members.append(i)
                     scenarios.setdefault((*group[:2], s.sensor), []).append(i)
             if partners:
-                for same in scenarios.values():
-                    for i in same:
-                        self._change_partners[i] = [j for j in same if j != i] or [i]
+                for scenario in scenarios.values():
+                    for i in scenario:
+                        self._change_partners[i] = [j for j in scenario if j != i] or [i]
             if members:
                 self.pools.append(Pool(PoolKind.DISTILL, kind, tuple(members), batch_size))
             total += len(members)
