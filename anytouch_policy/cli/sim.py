@@ -5,6 +5,7 @@ touch data for pretraining.
     anytouch sim render --out sim_preview --sensor gelsight_mini --sensor digit:right
     anytouch sim record --out demos --episodes 40 --initial-g 80:120 --target-g 20:80 --sensor gelsight_mini --seed 0
     anytouch sim dataset --out data/sim_tacquad --hours 1 --workers 2
+    anytouch sim sensors --out rig/random --count 16 --seed 0
 
 `--sensor` takes model[:finger[:fps]], the model by shipped name (gelsight_mini, digit, gelslim, gelsight, duragel)
 or by the path of a sensor model file (docs/sim.md, e.g. `--sensor rig/my_sensor.yaml`), and may be repeated:
@@ -20,7 +21,7 @@ import sys
 
 from anytouch_policy.cli.args import Flag, Flags
 from anytouch_policy.cli.help import example
-from anytouch_policy.sim.runs import SimDataset, SimEval, SimRecord, SimRender
+from anytouch_policy.sim.runs import SimDataset, SimEval, SimRecord, SimRender, SimSensors
 
 _SENSOR = Flag("sensors", "--sensor", metavar="MODEL[:FINGER[:FPS]]")
 _COMMON = (_SENSOR, "seed", Flag("randomize", help="nominal physics and sensors, no nuisances"), "initial_tilt_deg")
@@ -40,6 +41,9 @@ COMMANDS: dict[str, tuple[Flags, str]] = {
                       "workers", Flag("progress", help="no progress bar")),
                 "aligned multi-sensor touch data (pours, slips, presses, slides) in the TacQuad-style layout "
                 "`anytouch pretrain --data` reads"),
+    "sensors": (Flags(SimSensors, "out", "count", "seed"),
+                "draw random sensor model files (universal token slot) to render with `--sensor`: training the "
+                "universal token on sensors no model fixes"),
 }
 
 
@@ -59,6 +63,13 @@ def run(args: argparse.Namespace) -> int:
         return _dataset(request)
     if isinstance(request, SimRecord):
         return _record(request)
+    if isinstance(request, SimSensors):
+        from anytouch_policy.sim.sensor_family import write_random_sensor_models
+
+        paths = write_random_sensor_models(request.out, count=request.count, seed=request.seed)
+        print(f"{len(paths)} sensor models in {request.out} ({paths[0].name} ... {paths[-1].name}); render them with "
+              f"--sensor {paths[0]}")
+        return 0
     if isinstance(request, SimRender):
         from anytouch_policy.sim.preview import render_pour
 

@@ -4,6 +4,7 @@
     SimRender(out="sim_preview", sensors=["digit"])     # anytouch sim render
     SimRecord(out="demos", initial_g=(80.0, 120.0))     # anytouch sim record: masses drawn per episode
     SimDataset(out="data/sim_tacquad", hours=1.0)       # anytouch sim dataset: aligned multi-sensor touch data
+    SimSensors(out="rig/random", count=16)              # anytouch sim sensors: random sensor model files
 
 Each rig command builds the RigConfig of its run (`rig()`) and its sensor specs (`sensor_specs()`). The dataset's
 ranges are shared with sim.dataset.write_dataset, which checks a caller's values against the same intervals.
@@ -33,6 +34,7 @@ SAMPLE_EVERY_S = Interval.parse("[0.05, 60]")  # sim time between samples of a s
 FRAME_PX = Interval.parse("[16, 1024]")  # side of a stored (resized) frame, px
 HELDOUT_SHARE = Interval.parse("[0, 0.5]")  # share of scenarios held out for probing
 DATASET_WORKERS = Interval.parse("[1, 64]")
+RANDOM_SENSORS = Interval.parse("[1, 1000]")  # models drawn by `sim sensors`
 
 
 @config(kw_only=True)
@@ -128,3 +130,12 @@ class SimDataset:
 
     def sensor_specs(self) -> list[SensorSpec]:
         return [SensorSpec.parse(s) for s in self.sensors]
+
+
+@config(kw_only=True)
+class SimSensors:
+    """`anytouch sim sensors`: random sensor model files (sim.sensor_family) for training the universal token."""
+
+    out: Path = Field(description="output directory (new or empty): one random_NNN.yaml per model")
+    count: Annotated[int, RANDOM_SENSORS] = Field(default=16, description="models to draw")
+    seed: Annotated[int, NONNEGATIVE] = Field(default=0, description="family seed (model n is the same for any count)")
