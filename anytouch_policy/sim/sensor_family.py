@@ -79,7 +79,7 @@ class _Draw:
 
     def integer(self, key: str) -> int:
         low, high = FAMILY[key]
-        return int(self.rng.integers(low, high + 1))
+        return int(self.rng.integers(int(low), int(high) + 1))
 
     def rgb(self, key: str, digits: int = 1) -> list[float]:
         return [self(key, digits) for _ in range(3)]
