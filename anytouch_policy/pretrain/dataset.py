@@ -219,7 +219,8 @@ class PretrainDataset(Dataset):
     def add_distill_pools(self, batch_size: int, reference: SensorType, *, partners: bool = False) -> int:
         """One pool per clip kind over the samples whose state (match group) the reference sensor also shows; a
         reference sample is paired with itself (its embedding is kept). `partners`: each also gets the pooled
-        samples of its sensor and scenario (object) at other times (positions). Returns the pooled samples."""
+        samples of its sensor (slot and `unit`: random models share the universal slot) and scenario (object) at
+        other times (positions). Returns the pooled samples."""
         total = 0
         for kind in ClipKind:
             same = [(i, s, getattr(s, "match_group", None)) for i, s in enumerate(self.samples) if s.kind is kind]
@@ -230,7 +231,7 @@ class PretrainDataset(Dataset):
                 if group is not None and group in by_group:
                     self._reference[i] = by_group[group]
                     members.append(i)
-                    scenarios.setdefault((*group[:2], s.sensor), []).append(i)
+                    scenarios.setdefault((*group[:2], s.sensor, getattr(s, "unit", None)), []).append(i)
             if partners:
                 for scenario in scenarios.values():
                     for i in scenario:

@@ -10,6 +10,7 @@ touch     one image (static sample) or 4 consecutive frames (3 encoder inputs + 
 sensor    sensor type label (anytouch_policy.sensors: gelsight, digit, gelslim, gelsight_mini, duragel, universal)
 object, position   optional ids; samples sharing both from different sensors are cross-sensor positives
 vision, text       optional paired modalities (a missing one is left out of exactly the terms that need it)
+unit      optional: which sensor took it, where several share a slot (random models in the universal slot)
 id        optional free label
 """
 
@@ -61,6 +62,7 @@ class ManifestLine:
     position: Label | None = None
     vision: str | None = None
     text: Label | None = None
+    unit: Label | None = None
     id: Label | None = None
 
 
@@ -74,6 +76,7 @@ class TouchRecord:
     position: str | None = None
     vision: Path | None = None
     text: str | None = None
+    unit: str | None = None  # the sensor that took it, where several share a slot
     where: str = ""  # "manifest.jsonl:LINE", for messages
 
     @property
@@ -119,6 +122,7 @@ def parse_record(obj: object, *, root: Path, where: str, check_files: bool = Tru
         position=line.position,
         vision=None if line.vision is None else _file(root, line.vision, "vision", where, check_files),
         text=line.text,
+        unit=line.unit,
         where=where,
     )
 

@@ -248,7 +248,8 @@ def build_scenario(scenario: Scenario, sensors: Sequence[SensorSpec], root: Path
                 paths.append(rel)
                 written += len(data)
                 frames += 1
-            common = {"sensor": spec.sensor_type.label, "object": scenario.id, "position": position(k)}
+            common = {"sensor": spec.sensor_type.label, "unit": spec.name, "object": scenario.id,
+                      "position": position(k)}
             records.append(json.dumps({"touch": paths, **common, "id": f"{state_id(scenario, k)}/{spec.name}/clip"}))
             records.append(json.dumps({"touch": paths[-1], **common,
                                        "id": f"{state_id(scenario, k)}/{spec.name}/static"}))

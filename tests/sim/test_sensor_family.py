@@ -5,7 +5,10 @@ import pytest
 
 from anytouch_policy.cli.main import main
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.pretrain.dataset import PretrainDataset
+from anytouch_policy.pretrain.manifest import read_manifest
 from anytouch_policy.sensors import SensorType
+from anytouch_policy.sim.dataset import write_dataset
 from anytouch_policy.sim.renderer import TactileRenderer
 from anytouch_policy.sim.sensor_family import FAMILY, random_sensor_models, write_random_sensor_models
 from anytouch_policy.sim.sensor_model import load_sensor_model
@@ -68,3 +71,21 @@ def test_the_command_writes_the_files_and_refuses_a_bad_count(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["sim", "sensors", "--out", str(tmp_path / "b"), "--count", "0"])
     assert "--count: must be an integer in [1, 1000], got '0'" in capsys.readouterr().err
+
+
+def test_a_dataset_through_random_models_pairs_each_with_the_reference_sensor_on_the_universal_token(tmp_path):
+    paths = write_random_sensor_models(tmp_path / "rig", count=2, seed=1)
+    specs = [SensorSpec.parse("gelsight_mini"), *(SensorSpec.parse(str(p)) for p in paths)]
+    write_dataset(tmp_path / "data", hours=0.002, seed=4, sensors=specs, heldout=0.0, bar=False)
+    records = read_manifest(tmp_path / "data" / "manifest.jsonl")
+    assert {r.sensor for r in records} == {SensorType.GELSIGHT_MINI, SensorType.UNIVERSAL}
+    dataset = PretrainDataset(records, image_size=56, augment=False, seed=0)
+    assert dataset.add_distill_pools(4, SensorType.GELSIGHT_MINI, partners=True) == len(records)  # all have a Mini
+    for index, ref in dataset._reference.items():
+        sample, reference = records[index], records[ref]
+        assert reference.sensor is SensorType.GELSIGHT_MINI
+        assert (reference.object, reference.position, reference.kind) == (sample.object, sample.position, sample.kind)
+        # the change partners are the same drawn sensor at other times, not the other model in the universal slot
+        partners = [records[j] for j in dataset._change_partners[index]]
+        assert {p.unit for p in partners} == {sample.unit} and sample.unit.endswith("_left")
+        assert len(partners) == 1 or all(p.position != sample.position for p in partners)
