@@ -71,6 +71,10 @@ class TrainConfig:
     hidden: Count = Field(default=256, description="head hidden width")
     layers: Count = Field(default=2, description="head hidden layers")
     dropout: Annotated[float, DROPOUT] = 0.1
+    feature_noise: Annotated[float, Interval.parse("[0, 10]")] = Field(
+        default=0.0, description="frozen: Gaussian noise on the training embeddings, in units of each dimension's "
+                                 "spread (a head for another sensor's embeddings, which match the seen one's only "
+                                 "up to a residual)")
     val_fraction: Annotated[float, FRACTION] = Field(default=0.2, description="share of episodes held out")
     select: Selection = Field(
         default=Selection.VAL_LOSS, description="epoch saved as the bundle: lowest validation loss, or the last (end "
@@ -118,6 +122,8 @@ class TrainConfig:
             raise ValueError("give exactly one encoder source: --encoder BUNDLE or --preset NAME")
         if self.mode is TrainMode.FINETUNE and self.finetune_spec.mode is FinetuneMode.FROZEN:
             raise ValueError("--mode finetune needs --finetune all or last:N (use --mode frozen to freeze)")
+        if self.mode is TrainMode.FINETUNE and self.feature_noise:
+            raise ValueError("--feature-noise is for --mode frozen (a fine-tune's colour jitter is --augment)")
         return self
 
     @property

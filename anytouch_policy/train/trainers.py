@@ -59,6 +59,7 @@ class FrozenTrainer(Trainer):
         self.net = FrozenNet(head).to(device)
         self.model = self.net
         self.use_ref = config.reference is not ReferenceMode.NONE
+        self.noise = config.feature_noise * emb.std(dim=0, keepdim=True)  # per token and dimension
 
     def batches(self, samples: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         order = rng.permutation(samples)
@@ -68,7 +69,11 @@ class FrozenTrainer(Trainer):
         i = torch.from_numpy(idx).to(self.device)
         net = self.model if train else self.net
         c = self.cond[i] if cond is None else torch.from_numpy(cond).to(self.device)
-        return net(self.emb[i], self.ref[i] if self.use_ref else None, c)
+        emb, ref = self.emb[i], self.ref[i] if self.use_ref else None
+        if train and self.config.feature_noise:
+            emb = emb + self.noise * torch.randn_like(emb)
+            ref = None if ref is None else ref + self.noise * torch.randn_like(ref)
+        return net(emb, ref, c)
 
     def param_groups(self) -> list[dict]:
         return param_groups(self.net, weight_decay=self.config.weight_decay, lr=self.config.lr)

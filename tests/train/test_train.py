@@ -144,3 +144,17 @@ def test_select_last_saves_the_final_epoch(tmp_path, expert_bags, tiny_encoder):
     losses = [m.val_loss for m in result.history.epochs]
     by_loss = train(frozen_config(expert_bags, tmp_path / "q", tiny_encoder, tmp_path / "cache"))
     assert by_loss.best.epoch == 1 + int(np.argmin(losses))  # same seed, same epochs: only the choice differs
+
+
+def test_feature_noise_trains_the_head_on_noisy_embeddings_and_only_when_frozen(tmp_path, expert_bags, tiny_encoder):
+    cache = tmp_path / "cache"
+
+    def losses(out, **kw):
+        result = train(frozen_config(expert_bags, tmp_path / out, tiny_encoder, cache, **kw))
+        return [m.train_loss for m in result.history.epochs], [m.val_loss for m in result.history.epochs]
+
+    plain, noisy, again = losses("a"), losses("b", feature_noise=3.0), losses("c", feature_noise=3.0)
+    assert noisy == again  # the noise is drawn from the run's seed
+    assert noisy[0][-1] > plain[0][-1]  # embeddings drowned at 3x their spread are harder to fit
+    with pytest.raises(ConfigError, match="--feature-noise is for --mode frozen"):
+        TrainConfig(bags=[tmp_path], out=tmp_path / "o", preset="anytouch-tiny", mode="finetune", feature_noise=0.5)
