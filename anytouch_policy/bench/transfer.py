@@ -4,13 +4,18 @@ universal token; rows = encoder, columns = evaluation sensor.
     anytouch bench transfer --out runs/transfer --encoder models/anytouch-small > transfer.json
 
 1. record --episodes scripted-expert demonstrations with the GelSight Mini alone (TRAIN seeds), or take --bags
-2. per encoder row, one policy trained with `--token universal` on them: "random_init" (--preset randomly
-   initialised from --seed) and, with --encoder BUNDLE, "pretrained"; or the --policy NAME=BUNDLE given instead
+2. per encoder row, --heads policies trained with `--token universal` on them (seeds --seed, --seed + 1, ...):
+   "random_init" (--preset randomly initialised from --seed) and, with --encoder BUNDLE, "pretrained"; or the
+   --policy NAME=BUNDLE given instead (one head each)
 3. every policy evaluated in closed loop with each --eval-sensor model standing in for its Mini (default Mini =
    seen, DIGIT, duragel = in neither pretraining nor the demonstrations), --eval-episodes per cell on the same EVAL
    seeds, so cells pair episode by episode; the scripted expert on those seeds for reference
-4. OUT/transfer.md and OUT/transfer.json: mean |error| ± 95 % CI per cell (eval.stats), the paired difference of
-   each row against the first (pretrained - random init) per column, and of each sensor against the seen one per row
+4. OUT/transfer.md and OUT/transfer.json: mean |error| ± 95 % CI per cell (eval.stats) over its heads' episodes
+   pooled, each head's own mean beside it, the paired difference of each row against the first (pretrained - random
+   init) per column, and of each sensor against the seen one per row (head k's episode against head k's)
+
+One head's transfer figure moves by several grams with the seed it was trained from (models/README.md): several
+heads per row show that spread and pool it into the cell.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class TransferBench:
         default=None, description="evaluate these universal-token policy bundles (NAME=BUNDLE) as the rows instead "
                                   "of training; repeatable, the first is the baseline")
     mode: Literal["frozen", "finetune"] = Field(default="frozen", description="how the policies train")
+    heads: Count = Field(default=1, description="policies per encoder row, trained from --seed, --seed + 1, ...; a "
+                                                "cell pools their episodes")
     epochs: Count | None = Field(default=None, description="default: anytouch train's for --mode")
     eval_sensor: list[str] | None = Field(
         default=None, description=f"evaluation sensor models, the seen one first (default: {', '.join(EVAL_SENSORS)})")
@@ -81,7 +88,7 @@ class TransferBench:
 
 
 FLAGS = Flags(TransferBench, "out", Flag("bags", metavar="DIR"), "episodes", Flag("encoder", metavar="BUNDLE"),
-              "preset", Flag("policy", metavar="NAME=BUNDLE"), "mode", "epochs",
+              "preset", Flag("policy", metavar="NAME=BUNDLE"), "mode", "heads", "epochs",
               Flag("eval_sensor", metavar="MODEL"), "eval_episodes", "initial_g", "target_g", "max_ticks", "threads",
               "workers", "seed")
 
@@ -105,15 +112,16 @@ def run(args: TransferBench) -> dict:
     rig = RigConfig(initial_g=args.initial_g)
     if args.max_ticks is not None:
         rig = replace(rig, max_ticks=args.max_ticks)
-    if args.policy and (args.encoder or args.bags):
-        raise ConfigError("--policy evaluates given bundles: it takes no --encoder or --bags")
+    if args.policy and (args.encoder or args.bags or args.heads > 1):
+        raise ConfigError("--policy evaluates given bundles: it takes no --encoder, --bags or --heads")
     set_torch_threads(args.threads)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     stage = Stages(log)
 
+    policies: dict[str, list[Path]]
     if args.policy:
-        policies = args.policies
+        policies = {name: [path] for name, path in args.policies.items()}
         bags = None
     else:
         with stage("record"):
@@ -127,37 +135,47 @@ def run(args: TransferBench) -> dict:
         encoders = {"random_init": init_encoder_bundle(args.preset, out / "encoder-random", seed=args.seed)}
         if args.encoder is not None:
             encoders["pretrained"] = args.encoder
-        policies = {}
+        policies = {name: [] for name in encoders}
         for name, encoder in encoders.items():
-            log(f"training the {name} policy ({args.mode}, universal token) on {encoder}")
-            with stage(f"train {name}"):
-                policies[name] = train_policy(bags, out / f"policy-{name}", encoder=encoder, mode=args.mode,
-                                              epochs=args.epochs, token=TokenMode.UNIVERSAL.value, seed=args.seed,
-                                              threads=args.threads, cache=out / "cache", log=log)
+            for head in range(args.heads):
+                log(f"training the {name} policy ({args.mode}, universal token, seed {args.seed + head}) on {encoder}")
+                folder = out / (f"policy-{name}" if args.heads == 1 else f"policy-{name}-head{head}")
+                with stage(f"train {name}" if args.heads == 1 else f"train {name} head {head}"):
+                    policies[name].append(train_policy(
+                        bags, folder, encoder=encoder, mode=args.mode, epochs=args.epochs,
+                        token=TokenMode.UNIVERSAL.value, seed=args.seed + head, threads=args.threads,
+                        cache=out / "cache", log=log))
 
-    runtimes = {name: PolicyRuntime.from_bundle(path) for name, path in policies.items()}
-    for name, runtime in runtimes.items():
-        if runtime.token_mode is not TokenMode.UNIVERSAL or len(runtime.sensors) != 1:
-            raise ConfigError(f"--policy {name}={policies[name]}: the transfer table needs one-sensor policies "
-                              f"trained with --token universal, this one has sensors {runtime.sensor_names} and token "
-                              f"mode {runtime.token_mode.value}")
-    reports = {}
+    runtimes = {name: [PolicyRuntime.from_bundle(path) for path in paths] for name, paths in policies.items()}
+    for name, heads in runtimes.items():
+        for path, runtime in zip(policies[name], heads, strict=True):
+            if runtime.token_mode is not TokenMode.UNIVERSAL or len(runtime.sensors) != 1:
+                raise ConfigError(f"--policy {name}={path}: the transfer table needs one-sensor policies trained with "
+                                  f"--token universal, this one has sensors {runtime.sensor_names} and token mode "
+                                  f"{runtime.token_mode.value}")
+    reports, head_means = {}, {}
     with EpisodePool(args.workers) as pool:
         with stage("evaluate expert"):
             expert = evaluate(ScriptedExpert(), episodes=args.eval_episodes, initial_g=args.initial_g,
                               target_g=args.target_g, sensors=[specs[columns[0]]], seed=args.seed, config=rig,
                               pool=pool)
-        for name, runtime in runtimes.items():
+        for name, heads in runtimes.items():
             for column in columns:
                 with stage(f"evaluate {name} {column}"):
-                    ev = evaluate_policy(runtime, episodes=args.eval_episodes, initial_g=args.initial_g,
-                                         target_g=args.target_g, seed=args.seed, config=rig, pool=pool,
-                                         sensors=eval_sensors(runtime, [specs[column]]))
-                reports[name, column] = ev.report
-                log(f"{name} with {column}: mean error {ev.report.summary()['mean_abs_error_g']:.2f} g")
+                    played = [evaluate_policy(runtime, episodes=args.eval_episodes, initial_g=args.initial_g,
+                                              target_g=args.target_g, seed=args.seed, config=rig, pool=pool,
+                                              sensors=eval_sensors(runtime, [specs[column]])).report
+                              for runtime in heads]
+                # the heads' episodes pooled, head by head: every cell lists (head, seed) in the same order
+                reports[name, column] = replace(played[0], episodes=[e for r in played for e in r.episodes])
+                head_means[name, column] = [round(float(r.abs_errors.mean()), 4) for r in played]
+                log(f"{name} with {column}: mean error {reports[name, column].summary()['mean_abs_error_g']:.2f} g"
+                    + (f" (heads: {', '.join(f'{m:.2f}' for m in head_means[name, column])})" if len(heads) > 1
+                       else ""))
 
     rows = list(runtimes)
-    cells = {name: {c: cell(reports[name, c]) for c in columns} for name in rows}
+    cells = {name: {c: {**cell(reports[name, c]), "per_head_mean_abs_error_g": head_means[name, c]}
+                    for c in columns} for name in rows}
     against_first_row = {name: {c: paired(reports[name, c], reports[rows[0], c]) for c in columns}
                          for name in rows[1:]}
     against_seen = {name: {c: paired(reports[name, c], reports[name, columns[0]]) for c in columns[1:]}
@@ -167,8 +185,9 @@ def run(args: TransferBench) -> dict:
                 "only, universal token; columns = evaluation sensor model standing in for the Mini",
         "rows": rows, "columns": columns, "seen": columns[0], "eval_episodes": args.eval_episodes,
         "column_models": {c: {"model": specs[c].model.name, "slot": specs[c].sensor_type.label} for c in columns},
-        "seed": args.seed, "mode": args.mode,
-        "policies": {name: {"bundle": str(path), "variant": runtimes[name].variant} for name, path in policies.items()},
+        "seed": args.seed, "mode": args.mode, "heads": len(next(iter(runtimes.values()))),
+        "policies": {name: {"bundle": str(paths[0]), "bundles": [str(p) for p in paths],
+                            "variant": runtimes[name][0].variant} for name, paths in policies.items()},
         "demonstrations": None if bags is None else {"bags": str(bags), "episodes": args.episodes},
         "cells": cells,
         "paired_vs_first_row": {f"{name} - {rows[0]}": {c: d.to_dict() for c, d in diffs.items()}
@@ -181,11 +200,16 @@ def run(args: TransferBench) -> dict:
         "files": {"table_md": str(out / "transfer.md"), "json": str(out / "transfer.json")},
     }
     lines = [f"# Transfer across sensors ({result['task']})", "",
-             f"Mean |poured - target| (g) ± 95 % CI over {args.eval_episodes} episodes per cell, the same EVAL seeds "
-             f"(seed {args.seed}) in every cell; {args.mode} policies.", "",
+             f"Mean |poured - target| (g) ± 95 % CI over {args.eval_episodes} episodes per cell"
+             + (f" and head ({result['heads']} heads per row, pooled)" if result["heads"] > 1 else "")
+             + f", the same EVAL seeds (seed {args.seed}) in every cell; {args.mode} policies.", "",
              "| Encoder | " + " | ".join(f"{c}{' (seen)' if c == columns[0] else ''}" for c in columns) + " |",
              "|---|" + "--:|" * len(columns)]
     lines += [f"| {name} | " + " | ".join(cell_text(cells[name][c]) for c in columns) + " |" for name in rows]
+    if result["heads"] > 1:
+        lines += [f"| {name}, each head | " + " | ".join(", ".join(f"{m:.2f}" for m in cells[name][c]
+                                                                    ["per_head_mean_abs_error_g"]) for c in columns)
+                  + " |" for name in rows]
     lines += [f"| paired: {name} - {rows[0]} | " + " | ".join(difference_text(d[c]) for c in columns) + " |"
               for name, d in against_first_row.items()]
     lines += [f"| scripted expert (ground truth) | {cell_text(result['expert'])} |" + " |" * (len(columns) - 1), "",

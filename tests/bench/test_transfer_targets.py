@@ -3,6 +3,7 @@ episodes a cell, episodes cut at 30 ticks): every field of the JSON, the paired 
 episodes, the markdown table and the plot, and the inputs each refuses."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,9 +55,34 @@ def test_bench_transfer_fills_every_cell(tmp_path, capsys):
     assert result["timing_s"] and result["seconds"] > 0
 
 
+@pytest.mark.slow
+def test_bench_transfer_pools_several_heads_per_row_head_by_head(tmp_path, capsys):
+    out = tmp_path / "transfer"
+    assert main(["bench", "transfer", "--out", str(out), "--preset", "anytouch-tiny", "--episodes", "3", "--heads",
+                 "2", "--eval-sensor", "gelsight_mini", "--eval-sensor", "digit", *SMALL]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["heads"] == 2 and result["rows"] == ["random_init"]
+    bundles = result["policies"]["random_init"]["bundles"]
+    assert len(bundles) == len(set(bundles)) == 2
+    seeds = [json.loads((Path(b) / "config.json").read_text())["training"]["seed"] for b in bundles]
+    assert seeds == [0, 1]  # head k trains from --seed + k
+    for c in result["columns"]:
+        figures = result["cells"]["random_init"][c]
+        errors = _check_cell(figures, 4)  # both heads' 2 episodes, pooled
+        assert figures["per_head_mean_abs_error_g"] == pytest.approx([errors[:2].mean(), errors[2:].mean()], abs=1e-4)
+    diff = result["paired_vs_seen"]["random_init"]["digit - gelsight_mini"]  # head k's episode against head k's
+    assert diff["mean"] == pytest.approx(paired_difference(
+        result["cells"]["random_init"]["digit"]["abs_errors_g"],
+        result["cells"]["random_init"]["gelsight_mini"]["abs_errors_g"]).mean)
+    assert "| random_init, each head |" in (out / "transfer.md").read_text()
+
+
 def test_bench_transfer_refuses_a_policy_with_specific_tokens(mini_policy, tmp_path, capsys):
     assert main(["bench", "transfer", "--out", str(tmp_path / "t"), "--policy", f"mini={mini_policy}", *SMALL]) == 2
     assert "trained with --token universal" in capsys.readouterr().err
+    assert main(["bench", "transfer", "--out", str(tmp_path / "h"), "--policy", f"mini={mini_policy}", "--heads", "2",
+                 *SMALL]) == 2
+    assert "takes no --encoder, --bags or --heads" in capsys.readouterr().err
 
 
 @pytest.mark.slow
