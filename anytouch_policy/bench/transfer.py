@@ -185,7 +185,7 @@ def run(args: TransferBench) -> dict:
                 "only, universal token; columns = evaluation sensor model standing in for the Mini",
         "rows": rows, "columns": columns, "seen": columns[0], "eval_episodes": args.eval_episodes,
         "column_models": {c: {"model": specs[c].model.name, "slot": specs[c].sensor_type.label} for c in columns},
-        "seed": args.seed, "mode": args.mode, "heads": len(next(iter(runtimes.values()))),
+        "seed": args.seed, "mode": args.mode, "heads": args.heads,
         "policies": {name: {"bundle": str(paths[0]), "bundles": [str(p) for p in paths],
                             "variant": runtimes[name][0].variant} for name, paths in policies.items()},
         "demonstrations": None if bags is None else {"bags": str(bags), "episodes": args.episodes},

@@ -49,12 +49,13 @@ FAMILY = {
     "texture_per_g": (1.0, 2.4),
     "texture_tint": (0.8, 1.2),  # per channel
     "impact_jitter": (0.1, 0.25),
-    "marker_share": (0.5, 0.5),  # chance of a marker grid
     "marker_grid": (4, 16),  # rows and cols, inclusive
     "marker_radius_px": (1.5, 5.0),
     "marker_darkness": (0.5, 0.95),
     "marker_jitter_px": (0.2, 1.0),
 }
+#: Chance that a drawn model has a marker grid.
+MARKER_SHARE = 0.5
 #: Per-unit and per-episode variation of every drawn model (the shipped models' usual ranges).
 VARIATION = {
     "unit": {"led_gain": [0.9, 1.1], "shear": [0.85, 1.15], "twist": [0.85, 1.15], "noise": [0.8, 1.2]},
@@ -101,7 +102,7 @@ def _led(draw: _Draw) -> dict:
 
 
 def _markers(draw: _Draw, camera: dict) -> dict | bool:
-    if draw.rng.random() >= FAMILY["marker_share"][0]:
+    if draw.rng.random() >= MARKER_SHARE:
         return False
     rows, cols = draw.integer("marker_grid"), draw.integer("marker_grid")
     width, height = camera["resolution"]

@@ -59,7 +59,8 @@ class FrozenTrainer(Trainer):
         self.net = FrozenNet(head).to(device)
         self.model = self.net
         self.use_ref = config.reference is not ReferenceMode.NONE
-        self.noise = config.feature_noise * emb.std(dim=0, keepdim=True)  # per token and dimension
+        # --feature-noise: its scale per token and dimension, the spread over every tick of the run
+        self.noise = config.feature_noise * emb.std(dim=0, keepdim=True) if config.feature_noise else None
 
     def batches(self, samples: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         order = rng.permutation(samples)
@@ -70,7 +71,7 @@ class FrozenTrainer(Trainer):
         net = self.model if train else self.net
         c = self.cond[i] if cond is None else torch.from_numpy(cond).to(self.device)
         emb, ref = self.emb[i], self.ref[i] if self.use_ref else None
-        if train and self.config.feature_noise:
+        if train and self.noise is not None:
             emb = emb + self.noise * torch.randn_like(emb)
             ref = None if ref is None else ref + self.noise * torch.randn_like(ref)
         return net(emb, ref, c)
