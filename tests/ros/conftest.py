@@ -12,7 +12,10 @@ sessions on one machine never share one) and sets ROS_AUTOMATIC_DISCOVERY_RANGE=
 host; ROS_LOCALHOST_ONLY is ignored in Kilted). FASTDDS_BUILTIN_TRANSPORTS=UDPv4 turns Fast DDS shared memory off:
 tests SIGKILL nodes on purpose, and a killed participant leaves /dev/shm/fastdds_* segments behind that later
 runs would trip over; loopback UDP costs a few ms of latency, irrelevant here (latency benches must not set it).
-Every node process runs under `timeout -k 5 N`, so nothing outlives a hung test, and is stopped at teardown.
+Every node process runs under `timeout -k 30 N`, so nothing outlives a hung test, and is stopped at teardown.
+The kill-after is long on purpose: `timeout` also arms it when it is itself sent a signal (a Ctrl-C typed on the
+pty reaches its whole process group, `timeout` included), so it must outlast any clean stop a test waits for; at
+5 s a loaded 2-core CI machine SIGKILLed a supervised set still closing its episodes.
 """
 
 from __future__ import annotations
@@ -82,15 +85,18 @@ def write_params(path: Path, sections: dict[str, dict[str, object]]) -> Path:
     return path
 
 
+KILL_AFTER_S = 30  # > every stop window a test waits for (supervisor stop_timeout_s 15); see the module docstring
+
+
 class NodeProcess:
-    """A node (or any command) started under `timeout -k 5 <timeout_s>`; output goes to a log file or a pty."""
+    """A node (or any command) started under `timeout -k 30 <timeout_s>`; output goes to a log file or a pty."""
 
     def __init__(self, argv: list[str], *, name: str, env: dict[str, str], log: Path, timeout_s: float,
                  tty: bool) -> None:
         self.name, self.log = name, log
         self.master: int | None = None
         self._pty_out = bytearray()
-        hard = ["timeout", "-k", "5", str(int(timeout_s))]
+        hard = ["timeout", "-k", str(KILL_AFTER_S), str(int(timeout_s))]
         if tty:
             master, slave = os.openpty()
             self.master = master

@@ -44,10 +44,12 @@ def _start_recorders(ros_env, start_node, tmp_path, *, essential: str) -> tuple[
     out = tmp_path / "eps"
     log = tmp_path / "bringup.log"
     with log.open("w") as fh:
-        bringup = subprocess.Popen(["timeout", "-k", "5", "90", sys.executable, "-c", DRIVER,
+        # 150 s: more than the test's own waits (40 + 30 + 1 + 40); -k 30: the SIGINT sent to `timeout` also arms
+        # its kill-after, which must outlast the supervisor's 15 s stop window
+        bringup = subprocess.Popen(["timeout", "-k", "30", "150", sys.executable, "-c", DRIVER,
                                     str(package_config("record.yaml")), str(out), essential],
                                    env=ros_env, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
-    rig = start_node(RIG, namespace="rig7", timeout_s=90)
+    rig = start_node(RIG, namespace="rig7", timeout_s=150)
     rig.wait_for_output("rig: all matched", timeout_s=40)  # both recorders subscribed (namespaced topics)
     _wait(lambda: len(list(out.glob("*.incomplete"))) == 2)
     time.sleep(1.0)
@@ -65,7 +67,8 @@ def test_supervised_recorders_close_their_episodes_on_ctrl_c(ros_env, start_node
     bringup, out, log = _start_recorders(ros_env, start_node, tmp_path, essential="rec_a,rec_b")
     try:
         bringup.send_signal(signal.SIGINT)  # to `timeout`, which relays it to the supervisor only
-        assert bringup.wait(timeout=40) == 0
+        code = bringup.wait(timeout=40)
+        assert code == 0, f"exit {code}:\n{log.read_text()[-3000:]}"
     finally:
         if bringup.poll() is None:
             bringup.kill()
@@ -112,14 +115,15 @@ def test_teleop_shares_the_terminal_and_ctrl_c_stops_the_set(start_node, tmp_pat
     driver = tmp_path / "driver.py"
     driver.write_text(TERMINAL_DRIVER)
     out = tmp_path / "eps"
-    bringup = start_node(str(driver), tty=True, timeout_s=90,
+    bringup = start_node(str(driver), tty=True, timeout_s=150,  # more than the waits below (40 + 30 + 0.6 + 40)
                          args=(str(package_config("record.yaml")), str(out)))
     bringup.wait_for_output(r"recorder: connected", timeout_s=40)  # teleop's status line, straight to the terminal
     bringup.write(b"b")  # a key typed in the shared terminal reaches teleop, whose event reaches the recorder
     _wait(lambda: len(list(out.glob("demo_*.incomplete"))) == 1)
     time.sleep(0.6)
     bringup.write(b"\x03")  # Ctrl-C: the terminal's SIGINT to supervisor + teleop; the supervisor SIGINTs the recorder
-    assert bringup.wait(40) == 0
+    code = bringup.wait(40)
+    assert code == 0, f"exit {code}:\n{bringup.output()[-3000:]}"
     assert termios.tcgetattr(bringup._slave) == bringup.tty_attrs_before
     text = bringup.output()
     assert "anytouch teleop (hold mode" in text and "[recorder] [INFO]" in text and "[teleop]" not in text
