@@ -52,6 +52,9 @@ NO_TTY_HELP = (
 )
 
 
+STOP_ACK_S = 1.0  # how long the last wait may take to be acknowledged
+
+
 class TeleopNode(BaseNode):
     NAME = "teleop"
 
@@ -113,10 +116,14 @@ class TeleopNode(BaseNode):
                                  recorder=self._event_pub.get_subscription_count() > 0)
 
     def stop(self) -> None:
-        """Last words: a wait, delivered (acknowledged by reliable readers) before the process goes."""
+        """Last words: a wait, delivered (acknowledged by reliable readers) before the process goes. One second in
+        all, not per publisher: under `anytouch bringup` the readers stop at the same Ctrl-C and may never ack."""
         self._publish(Action.WAIT)
+        deadline = time.monotonic() + STOP_ACK_S
         for pub in (self._action_pub, self._step_pub, self._event_pub, self._estop_pub):
-            pub.wait_for_all_acked(Duration(seconds=1.0))
+            left = max(deadline - time.monotonic(), 0.0)
+            if not pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
+                break
 
 
 _EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
