@@ -20,7 +20,8 @@ measures for --seconds:
 Without --policy a policy bundle is built with random weights (encoder --preset, an untrained head): timing does
 not depend on the weights. With --busy-neighbour a pure-Python busy loop pinned to one CPU runs through the
 measured window (anytouch_policy.bench.contention.busy_neighbour): what a driver or a build beside the robot's nodes
-does. Shared machines disturb the figures: rerun on a quiet one before quoting them.
+does. Shared machines disturb the figures: rerun on a quiet one before quoting them. The nodes' logs go to a
+temporary folder removed at the end; `--logs DIR` keeps them there.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -132,17 +134,40 @@ def _floats(status: dict[str, str], *keys: str) -> dict[str, float]:
 def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: int, domain_id: int,
                        preset: str = "anytouch-small", device: str = "cpu", dtype: str = "float32",
                        busy_neighbour: bool = False, busy_cpu: int | None = None, warmup_timeout_s: float = 120.0,
-                       log=print) -> dict:
-    import psutil
-
-    from anytouch_policy.bench.contention import busy_neighbour as neighbour
+                       logs_dir: str | None = None, log=print) -> dict:
+    """The figures as a dict (module docstring). The nodes' logs (and a built policy) go to `logs_dir`, kept; without
+    it to a temporary folder removed at the end (a failed start quotes the logs' tails in its error)."""
     from anytouch_policy.bench.contention import neighbour_cpu
-    from anytouch_policy.bringup.plan import Mode, make_plan, package_config, parse_sensors
+    from anytouch_policy.bringup.plan import parse_sensors
 
     pairs = parse_sensors(sensors)
     if busy_neighbour:
         busy_cpu = neighbour_cpu(busy_cpu)  # refuse a bad CPU before starting anything
-    work = Path(tempfile.mkdtemp(prefix="pipeline_bench_"))
+    if logs_dir:
+        work = Path(logs_dir)
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        work = Path(tempfile.mkdtemp(prefix="pipeline_bench_"))
+    try:
+        result = _run(work, seconds=seconds, policy=policy, sensors=sensors, pairs=pairs, threads=threads,
+                      domain_id=domain_id, preset=preset, device=device, dtype=dtype, busy_neighbour=busy_neighbour,
+                      busy_cpu=busy_cpu, warmup_timeout_s=warmup_timeout_s, log=log)
+        if not policy and not logs_dir:  # the built bundle goes with the folder
+            result["policy"] = f"random weights ({preset} encoder), not kept"
+        return result | {"logs": str(work) if logs_dir else None}
+    finally:
+        if not logs_dir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(work: Path, *, seconds: float, policy: str, sensors: str, pairs: list[tuple[str, str]], threads: int,
+         domain_id: int, preset: str, device: str, dtype: str, busy_neighbour: bool, busy_cpu: int | None,
+         warmup_timeout_s: float, log) -> dict:
+    import psutil
+
+    from anytouch_policy.bench.contention import busy_neighbour as neighbour
+    from anytouch_policy.bringup.plan import Mode, make_plan, package_config
+
     if not policy:
         log(f"building a random-weight policy bundle ({preset} encoder)")
         policy = str(build_policy(work / "policy", preset=preset, sensors=pairs))
@@ -252,11 +277,13 @@ def main() -> int:
                         help="measure beside a pure-Python busy loop pinned to one CPU")
     parser.add_argument("--busy-cpu", type=int, default=None, help="its CPU (default: the last this process may use)")
     parser.add_argument("--domain-id", type=int, default=random.randrange(100, 200), help="private ROS_DOMAIN_ID")
+    parser.add_argument("--logs", default=None, metavar="DIR",
+                        help="keep the nodes' logs (and a built policy) in DIR (default: a temporary folder, removed)")
     args = parser.parse_args()
     result = run_pipeline_bench(seconds=args.seconds, policy=args.policy, sensors=args.sensors,
                                 threads=args.threads, domain_id=args.domain_id, preset=args.preset,
                                 device=args.device, dtype=args.dtype, busy_neighbour=args.busy_neighbour,
-                                busy_cpu=args.busy_cpu,
+                                busy_cpu=args.busy_cpu, logs_dir=args.logs,
                                 log=lambda msg: print(f"[bench pipeline] {msg}", file=sys.stderr))
     print(json.dumps(result, indent=2))
     return 0

@@ -3,6 +3,7 @@ alone and beside a busy process pinned to one core."""
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,22 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "pipeline.py"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("busy", [False, True])
-def test_pipeline_bench_reports_latency_jitter_ticks_and_cpu(ros_env, pour_policy, busy):
+def test_pipeline_bench_reports_latency_jitter_ticks_and_cpu(ros_env, pour_policy, busy, tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("pipeline_bench", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    logs = None if busy else tmp_path / "logs"  # kept where asked; else a temporary folder, removed
     result = bench.run_pipeline_bench(seconds=3.0, policy=str(pour_policy), sensors="left:gelsight_mini,right:digit",
                                       threads=1, domain_id=int(ros_env["ROS_DOMAIN_ID"]), busy_neighbour=busy,
-                                      log=lambda msg: None)
+                                      logs_dir=None if logs is None else str(logs), log=lambda msg: None)
+    assert list(temp.iterdir()) == []
+    if logs is None:
+        assert result["logs"] is None
+    else:
+        assert result["logs"] == str(logs) and "[INFO]" in (logs / "policy.log").read_text()
     assert result["busy_neighbour_cpu"] == (max(os.sched_getaffinity(0)) if busy else None)
     latency = result["frame_to_command_latency_ms"]
     assert 0 < latency["p50_latency_ms"] <= latency["p99_latency_ms"] < 5000
