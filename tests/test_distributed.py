@@ -55,7 +55,7 @@ def test_torchrun_two_ranks(tmp_path, device):
     out = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          str(script)], capture_output=True, text=True, timeout=120, cwd=str(tmp_path),
-        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)})  # torchrun's logs
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["mine"] for r in rows] == [[0, 2, 4, 6, 8], [1, 3, 5, 7, 9]]
