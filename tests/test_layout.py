@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 ROOT = "anytouch_policy"
 #: The modules everyone imports; every other module lives in a package by concern.
 VOCABULARY = {"__init__", "errors", "actions", "sensors", "tactile", "distributed", "bounds", "outputs", "schema",
-              "threads"}
+              "threads", "progress"}
 
 
 def _modules() -> dict[str, Path]:

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from anytouch_policy.data.samples import EpisodeTicks
 from anytouch_policy.errors import EpisodeError
+from anytouch_policy.progress import bar_disabled
 from anytouch_policy.tactile import resize_rgb
 
 
@@ -36,7 +37,7 @@ def load_frame_table(ticks: Sequence[EpisodeTicks], *, sensors: Sequence[str], s
     chunks: list[np.ndarray] = []
     rows: list[np.ndarray] = []
     offset = 0
-    bar = tqdm(ticks, desc=f"decoding frames ({size} px)", unit="episode", disable=not progress, leave=False)
+    bar = tqdm(ticks, desc=f"decoding frames ({size} px)", unit="episode", disable=bar_disabled(progress), leave=False)
     for et in bar:
         ep_rows = np.empty_like(et.windows)
         for k, sensor in enumerate(sensors):

@@ -41,6 +41,7 @@ from anytouch_policy.data.recording import EpisodeRecorder
 from anytouch_policy.errors import ConfigError, EpisodeError
 from anytouch_policy.eval.rollout import EpisodeReport, run_episode
 from anytouch_policy.outputs import OutputKind, writing_dir
+from anytouch_policy.progress import bar_disabled
 from anytouch_policy.schema import dump
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import EPISODES_PER_SEED, RigConfig, SeedSplit, episode_seed
@@ -209,7 +210,7 @@ def _record(root: Path | str, plan: _Plan, *, prefix: str, storage: str, bar: bo
     recorder = EpisodeRecorder(root, prefix=prefix, storage=storage, max_queue_bytes=QUEUE_BYTES,
                                on_error=errors.append)
     episodes = tqdm(list(enumerate(zip(plan.pairs, plan.seeds, strict=True))), desc="recording demonstrations",
-                    unit="episode", disable=not bar)
+                    unit="episode", disable=bar_disabled(bar))
     try:
         for i, ((initial, target), seed) in episodes:
             path, report = record_expert_episode(recorder, index=i, seed=seed, sensors=plan.sensors, target_g=target,

@@ -31,6 +31,7 @@ from anytouch_policy.export import lerobot_format as fmt
 from anytouch_policy.export.stats import ImageHistogram, vector_stats
 from anytouch_policy.outputs import OutputKind, check_output_dir, writing_dir
 from anytouch_policy.policy.config import CONDITIONING_NAMES
+from anytouch_policy.progress import bar_disabled
 from anytouch_policy.schema import config
 from anytouch_policy.tactile import window_indices
 
@@ -245,7 +246,7 @@ def export_lerobot(config: ExportConfig, *, data_file_size_mb: float = fmt.DATA_
         writer = _Writer(root, sensors=names, features=features, tasks=tasks, fps=fps, png_level=png_level,
                          file_size_mb=data_file_size_mb, log=log)
         try:
-            for r in tqdm(rows, desc="exporting episodes", unit="episode", disable=not progress):
+            for r in tqdm(rows, desc="exporting episodes", unit="episode", disable=bar_disabled(progress)):
                 writer.add(r)
         finally:
             writer.files.close()

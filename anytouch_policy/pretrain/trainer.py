@@ -44,6 +44,7 @@ from anytouch_policy.pretrain.dataset import DistillBatch, MatchBatch, TouchBatc
 from anytouch_policy.pretrain.masking import random_tube_mask, replace_with_universal, universal_probability
 from anytouch_policy.pretrain.objectives import STAGE1_TERMS, STAGE2_TERMS
 from anytouch_policy.pretrain.plot import plot_losses
+from anytouch_policy.progress import bar_disabled
 from anytouch_policy.schema import dump
 from anytouch_policy.threads import set_torch_threads
 
@@ -227,7 +228,7 @@ class _Run:
             epoch_total = min(self.steps_per_epoch, self.total_steps - (self.step - self.epoch_step))
             bar = tqdm(total=epoch_total, initial=self.epoch_step, leave=False, dynamic_ncols=True,
                        desc=f"stage {int(config.stage)} epoch {self.epoch + 1}/{config.total_epochs}",
-                       disable=not (config.progress and ctx.is_main))
+                       disable=bar_disabled(config.progress and ctx.is_main))
             for keys, batch in zip(plan, loader, strict=True):
                 pool = self.dataset.pools[keys[0][0]].name
                 row: dict[str, Any] = {"step": self.step + 1, "epoch": self.epoch, **self._train_step(batch)}

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.outputs import OutputKind, writing_dir
+from anytouch_policy.progress import bar_disabled
 from anytouch_policy.schema import dump
 from anytouch_policy.sim import contacts, pours
 from anytouch_policy.sim.contacts import TouchPlan, TouchState
@@ -309,7 +310,7 @@ def write_dataset(out: Path | str, *, hours: float, seed: int = 0, sensors: Sequ
     frames = written = 0
     with writing_dir(out, SIM_DATASET, overwrite=overwrite) as staged:
         jobs = [(s, sensors, str(staged), size) for s in scenarios]
-        with tqdm(total=total, unit="state", desc="sim dataset", disable=not bar) as progress:
+        with tqdm(total=total, unit="state", desc="sim dataset", disable=bar_disabled(bar)) as progress:
             for scenario, result in zip(scenarios, _outputs(jobs, workers), strict=True):
                 lines[HELDOUT_FILE if scenario.heldout else MANIFEST_FILE].extend(result.records)
                 lines[STATES_FILE].extend(result.states)

@@ -24,6 +24,7 @@ from anytouch_policy.data.episode import Episode
 from anytouch_policy.data.samples import EpisodeTicks
 from anytouch_policy.errors import EpisodeError, TrainingError
 from anytouch_policy.model.runtime import EncoderRuntime
+from anytouch_policy.progress import bar_disabled
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import resize_rgb
 
@@ -114,7 +115,8 @@ def embed_ticks(ticks: Sequence[EpisodeTicks], *, sensors: Sequence[tuple[str, S
                 runtime: EncoderRuntime, cache: EmbeddingCache | None, progress: bool = True) -> list[np.ndarray]:
     """Per episode, the embeddings (N_e, K, D) of every tick's window, from the cache where it has them."""
     out = []
-    for et in tqdm(ticks, desc="encoding windows (frozen)", unit="episode", disable=not progress, leave=False):
+    for et in tqdm(ticks, desc="encoding windows (frozen)", unit="episode", disable=bar_disabled(progress),
+                   leave=False):
         emb = np.empty((len(et.t_ns), len(sensors), runtime.output_dim), np.float32)
         for k, (name, kind) in enumerate(sensors):
             unique, inverse = np.unique(et.windows[:, k], axis=0, return_inverse=True)

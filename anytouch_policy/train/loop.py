@@ -17,6 +17,7 @@ from anytouch_policy.actions import Action
 from anytouch_policy.distributed import DistContext
 from anytouch_policy.errors import TrainingError
 from anytouch_policy.model.optim import build_schedule
+from anytouch_policy.progress import bar_disabled
 from anytouch_policy.train.config import TrainConfig
 from anytouch_policy.train.data import Prepared, class_weights, relabel, training_class_counts
 from anytouch_policy.train.metrics import EpochMetrics, History, confusion
@@ -58,7 +59,7 @@ def fit(trainer: Trainer, data: Prepared, config: TrainConfig, ctx: DistContext,
         mine = ctx.shard(batches[:usable])
         total = torch.zeros(2, dtype=torch.float64, device=ctx.device)
         bar = tqdm(mine, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
-                   disable=not (config.progress and ctx.is_main))
+                   disable=bar_disabled(config.progress and ctx.is_main))
         for step, idx in enumerate(bar, start=1):
             cond, y_np = relabel(data, idx, relabel_rng)
             logits = trainer.forward(idx, train=True, cond=cond)
