@@ -75,10 +75,10 @@ def test_importing_torch_first_is_too_late_and_says_so():
 
 
 @pytest.mark.slow
-def test_torchrun_workers_get_the_defaults():
+def test_torchrun_workers_get_the_defaults(tmp_path):
     """torchrun's own process imports torch first; its workers are fresh interpreters that import us first."""
     result = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-                  "-m", "anytouch_policy.cli.main", *BENCH], fresh_env())
+                  "-m", "anytouch_policy.cli.main", *BENCH], fresh_env(TMPDIR=str(tmp_path)))  # torchrun's logs
     worker = result.stderr[result.stderr.rindex("OPENMP DISPLAY ENVIRONMENT BEGIN"):]  # the launcher reports first
     assert libgomp_settings(worker)["GOMP_SPINCOUNT"] == "0"
     assert json.loads(result.stdout)["thread_settings"]["torch_threads"] == 2

@@ -191,7 +191,8 @@ def test_torchrun_two_ranks(tmp_path, dataset_dir):
            "--epochs", "1", "--batch-size", "6", "--decoder-width", "32", "--decoder-layers", "1",
            "--decoder-heads", "2", "--lora-r", "4", "--no-progress", "--device", "cpu", "--save-every", "2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+                               "TMPDIR": str(tmp_path)})  # torchrun's logs
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(printed) == 1 and printed[0]["finished"]  # only the main rank reports
