@@ -31,7 +31,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -143,21 +142,16 @@ def run_pipeline_bench(*, seconds: float, policy: str, sensors: str, threads: in
     pairs = parse_sensors(sensors)
     if busy_neighbour:
         busy_cpu = neighbour_cpu(busy_cpu)  # refuse a bad CPU before starting anything
-    if logs_dir:
-        work = Path(logs_dir)
-        work.mkdir(parents=True, exist_ok=True)
-    else:
-        work = Path(tempfile.mkdtemp(prefix="pipeline_bench_"))
-    try:
-        result = _run(work, seconds=seconds, policy=policy, sensors=sensors, pairs=pairs, threads=threads,
+    folder = (contextlib.nullcontext(logs_dir) if logs_dir
+              else tempfile.TemporaryDirectory(prefix="pipeline_bench_", ignore_cleanup_errors=True))
+    with folder as work:
+        Path(work).mkdir(parents=True, exist_ok=True)
+        result = _run(Path(work), seconds=seconds, policy=policy, sensors=sensors, pairs=pairs, threads=threads,
                       domain_id=domain_id, preset=preset, device=device, dtype=dtype, busy_neighbour=busy_neighbour,
                       busy_cpu=busy_cpu, warmup_timeout_s=warmup_timeout_s, log=log)
-        if not policy and not logs_dir:  # the built bundle goes with the folder
-            result["policy"] = f"random weights ({preset} encoder), not kept"
-        return result | {"logs": str(work) if logs_dir else None}
-    finally:
-        if not logs_dir:
-            shutil.rmtree(work, ignore_errors=True)
+    if not policy and not logs_dir:  # the built bundle went with the folder
+        result["policy"] = f"random weights ({preset} encoder), not kept"
+    return result | {"logs": logs_dir or None}
 
 
 def _run(work: Path, *, seconds: float, policy: str, sensors: str, pairs: list[tuple[str, str]], threads: int,
