@@ -14,6 +14,9 @@ each state's instant:
   with the universal token; and Mini -> DuraGel with the universal token. Chance is 1/N.
 
 The random-init baseline is the preset initialised with `--seed` (the demo's random init) and reads the same data.
+Beside both, `reference` holds the same regressions from fixed features of the same windows at the encoder's
+resolution (`sim.probe.window_features`: colour thumbnail, high-pass energy, pooled absolute frame differences; no
+learning): what a representation should at least keep, the frame-to-frame change above all.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ TARGETS = ("poured_g", "flow_g_s", "load_n")
 FROM_START = ("poured_g", "flow_g_s")
 FEATURES = {t: ("the window's embedding and (embedding - the embedding of its scenario's first pour window)"
                 if t in FROM_START else "the window's embedding") for t in TARGETS}
+#: What the reference row reads (the same targets, the same split; FEATURES says how each target uses them).
+FIXED_FEATURES = ("sim.probe.window_features of the 3 frames at the encoder's resolution: colour thumbnail, "
+                  "high-pass energy of the newest frame, pooled absolute differences of consecutive frames")
 #: Share of pour scenarios whose states train the ridge probes (the rest test them).
 TRAIN_SHARE = 0.7
 QUERY, CANDIDATE, UNSEEN = "gelsight_mini", "digit", "duragel"
@@ -71,10 +77,12 @@ FLAGS = Flags(ProbeBench, Flag("encoder", metavar="BUNDLE"), "random_preset", Fl
 
 @dataclass
 class ProbeSet:
-    """Frozen-embedding inputs: per sensor label the normalised (N, 3, 3, S, S) windows, in state order."""
+    """Frozen-embedding inputs: per sensor label the normalised (N, 3, 3, S, S) windows, in state order, and the
+    fixed features (N, F) of the same windows (the reference row)."""
 
     states: list[dict]  # states.jsonl rows, one per state, in the windows' order
     windows: dict[str, torch.Tensor]
+    fixed: dict[str, np.ndarray]
 
 
 def load_probe_set(data: Path, image_size: int, sensors: Sequence[str]) -> ProbeSet:
@@ -83,7 +91,8 @@ def load_probe_set(data: Path, image_size: int, sensors: Sequence[str]) -> Probe
 
     from anytouch_policy.pretrain.augment import normalize_touch, touch_tensor
     from anytouch_policy.pretrain.manifest import read_manifest
-    from anytouch_policy.tactile import read_rgb
+    from anytouch_policy.sim.probe import window_features
+    from anytouch_policy.tactile import read_rgb, resize_rgb
 
     clips: dict[tuple[str, str], tuple[Path, ...]] = {}
     for name in ("manifest.jsonl", "heldout.jsonl"):
@@ -97,9 +106,12 @@ def load_probe_set(data: Path, image_size: int, sensors: Sequence[str]) -> Probe
     if missing:
         raise ConfigError(f"{data}: no clips of sensor(s) {missing}; generate it with --sensor for each of "
                           f"{list(sensors)}")
-    windows = {s: torch.stack([normalize_touch(touch_tensor([read_rgb(p) for p in clips[(row["state"], s)][1:]],
-                                                            image_size)) for row in states]) for s in sensors}
-    return ProbeSet(states, windows)
+    windows, fixed = {}, {}
+    for s in sensors:
+        frames = [[resize_rgb(read_rgb(p), image_size) for p in clips[(row["state"], s)][1:]] for row in states]
+        windows[s] = torch.stack([normalize_touch(touch_tensor(w, image_size)) for w in frames])
+        fixed[s] = np.stack([window_features(w) for w in frames])
+    return ProbeSet(states, windows, fixed)
 
 
 @torch.no_grad()
@@ -145,20 +157,24 @@ def target_features(x: np.ndarray, states: list[dict], pours: np.ndarray, target
     return np.concatenate([x[pours], x[pours] - x[first_pour_window(states, pours)]], axis=1)
 
 
+def regression_figures(features: dict[str, np.ndarray], states: list[dict]) -> dict[str, dict[str, float]]:
+    """Test R^2 per sensor and target of ridge probes on (N, F) features per sensor, in state order."""
+    from anytouch_policy.sim.probe import ridge_r2
+
+    pours, train = pour_split(states)
+    return {sensor: {t: round(ridge_r2(target_features(x, states, pours, t),
+                                       np.array([states[i][t] for i in pours], float), train), 4) for t in TARGETS}
+            for sensor, x in features.items()}
+
+
 def encoder_figures(encoder: torch.nn.Module, probe: ProbeSet) -> dict:
     """Regression R^2 per sensor and target, retrieval accuracies, for one frozen encoder."""
     from anytouch_policy.sensors import SensorType
-    from anytouch_policy.sim.probe import ridge_r2
 
     universal = int(SensorType.UNIVERSAL)
     own = {s: (universal if s == UNSEEN else int(SensorType.from_name(s))) for s in probe.windows}
     emb = {s: embed(encoder, w, own[s]) for s, w in probe.windows.items()}
-    pours, train = pour_split(probe.states)
-    regression = {}
-    for sensor, x in emb.items():
-        regression[sensor] = {t: round(ridge_r2(target_features(x, probe.states, pours, t),
-                                                np.array([probe.states[i][t] for i in pours], float), train), 4)
-                              for t in TARGETS}
+    regression = regression_figures(emb, probe.states)
     uni = {s: embed(encoder, probe.windows[s], universal) for s in (QUERY, CANDIDATE)}
     retrieval = {
         f"{QUERY}_to_{CANDIDATE}_specific": top1_accuracy(emb[QUERY], emb[CANDIDATE]),
@@ -182,7 +198,9 @@ def compare(encoders: dict[str, torch.nn.Module], probe: ProbeSet) -> dict:
     names = list(figures)
     out = {"states": len(probe.states), "pour_states": {"train": int(train.sum()), "test": int((~train).sum())},
            "retrieval_candidates": len(probe.states), "retrieval_chance": round(1 / len(probe.states), 5),
-           "targets": list(TARGETS), "features": FEATURES, "encoders": figures}
+           "targets": list(TARGETS), "features": FEATURES, "encoders": figures,
+           "reference": {"fixed_features": {"regression_r2": regression_figures(probe.fixed, probe.states),
+                                            "features": FIXED_FEATURES}}}
     if len(names) >= 2:
         base, best = figures[names[0]], figures[names[-1]]
         out["above_baseline"] = {

@@ -12,6 +12,7 @@ from anytouch_policy.bench.probe import (
     load_probe_set,
     pour_split,
     probe_sensors,
+    regression_figures,
     target_features,
     top1_accuracy,
 )
@@ -107,6 +108,21 @@ def test_probe_reports_every_field_for_both_encoders(tiny_probe):
         assert all(0.0 <= v <= 1.0 for v in figures["retrieval_top1"].values())
     assert set(out["above_baseline"]["regression"]) == set(probe_sensors())
     assert set(out["features"]) == set(TARGETS) and "first pour window" in out["features"]["poured_g"]
+    reference = out["reference"]["fixed_features"]
+    assert "absolute differences" in reference["features"]
+    assert reference["regression_r2"] == regression_figures(tiny_probe.fixed, tiny_probe.states)
+    for sensor in probe_sensors():
+        assert set(reference["regression_r2"][sensor]) == set(TARGETS)
+        assert all(np.isfinite(v) and v <= 1.0 for v in reference["regression_r2"][sensor].values())
+
+
+def test_fixed_features_are_those_of_each_state_window(tiny_probe):
+    """The reference row reads the windows the encoders read: each state's last 3 frames at the encoder's size."""
+    n = len(tiny_probe.states)
+    for sensor in probe_sensors():
+        fixed, windows = tiny_probe.fixed[sensor], tiny_probe.windows[sensor]
+        assert fixed.shape[0] == n == windows.shape[0] and fixed.ndim == 2 and np.isfinite(fixed).all()
+        assert len(np.unique(fixed.round(6), axis=0)) > n // 2  # states differ, so do their features
 
 
 @pytest.mark.slow
@@ -124,7 +140,7 @@ def test_a_target_that_does_not_vary_is_refused(tiny_probe):
     flat = [dict(s, flow_g_s=0.0) if s["kind"] == "pour" else s for s in tiny_probe.states]
     enc = AnyTouchEncoder.from_preset("anytouch-tiny").eval()
     with pytest.raises(ConfigError, match="flow_g_s does not vary"):
-        compare({"a": enc}, type(tiny_probe)(flat, tiny_probe.windows))
+        compare({"a": enc}, type(tiny_probe)(flat, tiny_probe.windows, tiny_probe.fixed))
 
 
 def test_probe_data_without_duragel_is_refused(tmp_path):
