@@ -8,7 +8,8 @@ sim render), so no flag can ever delete something that is not that command's own
     with writing_dir(out, kind, overwrite=...) as staged:
         ... write into staged ...                the new folder is written next to `out` (.<name>.XXXX/), then
                                                  swapped in: the old one is renamed away, the new one renamed into
-                                                 place, the old one deleted. A crash never leaves half a folder.
+                                                 place, the old one deleted. A crash never leaves half a folder,
+                                                 except with keep_on_error (recordings: what finished is kept).
     reset_output_dir(out, kind, ...)             for commands that write in place as they go (pretrain checkpoints)
 
 An `OutputKind` recognises its folders by marker files (all present) and a list of the entries such a folder may
@@ -107,11 +108,24 @@ def check_output_dir(path: Path | str, kind: OutputKind | None, *, overwrite: bo
     return path
 
 
+def make_dir(path: Path | str) -> Path:
+    """mkdir -p, with the operating system's refusal (read-only, /proc, a file in the way) as a ConfigError."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def staging_dir(path: Path | str) -> Path:
     """A fresh hidden folder next to `path` (same file system, so publish_dir can rename it into place)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    make_dir(path.parent)
+    try:
+        staged = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path}: cannot write into {path.parent} ({exc.strerror or exc})") from None
     staged.chmod(0o755)
     return staged
 
@@ -142,14 +156,26 @@ def publish_dir(staged: Path, path: Path | str, kind: OutputKind, *, overwrite: 
 
 
 @contextmanager
-def writing_dir(path: Path | str, kind: OutputKind, *, overwrite: bool) -> Iterator[Path]:
-    """Check `path`, yield a staging folder to fill, and swap it in when the block succeeds (dropped otherwise)."""
+def writing_dir(path: Path | str, kind: OutputKind, *, overwrite: bool, keep_on_error: bool = False) -> Iterator[Path]:
+    """Check `path`, yield a staging folder to fill, and swap it in when the block succeeds; otherwise drop it.
+
+    With `keep_on_error` (a recording: each finished episode is worth keeping) a failed or interrupted block that left
+    something in the staging folder keeps it: at `path` when nothing was there before, else in the staging folder
+    (an earlier output is never replaced by a partial one). The exception gets a note saying where.
+    """
     path = check_output_dir(path, kind, overwrite=overwrite)
     staged = staging_dir(path)
     try:
         yield staged
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
+    except BaseException as exc:
+        if keep_on_error and any(staged.iterdir()):
+            kept = staged
+            if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+                os.replace(staged, path)
+                kept = path
+            exc.add_note(f"what was finished is kept in {kept}")
+        else:
+            shutil.rmtree(staged, ignore_errors=True)
         raise
     publish_dir(staged, path, kind, overwrite=overwrite)
 
@@ -162,13 +188,19 @@ def reset_output_dir(path: Path | str, kind: OutputKind, *, overwrite: bool) -> 
         old = staging_dir(path)
         os.replace(path, old)
         shutil.rmtree(old, ignore_errors=True)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return make_dir(path)
 
 
-def check_output_file(path: Path | str, *, what: str = "output file") -> Path:
-    """A file about to be written (a plot): not a folder, and its folder exists or can be made and is writable."""
+#: What a plot path may end in (formats matplotlib's Agg canvas writes).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
+
+
+def check_output_file(path: Path | str, *, what: str = "output file", suffixes: tuple[str, ...] = ()) -> Path:
+    """A file about to be written (a plot): not a folder, its folder exists or can be made and is writable, and
+    (with `suffixes`) its name ends in one of them."""
     path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{what} {path}: the file name must end in one of {', '.join(suffixes)}")
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a folder, not a file")
     if path.exists() and not os.access(path, os.W_OK):

@@ -11,7 +11,7 @@ from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.bundle import ENCODER_BUNDLE, load_encoder_bundle, save_encoder_bundle
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import TokenMode
-from anytouch_policy.outputs import check_output_dir, check_output_file, writing_dir
+from anytouch_policy.outputs import PLOT_SUFFIXES, check_output_dir, check_output_file, make_dir, writing_dir
 from anytouch_policy.policy.bundle import read_policy_config, save_policy_bundle
 from anytouch_policy.policy.config import POLICY_BUNDLE, HeadConfig, PolicySensor, PolicySpec, ReferenceMode
 from anytouch_policy.policy.head import PolicyHead
@@ -116,6 +116,16 @@ def test_plot_path_is_checked(tmp_path):
     with pytest.raises(ConfigError, match="--plot .* is a folder"):
         check_output_file(tmp_path, what="--plot")
     assert check_output_file(tmp_path / "new" / "x.png") == tmp_path / "new" / "x.png"
+    with pytest.raises(ConfigError, match=r"--plot .*x\.txt: the file name must end in one of \.png"):
+        check_output_file(tmp_path / "x.txt", what="--plot", suffixes=PLOT_SUFFIXES)
+    assert check_output_file(tmp_path / "x.PDF", what="--plot", suffixes=PLOT_SUFFIXES).name == "x.PDF"
+
+
+def test_a_folder_the_system_will_not_create_is_a_config_error(tmp_path):
+    """/proc takes no new folders, even from root: the refusal names the path, for every command's output."""
+    for make in (lambda p: writing_dir(p, POLICY_BUNDLE, overwrite=False).__enter__(), make_dir):
+        with pytest.raises(ConfigError, match="cannot create /proc/anytouch-test-out"):
+            make("/proc/anytouch-test-out/x" if make is make_dir else "/proc/anytouch-test-out")
 
 
 def test_sim_render_replaces_only_a_preview(tmp_path, capsys):

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from anytouch_policy.bounds import AT_LEAST_1, NONNEGATIVE
 from anytouch_policy.cli.args import Flag, Flags
+from anytouch_policy.outputs import make_dir
 from anytouch_policy.schema import config
 from anytouch_policy.threads import WORKERS_HELP
 
@@ -66,7 +67,7 @@ def run(bench: PretrainValueBench) -> dict:
 
     set_torch_threads(bench.threads)
     out: Path = bench.out
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
 

@@ -27,6 +27,7 @@ from anytouch_policy.bounds import NONNEGATIVE
 from anytouch_policy.cli.args import Flag, Flags
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.config import Count
+from anytouch_policy.outputs import make_dir
 from anytouch_policy.schema import config
 from anytouch_policy.sim.runs import Grams
 from anytouch_policy.threads import WORKERS_HELP
@@ -136,7 +137,7 @@ def run(args: TargetsBench) -> dict:
     draw_pairs(1, initial_g=args.initial_g, target_g=args.target_g, seed=args.seed)  # the ranges allow a pair
     set_torch_threads(args.threads)
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     stage = Stages(log)
 
     with stage("record"):

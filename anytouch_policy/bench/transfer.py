@@ -32,6 +32,7 @@ from anytouch_policy.bounds import NONNEGATIVE
 from anytouch_policy.cli.args import Flag, Flags
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.config import Count
+from anytouch_policy.outputs import make_dir
 from anytouch_policy.schema import config
 from anytouch_policy.sim.runs import Grams
 from anytouch_policy.threads import WORKERS_HELP
@@ -116,7 +117,7 @@ def run(args: TransferBench) -> dict:
         raise ConfigError("--policy evaluates given bundles: it takes no --encoder, --bags or --heads")
     set_torch_threads(args.threads)
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     stage = Stages(log)
 
     policies: dict[str, list[Path]]

@@ -52,11 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except AnyTouchError as exc:
-        print(f"anytouch {args.verb}: error: {exc}", file=sys.stderr)
+        print(f"anytouch {args.verb}: error: {exc}", *_notes(exc), sep="; ", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"anytouch {args.verb}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"anytouch {args.verb}: interrupted", *_notes(exc), sep="; ", file=sys.stderr)
         return 130
+
+
+def _notes(exc: BaseException) -> list[str]:
+    """What was added to an exception on its way up (outputs.writing_dir: where a partial recording is kept)."""
+    return list(getattr(exc, "__notes__", ()))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ bags, with the topics and stamps a live recording has:
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -152,17 +153,33 @@ def record_demonstrations(out: Path | str, *, episodes: int, target_g: float | S
                           progress: Callable[[int, Path, EpisodeReport], None] | None = None) -> list[Path]:
     """`anytouch sim record`: the episodes of `record_expert_episodes` in a new folder `out` (the output-folder rule:
     new, empty, or with `overwrite` an earlier such folder; swapped in whole when every episode is recorded), with
-    RECORD_FILE listing the settings, the sensor models and every episode's drawn pair."""
+    RECORD_FILE listing the settings, the sensor models and every episode's drawn pair.
+
+    An interrupted or failed run keeps the episodes it finished (and the open one as `.incomplete`) with a
+    RECORD_FILE marked `interrupted`: in `out` when it was new or empty, else beside it (the exception's note says
+    where); an earlier recording there is never replaced by a partial one.
+    """
     plan = _plan(episodes, target_g=target_g, sensors=sensors, initial_g=initial_g, config=config, seed=seed)
-    with writing_dir(out, DEMONSTRATIONS, overwrite=overwrite) as staged:
+    with writing_dir(out, DEMONSTRATIONS, overwrite=overwrite, keep_on_error=True) as staged:
+        paths: list[Path] = []
         reports: list[EpisodeReport] = []
 
         def keep(i: int, path: Path, report: EpisodeReport) -> None:
+            paths.append(path)
             reports.append(report)
             if progress is not None:
                 progress(i, path, report)
 
-        paths = _record(staged, plan, prefix="expert", storage="mcap", bar=bar, progress=keep)
+        try:
+            _record(staged, plan, prefix="expert", storage="mcap", bar=bar, progress=keep)
+        except BaseException:
+            if not paths:  # nothing finished: nothing worth keeping
+                for entry in staged.iterdir():
+                    shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            else:
+                (staged / RECORD_FILE).write_text(
+                    json.dumps(_summary(plan, paths, reports, interrupted=True), indent=2) + "\n")
+            raise
         (staged / RECORD_FILE).write_text(json.dumps(_summary(plan, paths, reports), indent=2) + "\n")
     out = Path(out)
     return [out / p.name for p in paths]
@@ -227,10 +244,12 @@ def _record(root: Path | str, plan: _Plan, *, prefix: str, storage: str, bar: bo
     return paths
 
 
-def _summary(plan: _Plan, paths: Sequence[Path], reports: Sequence[EpisodeReport]) -> dict:
-    """The content of RECORD_FILE."""
+def _summary(plan: _Plan, paths: Sequence[Path], reports: Sequence[EpisodeReport], *,
+             interrupted: bool = False) -> dict:
+    """The content of RECORD_FILE (`interrupted`: the run stopped after len(paths) of its planned episodes)."""
     return {
         "command": "anytouch sim record", "seed": plan.seed, "episodes": len(paths),
+        "episodes_planned": len(plan.pairs), "interrupted": interrupted,
         "initial_g": list(plan.initial_g), "target_g": list(plan.target_g), "min_pour_g": MIN_POUR_G,
         "randomize": plan.config.randomize,
         "sensors": [{"name": s.name, "model": s.model.name, "slot": s.sensor_type.label,
@@ -239,5 +258,6 @@ def _summary(plan: _Plan, paths: Sequence[Path], reports: Sequence[EpisodeReport
                     for s in plan.sensors],
         "episodes_recorded": [{"folder": p.name, "seed": r.seed, "initial_g": initial, "target_g": target,
                                "poured_g": r.poured_g, "steps": r.steps, "timed_out": r.timed_out}
-                              for p, r, (initial, target) in zip(paths, reports, plan.pairs, strict=True)],
+                              for p, r, (initial, target) in zip(paths, reports, plan.pairs[:len(paths)],
+                                                                 strict=True)],
     }

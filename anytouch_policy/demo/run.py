@@ -28,7 +28,7 @@ from anytouch_policy.demo.table import Cell, RowLabel, orderings, plot_errors, r
 from anytouch_policy.eval.policy import PolicyEval, evaluate_policy, plot_pours
 from anytouch_policy.eval.rollout import EpisodePool, evaluate
 from anytouch_policy.model.bundle import SHIPPED_ENCODER
-from anytouch_policy.outputs import check_output_dir
+from anytouch_policy.outputs import check_output_dir, make_dir
 from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import RigConfig
@@ -74,7 +74,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
     start = time.perf_counter()
     set_torch_threads(config.threads)
     out = check_output_dir(config.out, None)  # the demo writes as it goes: only a new or empty folder
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     specs = [SensorSpec.parse(s) for s in config.sensors]
     rig = RigConfig(initial_g=config.initial_g)
     if config.max_ticks is not None:

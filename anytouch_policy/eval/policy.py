@@ -26,7 +26,7 @@ from anytouch_policy.bounds import AT_LEAST_1, MASS_G, NONNEGATIVE
 from anytouch_policy.errors import AnyTouchError, ConfigError
 from anytouch_policy.eval.rollout import EpisodePool, EpisodeReport, EvalReport, Frames, episode_specs
 from anytouch_policy.model.runtime import Precision, TokenMode
-from anytouch_policy.outputs import check_output_file
+from anytouch_policy.outputs import PLOT_SUFFIXES, check_output_file
 from anytouch_policy.policy.runtime import PolicyRuntime
 from anytouch_policy.schema import config
 from anytouch_policy.sim.params import RigConfig
@@ -191,7 +191,7 @@ def evaluate_bundle(config: EvalConfig, *, as_json: bool = False) -> None:
     """
     policy, plot = config.policy, config.plot_path
     if plot is not None:
-        check_output_file(plot, what="--plot")
+        check_output_file(plot, what="--plot", suffixes=PLOT_SUFFIXES)
     runtime = PolicyRuntime.from_bundle(policy, device=config.device, precision=config.precision,
                                         threads=config.threads)
     token = config.token

@@ -26,6 +26,7 @@ from anytouch_policy.bounds import DROPOUT, FRACTION, LEARNING_RATE, NONNEGATIVE
 from anytouch_policy.errors import ConfigError
 from anytouch_policy.model.bundle import SourceInfo, load_encoder_bundle, save_encoder_bundle
 from anytouch_policy.model.config import Count
+from anytouch_policy.outputs import make_dir
 from anytouch_policy.pretrain.config import (
     NO_CLIP,
     RESUMABLE_CHANGES,
@@ -204,7 +205,7 @@ def run_recipe(recipe: Recipe, out: Path | str, *, workers: int = 1, threads: in
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; the recipe writes a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     started = time.monotonic()
     timings: dict[str, float] = {}
     data = _make_data(recipe, out, workers, progress)

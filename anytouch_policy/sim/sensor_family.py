@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from anytouch_policy.outputs import check_output_dir
+from anytouch_policy.outputs import check_output_dir, make_dir
 from anytouch_policy.sim.sensor_model import SensorModel, sensor_model_from_dict
 
 #: Name of the n-th drawn model (its file is NAME.yaml; the sensor it renders is NAME_<finger>).
@@ -156,7 +156,7 @@ def random_sensor_models(count: int, seed: int) -> list[SensorModel]:
 def write_random_sensor_models(out: Path | str, *, count: int, seed: int) -> list[Path]:
     """One model file per drawn model in `out` (new or empty), each readable by `--sensor out/random_000.yaml`."""
     out = check_output_dir(out, None)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     paths = []
     for fields, model in _drawn(count, seed):
         path = out / f"{model.name}.yaml"

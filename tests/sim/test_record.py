@@ -132,3 +132,70 @@ def test_sim_render_takes_a_model_file(tmp_path, user_model, capsys):
     bad.write_text(user_model.read_text().replace("fps: 40.0", "fps: -1"))
     assert main(["sim", "render", "--out", str(tmp_path / "p2"), "--sensor", str(bad)]) == 2
     assert f"sensor model {bad}: field camera.fps must be in (0, 200], got -1.0" in capsys.readouterr().err
+
+
+def _interrupt_after(n):
+    """A progress callback that stops the run (as Ctrl-C would) once `n` episodes have finished."""
+    def progress(i, path, report):
+        if i + 1 == n:
+            raise KeyboardInterrupt
+
+    return progress
+
+
+def test_an_interrupted_sim_record_keeps_its_finished_episodes(tmp_path, monkeypatch):
+    from anytouch_policy.demo.record import record_demonstrations
+    from anytouch_policy.sim.params import RigConfig
+    from anytouch_policy.sim.sensor_params import SensorSpec
+
+    out = tmp_path / "demos"
+    kwargs = dict(episodes=3, target_g=60.0, sensors=[SensorSpec.parse("gelsight_mini")],
+                  config=RigConfig(max_ticks=4))
+    with pytest.raises(KeyboardInterrupt) as info:
+        record_demonstrations(out, progress=_interrupt_after(2), **kwargs)
+    assert info.value.__notes__ == [f"what was finished is kept in {out}"]
+    record = json.loads((out / RECORD_FILE).read_text())
+    assert record["interrupted"] and (record["episodes"], record["episodes_planned"]) == (2, 3)
+    folders = [e["folder"] for e in record["episodes_recorded"]]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*folders, RECORD_FILE])
+    for folder in folders:  # every finished episode reads back whole
+        assert read_episode(out / folder).meta.complete
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".demos.")]  # no staging folder left
+
+    # Over an earlier recording (--overwrite) the partial one is kept beside it, the earlier one untouched.
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(KeyboardInterrupt) as info:
+        record_demonstrations(out, overwrite=True, seed=1, progress=_interrupt_after(1), **kwargs)
+    (note,) = info.value.__notes__
+    staged = tmp_path / note.rsplit(" ", 1)[1].rsplit("/", 1)[1]
+    assert staged.name.startswith(".demos.") and sorted(p.name for p in out.iterdir()) == before
+    assert json.loads((staged / RECORD_FILE).read_text())["episodes"] == 1
+
+    # Stopped before any episode finished: nothing is kept, nothing is left.
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("anytouch_policy.demo.record.record_expert_episode", interrupted)
+    fresh = tmp_path / "fresh"
+    with pytest.raises(KeyboardInterrupt) as info:
+        record_demonstrations(fresh, **kwargs)
+    assert not fresh.exists() and not getattr(info.value, "__notes__", None)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".fresh.")]
+
+
+def test_the_cli_says_where_an_interrupted_recording_is(tmp_path, monkeypatch, capsys):
+    import anytouch_policy.demo.record as record
+
+    real, calls = record.record_expert_episode, []
+
+    def second_is_interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(record, "record_expert_episode", second_is_interrupted)
+    out = tmp_path / "demos"
+    assert main(["sim", "record", "--out", str(out), "--episodes", "3", "--max-ticks", "3", "--no-progress"]) == 130
+    assert f"anytouch sim: interrupted; what was finished is kept in {out}" in capsys.readouterr().err
+    assert json.loads((out / RECORD_FILE).read_text())["episodes"] == 1
