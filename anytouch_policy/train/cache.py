@@ -22,8 +22,9 @@ from tqdm import tqdm
 
 from anytouch_policy.data.episode import Episode
 from anytouch_policy.data.samples import EpisodeTicks
-from anytouch_policy.errors import EpisodeError, TrainingError
+from anytouch_policy.errors import ConfigError, EpisodeError, TrainingError
 from anytouch_policy.model.runtime import EncoderRuntime
+from anytouch_policy.outputs import make_dir
 from anytouch_policy.progress import bar_disabled
 from anytouch_policy.sensors import SensorType
 from anytouch_policy.tactile import resize_rgb
@@ -50,6 +51,20 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     windows_encoded: int = 0
+
+
+def check_cache_dir(root: Path | str, *, what: str) -> Path:
+    """The cache folder exists (made if need be) and takes new files: checked before the bags are read."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{what} {root} is a file; the embedding cache is a folder")
+    try:
+        make_dir(root)
+    except ConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {root} is not writable")
+    return root
 
 
 class EmbeddingCache:

@@ -40,7 +40,7 @@ from anytouch_policy.policy.config import (
 from anytouch_policy.policy.head import PolicyHead
 from anytouch_policy.schema import dump
 from anytouch_policy.threads import set_torch_threads
-from anytouch_policy.train.cache import CacheStats, EmbeddingCache, default_cache_dir, embed_ticks
+from anytouch_policy.train.cache import CacheStats, EmbeddingCache, check_cache_dir, default_cache_dir, embed_ticks
 from anytouch_policy.train.config import LabelMode, TrainConfig, TrainMode
 from anytouch_policy.train.data import Prepared, prepare, training_class_counts
 from anytouch_policy.train.loop import fit
@@ -73,6 +73,8 @@ def check_outputs_and_sources(config: TrainConfig) -> None:
     check_output_dir(config.out, POLICY_BUNDLE, overwrite=config.overwrite)
     if config.encoder is not None:
         read_bundle_config(config.encoder)
+    if config.mode is TrainMode.FROZEN and config.use_cache:
+        check_cache_dir(config.cache_dir or default_cache_dir(), what="--cache-dir")
 
 
 def train(config: TrainConfig, *, log: Callable[[str], None] = print) -> TrainResult:

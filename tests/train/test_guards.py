@@ -57,6 +57,17 @@ def test_an_existing_out_is_refused_before_any_work(tmp_path, expert_bags, tiny_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "policy"]  # no staging folder left
 
 
+def test_a_cache_dir_that_cannot_hold_files_is_refused_before_any_work(tmp_path, expert_bags, tiny_encoder, capsys):
+    (tmp_path / "afile").write_text("x")
+    args = _cli(expert_bags, tmp_path / "policy", tiny_encoder)
+    for bad, why in ((tmp_path / "afile", "is a file"), (tmp_path / "afile" / "sub", "cannot create")):
+        assert main([*args[:-1], str(bad)]) == 2
+        captured = capsys.readouterr()
+        assert "--cache-dir" in captured.err and why in captured.err
+        assert "episodes" not in captured.out  # refused before reading a bag
+    assert not (tmp_path / "policy").exists()
+
+
 def test_nan_in_the_embedding_cache_stops_training(tmp_path, expert_bags, tiny_encoder, capsys):
     cache = tmp_path / "cache"
     train(_config(expert_bags, tmp_path / "a", tiny_encoder, cache))
