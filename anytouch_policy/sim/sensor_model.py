@@ -45,7 +45,7 @@ class Camera:
 
     resolution: tuple[Pixels, Pixels]  # width, height as captured (landscape), px
     orientation: Literal["landscape", "portrait"]  # portrait: frames are published turned, height x width swapped
-    fps: Annotated[float, R("(0, 200]")]
+    fps: Annotated[float, R("[5, 200]")]  # at least the 5 Hz control rate: a new frame for every decision
     noise_sigma: Annotated[float, R("[0, 50]")]  # camera noise, grey levels rms
     # Optional: image scale on the gel, px per mm (what a contact of a given size in mm covers); None: the shorter
     # published side spans DEFAULT_SHORT_SIDE_MM.

@@ -58,7 +58,7 @@ class SensorSpec:
     model: Annotated[SensorModel, BeforeValidator(_model)]
     name: str = ""  # defaults to "<model name>_<finger>"
     finger: Finger = Finger.LEFT
-    fps: Annotated[float, Interval.parse("(0, 200]")] | None = None  # None: the model's rate
+    fps: Annotated[float, Interval.parse("[5, 200]")] | None = None  # None: the model's rate (>= 5 Hz, as camera.fps)
     unit_seed: int = 0  # which physical unit (fixed look across episodes)
     randomize_unit: bool = False  # draw the unit's look per episode instead
 
@@ -93,6 +93,9 @@ class SensorSpec:
                 fps = float(parts[2])
             except ValueError:
                 raise ConfigError(f"sensor spec {text!r}: fps {parts[2]!r} is not a number") from None
+        if fps is not None and not 5.0 <= fps <= 200.0:
+            raise ConfigError(f"sensor spec {text!r}: fps must be in [5, 200] (a new frame for every 5 Hz decision), "
+                              f"got {parts[2]}")
         return cls(model, finger=finger, fps=fps)
 
 

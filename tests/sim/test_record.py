@@ -131,7 +131,7 @@ def test_sim_render_takes_a_model_file(tmp_path, user_model, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(user_model.read_text().replace("fps: 40.0", "fps: -1"))
     assert main(["sim", "render", "--out", str(tmp_path / "p2"), "--sensor", str(bad)]) == 2
-    assert f"sensor model {bad}: field camera.fps must be in (0, 200], got -1.0" in capsys.readouterr().err
+    assert f"sensor model {bad}: field camera.fps must be in [5, 200], got -1.0" in capsys.readouterr().err
 
 
 def _interrupt_after(n):

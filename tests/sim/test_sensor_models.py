@@ -141,7 +141,8 @@ def _set(path, value):
     (_set(("camera", "fps"), KeyError), "missing required field(s) camera.fps"),
     (_set(("slot",), KeyError), "missing required field(s) slot"),
     (_set(("gel", "texture_per_g"), KeyError), "missing required field(s) gel.texture_per_g"),
-    (_set(("camera", "fps"), 500), "field camera.fps must be in (0, 200], got 500"),
+    (_set(("camera", "fps"), 500), "field camera.fps must be in [5, 200], got 500"),
+    (_set(("camera", "fps"), 0.001), "field camera.fps must be in [5, 200], got 0.001"),  # no frame per decision
     (_set(("camera", "fps"), "fast"), "field camera.fps must be a number, got 'fast'"),
     (_set(("optics", "vignette"), 1.5), "field optics.vignette must be in [0, 1), got 1.5"),
     (_set(("optics", "leds", 1, "rgb", 2), 300.0), "field optics.leds[1].rgb[2] must be in [0, 255], got 300"),

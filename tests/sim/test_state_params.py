@@ -68,6 +68,10 @@ def test_sensor_specs_parse_and_validate():
         SensorSpec.parse("digit:middle")
     with pytest.raises(ConfigError, match="fps"):
         SensorSpec.parse("digit:left:fast")
+    for slow in ("0", "0.001", "4.9", "nan", "201"):  # below the 5 Hz control rate (or absurd): refused, named
+        with pytest.raises(ConfigError, match=rf"sensor spec 'digit:left:{slow}': fps must be in \[5, 200\]"):
+            SensorSpec.parse(f"digit:left:{slow}")
+    assert SensorSpec.parse("digit:left:5").fps == 5.0
 
 
 def test_sensor_unit_is_fixed_across_episodes_unless_randomised():
