@@ -93,7 +93,10 @@ class EpisodeMeta:
         except json.JSONDecodeError as exc:
             raise EpisodeError(f"{where}: custom_data {META_KEY!r} is not JSON ({exc})") from None
         if isinstance(data, dict):
-            data.pop("version", None)
+            version = data.pop("version", META_VERSION)
+            if version != META_VERSION:
+                raise EpisodeError(f"{where}: episode metadata version {version!r}; this anytouch_ros reads version "
+                                   f"{META_VERSION} (recorded by a newer release? update anytouch_ros)")
         return decode(cls, data, where=f"{where} (episode metadata)")
 
 

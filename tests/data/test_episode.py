@@ -243,3 +243,12 @@ def test_metadata_values_are_checked(fields, message):
         EpisodeMeta(**(base | fields))
     with pytest.raises(EpisodeError, match=r"^bag/metadata.yaml \(episode metadata\): "):  # the file is named too
         EpisodeMeta.from_json(json.dumps(base | fields), where="bag/metadata.yaml")
+
+
+def test_metadata_of_another_version_is_refused_naming_the_file():
+    base = {"initial_g": 100.0, "target_g": 60.0, "sensors": {"left": "digit"}}
+    assert EpisodeMeta.from_json(json.dumps(base), where="bag").target_g == 60.0  # no version: the first format
+    assert EpisodeMeta.from_json(EpisodeMeta(**base).to_json(), where="bag") == EpisodeMeta(**base)
+    with pytest.raises(EpisodeError, match=r"^bag/metadata.yaml: episode metadata version 99; this anytouch_ros "
+                                           r"reads version 1"):
+        EpisodeMeta.from_json(json.dumps(base | {"version": 99}), where="bag/metadata.yaml")
