@@ -165,6 +165,26 @@ def package_config(name: str) -> Path:
     raise ConfigError(f"config/{name} not found; looked in {', '.join(str(c) for c in candidates)}")
 
 
+def check_parameter_file(path: Path) -> None:
+    """A ROS 2 parameter file: YAML whose top level maps node names (or /**) to their settings."""
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"--config {path}: not a readable YAML file ({type(exc).__name__}: {exc})") from None
+    if data is None:  # empty, or only comments: nothing to apply
+        return
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: a parameter file maps node names to their ros__parameters; this one "
+                          f"holds a {type(data).__name__}")
+    bad = [str(k) for k, v in data.items() if not isinstance(v, dict) or "ros__parameters" not in v]
+    if bad:
+        raise ConfigError(f"--config {path}: entries {bad[:3]} hold no ros__parameters mapping")
+
+
 def make_plan(
     mode: Mode | str,
     *,
@@ -197,13 +217,20 @@ def make_plan(
         raise ConfigError("--expert drives the simulated rig from its ground truth (sim/state): add --sim")
     if mode is Mode.RECORD and (policy or encoder):
         raise ConfigError("--policy and --encoder apply to `bringup pour` only")
+    if policy and encoder:
+        raise ConfigError("--encoder: a policy bundle brings its own encoder; give --policy or --encoder, not both")
+    if encoder:  # checked now, not when the encoder node starts
+        from anytouch_policy.model.bundle import read_bundle_config
+
+        read_bundle_config(encoder)
+    if output_dir and Path(output_dir).exists() and not Path(output_dir).is_dir():
+        raise ConfigError(f"--output-dir {output_dir} is a file; episodes are written into a folder")
     namespace = namespace.strip("/")
     if namespace and not all(_NAME_RE.match(part) for part in namespace.split("/")):
         raise ConfigError(f"namespace {namespace!r} must be names of letters, digits and _ separated by /")
     files = tuple(Path(c).resolve() for c in config) or (package_config(f"{mode.value}.yaml"),)
     for path in files:
-        if not path.is_file():
-            raise ConfigError(f"--config {path}: no such file")
+        check_parameter_file(path)
     from_policy = not sensors and mode is Mode.POUR and bool(policy)
     pairs = policy_sensors(policy) if from_policy else parse_sensors(sensors or DEFAULT_SENSORS)
     names, kinds = [n for n, _ in pairs], [k for _, k in pairs]

@@ -50,7 +50,7 @@ def test_node_command_lines_carry_name_namespace_files_and_typed_overrides(tmp_p
     assert second["sim_index"] == 1  # the position in the rig's sensor list seeds the simulated look
 
 
-def test_hardware_and_pour_overrides():
+def test_hardware_and_pour_overrides(tiny_encoder):
     plan = make_plan(Mode.POUR, sensors="left:gelsight_mini", policy="/m/p")
     nodes = {n.name: n.overrides for n in plan.nodes}
     assert nodes == {
@@ -61,8 +61,8 @@ def test_hardware_and_pour_overrides():
         "arm": {"backend": "xarm"},
     }
     assert all(n.params_files == (package_config("pour.yaml"),) for n in plan.nodes)
-    encoder = {n.name: n.overrides for n in make_plan(Mode.POUR, encoder="/m/e").nodes}["encoder"]
-    assert encoder["bundle"] == "/m/e" and "policy" not in encoder
+    encoder = {n.name: n.overrides for n in make_plan(Mode.POUR, encoder=str(tiny_encoder)).nodes}["encoder"]
+    assert encoder["bundle"] == str(tiny_encoder) and "policy" not in encoder
 
 
 def test_the_policy_bundle_names_the_sensors_unless_told(mini_policy, tmp_path, capsys):
@@ -133,6 +133,19 @@ def test_options_of_the_other_mode_and_bad_inputs_are_refused(tmp_path):
         make_plan("pour", namespace="a b")
     with pytest.raises(ConfigError, match="no such file"):
         make_plan("pour", config=[str(tmp_path / "missing.yaml")])
+    for name, text, message in (("list.yaml", "- a\n- b\n", "holds a list"),
+                                ("binary.yaml", "\x00\x01: [", "not a readable YAML file"),
+                                ("flat.yaml", "rate_hz: 5\n", r"entries \['rate_hz'\] hold no ros__parameters")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ConfigError, match=rf"--config .*{name}: .*{message}"):
+            make_plan("pour", config=[str(tmp_path / name)])
+    with pytest.raises(ConfigError, match="a policy bundle brings its own encoder"):
+        make_plan("pour", policy="/m/p", encoder="/m/e")
+    with pytest.raises(BundleError, match="model bundle folder not found: .*nowhere"):  # now, not by the node
+        make_plan("pour", encoder=str(tmp_path / "nowhere"))
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match="--output-dir .*afile is a file"):
+        make_plan("record", output_dir=str(tmp_path / "afile"))
     with pytest.raises(ValueError, match="'fly'"):
         make_plan("fly")
 

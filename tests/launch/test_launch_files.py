@@ -89,12 +89,12 @@ def _expected(mode: str, values: dict[str, str]):
     return make_plan(mode, **kwargs)
 
 
-def _combinations(mode: str, user_config: Path, policy: Path) -> list[dict[str, str]]:
+def _combinations(mode: str, user_config: Path, policy: Path, encoder: Path) -> list[dict[str, str]]:
     """Every combination; sensors '' = the policy bundle's (gelsight_mini_left), else the default."""
     choices = {"sim": ["false", "true"], "sensors": ["", DEFAULT_SENSORS, "left:gelsight_mini,right:digit"],
                "namespace": ["", "rig1"], "config": ["", str(user_config)]}
     if mode == "pour":
-        choices |= {"policy": ["", str(policy)], "encoder": ["", "/models/encoder"]}
+        choices |= {"policy": ["", str(policy)], "encoder": ["", str(encoder)]}
     else:
         choices |= {"teleop": ["true", "false"], "expert": ["false", "true"], "output_dir": ["", "/data/episodes"],
                     "teleop_prefix": ["xterm -e"]}
@@ -102,11 +102,11 @@ def _combinations(mode: str, user_config: Path, policy: Path) -> list[dict[str, 
 
 
 @pytest.mark.parametrize("mode", [m.value for m in Mode])
-def test_launch_description_starts_the_nodes_bringup_starts(mode, tmp_path, mini_policy):
+def test_launch_description_starts_the_nodes_bringup_starts(mode, tmp_path, mini_policy, tiny_encoder):
     declared, opaque = _describe(mode)
     user_config = tmp_path / "mine.yaml"
     user_config.write_text("{}\n")
-    combos = _combinations(mode, user_config, mini_policy)
+    combos = _combinations(mode, user_config, mini_policy, tiny_encoder)
     from_bundle = 0
     refused, variants, essential_sets = 0, set(), set()
     for values in combos:
@@ -116,6 +116,12 @@ def test_launch_description_starts_the_nodes_bringup_starts(mode, tmp_path, mini
                 opaque.kwargs["function"](values)
             with pytest.raises(ConfigError, match="--expert drives the simulated rig"):
                 _expected(mode, values)
+            refused += 1
+            continue
+        if values.get("policy") and values.get("encoder"):  # a policy brings its own encoder: refused at once
+            for start in (opaque.kwargs["function"], lambda v: _expected(mode, v)):
+                with pytest.raises(ConfigError, match="a policy bundle brings its own encoder"):
+                    start(values)
             refused += 1
             continue
         nodes = opaque.kwargs["function"](values)
@@ -146,8 +152,8 @@ def test_launch_description_starts_the_nodes_bringup_starts(mode, tmp_path, mini
         variants.add(str([(n.kwargs["name"], n.kwargs["parameters"]) for n in nodes]))
     # not vacuous: the arguments change which nodes start and with what
     assert len(combos) == {"pour": 96, "record": 192}[mode] and len(variants) >= 16
-    assert refused == {"pour": 0, "record": 48}[mode]
-    assert from_bundle == {"pour": 16, "record": 0}[mode]
+    assert refused == {"pour": 24, "record": 48}[mode]
+    assert from_bundle == {"pour": 8, "record": 0}[mode]
     assert len(essential_sets) == {"pour": 1, "record": 3}[mode]  # record: with teleop, with expert, with neither
 
 
