@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import json
 import operator
+import reprlib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -262,6 +263,15 @@ def _section_at(root: Any, loc: tuple[int | str, ...]) -> type | None:
     return cls
 
 
+def _shown(value: object) -> str:
+    """The offending value as a message quotes it: whole when short, else cut (a 1 KB file of nested YAML aliases
+    expands to hundreds of megabytes of repr)."""
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxtuple, short.maxdict, short.maxstring, short.maxother = 2, 6, 6, 6, 120, 120
+    text = short.repr(value)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def _problem(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind in ("value_error", "assertion_error"):  # our own checks quote the value
@@ -276,7 +286,7 @@ def _problem(error: Mapping[str, Any]) -> str:
         expected = f"must hold {bound} {count} item{'' if count == 1 else 's'}"
     else:
         expected = error["msg"].replace("Input should be", "must be").replace("Input should", "must")
-    return f"{expected}, got {error['input']!r}"
+    return f"{expected}, got {_shown(error['input'])}"
 
 
 def _label(where: str, path: str, dotted: bool, noun: str) -> str:

@@ -172,6 +172,23 @@ def test_a_bad_model_file_is_refused_naming_file_and_field(tmp_path, change, mes
     assert message in str(err.value)
 
 
+def test_a_huge_bad_value_is_quoted_short(tmp_path):
+    """Nested YAML aliases: a 1 KB file whose camera.resolution expands to 10^8 numbers. The error quotes a cut
+    value (it printed all of it: 522 MB, 13 s)."""
+    path = tmp_path / "aliases.yaml"
+    inner = "&a0 [" + ", ".join(["1.0"] * 10) + "]"
+    for i in range(1, 8):
+        inner = f"&a{i} [{inner}" + f", *a{i - 1}" * 9 + "]"
+    data = shipped("gelslim")
+    data["camera"]["resolution"] = "RES"
+    path.write_text(yaml.safe_dump(data).replace("RES", inner))
+    with pytest.raises(ConfigError) as err:
+        SensorSpec.parse(f"{path}:left")
+    message = str(err.value)
+    assert message.startswith(f"sensor model {path}: ") and "camera.resolution" in message
+    assert len(message) < 1000 and "..." in message
+
+
 def test_the_image_scale_is_optional(tmp_path):
     """camera.px_per_mm sets what a contact of a given size in mm covers; a file without it gets the shorter side
     spanning DEFAULT_SHORT_SIDE_MM."""
