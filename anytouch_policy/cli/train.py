@@ -12,8 +12,9 @@ import argparse
 import json
 
 from anytouch_policy.cli.args import Flag, Flags
+from anytouch_policy.errors import ConfigError
 from anytouch_policy.policy.config import ReferenceMode
-from anytouch_policy.train.config import TrainConfig
+from anytouch_policy.train.config import TrainConfig, TrainMode
 
 FLAGS = Flags(
     TrainConfig,
@@ -38,10 +39,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the training summary as JSON at the end")
 
 
+#: Settings only a fine-tune uses, and their flags: given with --mode frozen they would be silently ignored.
+FINETUNE_ONLY = {"finetune": "--finetune", "encoder_lr": "--encoder-lr", "amp": "--amp",
+                 "augment": "--no-augment/--hflip"}
+
+
+def check_mode_flags(config: TrainConfig) -> None:
+    """Refuse fine-tune settings on a frozen run (the library's own callers may pass them for every mode)."""
+    if config.mode is not TrainMode.FROZEN:
+        return
+    default = TrainConfig(bags=config.bags, out=config.out, encoder=config.encoder, preset=config.preset)
+    given = [flag for name, flag in FINETUNE_ONLY.items() if getattr(config, name) != getattr(default, name)]
+    if given:
+        raise ConfigError(f"{', '.join(given)} apply to --mode finetune only; this run freezes the encoder "
+                          f"(--mode frozen, the default)")
+
+
 def run(args: argparse.Namespace) -> int:
     from anytouch_policy.train import train
 
-    result = train(FLAGS.build(args))
+    config = FLAGS.build(args)
+    check_mode_flags(config)
+    result = train(config)
     if args.json:
         print(json.dumps({"bundle": str(result.bundle), **result.summary}, indent=2))
     return 0

@@ -68,6 +68,25 @@ def test_a_cache_dir_that_cannot_hold_files_is_refused_before_any_work(tmp_path,
     assert not (tmp_path / "policy").exists()
 
 
+@pytest.mark.parametrize("extra", [["--finetune", "last:2"], ["--encoder-lr", "0.1"], ["--amp"], ["--no-augment"],
+                                   ["--hflip", "0.5"]])
+def test_fine_tune_flags_on_a_frozen_run_are_refused(tmp_path, expert_bags, tiny_encoder, capsys, extra):
+    assert main([*_cli(expert_bags, tmp_path / "policy", tiny_encoder), *extra]) == 2
+    err = capsys.readouterr().err
+    named = {"--no-augment": "--no-augment/--hflip", "--hflip": "--no-augment/--hflip"}.get(extra[0], extra[0])
+    assert f"error: {named} apply to --mode finetune only" in err
+    assert not (tmp_path / "policy").exists()
+
+
+def test_fine_tune_flags_are_taken_with_mode_finetune(tmp_path, tiny_encoder):
+    from anytouch_policy.cli.train import check_mode_flags
+
+    config = TrainConfig(bags=[tmp_path], out=tmp_path / "p", encoder=tiny_encoder, mode=TrainMode.FINETUNE,
+                         finetune="last:2", encoder_lr=0.1, amp=True, augment=None)
+    check_mode_flags(config)  # no error
+    check_mode_flags(TrainConfig(bags=[tmp_path], out=tmp_path / "p", encoder=tiny_encoder))  # defaults: fine
+
+
 def test_nan_in_the_embedding_cache_stops_training(tmp_path, expert_bags, tiny_encoder, capsys):
     cache = tmp_path / "cache"
     train(_config(expert_bags, tmp_path / "a", tiny_encoder, cache))
