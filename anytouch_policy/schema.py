@@ -133,14 +133,43 @@ def dump(value: Any) -> Any:
     return _adapter(kind).dump_python(value, mode="json")
 
 
+class DuplicateKeyError(ValueError):
+    """A key written twice in one mapping: the parsers keep the last silently, which hides a typo or a bad merge."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise DuplicateKeyError(f"key(s) {twice} given twice in one object")
+    return dict(pairs)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key written twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: its keys may be overridden, that is its use
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise DuplicateKeyError(f"key {key!r} given twice in one mapping (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_json(path: Path, *, error: type[AnyTouchError] = ConfigError) -> Any:
     """The parsed content of a JSON file; `error` names the file when it cannot be read or parsed."""
-    return _load(path, json.loads, (json.JSONDecodeError,), "JSON", error)
+    return _load(path, lambda text: json.loads(text, object_pairs_hook=_unique_pairs),
+                 (json.JSONDecodeError, DuplicateKeyError), "JSON", error)
 
 
 def load_yaml(path: Path, *, error: type[AnyTouchError] = ConfigError) -> Any:
     """The parsed content of a YAML file (safe loader); `error` names the file when it cannot be read or parsed."""
-    return _load(path, yaml.safe_load, (yaml.YAMLError,), "YAML", error)
+    return _load(path, lambda text: yaml.load(text, Loader=_UniqueKeyLoader), (yaml.YAMLError, DuplicateKeyError),
+                 "YAML", error)
 
 
 def _load(path: Path, parse: Callable[[str], Any], failures: tuple[type[Exception], ...], what: str,

@@ -9,6 +9,7 @@ import yaml
 
 from anytouch_policy.actions import Action
 from anytouch_policy.errors import ConfigError
+from anytouch_policy.schema import load_yaml
 from anytouch_policy.sensors import NATIVE_FORMATS, SensorType
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.renderer import TactileRenderer
@@ -239,3 +240,14 @@ def test_every_model_renders_the_same_physical_state_at_its_own_rate(user_model)
     for a, b in zip(results, again, strict=True):
         for name in a.frames:
             assert all(np.array_equal(x.image, y.image) for x, y in zip(a.frames[name], b.frames[name], strict=True))
+
+
+def test_a_key_written_twice_is_refused(tmp_path):
+    """The parsers keep the last of two equal keys; a model file that sets `slot` twice names it instead."""
+    path = tmp_path / "twice.yaml"
+    path.write_text((MODEL_DIR / "gelsight_mini.yaml").read_text() + "\nslot: digit\n")
+    with pytest.raises(ConfigError, match=rf"{path}: not valid YAML \(key 'slot' given twice in one mapping"):
+        SensorSpec.parse(str(path))
+    merged = tmp_path / "merged.yaml"  # a YAML merge may be overridden: that is what it is for
+    merged.write_text("base: &b {x: 1, y: 2}\nover:\n  <<: *b\n  x: 3\n")
+    assert load_yaml(merged)["over"] == {"x": 3, "y": 2}
