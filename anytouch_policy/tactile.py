@@ -114,7 +114,8 @@ def read_rgb(path: str | Path) -> np.ndarray:
     """Read an image file (PNG, JPEG...) as H x W x 3 uint8 RGB; ConfigError names an unreadable file."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"image file not found: {path}")
+        raise ConfigError(f"image file not found: {path}" if not path.exists() else
+                          f"{path} is a folder, not an image file")
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise ConfigError(f"cannot decode image file {path} (not a PNG/JPEG/... image?)")

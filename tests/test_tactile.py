@@ -51,3 +51,12 @@ def test_preprocess_rejects_bad_frames():
         preprocess_window([np.zeros((10, 10), np.uint8)])
     with pytest.raises(ConfigError, match="at least one frame"):
         preprocess_window([])
+
+
+def test_read_rgb_names_a_missing_file_and_a_folder(tmp_path):
+    from anytouch_policy.tactile import read_rgb
+
+    with pytest.raises(ConfigError, match="image file not found: .*absent.png"):
+        read_rgb(tmp_path / "absent.png")
+    with pytest.raises(ConfigError, match="is a folder, not an image file"):
+        read_rgb(tmp_path)

@@ -226,7 +226,8 @@ def read_config_json(path: Path, kind: type[T], *, what: str) -> T:
     file, then its `kind` and `format_version` (a policy given for an encoder is named as such), then every field;
     BundleError names the file and each field."""
     if not path.is_dir():
-        raise BundleError(f"{what} folder not found: {path}")
+        raise BundleError(f"{what} folder not found: {path}" if not path.exists() else
+                          f"{path} is a file, not a {what} folder")
     cfg_path = path / CONFIG_FILE
     if not cfg_path.is_file():
         raise BundleError(f"{path} is not a {what}: {CONFIG_FILE} is missing")

@@ -240,11 +240,15 @@ def is_model_path(ref: str) -> bool:
     return "/" in ref or ref.endswith(MODEL_SUFFIXES)
 
 
+def _not_a_file(path: Path) -> str:
+    return "is a folder, not a model file" if path.is_dir() else "not found"
+
+
 def read_sensor_model(path: Path | str) -> SensorModel:
     """A model file; the model is named after the file unless it has a `name` field."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"sensor model file {path} not found")
+        raise ConfigError(f"sensor model file {path} {_not_a_file(path)}")
     return sensor_model_from_dict(load_yaml(path), name=path.stem, where=str(path))
 
 

@@ -108,6 +108,10 @@ def test_broken_bundles_name_file_and_field(tiny, tmp_path, breakage, message):
 def test_missing_folder_and_truncated_weights(tiny, tmp_path):
     with pytest.raises(BundleError, match="model bundle folder not found"):
         load_encoder_bundle(tmp_path / "absent")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(BundleError, match="afile is a file, not a model bundle folder"):
+        load_encoder_bundle(tmp_path / "afile")
+    (tmp_path / "afile").unlink()
     save_encoder_bundle(tmp_path, tiny)
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])

@@ -208,6 +208,9 @@ def test_a_slot_without_a_shipped_model_is_named():
 def test_unreadable_model_files_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"sensor model file .*missing.yaml not found"):
         load_sensor_model(str(tmp_path / "missing.yaml"))
+    (tmp_path / "adir.yaml").mkdir()
+    with pytest.raises(ConfigError, match=r"sensor model file .*adir.yaml is a folder, not a model file"):
+        load_sensor_model(str(tmp_path / "adir.yaml"))
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match=r"list.yaml: expected a mapping of fields"):
         load_sensor_model(str(tmp_path / "list.yaml"))
