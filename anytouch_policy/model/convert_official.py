@@ -321,7 +321,10 @@ def convert_checkpoint(src: Path | str, out_dir: Path | str, *, heads: int | Non
     check_output_dir(out_dir, ENCODER_BUNDLE, overwrite=overwrite)  # before reading gigabytes
     state, container = read_checkpoint(src, trust_pickle=trust_pickle)
     stage = "official-stage2" if any(k.startswith(STAGE2_PREFIX) for k in state) else "official-stage1"
-    converted = convert_state_dict(state, heads=heads)
+    try:
+        converted = convert_state_dict(state, heads=heads)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{src}: {exc}") from None
     with torch.device("meta"):
         encoder = AnyTouchEncoder(converted.config)
     encoder.load_state_dict(converted.tensors, assign=True)

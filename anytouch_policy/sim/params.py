@@ -120,8 +120,8 @@ class RigConfig:
     @model_validator(mode="after")
     def _fits(self) -> RigConfig:
         if not self.initial_g < self.physics.capacity_g:
-            raise ValueError(f"initial_g must be in (0, {self.physics.capacity_g:.0f}) (cylinder capacity), "
-                             f"got {self.initial_g}")
+            raise ValueError(f"initial_g must be below {self.physics.capacity_g:.0f} g, what the simulated cylinder "
+                             f"holds, got {self.initial_g}")
         steps = self.tick_s / self.physics.dt_s
         if abs(steps - round(steps)) > 1e-6:
             raise ValueError(f"tick_s ({self.tick_s}) must be a whole number of physics steps ({self.physics.dt_s})")

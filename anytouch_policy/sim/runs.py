@@ -77,7 +77,7 @@ class SimRender(SimRun):
     sensors: list[str] = Field(default_factory=lambda: ["gelsight_mini", "digit"], description=SENSOR_HELP)
     initial_g: Grams = Field(default=INITIAL_G, description="beads in the cylinder at the start (g)")
     target_g: Grams = Field(default=TARGET_G, description="mass to pour (g)")
-    columns: Annotated[int, Interval.parse("[2, inf)")] = Field(default=8, description="moments shown in the strip")
+    columns: Annotated[int, Interval.parse("[2, 64]")] = Field(default=8, description="moments shown in the strip")
     overwrite: bool = Field(default=False, description="replace an earlier preview in --out")
 
 

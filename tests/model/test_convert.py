@@ -96,7 +96,7 @@ def test_shape_mismatches_all_listed(official_cases):
 def test_dict_without_encoder_tensors(tmp_path):
     src = tmp_path / "other.pth"
     torch.save({"model": {"backbone.weight": torch.zeros(2, 2)}, "epoch": 1}, src)
-    with pytest.raises(CheckpointError, match="no AnyTouch touch-encoder tensors.*backbone.weight"):
+    with pytest.raises(CheckpointError, match=r"other\.pth: no AnyTouch touch-encoder tensors.*backbone.weight"):
         convert_checkpoint(src, tmp_path / "out")
     torch.save({"epoch": 1, "note": "no tensors"}, src)
     with pytest.raises(CheckpointError, match="no tensors found"):

@@ -93,7 +93,7 @@ def test_config_keys_are_declared_with_their_types(ros_env, tmp_path, encoder_bu
     (ArmNode, ["-p", "backend:=sim", "-p", "min_tilt_deg:=130.0"], "min_tilt_deg .130.0. must be below"),
     (ArmNode, ["-p", "backend:=sim", "-p", "sim_state_rate_hz:=30.0"], "sim_state_rate_hz' .* in .60, 1000., got 30.0"),
     (ArmNode, ["-p", "backend:=sim", "-p", "sim_split:=test"], "sim.split must be one of 'train' or 'eval', got 'te"),
-    (ArmNode, ["-p", "backend:=sim", "-p", "sim_initial_g:=900.0"], "initial_g must be in"),
+    (ArmNode, ["-p", "backend:=sim", "-p", "sim_initial_g:=900.0"], "initial_g must be below 422 g"),
     (ArmNode, ["-p", "backend:=xarm"], "xarm: missing required parameter.s. ip, workspace_mm, tilt_axis"),
     (ArmNode, ["-p", "backend:=xarm", "-p", "xarm.ip:=''", "-p", "xarm.tilt_axis:=+y",
                "-p", "xarm.workspace_mm:=[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]"], "xarm.ip is required"),

@@ -116,6 +116,9 @@ def test_sim_record_keeps_to_the_output_folder_rule(tmp_path, capsys):
         assert main(["sim", "record", "--out", str(tmp_path / "never"), *bad]) == 2
         assert not (tmp_path / "never").exists()
     assert "lies 10 g below an initial mass" in capsys.readouterr().err
+    assert main(["sim", "record", "--out", str(tmp_path / "never"), "--initial-g", "400:500"]) == 2
+    assert "initial_g must be below 422 g, what the simulated cylinder holds, got 500" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
 
 
 def test_sim_render_takes_a_model_file(tmp_path, user_model, capsys):
@@ -199,3 +202,11 @@ def test_the_cli_says_where_an_interrupted_recording_is(tmp_path, monkeypatch, c
     assert main(["sim", "record", "--out", str(out), "--episodes", "3", "--max-ticks", "3", "--no-progress"]) == 130
     assert f"anytouch sim: interrupted; what was finished is kept in {out}" in capsys.readouterr().err
     assert json.loads((out / RECORD_FILE).read_text())["episodes"] == 1
+
+
+def test_sim_render_columns_are_bounded(tmp_path, capsys):
+    """A strip of 1000 moments wrote a 320000 px wide PNG of repeated frames."""
+    with pytest.raises(SystemExit):
+        main(["sim", "render", "--out", str(tmp_path / "p"), "--columns", "1000"])
+    assert "--columns: must be an integer in [2, 64], got '1000'" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
