@@ -162,7 +162,7 @@ REQUIRED = {
     ("sim eval", "--workers", "nan", "must be an integer >= 1"),
     ("sim eval", "--target-g", "inf", "must be a finite number in (0, 1000]"),
     ("sim eval", "--initial-tilt-deg", "nan", "must be a finite number in [0, 180]"),
-    ("sim render", "--columns", "1", "must be an integer >= 2"),
+    ("sim render", "--columns", "1", "must be an integer in [2, 64]"),
     ("sim record", "--initial-g", "nan", "must be a finite number in (0, 1000], got 'nan'"),
     ("sim record", "--target-g", "20:inf", "must be a finite number in (0, 1000], got 'inf'"),
     ("sim record", "--target-g", "80:20", "must be A or A:B with A <= B, each a finite number in (0, 1000], got "
