@@ -52,6 +52,10 @@ class FrozenTrainer(Trainer):
     def __init__(self, config: TrainConfig, data: Prepared, head: PolicyHead, embeddings: list[np.ndarray],
                  device: torch.device) -> None:
         self.config, self.device = config, device
+        rows = [len(e) for e in embeddings]
+        ticks = [len(t.t_ns) for t in data.ticks]
+        if rows != ticks:  # each sample indexes the concatenation: one row too many shifts every later episode
+            raise ValueError(f"embeddings per episode {rows} do not match the episodes' ticks {ticks}")
         emb = torch.from_numpy(np.concatenate(embeddings)).to(device)
         self.emb = emb
         self.ref = emb[torch.from_numpy(data.first[data.episode]).to(device)]
