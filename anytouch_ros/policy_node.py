@@ -104,6 +104,7 @@ class PolicyNode(BaseNode):
         self.stale_ticks = self.errors = 0
         self.last_error = ""
         self.last_probs: np.ndarray | None = None
+        self.last_remaining_g: float | None = None  # heads with a "remaining" output: their last estimate
         self._action_pub = self.create_publisher(String, topics.ACTION, qos.COMMAND)
         self._step_pub = self.create_publisher(PoseStamped, topics.CARTESIAN_STEP, qos.COMMAND)
         self.create_subscription(Image, topics.EMBEDDING, self._on_embedding, qos.IMAGE)
@@ -178,6 +179,7 @@ class PolicyNode(BaseNode):
                 return
             job, decision = result
             self.last_probs = decision.probs
+            self.last_remaining_g = decision.remaining_g
             self._publish(Action.WAIT if late else decision.action, int(tick_ns))
             self.latency.add((self._now_ns() - job.newest_frame_ns) / 1e9)
         except Exception as exc:  # the context is going down while the worker publishes
@@ -195,6 +197,8 @@ class PolicyNode(BaseNode):
         values.update({f"actions {k}": v for k, v in self.counts.items()})
         if self.last_probs is not None:
             values["probs"] = " ".join(f"{a.label}={p:.3f}" for a, p in zip(Action, self.last_probs, strict=True))
+        if self.last_remaining_g is not None:
+            values["remaining_g"] = f"{self.last_remaining_g:.1f}"
         now_ns = self._now_ns()
         with self._lock:
             stamps = {sensor: stamp for sensor, (stamp, _) in self._latest.items()}

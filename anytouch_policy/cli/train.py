@@ -25,7 +25,7 @@ FLAGS = Flags(
          help="the head sees the current window only (no episode-start reference)"),
     Flag("conditioning", "--no-conditioning", const=(), help="no initial/target grams input"),
     "out", "overwrite", "epochs", "batch_size", "lr", "encoder_lr", "weight_decay", "hidden", "layers", "dropout",
-    "feature_noise", "val_fraction", Flag("class_weights", help="plain (unweighted) cross-entropy"),
+    "feature_noise", "remaining_weight", "val_fraction", Flag("class_weights", help="plain (unweighted) cross-entropy"),
     Flag("augment", "--no-augment", const=None, help="finetune: no colour jitter"), Flag("augment.hflip", "--hflip"),
     "cache_dir", Flag("use_cache", "--no-cache", help="frozen: encode without the on-disk cache"),
     "precision", "select", "labels", "amp", "device", "threads", "seed", "skip_bad",

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from anytouch_policy.bounds import AT_LEAST_1, MASS_G, NONNEGATIVE
+from anytouch_policy.bounds import AT_LEAST_1, MASS_G, NONNEGATIVE, Interval
 from anytouch_policy.demo.record import draw_pairs
 from anytouch_policy.model.bundle import read_bundle_config
 from anytouch_policy.model.config import EncoderConfig, load_preset
@@ -98,6 +98,9 @@ class DemoConfig:
     finetune: str = Field(default="all", description="which encoder part the fine-tuned cells train (all or last:N)")
     finetune_epochs: Count = 8  # docs/training.md: the time budget of three fine-tunes on 2 cores
     frozen_epochs: Count = 40
+    remaining_weight: Annotated[float, Interval.parse("[0, 100]")] = Field(
+        default=0.0, description="every cell's head also learns the grams still to pour, at this loss weight "
+                                 "(anytouch train --remaining-weight)")
     stride: Count = 1
     bags: Path | None = Field(default=None, description="use these demonstrations instead of recording")
     max_ticks: Count | None = None  # cut episodes (demonstrations and evaluation) after this many ticks

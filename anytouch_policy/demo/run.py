@@ -110,6 +110,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
                 encoder=config.encoder if pretrained else None, preset=None if pretrained else config.preset,
                 finetune=config.finetune, frames=variant.frames, stride=config.stride, seed=config.seed,
                 cache_dir=out / "cache", progress=config.progress, amp=amp, select=config.select,
+                remaining_weight=config.remaining_weight,
                 epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
                 log=lambda text: log("  " + text.replace("\n", "\n  ")))
 

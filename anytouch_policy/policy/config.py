@@ -32,6 +32,8 @@ LOG_FILE = "training_log.json"
 #: Conditioning values a head may take, in this order; grams divided by CONDITIONING_SCALE_G.
 CONDITIONING_NAMES: tuple[str, ...] = ("initial_g", "target_g")
 CONDITIONING_SCALE_G = 100.0
+#: A head's "remaining" output is the grams still to pour divided by this (policy.head).
+REMAINING_SCALE_G = 10.0
 CLASSES: tuple[str, ...] = tuple(a.label for a in Action)
 
 #: A policy bundle folder, for the output-folder rule (anytouch_policy.outputs); `anytouch eval` may have put its
@@ -69,6 +71,12 @@ class HeadConfig:
     hidden: Count = 256
     layers: Count = 2  # hidden layers
     dropout: Annotated[float, DROPOUT] = 0.1
+    remaining: bool = False  # a 4th output: the grams still to pour (bundles written before this field: False)
+
+    @property
+    def outputs(self) -> int:
+        """The last layer's width: the action logits, and the grams still to pour with `remaining`."""
+        return len(Action) + int(self.remaining)
 
     @property
     def feature_dim(self) -> int:

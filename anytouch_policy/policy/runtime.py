@@ -134,17 +134,18 @@ class PolicyRuntime:
                 ref = np.stack([self._reference[name] for name, _ in self.sensors])
         cond = conditioning_vector(self.conditioning, initial_g=initial_g, target_g=target_g)
         with torch.inference_mode():
-            logits = self.head(torch.from_numpy(emb)[None], None if ref is None else torch.from_numpy(ref)[None],
-                               torch.from_numpy(cond)[None])
-            logits = self.head.decision_logits(logits)[0]
-            probs = torch.softmax(logits.float(), dim=0).numpy()
+            out = self.head(torch.from_numpy(emb)[None], None if ref is None else torch.from_numpy(ref)[None],
+                            torch.from_numpy(cond)[None])
+            probs = torch.softmax(self.head.decision_logits(out)[0].float(), dim=0).numpy()
+            remaining = self.head.remaining_g(out)
         if not np.isfinite(probs).all():  # argmax of NaN is 0: it would pour
             raise ConfigError(f"decide_embeddings: the head gave non-finite probabilities {probs}: no decision")
         action = Action(int(probs.argmax()))
         if reference is None and self.config.retract_latch:
             self._retracting = self._retracting or action is Action.RETRACT
             action = Action.RETRACT if self._retracting else action
-        return Decision(action=action, probs=probs)
+        return Decision(action=action, probs=probs,
+                        remaining_g=None if remaining is None else max(0.0, float(remaining[0])))
 
     def _encoder_runtime(self) -> EncoderRuntime:
         if self._encoder is None:

@@ -75,6 +75,10 @@ class TrainConfig:
         default=0.0, description="frozen: Gaussian noise on the training embeddings, in units of each dimension's "
                                  "spread (a head for another sensor's embeddings, which match the seen one's only "
                                  "up to a residual)")
+    remaining_weight: Annotated[float, Interval.parse("[0, 100]")] = Field(
+        default=0.0, description="weight of a 4th head output that learns the grams the demonstrator still poured "
+                                 "after each tick (from the scale series; the decision ignores it, the policy node "
+                                 "reports it); 0: no such output")
     val_fraction: Annotated[float, FRACTION] = Field(default=0.2, description="share of episodes held out")
     select: Selection = Field(
         default=Selection.VAL_LOSS, description="epoch saved as the bundle: lowest validation loss, or the last (end "

@@ -62,6 +62,8 @@ class Prepared:
     conditioning_names: tuple[str, ...]
     decision_g: np.ndarray  # (N,) float32: the largest target the expert would retract for at this tick; NaN: unknown
     #   or not relabelled (demonstrated labels)
+    remaining_g: np.ndarray  # (N,) float32: the grams the expert still poured from this tick to its decision (0 after
+    #   it); NaN: unknown (no scale series, or no RETRACT)
     label_mode: LabelMode  # what the labels are (never AUTO)
     skipped: list[tuple[str, str]]  # (bag, reason) of every episode not used
     dropped_ticks: int
@@ -108,6 +110,7 @@ def assemble(ticks: list[EpisodeTicks], *, sensors: list[tuple[str, SensorType]]
                     conditioning=cond, conditioning_names=tuple(config.conditioning),
                     decision_g=np.concatenate([decision_grams(t) if labels is LabelMode.HINDSIGHT
                                                else np.full(len(t.t_ns), np.nan) for t in ticks]).astype(np.float32),
+                    remaining_g=np.concatenate([remaining_grams(t) for t in ticks]).astype(np.float32),
                     label_mode=labels,
                     skipped=skipped, dropped_ticks=sum(t.dropped_ticks for t in ticks))
 
@@ -141,16 +144,39 @@ def decision_grams(ticks: EpisodeTicks) -> np.ndarray:
     return ticks.episode.meta.target_g - (mass[-1] - mass)
 
 
+def remaining_grams(ticks: EpisodeTicks) -> np.ndarray:
+    """(N,) per tick the grams the expert still poured before its first RETRACT (scale at the decision - scale at
+    the tick; 0 from the decision on), the head's "remaining" target; NaN for every tick when the episode has no scale
+    series or never retracts."""
+    n = len(ticks.t_ns)
+    scale = ticks.episode.series.get(SCALE_MASS)
+    retracts = np.flatnonzero(ticks.actions == int(Action.RETRACT))
+    if not len(retracts) or scale is None or not len(scale[0]):
+        return np.full(n, np.nan)
+    mass = np.interp(ticks.t_ns, scale[0], scale[1])
+    decision = int(retracts[0])
+    return np.where(np.arange(n) < decision, np.maximum(0.0, mass[decision] - mass), 0.0)
+
+
+def require_remaining(data: Prepared) -> None:
+    """EpisodeError unless some training tick knows the grams still to pour (what `--remaining-weight` learns)."""
+    if not np.isfinite(data.remaining_g[data.samples_of(data.train_episodes)]).any():
+        raise EpisodeError(f"--remaining-weight needs training episodes with a {SCALE_MASS!r} series and a RETRACT "
+                           f"(the grams still to pour are read from them); none of the {len(data.train_episodes)} "
+                           f"training episodes has both")
+
+
 #: Hindsight targets are drawn this many grams either side of a tick's decision point.
 RELABEL_SPAN_G = 15.0
 
 
-def relabel(data: Prepared, idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Conditioning (B, C) and labels (B,) for training samples `idx`: half keep their own, the other half (where
-    the tick's decision point is known) get a target drawn within RELABEL_SPAN_G of it and the label it implies."""
-    cond, labels = data.conditioning[idx].copy(), data.labels[idx].copy()
+def relabel(data: Prepared, idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Conditioning (B, C), labels (B,) and grams still to pour (B,) for training samples `idx`: half keep their
+    own, the other half (where the tick's decision point is known) get a target drawn within RELABEL_SPAN_G of it,
+    the label it implies and the grams it leaves (the new target - the decision point, at least 0)."""
+    cond, labels, remaining = data.conditioning[idx].copy(), data.labels[idx].copy(), data.remaining_g[idx].copy()
     if "target_g" not in data.conditioning_names:
-        return cond, labels
+        return cond, labels, remaining
     point = data.decision_g[idx].astype(np.float64)
     initial = np.array([data.ticks[e].episode.meta.initial_g for e in data.episode[idx]])
     swap = np.isfinite(point) & (rng.random(len(idx)) < 0.5)
@@ -159,9 +185,10 @@ def relabel(data: Prepared, idx: np.ndarray, rng: np.random.Generator) -> tuple[
     own_retract = labels == int(Action.RETRACT)
     new = np.where(retract, int(Action.RETRACT), np.where(own_retract, int(Action.POUR), labels))
     labels = np.where(swap, new, labels)
+    remaining = np.where(swap, np.maximum(0.0, target - point), remaining)
     col = data.conditioning_names.index("target_g")
     cond[:, col] = np.where(swap, target / CONDITIONING_SCALE_G, cond[:, col])
-    return cond.astype(np.float32), labels.astype(np.int64)
+    return cond.astype(np.float32), labels.astype(np.int64), remaining.astype(np.float32)
 
 
 def training_class_counts(data: Prepared, seed: int) -> np.ndarray:

@@ -28,6 +28,7 @@ class EpochMetrics:
     confusion: np.ndarray  # validation, row = true, column = predicted
     seconds: float
     lr: float = 0.0
+    val_remaining_rmse_g: float | None = None  # heads with a "remaining" output: its validation RMSE in grams
 
     @property
     def accuracy(self) -> float:
@@ -50,14 +51,15 @@ class EpochMetrics:
         return {"epoch": self.epoch, "train_loss": self.train_loss, "val_loss": self.val_loss,
                 "val_accuracy": self.accuracy, "val_balanced_accuracy": self.balanced_accuracy,
                 "val_recall": self.recall, "val_confusion": self.confusion.tolist(), "seconds": self.seconds,
-                "lr": self.lr}
+                "lr": self.lr, "val_remaining_rmse_g": self.val_remaining_rmse_g}
 
     def report(self) -> str:
         """The per-epoch lines printed during training."""
         recall = "  ".join(f"{k} {v:.2f}" for k, v in self.recall.items())
         lines = [f"epoch {self.epoch}: train loss {self.train_loss:.4f}  val loss {self.val_loss:.4f}  "
-                 f"val acc {self.accuracy:.3f}  balanced {self.balanced_accuracy:.3f}  recall {recall}  "
-                 f"({self.seconds:.0f} s)",
+                 f"val acc {self.accuracy:.3f}  balanced {self.balanced_accuracy:.3f}  recall {recall}"
+                 + ("" if self.val_remaining_rmse_g is None else
+                    f"  remaining rmse {self.val_remaining_rmse_g:.2f} g") + f"  ({self.seconds:.0f} s)",
                  "  confusion (rows true, cols predicted)  " + " ".join(f"{lab:>8}" for lab in LABELS)]
         for i, lab in enumerate(LABELS):
             lines.append(f"  {lab:>37}  " + " ".join(f"{int(v):>8d}" for v in self.confusion[i]))

@@ -42,7 +42,7 @@ from anytouch_policy.schema import dump
 from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train.cache import CacheStats, EmbeddingCache, check_cache_dir, default_cache_dir, embed_ticks
 from anytouch_policy.train.config import LabelMode, TrainConfig, TrainMode
-from anytouch_policy.train.data import Prepared, prepare, training_class_counts
+from anytouch_policy.train.data import Prepared, prepare, require_remaining, training_class_counts
 from anytouch_policy.train.loop import fit
 from anytouch_policy.train.metrics import EpochMetrics, History, plot_curves
 from anytouch_policy.train.nets import FinetuneNet
@@ -88,6 +88,8 @@ def train(config: TrainConfig, *, log: Callable[[str], None] = print) -> TrainRe
 def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]) -> TrainResult:
     start = time.perf_counter()
     data = prepare(config, log=log)
+    if config.remaining_weight:
+        require_remaining(data)
     names = [n for n, _ in data.sensors]
     log(f"{len(data.ticks)} episodes ({len(data.train_episodes)} train, {len(data.val_episodes)} validation), "
         f"sensors {names}, {len(data.labels)} ticks (train class counts "
@@ -107,7 +109,8 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]) ->
         head = PolicyHead(HeadConfig(sensors=len(names), embed_dim=bundle.config.output_dim,
                                      reference=config.reference is not ReferenceMode.NONE,
                                      conditioning=len(config.conditioning), hidden=config.hidden,
-                                     layers=config.layers, dropout=config.dropout))
+                                     layers=config.layers, dropout=config.dropout,
+                                     remaining=config.remaining_weight > 0))
         cache = None
         if config.mode is TrainMode.FROZEN:
             runtime = EncoderRuntime(bundle.encoder, device=ctx.device, precision=config.precision,
@@ -169,6 +172,7 @@ def _summary(config: TrainConfig, data: Prepared, history: History, ctx: DistCon
         "seconds": round(seconds, 1),
         "hyper": {"batch_size": config.batch_size, "lr": config.lr, "encoder_lr": config.encoder_lr,
                   "weight_decay": config.weight_decay, "class_weights": config.class_weights,
+                  "remaining_weight": config.remaining_weight,
                   "augment": None if config.augment is None else dump(config.augment)},
     }
 

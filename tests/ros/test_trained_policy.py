@@ -52,6 +52,7 @@ def test_policy_node_decides_with_a_bundle_trained_from_bags(tmp_path, start_nod
     assert message == "deciding" and values["errors"] == "0" and values["bad_embeddings"] == "0"
     probs = dict(item.split("=") for item in values["probs"].split())
     assert set(probs) == {a.label for a in Action} and sum(map(float, probs.values())) == pytest.approx(1.0, abs=0.01)
+    assert "remaining_g" not in values  # this head has no "remaining" output (train --remaining-weight)
     decided = actions.wait_for(10, timeout_s=30)
     assert {r.msg.data for r in decided} <= {a.label for a in Action}
 

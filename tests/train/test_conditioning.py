@@ -47,7 +47,7 @@ def test_ticks_end_at_the_decision_and_hindsight_labels_follow_the_target(two_ta
         assert (np.diff(point) >= -1e-6).all() and point[-1] - point[0] > 0.6 * ticks.episode.meta.target_g
 
     samples = data.samples_of(data.train_episodes)
-    cond, labels = relabel(data, samples, np.random.default_rng(0))
+    cond, labels, _ = relabel(data, samples, np.random.default_rng(0))
     changed = cond[:, 1] != data.conditioning[samples, 1]
     assert 0.3 < changed.mean() < 0.7  # half the samples get another target
     target_g = cond[:, 1] * 100
@@ -66,7 +66,7 @@ def test_one_target_keeps_the_demonstrated_labels_unless_told(two_target_bags, t
     assert auto.label_mode is LabelMode.DEMONSTRATED and np.isnan(auto.decision_g).all()
     assert all((t.actions == retract).sum() > 1 for t in auto.ticks)  # the retract continues to the episode's end
     samples = auto.samples_of(auto.train_episodes)
-    cond, labels = relabel(auto, samples, np.random.default_rng(0))
+    cond, labels, _ = relabel(auto, samples, np.random.default_rng(0))
     assert (cond == auto.conditioning[samples]).all() and (labels == auto.labels[samples]).all()
 
     told = prepare(TrainConfig(bags=one, out=one[0] / "unused", encoder=tiny_encoder, labels=LabelMode.HINDSIGHT),
