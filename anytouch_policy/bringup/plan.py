@@ -167,14 +167,14 @@ def package_config(name: str) -> Path:
 
 def check_parameter_file(path: Path) -> None:
     """A ROS 2 parameter file: YAML whose top level maps node names (or /**) to their settings."""
-    import yaml
+    from anytouch_policy.schema import load_yaml
 
     if not path.is_file():
         raise ConfigError(f"--config {path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
-        raise ConfigError(f"--config {path}: not a readable YAML file ({type(exc).__name__}: {exc})") from None
+        data = load_yaml(path)  # the files-we-read rules: safe loader, a key written twice refused
+    except ConfigError as exc:
+        raise ConfigError(f"--config {path}: not a readable YAML file ({exc})") from None
     if data is None:  # empty, or only comments: nothing to apply
         return
     if not isinstance(data, dict):

@@ -135,7 +135,9 @@ def test_options_of_the_other_mode_and_bad_inputs_are_refused(tmp_path):
         make_plan("pour", config=[str(tmp_path / "missing.yaml")])
     for name, text, message in (("list.yaml", "- a\n- b\n", "holds a list"),
                                 ("binary.yaml", "\x00\x01: [", "not a readable YAML file"),
-                                ("flat.yaml", "rate_hz: 5\n", r"entries \['rate_hz'\] hold no ros__parameters")):
+                                ("flat.yaml", "rate_hz: 5\n", r"entries \['rate_hz'\] hold no ros__parameters"),
+                                ("twice.yaml", "policy:\n  ros__parameters: {rate_hz: 5}\npolicy: {}\n",
+                                 "key 'policy' given twice")):
         (tmp_path / name).write_text(text)
         with pytest.raises(ConfigError, match=rf"--config .*{name}: .*{message}"):
             make_plan("pour", config=[str(tmp_path / name)])
