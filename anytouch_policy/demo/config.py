@@ -98,9 +98,11 @@ class DemoConfig:
     finetune: str = Field(default="all", description="which encoder part the fine-tuned cells train (all or last:N)")
     finetune_epochs: Count = 8  # docs/training.md: the time budget of three fine-tunes on 2 cores
     frozen_epochs: Count = 40
+    # 1, not train's 0: the sim's demonstrations carry the scale the target needs, and it lowered five of the six
+    # cells (docs/training.md "The grams still to pour"); a user's own bags may have no scale
     remaining_weight: Annotated[float, Interval.parse("[0, 100]")] = Field(
-        default=0.0, description="every cell's head also learns the grams still to pour, at this loss weight "
-                                 "(anytouch train --remaining-weight)")
+        default=1.0, description="every cell's head also learns the grams still to pour, at this loss weight "
+                                 "(anytouch train --remaining-weight; 0: without it)")
     stride: Count = 1
     bags: Path | None = Field(default=None, description="use these demonstrations instead of recording")
     max_ticks: Count | None = None  # cut episodes (demonstrations and evaluation) after this many ticks

@@ -148,6 +148,9 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
     text = render_text(cells, labels, expert=expert, header=[title, *header], ordered=ordered)
     notes = [f"fine-tune = {config.finetune} for {config.finetune_epochs} epochs, freeze = head only for "
              f"{config.frozen_epochs} epochs on cached embeddings; the same for every row",
+             (f"every head also learns the grams still to pour (--remaining-weight {config.remaining_weight:g}); the "
+              "decision comes from its three logits" if config.remaining_weight else
+              "the heads learn the decision alone (--remaining-weight 0)"),
              "dynamic = 3 consecutive frames per window; static = the newest frame repeated 3x",
              "cell: mean ± 95 % CI half-width (Student t) of |poured - target| over the evaluation episodes (EVAL "
              "seeds, disjoint from the demos); timeouts = episodes that hit the tick cap, counted as they stand",
@@ -172,7 +175,8 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
         "orderings": [o.to_dict() for o in ordered],
         "expert": {**expert.to_dict(), "summary": expert_report.summary()},
         "settings": {"finetune": config.finetune, "finetune_epochs": config.finetune_epochs,
-                     "frozen_epochs": config.frozen_epochs, "sensors": list(config.sensors), "amp": amp},
+                     "frozen_epochs": config.frozen_epochs, "remaining_weight": config.remaining_weight,
+                     "sensors": list(config.sensors), "amp": amp},
         "timing_s": stage.wall, "cpu_s": stage.cpu, "seconds": round(seconds, 1),
         "files": {"table_md": "table.md", "pours_png": "pours.png", "errors_png": "errors.png",
                   "models": "models/", "eval": "eval/", "bags": str(bags)},

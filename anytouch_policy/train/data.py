@@ -163,7 +163,7 @@ def require_remaining(data: Prepared) -> None:
     if not np.isfinite(data.remaining_g[data.samples_of(data.train_episodes)]).any():
         raise EpisodeError(f"--remaining-weight needs training episodes with a {SCALE_MASS!r} series and a RETRACT "
                            f"(the grams still to pour are read from them); none of the {len(data.train_episodes)} "
-                           f"training episodes has both")
+                           f"training episodes has both (--remaining-weight 0 trains without it)")
 
 
 #: Hindsight targets are drawn this many grams either side of a tick's decision point.

@@ -29,7 +29,8 @@ def test_demo_quick_writes_table_models_and_plots(demo):
         assert cell["errors_g"] == pytest.approx(errors[name], abs=1e-3)
         assert cell["mean_g"] == pytest.approx(np.mean(errors[name]), abs=1e-3)
         assert cell["timeouts"] == sum(e["timed_out"] for e in ev["episodes"])
-        assert (demo / "models" / name / "config.json").is_file()
+        # by default every head also learns the grams still to pour (demo --remaining-weight 1)
+        assert json.loads((demo / "models" / name / "config.json").read_text())["head"]["remaining"] is True
         assert (demo / "models" / name / "training_curves.png").stat().st_size > 1000
     # one ordering by hand: dynamic - static in the freeze column, seed by seed, with the t-interval
     diff = np.subtract(errors["pretrained-frozen-dynamic"], errors["pretrained-frozen-static"])
@@ -38,7 +39,7 @@ def test_demo_quick_writes_table_models_and_plots(demo):
     assert (ordering["lower"], ordering["higher"]) == ("pretrained-frozen-dynamic", "pretrained-frozen-static")
     assert ordering["difference_g"]["mean"] == pytest.approx(diff.mean(), abs=1e-3)
     assert ordering["difference_g"]["half_width"] == pytest.approx(half, abs=1e-3)
-    assert len(table["orderings"]) == 6
+    assert len(table["orderings"]) == 6 and table["settings"]["remaining_weight"] == 1.0
     for o in table["orderings"]:
         d = o["difference_g"]
         assert o["resolved"] == (d["low"] > 0 or d["high"] < 0) == (o["verdict"] != "not resolved"), o
@@ -83,7 +84,7 @@ def test_without_a_pretrained_encoder_the_table_says_so_and_runs_the_shared_cell
     out = tmp_path / "run"
     assert main(["demo", "--quick", "--encoder", "none", "--bags", str(expert_bags), "--episodes-per-cell", "2",
                  "--finetune-epochs", "1", "--frozen-epochs", "2", "--workers", "1", "--out", str(out),
-                 "--no-progress"]) == 0
+                 "--remaining-weight", "0", "--no-progress"]) == 0  # these bags end before the expert retracts
     table = json.loads((out / "table.json").read_text())
     assert not table["pretrained"] and "NO PRETRAINED ENCODER" in table["header"][1]
     assert "NO PRETRAINED ENCODER" in (out / "table.md").read_text()
