@@ -197,6 +197,7 @@ class RecorderNode(BaseNode):
         values: dict[str, object] = {"episode": s.episode or "-", "episodes_closed": s.episodes_closed,
                                      "messages_written": s.messages_written, "queued_messages": s.queued_messages,
                                      "queued_mb": s.queued_bytes / 2**20, "dropped": dropped}
+        values.update({f"written {t}": n for t, n in sorted(s.episode_written.items())})
         values.update({f"dropped {t}": n for t, n in sorted(s.dropped.items())})
         values.update({f"incompatible qos {t}": n for t, n in sorted(self.incompatible.items())})
         return Status("recorder", level, message, values)

@@ -39,6 +39,8 @@ class RecorderStats:
     queued_messages: int = 0
     queued_bytes: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # relative topic -> messages dropped (queue full)
+    # relative topic -> messages written into the open episode: a sensor whose frames never arrive shows as missing
+    episode_written: dict[str, int] = field(default_factory=dict)
     last_error: str = ""
 
 
@@ -111,7 +113,8 @@ class EpisodeRecorder:
             s = self._stats
             return RecorderStats(recording=self._recording, episode=s.episode, episodes_closed=s.episodes_closed,
                                  messages_written=s.messages_written, queued_messages=s.queued_messages,
-                                 queued_bytes=s.queued_bytes, dropped=dict(s.dropped), last_error=s.last_error)
+                                 queued_bytes=s.queued_bytes, dropped=dict(s.dropped),
+                                 episode_written=dict(s.episode_written), last_error=s.last_error)
 
     def _next_path(self, when: datetime) -> Path:
         while True:
@@ -203,6 +206,8 @@ class EpisodeRecorder:
                     return
                 if isinstance(item, _Open):
                     writer, failed, count = None, False, 0
+                    with self._cond:
+                        self._stats.episode_written = {}
                     try:
                         writer = EpisodeWriter(item.path, meta=item.meta, namespace=self.namespace,
                                                storage=self.storage, compress=self.compress).open()
@@ -213,13 +218,15 @@ class EpisodeRecorder:
                         self._close(writer, complete=item.complete and not failed, updates=item.updates, count=count)
                     writer = None
                     with self._cond:
-                        self._stats.episode = ""
+                        self._stats.episode, self._stats.episode_written = "", {}
                 elif writer is not None and not failed:
                     try:
                         writer.write_raw(*item)
                         count += 1
                         with self._cond:
                             self._stats.messages_written += 1
+                            written = self._stats.episode_written
+                            written[item[0]] = written.get(item[0], 0) + 1
                     except Exception as exc:
                         failed = True
                         self._error(f"{writer.open_path}: write failed on {item[0]} ({type(exc).__name__}: {exc}); "

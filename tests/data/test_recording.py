@@ -49,7 +49,10 @@ def test_episodes_get_exactly_the_messages_between_start_and_finish(tmp_path):
     second = rec.start(_meta(), when=when)
     assert second.name == "demo_20261125-093005_1"
     _feed(rec, 200, 4)
+    assert rec.wait_idle()  # the open episode's own counts, per topic (the first episode's 10 + 10 are not in them)
+    assert rec.stats().episode_written == {"tactile/left/image_raw": 4, "pour/action": 4}
     rec.close(extra={"end_reason": "shutdown"})
+    assert rec.stats().episode_written == {}
     assert closed == [(first.name, True, 20), (second.name + ".incomplete", False, 8)]
     ep = read_episode(first)
     assert ep.meta.complete and ep.meta.final_g == 58.5

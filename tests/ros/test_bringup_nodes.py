@@ -13,9 +13,12 @@ import textwrap
 import time
 from pathlib import Path
 
+from diagnostic_msgs.msg import DiagnosticArray
+
 from anytouch_policy.actions import Action
 from anytouch_policy.bringup.plan import package_config
-from anytouch_policy.data import read_episode
+from anytouch_policy.data import read_episode, topics
+from anytouch_ros import qos
 
 REPO = Path(__file__).resolve().parents[2]
 RIG = str(Path(__file__).with_name("rig_publisher.py"))
@@ -39,8 +42,10 @@ def _wait(predicate, timeout_s: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def _start_recorders(ros_env, start_node, tmp_path, *, essential: str) -> tuple[subprocess.Popen, Path, Path]:
+def _start_recorders(ros_env, start_node, ros_node, tmp_path, *,
+                     essential: str) -> tuple[subprocess.Popen, Path, Path]:
     """Two supervised recorders (rec_a, rec_b; `essential` names the essential ones) recording a rig's stream."""
+    diagnostics = ros_node.collect(DiagnosticArray, topics.DIAGNOSTICS, qos.DIAGNOSTICS)
     out = tmp_path / "eps"
     log = tmp_path / "bringup.log"
     with log.open("w") as fh:
@@ -50,10 +55,22 @@ def _start_recorders(ros_env, start_node, tmp_path, *, essential: str) -> tuple[
                                     str(package_config("record.yaml")), str(out), essential],
                                    env=ros_env, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
     rig = start_node(RIG, namespace="rig7", timeout_s=150)
-    rig.wait_for_output("rig: all matched", timeout_s=40)  # both recorders subscribed (namespaced topics)
-    _wait(lambda: len(list(out.glob("*.incomplete"))) == 2)
-    time.sleep(1.0)
+    rig.wait_for_output("rig: all matched", timeout_s=40)  # a recorder subscribed to each (namespaced) topic
+    # each recorder's diagnostics count what its open episode holds: wait for frames and actions in both (a loaded
+    # machine can take seconds between the first match and the second recorder's first frame)
+    diagnostics.wait_until(lambda items: all(_written(items, name) for name in ("rec_a", "rec_b")), timeout_s=40)
     return bringup, out, log
+
+
+def _written(items, name: str) -> bool:
+    """The newest diagnostics of recorder `name` report >= 10 frames of the left sensor and >= 2 actions."""
+    for item in reversed(items):
+        for status in item.msg.status:
+            if status.name == f"/rig7/{name}: recorder":
+                values = {kv.key: kv.value for kv in status.values}
+                return (int(values.get("written tactile/left/image_raw", 0)) >= 10
+                        and int(values.get("written pour/action", 0)) >= 2)
+    return False
 
 
 def _check_closed_by_signal(out: Path, name: str) -> None:
@@ -63,8 +80,8 @@ def _check_closed_by_signal(out: Path, name: str) -> None:
     assert len(ep.actions) >= 2
 
 
-def test_supervised_recorders_close_their_episodes_on_ctrl_c(ros_env, start_node, tmp_path):
-    bringup, out, log = _start_recorders(ros_env, start_node, tmp_path, essential="rec_a,rec_b")
+def test_supervised_recorders_close_their_episodes_on_ctrl_c(ros_env, start_node, ros_node, tmp_path):
+    bringup, out, log = _start_recorders(ros_env, start_node, ros_node, tmp_path, essential="rec_a,rec_b")
     try:
         bringup.send_signal(signal.SIGINT)  # to `timeout`, which relays it to the supervisor only
         code = bringup.wait(timeout=40)
@@ -79,8 +96,9 @@ def test_supervised_recorders_close_their_episodes_on_ctrl_c(ros_env, start_node
         _check_closed_by_signal(out, name)
 
 
-def test_a_node_stopped_by_a_signal_from_elsewhere_is_named_and_fails_the_set(ros_env, start_node, tmp_path):
-    bringup, out, log = _start_recorders(ros_env, start_node, tmp_path, essential="rec_a")
+def test_a_node_stopped_by_a_signal_from_elsewhere_is_named_and_fails_the_set(ros_env, start_node, ros_node,
+                                                                              tmp_path):
+    bringup, out, log = _start_recorders(ros_env, start_node, ros_node, tmp_path, essential="rec_a")
     pids = dict(re.findall(r"(rec_[ab]) \(pid (\d+)\)", log.read_text()))
     try:
         os.kill(int(pids["rec_b"]), signal.SIGKILL)  # not essential: named, the set keeps recording

@@ -62,8 +62,10 @@ def test_sim_pipeline_pours_at_5_hz_and_waits_when_a_sensor_dies(start_node, ros
     published = [step_from_msg(r.msg, axis="y", frame_id="tool") for r in steps.items if t0 <= r.t_ns < t1]
     time.sleep(0.5)  # the wrist reaches each target within a tick: compare both ends a little later
     moved = _value_at(tilts, t1 + 300_000_000) - _value_at(tilts, t0 + 300_000_000)
-    assert set(published) <= {0.25, 0.0} and published.count(0.25) >= 0.8 * len(published)  # (a loaded machine
-    assert moved == pytest.approx(sum(published), abs=0.3)  # can make a tick wait: the sum says what was asked)
+    assert set(published) <= {0.25, 0.0} and published.count(0.25) >= 0.8 * len(published)
+    # the arm never moves more than was asked (0.3: one step of slack where the window's ends fall), and follows
+    # most of it: on a loaded machine two steps can arrive at once, and the arm's rate filter then clamps the second
+    assert 0.85 * sum(published) - 0.3 <= moved <= sum(published) + 0.3, (moved, sum(published))
     message, status = _policy_status(diagnostics)
     assert message == "deciding" and 0 < float(status["p50_latency_ms"]) < 1000
     assert status["resets"] == "0" and int(status["actions pour"]) >= 30
