@@ -9,6 +9,22 @@ from pathlib import Path
 
 import pytest
 
+#: Test files that read the session's quick demo run (`demo` fixture): one xdist worker builds it for all of them.
+DEMO_READERS = {"tests/demo/test_cli.py", "tests/eval/test_cli.py", "tests/eval/test_pool.py"}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under pytest-xdist (`make test` runs the tests that start no ROS node on two workers) a file runs whole on one
+    worker, so its module fixtures are built once, and the files that read the quick demo share one worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "demo" if path in DEMO_READERS else path
+
+    return FileScheduling(config, log)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`cuda` tests are skipped without a CUDA device (torch is imported only when such a test was collected)."""
