@@ -192,7 +192,6 @@ class EpisodeRecorder:
     def _run(self) -> None:
         writer: EpisodeWriter | None = None
         failed = False  # the open episode hit a write error: drop its remaining messages, close it incomplete
-        count = 0
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._queue))
@@ -205,9 +204,7 @@ class EpisodeRecorder:
                 if item is _STOP:
                     return
                 if isinstance(item, _Open):
-                    writer, failed, count = None, False, 0
-                    with self._cond:
-                        self._stats.episode_written = {}
+                    writer, failed = None, False  # episode_written is empty: the last _Finish emptied it
                     try:
                         writer = EpisodeWriter(item.path, meta=item.meta, namespace=self.namespace,
                                                storage=self.storage, compress=self.compress).open()
@@ -215,6 +212,8 @@ class EpisodeRecorder:
                         self._error(f"{item.path}: cannot open episode ({type(exc).__name__}: {exc})")
                 elif isinstance(item, _Finish):
                     if writer is not None:
+                        with self._cond:
+                            count = sum(self._stats.episode_written.values())
                         self._close(writer, complete=item.complete and not failed, updates=item.updates, count=count)
                     writer = None
                     with self._cond:
@@ -222,7 +221,6 @@ class EpisodeRecorder:
                 elif writer is not None and not failed:
                     try:
                         writer.write_raw(*item)
-                        count += 1
                         with self._cond:
                             self._stats.messages_written += 1
                             written = self._stats.episode_written
