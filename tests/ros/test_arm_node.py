@@ -16,15 +16,14 @@ from anytouch_policy.data import topics
 from anytouch_policy.sim.live import parse_sim_state
 from anytouch_ros import qos
 from anytouch_ros.conversions import action_to_msgs, named_values_from_msg, time_to_ns
+from tests.ros.diagnostics import newest_status, status_values
 
 
 def _status(collector) -> dict[str, str]:
-    for array in reversed(collector.msgs):
-        for status in array.status:
-            if status.name == "/arm: arm":
-                return {kv.key: kv.value for kv in status.values} | {"_message": status.message,
-                                                                     "_level": status.level[0]}
-    raise AssertionError("no arm status on /diagnostics")
+    status = newest_status(collector.msgs, "/arm: arm")
+    if status is None:
+        raise AssertionError("no arm status on /diagnostics")
+    return status_values(status) | {"_message": status.message, "_level": status.level[0]}
 
 
 def _step(degrees: float) -> PoseStamped:

@@ -16,6 +16,7 @@ from anytouch_ros import qos
 from anytouch_ros.conversions import action_to_msgs
 from tests.hardware.xarm.fake_robotiq import FakeRobotiq
 from tests.hardware.xarm.fake_xarm_controller import FakeXArmController
+from tests.ros.diagnostics import newest_status, status_values
 
 MOVE_LINE, CLEAN_ERR = 21, 16  # register numbers the stand-in records
 
@@ -23,12 +24,11 @@ MOVE_LINE, CLEAN_ERR = 21, 16  # register numbers the stand-in records
 def _status(collector, check=lambda values: True, **expected) -> dict[str, str]:
     """The newest arm status (waits until it has the `expected` values and passes `check`)."""
     def find(items):
-        for item in reversed(items):
-            for status in item.msg.status:
-                if status.name == "/arm: arm":
-                    values = {kv.key: kv.value for kv in status.values} | {"_message": status.message}
-                    return values if expected.items() <= values.items() and check(values) else None
-        return None
+        status = newest_status((item.msg for item in items), "/arm: arm")
+        if status is None:
+            return None
+        values = status_values(status) | {"_message": status.message}
+        return values if expected.items() <= values.items() and check(values) else None
 
     return find(collector.wait_until(lambda items: find(items) is not None, timeout_s=20))
 

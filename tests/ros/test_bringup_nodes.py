@@ -19,6 +19,7 @@ from anytouch_policy.actions import Action
 from anytouch_policy.bringup.plan import package_config
 from anytouch_policy.data import read_episode, topics
 from anytouch_ros import qos
+from tests.ros.diagnostics import newest_status, status_values
 
 REPO = Path(__file__).resolve().parents[2]
 RIG = str(Path(__file__).with_name("rig_publisher.py"))
@@ -64,13 +65,11 @@ def _start_recorders(ros_env, start_node, ros_node, tmp_path, *,
 
 def _written(items, name: str) -> bool:
     """The newest diagnostics of recorder `name` report >= 10 frames of the left sensor and >= 2 actions."""
-    for item in reversed(items):
-        for status in item.msg.status:
-            if status.name == f"/rig7/{name}: recorder":
-                values = {kv.key: kv.value for kv in status.values}
-                return (int(values.get("written tactile/left/image_raw", 0)) >= 10
-                        and int(values.get("written pour/action", 0)) >= 2)
-    return False
+    status = newest_status((item.msg for item in items), f"/rig7/{name}: recorder")
+    if status is None:
+        return False
+    values = status_values(status)
+    return int(values.get("written tactile/left/image_raw", 0)) >= 10 and int(values.get("written pour/action", 0)) >= 2
 
 
 def _check_closed_by_signal(out: Path, name: str) -> None:

@@ -14,6 +14,7 @@ from std_msgs.msg import Float64, String
 from anytouch_policy.data import topics
 from anytouch_ros import qos
 from anytouch_ros.conversions import step_from_msg
+from tests.ros.diagnostics import newest_status, status_values
 
 
 def _value_at(collector, t_ns: int) -> float:
@@ -24,11 +25,10 @@ def _value_at(collector, t_ns: int) -> float:
 
 
 def _policy_status(collector) -> tuple[str, dict[str, str]]:
-    for array in reversed(collector.msgs):
-        for status in array.status:
-            if status.name == "/policy: policy":
-                return status.message, {kv.key: kv.value for kv in status.values}
-    raise AssertionError("no policy status on /diagnostics")
+    status = newest_status(collector.msgs, "/policy: policy")
+    if status is None:
+        raise AssertionError("no policy status on /diagnostics")
+    return status.message, status_values(status)
 
 
 @pytest.mark.slow

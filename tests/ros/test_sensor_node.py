@@ -18,6 +18,7 @@ from anytouch_policy.sim.sensor_model import MODEL_DIR
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_ros import qos
 from anytouch_ros.conversions import image_from_msg, named_values_to_msg, time_to_ns
+from tests.ros.diagnostics import newest_status, status_values
 
 DEEP = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)  # the test wants every frame
 START_NS = 1_800_000_000_000_000_000
@@ -26,12 +27,11 @@ START_NS = 1_800_000_000_000_000_000
 def _diagnostics(collector, name: str, **expected: str) -> dict[str, str]:
     """The newest /diagnostics status `name` whose values include `expected` (waits for it)."""
     def values(items) -> dict[str, str] | None:
-        for item in reversed(items):
-            for status in item.msg.status:
-                if status.name == name:
-                    found = {kv.key: kv.value for kv in status.values}
-                    return found if expected.items() <= found.items() else None
-        return None
+        status = newest_status((item.msg for item in items), name)
+        if status is None:
+            return None
+        found = status_values(status)
+        return found if expected.items() <= found.items() else None
 
     return values(collector.wait_until(lambda items: values(items) is not None, timeout_s=15))
 
