@@ -27,7 +27,7 @@ FLAGS = Flags(
     "out", "overwrite", "epochs", "batch_size", "lr", "encoder_lr", "weight_decay", "hidden", "layers", "dropout",
     "feature_noise", "remaining_weight", "val_fraction", Flag("class_weights", help="plain (unweighted) cross-entropy"),
     Flag("augment", "--no-augment", const=None, help="finetune: no colour jitter"), Flag("augment.hflip", "--hflip"),
-    "cache_dir", Flag("use_cache", "--no-cache", help="frozen: encode without the on-disk cache"),
+    "prefix_draws", "cache_dir", Flag("use_cache", "--no-cache", help="frozen: encode without the on-disk cache"),
     "precision", "select", "labels", "amp", "device", "threads", "seed", "skip_bad",
     Flag("progress", help="no progress bars"),
     one_of=[("encoder", "preset")],
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 #: Settings only a fine-tune uses, and their flags: given with --mode frozen they would be silently ignored.
 FINETUNE_ONLY = {"finetune": "--finetune", "encoder_lr": "--encoder-lr", "amp": "--amp",
-                 "augment": "--no-augment/--hflip"}
+                 "augment": "--no-augment/--hflip", "prefix_draws": "--prefix-draws"}
 
 
 def check_mode_flags(config: TrainConfig) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -407,9 +407,11 @@ def _candidates(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def scan_episodes(roots: Sequence[Path | str]) -> EpisodeScan:
+def scan_episodes(roots: Sequence[Path | str], *,
+                  read: Callable[[Path], Episode] = read_episode) -> EpisodeScan:
     """Read every episode folder under the given roots; each one once, however many roots reach it (the same
-    root twice, a root and an episode inside it, a symlink), and every folder that cannot be used is listed."""
+    root twice, a root and an episode inside it, a symlink), and every folder that cannot be used is listed.
+    `read` reads one folder (a BagMemo's keeps what it read for the next run)."""
     episodes: list[Episode] = []
     skipped: list[tuple[Path, str]] = []
     seen: set[Path] = set()
@@ -420,7 +422,7 @@ def scan_episodes(roots: Sequence[Path | str]) -> EpisodeScan:
                 continue
             seen.add(real)
             try:
-                episodes.append(read_episode(path))
+                episodes.append(read(path))
             except EpisodeError as exc:
                 skipped.append((path, str(exc)))
     return EpisodeScan(episodes=episodes, skipped=skipped)

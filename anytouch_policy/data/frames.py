@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from anytouch_policy.data.memo import BagMemo
 from anytouch_policy.data.samples import EpisodeTicks
 from anytouch_policy.errors import EpisodeError
 from anytouch_policy.progress import bar_disabled
@@ -32,8 +33,9 @@ class FrameTable:
 
 
 def load_frame_table(ticks: Sequence[EpisodeTicks], *, sensors: Sequence[str], size: int,
-                     progress: bool = True) -> FrameTable:
-    """Decode (one pass over each bag per sensor) and resize every frame the ticks' windows use."""
+                     progress: bool = True, memo: BagMemo | None = None) -> FrameTable:
+    """Decode (one pass over each bag per sensor) and resize every frame the ticks' windows use; from `memo` where
+    an earlier run kept them."""
     chunks: list[np.ndarray] = []
     rows: list[np.ndarray] = []
     offset = 0
@@ -42,11 +44,15 @@ def load_frame_table(ticks: Sequence[EpisodeTicks], *, sensors: Sequence[str], s
         ep_rows = np.empty_like(et.windows)
         for k, sensor in enumerate(sensors):
             wanted = np.unique(et.windows[:, k])
-            decoded = et.episode.load_frames(sensor, wanted.tolist())
+            if memo is not None:
+                decoded = memo.frames(et.episode, sensor, wanted.tolist(), size)
+            else:
+                raw = et.episode.load_frames(sensor, wanted.tolist())
+                decoded = {i: resize_rgb(frame, size) for i, frame in raw.items()}
             missing = [int(i) for i in wanted if int(i) not in decoded]
             if missing:
                 raise EpisodeError(f"{et.episode.path}: frames {missing[:5]} of sensor {sensor!r} could not be read")
-            block = np.stack([resize_rgb(decoded[int(i)], size) for i in wanted])
+            block = np.stack([decoded[int(i)] for i in wanted])
             lookup = np.full(int(wanted.max()) + 1, -1, np.int64)
             lookup[wanted] = np.arange(len(wanted)) + offset
             ep_rows[:, k] = lookup[et.windows[:, k]]

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 import numpy as np
 
 from anytouch_policy.bounds import AT_LEAST_1
-from anytouch_policy.data.episode import INCOMPLETE_SUFFIX, Episode, _read_meta, scan_episodes
+from anytouch_policy.data.episode import INCOMPLETE_SUFFIX, Episode, _read_meta, read_episode, scan_episodes
 from anytouch_policy.data.topics import tactile_topic
 from anytouch_policy.errors import ConfigError, EpisodeError
 from anytouch_policy.schema import config
@@ -84,22 +84,22 @@ def _is_incomplete(path: Path) -> bool:
         return False
 
 
-def collect_episodes(roots: Sequence[Path | str]) -> EpisodeSet:
+def collect_episodes(roots: Sequence[Path | str], *, read: Callable[[Path], Episode] = read_episode) -> EpisodeSet:
     """Scan folders of episode bags (MCAP or sqlite3); sort the skipped ones into incomplete and broken."""
-    scan = scan_episodes(roots)
+    scan = scan_episodes(roots, read=read)
     incomplete = [(p, r) for p, r in scan.skipped if _is_incomplete(p)]
     broken = [(p, r) for p, r in scan.skipped if not _is_incomplete(p)]
     return EpisodeSet(episodes=scan.episodes, incomplete=incomplete, broken=broken)
 
 
-def usable_episodes(roots: Sequence[Path | str], *, skip_bad: bool,
-                    log: Callable[[str], None] = print) -> tuple[list[Episode], list[tuple[str, str]]]:
+def usable_episodes(roots: Sequence[Path | str], *, skip_bad: bool, log: Callable[[str], None] = print,
+                    read: Callable[[Path], Episode] = read_episode) -> tuple[list[Episode], list[tuple[str, str]]]:
     """The complete episodes under `roots` in recording order, and (bag, reason) for every one left out.
 
     Incomplete episodes are always skipped (and logged); broken ones stop the caller with the list of every one of
     them unless `skip_bad` (the --skip-bad flag of `anytouch train` and `anytouch export`), which logs and skips them.
     """
-    found = collect_episodes(roots)
+    found = collect_episodes(roots, read=read)
     skipped = [(str(p), r) for p, r in found.incomplete]
     for path, reason in found.incomplete:
         log(f"skipped incomplete episode {path}: {reason}")

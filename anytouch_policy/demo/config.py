@@ -96,6 +96,9 @@ class DemoConfig:
     preset: str = Field(default="anytouch-small", description="encoder preset of the random-init row (and of the "
                                                               "pretrained rows without an encoder)")
     finetune: str = Field(default="all", description="which encoder part the fine-tuned cells train (all or last:N)")
+    prefix_draws: Annotated[int, Interval.parse("[0, 32]")] = Field(
+        default=2, description="last:N: colour-jitter draws whose frozen-block output is kept (anytouch train "
+                               "--prefix-draws; 0: run the frozen blocks at every step)")
     finetune_epochs: Count = 8  # docs/training.md: the time budget of three fine-tunes on 2 cores
     frozen_epochs: Count = 40
     # 1, not train's 0: the sim's demonstrations carry the scale the target needs, and it lowered five of the six

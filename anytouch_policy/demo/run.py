@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from anytouch_policy.data.memo import BagMemo
 from anytouch_policy.demo.config import COLUMNS, ROWS, VARIANTS, DemoConfig, Init, Variant
 from anytouch_policy.demo.record import record_demonstrations
 from anytouch_policy.demo.stages import Stages
@@ -101,6 +102,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
 
     models = out / "models"
     runs = [v for v in VARIANTS if config.same_run(v) == v]  # the distinct experiments
+    memo = BagMemo()  # every run reads the same bags: each bag and frame is read once
     for variant in runs:
         pretrained = variant.init is Init.PRETRAINED and config.pretrained
         log(f"training {variant.name} ({config.encoder_source(variant.init)})")
@@ -108,11 +110,12 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
             train(TrainConfig(
                 bags=[bags], out=models / variant.name, mode=variant.mode,
                 encoder=config.encoder if pretrained else None, preset=None if pretrained else config.preset,
-                finetune=config.finetune, frames=variant.frames, stride=config.stride, seed=config.seed,
+                finetune=config.finetune, prefix_draws=config.prefix_draws, frames=variant.frames,
+                stride=config.stride, seed=config.seed,
                 cache_dir=out / "cache", progress=config.progress, amp=amp, select=config.select,
                 remaining_weight=config.remaining_weight,
                 epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
-                log=lambda text: log("  " + text.replace("\n", "\n  ")))
+                log=lambda text: log("  " + text.replace("\n", "\n  ")), memo=memo)
 
     evals: dict[str, PolicyEval] = {}
     (out / "eval").mkdir(exist_ok=True)

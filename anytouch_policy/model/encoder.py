@@ -23,6 +23,7 @@ import torch
 from open_clip.transformer import LayerNorm, Transformer
 from pydantic import model_validator
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from anytouch_policy.bounds import NONNEGATIVE
 from anytouch_policy.errors import ConfigError
@@ -130,13 +131,28 @@ class AnyTouchEncoder(nn.Module):
         `keep` (B, N') LongTensor of patch indices keeps only those patch tokens (after the position embedding,
         as MAE masking does); None keeps all N.
         """
+        return self.transformer(self.input_tokens(x, sensor, keep=keep))
+
+    def input_tokens(self, x: torch.Tensor, sensor: torch.Tensor, *,
+                     keep: torch.Tensor | None = None) -> torch.Tensor:
+        """The sequence the first block reads (B, 1 + K + N', width): ln_pre([CLS, sensor tokens, patches])."""
         x, sensor = self._check_inputs(x, sensor)
         patches = self.embed_patches(x)
         if keep is not None:
             patches = torch.gather(patches, 1, keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
         cls = (self.class_embedding + self.positional_embedding[0]).expand(x.shape[0], 1, -1)
         seq = torch.cat([cls, self.sensor_tokens[sensor], patches], dim=1)
-        return self.transformer(self.ln_pre(seq))
+        return self.ln_pre(seq)
+
+    def run_blocks(self, seq: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Blocks start..stop-1 on a token sequence (B, L, width): run_blocks(input_tokens(x, s)) is
+        forward_tokens(x, s), and a `last:N` fine-tune can run the frozen blocks once and the trained ones per step."""
+        for block in self.transformer.resblocks[start:stop]:
+            if self.transformer.grad_checkpointing and torch.is_grad_enabled():
+                seq = checkpoint(block, seq, use_reentrant=False)
+            else:
+                seq = block(seq)
+        return seq
 
     def pool(self, hidden: torch.Tensor) -> torch.Tensor:
         """Last hidden states -> embedding (B, output_dim): ln_post on CLS, then the projection."""

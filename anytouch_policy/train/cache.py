@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from anytouch_policy.data.episode import Episode
+from anytouch_policy.data.memo import BagMemo
 from anytouch_policy.data.samples import EpisodeTicks
 from anytouch_policy.errors import ConfigError, EpisodeError, TrainingError
 from anytouch_policy.model.runtime import EncoderRuntime
@@ -113,11 +114,15 @@ class EmbeddingCache:
 
 
 def embed_episode_windows(runtime: EncoderRuntime, episode: Episode, *, sensor: str, sensor_type: SensorType,
-                          windows: np.ndarray) -> np.ndarray:
-    """Embeddings (N, D) of windows (N, 3) of frame positions: decode each frame once, resize, encode in batches."""
+                          windows: np.ndarray, memo: BagMemo | None = None) -> np.ndarray:
+    """Embeddings (N, D) of windows (N, 3) of frame positions: decode each frame once (or take it from `memo`),
+    resize, encode in batches."""
     wanted = np.unique(windows)
-    decoded = episode.load_frames(sensor, wanted.tolist())
-    frames = {int(i): resize_rgb(decoded[int(i)], runtime.image_size) for i in wanted}
+    if memo is not None:
+        frames = memo.frames(episode, sensor, wanted.tolist(), runtime.image_size)
+    else:
+        decoded = episode.load_frames(sensor, wanted.tolist())
+        frames = {int(i): resize_rgb(decoded[int(i)], runtime.image_size) for i in wanted}
     out = np.empty((len(windows), runtime.output_dim), np.float32)
     for start in range(0, len(windows), ENCODE_BATCH):
         chunk = windows[start:start + ENCODE_BATCH]
@@ -127,7 +132,8 @@ def embed_episode_windows(runtime: EncoderRuntime, episode: Episode, *, sensor: 
 
 
 def embed_ticks(ticks: Sequence[EpisodeTicks], *, sensors: Sequence[tuple[str, SensorType]],
-                runtime: EncoderRuntime, cache: EmbeddingCache | None, progress: bool = True) -> list[np.ndarray]:
+                runtime: EncoderRuntime, cache: EmbeddingCache | None, progress: bool = True,
+                memo: BagMemo | None = None) -> list[np.ndarray]:
     """Per episode, the embeddings (N_e, K, D) of every tick's window, from the cache where it has them."""
     out = []
     for et in tqdm(ticks, desc="encoding windows (frozen)", unit="episode", disable=bar_disabled(progress),
@@ -144,7 +150,8 @@ def embed_ticks(ticks: Sequence[EpisodeTicks], *, sensors: Sequence[tuple[str, S
                                         f"{name!r} hold NaN or inf; delete that file (or train with --no-cache) and "
                                         f"run again")
             if got is None or got.shape != (len(unique), runtime.output_dim):
-                got = embed_episode_windows(runtime, et.episode, sensor=name, sensor_type=kind, windows=unique)
+                got = embed_episode_windows(runtime, et.episode, sensor=name, sensor_type=kind, windows=unique,
+                                            memo=memo)
                 if not np.isfinite(got).all():
                     raise TrainingError(f"the encoder gave NaN or inf embeddings for {et.episode.path} sensor "
                                         f"{name!r} (precision {runtime.precision.value}); nothing was cached")

@@ -91,6 +91,11 @@ class TrainConfig:
     class_weights: bool = Field(default=True, description="inverse-frequency weights in the loss (wait/pour dominate, "
                                                           "retract is rare)")
     augment: Augment | None = Field(default_factory=Augment, description="finetune: per-episode colour jitter")
+    prefix_draws: Annotated[int, Interval.parse("[0, 32]")] = Field(
+        default=2, description="finetune last:N: run the frozen blocks once for this many colour-jitter draws per "
+                               "episode (and once without, for validation) and train the last N on their stored "
+                               "output, a few times faster than running every block at every step with a fresh "
+                               "draw, which 0 does (memory: the log says how much)")
     cache_dir: Path | None = Field(default=None, description="frozen: embedding cache (default ~/.cache/anytouch)")
     use_cache: bool = Field(default=True, description="frozen: keep embeddings in the on-disk cache")
     precision: Precision = Field(

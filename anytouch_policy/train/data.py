@@ -31,6 +31,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from anytouch_policy.actions import Action
+from anytouch_policy.data.episode import read_episode
+from anytouch_policy.data.memo import BagMemo
 from anytouch_policy.data.samples import (
     EpisodeTicks,
     WindowSpec,
@@ -77,9 +79,11 @@ class Prepared:
         return [list(p) for p in sorted(seen)]
 
 
-def prepare(config: TrainConfig, *, log: Callable[[str], None] = print) -> Prepared:
-    """Scan the bags, report what is skipped, cut windows at every tick and split episodes into train/val."""
-    episodes, skipped = usable_episodes(config.bags, skip_bad=config.skip_bad, log=log)
+def prepare(config: TrainConfig, *, log: Callable[[str], None] = print, memo: BagMemo | None = None) -> Prepared:
+    """Scan the bags (through `memo`, when given), report what is skipped, cut windows at every tick and split
+    episodes into train/val."""
+    episodes, skipped = usable_episodes(config.bags, skip_bad=config.skip_bad, log=log,
+                                        read=read_episode if memo is None else memo.read_episode)
     if len(episodes) < 2:
         raise EpisodeError(f"need at least 2 complete episodes under {[str(b) for b in config.bags]}, "
                            f"found {len(episodes)}")

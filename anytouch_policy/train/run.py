@@ -3,6 +3,7 @@
     bags ─ prepare() ─> ticks (5 Hz, windows per sensor, episode reference), split by episode
       frozen:   windows ─ EncoderRuntime (the run-time inference code) ─ embedding cache on disk ─> head trains
       finetune: frames decoded + resized once ─ per-episode augmentation ─ encoder + head train together
+                (last:N: the frozen blocks run once per augmentation draw, their output kept in memory)
     every epoch: validation accuracy, per-class recall, confusion matrix; the best epoch (validation loss)
     becomes the policy bundle, with training_curves.png and training_log.json beside config.json.
 
@@ -22,9 +23,10 @@ from pathlib import Path
 import torch
 
 from anytouch_policy.actions import Action
+from anytouch_policy.data.memo import BagMemo
 from anytouch_policy.distributed import DistContext, distributed
 from anytouch_policy.model.bundle import EncoderBundle, load_encoder_bundle, read_bundle_config, save_encoder_bundle
-from anytouch_policy.model.encoder import AnyTouchEncoder
+from anytouch_policy.model.encoder import AnyTouchEncoder, FinetuneMode
 from anytouch_policy.model.runtime import EncoderRuntime
 from anytouch_policy.outputs import check_output_dir
 from anytouch_policy.policy.bundle import save_policy_bundle
@@ -46,7 +48,7 @@ from anytouch_policy.train.data import Prepared, prepare, require_remaining, tra
 from anytouch_policy.train.loop import fit
 from anytouch_policy.train.metrics import EpochMetrics, History, plot_curves
 from anytouch_policy.train.nets import FinetuneNet
-from anytouch_policy.train.trainers import FinetuneTrainer, FrozenTrainer, Trainer
+from anytouch_policy.train.trainers import CachedPrefixTrainer, FinetuneTrainer, FrozenTrainer, Trainer
 
 
 @dataclass
@@ -77,17 +79,18 @@ def check_outputs_and_sources(config: TrainConfig) -> None:
         check_cache_dir(config.cache_dir or default_cache_dir(), what="--cache-dir")
 
 
-def train(config: TrainConfig, *, log: Callable[[str], None] = print) -> TrainResult:
-    """Train a policy from bags and write its bundle to config.out (rank 0); every rank returns the result."""
+def train(config: TrainConfig, *, log: Callable[[str], None] = print, memo: BagMemo | None = None) -> TrainResult:
+    """Train a policy from bags and write its bundle to config.out (rank 0); every rank returns the result.
+    Several runs on the same bags share one `memo` to read each bag and decode each frame once."""
     check_outputs_and_sources(config)
     set_torch_threads(config.threads)
     with distributed(config.device) as ctx:
-        return _train(config, ctx, log if ctx.is_main else (lambda _text: None))
+        return _train(config, ctx, log if ctx.is_main else (lambda _text: None), memo)
 
 
-def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]) -> TrainResult:
+def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None], memo: BagMemo | None) -> TrainResult:
     start = time.perf_counter()
-    data = prepare(config, log=log)
+    data = prepare(config, log=log, memo=memo)
     if config.remaining_weight:
         require_remaining(data)
     names = [n for n, _ in data.sensors]
@@ -121,7 +124,7 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]) ->
             for turn in ("main", "others"):  # the main rank fills the cache, the others then read it
                 if (turn == "main") == ctx.is_main:
                     embeddings = embed_ticks(data.ticks, sensors=data.sensors, runtime=runtime, cache=cache,
-                                             progress=config.progress and ctx.is_main)
+                                             progress=config.progress and ctx.is_main, memo=memo)
                 ctx.barrier()
             if cache is not None:
                 log(f"embedding cache {cache.root}: {cache.stats.hits} hits, {cache.stats.misses} misses, "
@@ -132,7 +135,13 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None]) ->
             slots = [int(EncoderRuntime(bundle.encoder, device="cpu", token_mode=config.token_mode,
                                         trained_slots=bundle.trained_slots).slot_for(kind))
                      for _, kind in data.sensors]
-            trainer = FinetuneTrainer(config, data, head, bundle.encoder, slots, ctx.device, ctx.rank)
+            if config.finetune_spec.mode is FinetuneMode.LAST and config.prefix_draws:
+                size = CachedPrefixTrainer.state_bytes(config, bundle.encoder, len(data.labels) * len(names))
+                log(f"finetune {config.finetune}: the frozen blocks run once per view, "
+                    f"their output kept in memory ({size / 2**20:.0f} MiB; --prefix-draws 0 runs them every step)")
+                trainer = CachedPrefixTrainer(config, data, head, bundle.encoder, slots, ctx.device, ctx.rank, memo)
+            else:
+                trainer = FinetuneTrainer(config, data, head, bundle.encoder, slots, ctx.device, ctx.rank, memo)
         history, best_state = fit(trainer, data, config, ctx, log)
         trainer.net.load_state_dict(best_state)
         best = history.best()

@@ -3,7 +3,8 @@
 FrozenTrainer holds every tick's cached embedding (N, K, D) and its episode reference in memory: an epoch is a few
 hundred head steps. FinetuneTrainer holds the decoded frames (resized once) and runs the encoder on every window:
 batches hold `episodes_per_batch` episodes' ticks so each batch encodes only that many reference windows, and every
-window of an episode gets that episode's augmentation draw.
+window of an episode gets that episode's augmentation draw. CachedPrefixTrainer, for `last:N`, runs the frozen
+blocks once per view (a few augmentation draws) and trains the last N blocks on their stored output.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from anytouch_policy.data.frames import load_frame_table
+from anytouch_policy.data.memo import BagMemo
 from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.optim import param_groups
 from anytouch_policy.policy.config import ReferenceMode
 from anytouch_policy.policy.head import PolicyHead
+from anytouch_policy.progress import bar_disabled
 from anytouch_policy.train.augment import to_input
 from anytouch_policy.train.config import TrainConfig
 from anytouch_policy.train.data import Prepared
@@ -88,10 +92,10 @@ class FinetuneTrainer(Trainer):
     net: FinetuneNet
 
     def __init__(self, config: TrainConfig, data: Prepared, head: PolicyHead, encoder: AnyTouchEncoder,
-                 slots: list[int], device: torch.device, rank: int) -> None:
+                 slots: list[int], device: torch.device, rank: int, memo: BagMemo | None = None) -> None:
         self.config, self.data, self.device = config, data, device
         table = load_frame_table(data.ticks, sensors=[n for n, _ in data.sensors], size=encoder.config.image_size,
-                                 progress=config.progress and rank == 0)
+                                 progress=config.progress and rank == 0, memo=memo)
         self.frames = torch.from_numpy(table.frames)
         self.rows = np.concatenate(table.rows)
         self.ref_rows = np.stack([r[0] for r in table.rows])  # (E, K, 3): each episode's first tick
@@ -137,3 +141,67 @@ class FinetuneTrainer(Trainer):
         cfg = self.config
         return (param_groups(self.net.head, weight_decay=cfg.weight_decay, lr=cfg.lr)
                 + param_groups(self.net.encoder, weight_decay=cfg.weight_decay, lr=cfg.encoder_lr))
+
+
+class CachedPrefixTrainer(FinetuneTrainer):
+    """A `last:N` fine-tune whose frozen blocks run once per view instead of at every step.
+
+    Nothing before the first trained block changes during training, so its output for every tick's windows is
+    computed once for view 0 (no augmentation: validation) and for `prefix_draws` colour-jitter draws per episode
+    (views 1..), and kept in memory. A training batch takes, per episode, one of those draws at random for its
+    windows and its reference (the episode's first tick), where FinetuneTrainer draws afresh: the same steps with a
+    few draws cycled, for the price of the trained blocks alone.
+    """
+
+    def __init__(self, config: TrainConfig, data: Prepared, head: PolicyHead, encoder: AnyTouchEncoder,
+                 slots: list[int], device: torch.device, rank: int, memo: BagMemo | None = None) -> None:
+        super().__init__(config, data, head, encoder, slots, device, rank, memo)
+        self.start = encoder.config.layers - config.finetune_spec.last_n
+        views = 1 + (config.prefix_draws if config.augment is not None else 0)
+        self.states = self._fill(views, progress=config.progress and rank == 0)
+        self.frames = torch.empty(0, dtype=torch.uint8)  # every window is in the states now
+
+    @staticmethod
+    def state_bytes(config: TrainConfig, encoder: AnyTouchEncoder, windows: int) -> int:
+        """Memory the stored states take: views x windows x tokens x width float32."""
+        views = 1 + (config.prefix_draws if config.augment is not None else 0)
+        return views * windows * (encoder.prefix_tokens + encoder.config.num_patches) * encoder.config.width * 4
+
+    def _fill(self, views: int, *, progress: bool) -> torch.Tensor:
+        enc, slots = self.net.encoder, self.net.slots
+        n, k = self.rows.shape[:2]
+        states = torch.empty((views, n, k, enc.prefix_tokens + enc.config.num_patches, enc.config.width))
+        episodes = [np.flatnonzero(self.data.episode == e) for e in range(len(self.data.first))]
+        chunk = 2 * self.config.batch_size
+        bar = tqdm(total=views * n, desc=f"frozen blocks 0-{self.start - 1}, {views} views", unit="window",
+                   disable=bar_disabled(progress), leave=False)
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
+            for view in range(views):
+                for idx in episodes:  # one to_input call per episode: all its windows share the view's draw
+                    x = to_input(self.frames[torch.from_numpy(self.rows[idx])], groups=np.zeros(len(idx)),
+                                 augment=self.config.augment if view else None, rng=self.aug_rng)
+                    for i in range(0, len(idx), chunk):
+                        part = x[i:i + chunk].to(self.device)
+                        seq = enc.input_tokens(part.flatten(0, 1), slots.repeat(part.shape[0]))
+                        out = enc.run_blocks(seq, 0, self.start).float().cpu()
+                        states[view, idx[i:i + chunk]] = out.view(part.shape[0], k, *out.shape[1:])
+                        bar.update(len(part))
+        bar.close()
+        return states
+
+    def forward(self, idx: np.ndarray, *, train: bool, cond: np.ndarray | None = None) -> torch.Tensor:
+        eps = self.data.episode[idx]
+        uniq, inverse = np.unique(eps, return_inverse=True)
+        views = self.states.shape[0]
+        pick = self.aug_rng.integers(1, views, len(uniq)) if train and views > 1 else np.zeros(len(uniq), np.int64)
+        view = torch.from_numpy(pick[inverse.reshape(-1)])
+        hidden = self.states[view, torch.from_numpy(idx)].to(self.device)
+        ref = ref_idx = None
+        if self.use_ref:
+            ref = self.states[torch.from_numpy(pick), torch.from_numpy(self.data.first[uniq])].to(self.device)
+            ref_idx = torch.from_numpy(inverse.reshape(-1)).to(self.device)
+        c = torch.from_numpy(self.data.conditioning[idx] if cond is None else cond).to(self.device)
+        net = self.model if train else self.net
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
+            logits = net(hidden, ref, ref_idx, c, start=self.start)
+        return logits.float()
