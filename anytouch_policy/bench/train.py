@@ -5,7 +5,9 @@ Training speed on recorded expert episodes (recorded into a temporary folder unl
   the cache saves; frames are decoded and resized beforehand, which favours the no-cache side), ratio from one run;
   plus the one-off cost of filling the cache, and what the second pass took from it (no window encoded again);
 - finetune mode: training steps/s and samples/s of encoder + head with augmentation (forward, backward, AdamW step),
-  optionally in bfloat16 autocast (--amp), and the peak memory (CUDA: allocated by torch; CPU: the process's RSS).
+  optionally in bfloat16 autocast (--amp), and the peak memory (CUDA: allocated by torch; CPU: the process's RSS);
+  `--finetune last:N` times what `anytouch train` runs for it: steps on the stored output of the frozen blocks,
+  whose one-off run is in `setup_s`.
 """
 
 from __future__ import annotations
@@ -91,14 +93,14 @@ class BenchData:
                  amp: bool = False) -> tuple[FinetuneTrainer, list[np.ndarray], torch.optim.Optimizer]:
         """A fine-tuning trainer of encoder + head, one epoch's batches and its optimizer."""
         from anytouch_policy.train.config import TrainConfig, TrainMode
-        from anytouch_policy.train.trainers import FinetuneTrainer
+        from anytouch_policy.train.trainers import finetune_trainer
 
         device = device or self.runtime.device
         config = TrainConfig(bags=self.config.bags, out=tmp / "policy-ft", preset=self.config.preset,
                              mode=TrainMode.FINETUNE, finetune=finetune, batch_size=batch_size, progress=False,
                              amp=amp)
         slots = [self.runtime.slot_for(kind) for _, kind in self.data.sensors]
-        trainer = FinetuneTrainer(config, self.data, self.head(), self.bundle.encoder, slots, device, rank=0)
+        trainer = finetune_trainer(config, self.data, self.head(), self.bundle.encoder, slots, device, rank=0)
         optimizer = torch.optim.AdamW([p for p in trainer.net.parameters() if p.requires_grad], lr=1e-4)
         return trainer, trainer.batches(self.samples, np.random.default_rng(0)), optimizer
 
@@ -201,9 +203,14 @@ def _frozen(bench: BenchData, tmp: Path, device: torch.device) -> dict:
 
 def _finetune(bench: BenchData, tmp: Path, device: torch.device, *, finetune: str, batch_size: int, steps: int,
               amp: bool) -> dict:
-    """Timed fine-tuning steps of encoder + head (after one warm-up step) and the memory they needed."""
+    """Timed fine-tuning steps of encoder + head (after one warm-up step) and the memory they needed; for last:N
+    also the one-off run of the frozen blocks whose output the steps then read (train.trainers.CachedPrefixTrainer)."""
+    from anytouch_policy.train.trainers import CachedPrefixTrainer
+
+    start = time.perf_counter()
     trainer, batches, optimizer = bench.finetune(tmp, finetune=finetune, batch_size=batch_size, device=device,
                                                  amp=amp)
+    setup_s = time.perf_counter() - start  # frames decoded (and, last:N, the frozen blocks run)
     batches = batches[:steps + 1]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -219,4 +226,6 @@ def _finetune(bench: BenchData, tmp: Path, device: torch.device, *, finetune: st
               {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})  # whole run
     return {"mode": finetune, "amp": amp, "steps": timed, "steps_per_s": round(timed / seconds, 2),
             "samples_per_s": round(samples / seconds, 1), "samples": samples, "seconds": round(seconds, 2),
-            "episodes_per_batch": trainer.config.episodes_per_batch, **memory}
+            "episodes_per_batch": trainer.config.episodes_per_batch,
+            "frozen_blocks_stored": trainer.start if isinstance(trainer, CachedPrefixTrainer) else 0,
+            "setup_s": round(setup_s, 2), **memory}

@@ -26,7 +26,7 @@ from anytouch_policy.actions import Action
 from anytouch_policy.data.memo import BagMemo
 from anytouch_policy.distributed import DistContext, distributed
 from anytouch_policy.model.bundle import EncoderBundle, load_encoder_bundle, read_bundle_config, save_encoder_bundle
-from anytouch_policy.model.encoder import AnyTouchEncoder, FinetuneMode
+from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.runtime import EncoderRuntime
 from anytouch_policy.outputs import check_output_dir
 from anytouch_policy.policy.bundle import save_policy_bundle
@@ -48,7 +48,7 @@ from anytouch_policy.train.data import Prepared, prepare, require_remaining, tra
 from anytouch_policy.train.loop import fit
 from anytouch_policy.train.metrics import EpochMetrics, History, plot_curves
 from anytouch_policy.train.nets import FinetuneNet
-from anytouch_policy.train.trainers import CachedPrefixTrainer, FinetuneTrainer, FrozenTrainer, Trainer
+from anytouch_policy.train.trainers import CachedPrefixTrainer, FrozenTrainer, Trainer, finetune_trainer
 
 
 @dataclass
@@ -135,13 +135,11 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None], me
             slots = [int(EncoderRuntime(bundle.encoder, device="cpu", token_mode=config.token_mode,
                                         trained_slots=bundle.trained_slots).slot_for(kind))
                      for _, kind in data.sensors]
-            if config.finetune_spec.mode is FinetuneMode.LAST and config.prefix_draws:
-                size = CachedPrefixTrainer.state_bytes(config, bundle.encoder, len(data.labels) * len(names))
-                log(f"finetune {config.finetune}: the frozen blocks run once per view, "
-                    f"their output kept in memory ({size / 2**20:.0f} MiB; --prefix-draws 0 runs them every step)")
-                trainer = CachedPrefixTrainer(config, data, head, bundle.encoder, slots, ctx.device, ctx.rank, memo)
-            else:
-                trainer = FinetuneTrainer(config, data, head, bundle.encoder, slots, ctx.device, ctx.rank, memo)
+            trainer = finetune_trainer(config, data, head, bundle.encoder, slots, ctx.device, ctx.rank, memo)
+            if isinstance(trainer, CachedPrefixTrainer):
+                log(f"finetune {config.finetune}: blocks 0-{trainer.start - 1} ran once for {trainer.states.shape[0]} "
+                    f"views, their output kept in memory ({trainer.state_bytes / 2**20:.0f} MiB; --prefix-draws 0 "
+                    f"runs them at every step)")
         history, best_state = fit(trainer, data, config, ctx, log)
         trainer.net.load_state_dict(best_state)
         best = history.best()

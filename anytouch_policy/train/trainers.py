@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from anytouch_policy.data.frames import load_frame_table
 from anytouch_policy.data.memo import BagMemo
-from anytouch_policy.model.encoder import AnyTouchEncoder
+from anytouch_policy.model.encoder import AnyTouchEncoder, FinetuneMode
 from anytouch_policy.model.optim import param_groups
 from anytouch_policy.policy.config import ReferenceMode
 from anytouch_policy.policy.head import PolicyHead
@@ -161,11 +161,9 @@ class CachedPrefixTrainer(FinetuneTrainer):
         self.states = self._fill(views, progress=config.progress and rank == 0)
         self.frames = torch.empty(0, dtype=torch.uint8)  # every window is in the states now
 
-    @staticmethod
-    def state_bytes(config: TrainConfig, encoder: AnyTouchEncoder, windows: int) -> int:
-        """Memory the stored states take: views x windows x tokens x width float32."""
-        views = 1 + (config.prefix_draws if config.augment is not None else 0)
-        return views * windows * (encoder.prefix_tokens + encoder.config.num_patches) * encoder.config.width * 4
+    @property
+    def state_bytes(self) -> int:
+        return self.states.numel() * self.states.element_size()
 
     def _fill(self, views: int, *, progress: bool) -> torch.Tensor:
         enc, slots = self.net.encoder, self.net.slots
@@ -205,3 +203,12 @@ class CachedPrefixTrainer(FinetuneTrainer):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
             logits = net(hidden, ref, ref_idx, c, start=self.start)
         return logits.float()
+
+
+def finetune_trainer(config: TrainConfig, data: Prepared, head: PolicyHead, encoder: AnyTouchEncoder,
+                     slots: list[int], device: torch.device, rank: int,
+                     memo: BagMemo | None = None) -> FinetuneTrainer:
+    """The fine-tuning trainer `config` asks for: stored frozen-block states for `last:N` with --prefix-draws > 0."""
+    if config.finetune_spec.mode is FinetuneMode.LAST and config.prefix_draws:
+        return CachedPrefixTrainer(config, data, head, encoder, slots, device, rank, memo)
+    return FinetuneTrainer(config, data, head, encoder, slots, device, rank, memo)

@@ -35,3 +35,12 @@ def test_bench_train_can_time_fine_tuning_alone_in_autocast(expert_bags, capsys)
     seconds = finetune["seconds"]  # printed to 0.01 s: the ratio of the rounded figures is only that exact
     assert 2 / (seconds + 0.005) - 0.01 <= finetune["steps_per_s"] <= 2 / max(seconds - 0.005, 1e-3) + 0.01
     assert finetune["peak_rss_mb"] > 100  # torch alone takes more (on a GPU: peak_cuda_memory_mb)
+
+
+def test_bench_train_times_a_last_n_fine_tune_on_stored_frozen_blocks(expert_bags, capsys):
+    code = main(["bench", "train", "--preset", "anytouch-tiny", "--bags", str(expert_bags), "--threads", "2",
+                 "--finetune-steps", "2", "--batch-size", "16", "--no-frozen", "--finetune", "last:1"])
+    assert code == 0
+    finetune = json.loads(capsys.readouterr().out)["finetune"]
+    assert finetune["mode"] == "last:1" and finetune["frozen_blocks_stored"] == 1  # anytouch-tiny: 2 blocks
+    assert finetune["setup_s"] > 0 and finetune["samples"] == 2 * 16
