@@ -6,8 +6,8 @@ Training speed on recorded expert episodes (recorded into a temporary folder unl
   plus the one-off cost of filling the cache, and what the second pass took from it (no window encoded again);
 - finetune mode: training steps/s and samples/s of encoder + head with augmentation (forward, backward, AdamW step),
   optionally in bfloat16 autocast (--amp), and the peak memory (CUDA: allocated by torch; CPU: the process's RSS);
-  `--finetune last:N` times what `anytouch train` runs for it: steps on the stored output of the frozen blocks,
-  whose one-off run is in `setup_s`.
+  `--finetune last:N --no-augment` times what `anytouch train` runs for it: steps on the stored output of the
+  frozen blocks, whose one-off run is in `setup_s`.
 """
 
 from __future__ import annotations
@@ -52,11 +52,14 @@ class TrainBench:
     finetune: str = Field(default="all", description="finetune mode (all or last:N)")
     device: str = Field(default="cpu", description="cpu | cuda")
     amp: bool = Field(default=False, description="fine-tune in bfloat16 autocast (as `anytouch train --amp`)")
+    augment: bool = Field(default=True, description="fine-tune with colour jitter (without it, last:N runs its frozen "
+                                                    "blocks once, as `anytouch train --no-augment`)")
     frozen: bool = Field(default=True, description="time the frozen head epochs (cached vs re-encoded) too")
 
 
 FLAGS = Flags(TrainBench, "preset", "threads", "episodes", Flag("bags", metavar="DIR"), "batch_size",
               "finetune_steps", Flag("finetune", metavar="all|last:N"), "device", "amp",
+              Flag("augment", help="fine-tune without colour jitter"),
               Flag("frozen", help="time fine-tuning only (a large preset's cache fill and re-encoding take long on a "
                                   "CPU)"))
 
@@ -90,15 +93,17 @@ class BenchData:
                                      reference=True, conditioning=len(self.config.conditioning)))
 
     def finetune(self, tmp: Path, *, finetune: str = "all", batch_size: int = 32, device: torch.device | None = None,
-                 amp: bool = False) -> tuple[FinetuneTrainer, list[np.ndarray], torch.optim.Optimizer]:
+                 amp: bool = False, augment: bool = True) -> tuple[FinetuneTrainer, list[np.ndarray],
+                                                                    torch.optim.Optimizer]:
         """A fine-tuning trainer of encoder + head, one epoch's batches and its optimizer."""
+        from anytouch_policy.train.augment import Augment
         from anytouch_policy.train.config import TrainConfig, TrainMode
         from anytouch_policy.train.trainers import finetune_trainer
 
         device = device or self.runtime.device
         config = TrainConfig(bags=self.config.bags, out=tmp / "policy-ft", preset=self.config.preset,
                              mode=TrainMode.FINETUNE, finetune=finetune, batch_size=batch_size, progress=False,
-                             amp=amp)
+                             amp=amp, augment=Augment() if augment else None)
         slots = [self.runtime.slot_for(kind) for _, kind in self.data.sensors]
         trainer = finetune_trainer(config, self.data, self.head(), self.bundle.encoder, slots, device, rank=0)
         optimizer = torch.optim.AdamW([p for p in trainer.net.parameters() if p.requires_grad], lr=1e-4)
@@ -147,7 +152,7 @@ def run(bench: TrainBench) -> dict:
                              batch_size=bench.batch_size, device=device)
         frozen = _frozen(data, tmp, device) if bench.frozen else None
         finetune = _finetune(data, tmp, device, finetune=bench.finetune, batch_size=bench.batch_size,
-                             steps=bench.finetune_steps, amp=bench.amp)
+                             steps=bench.finetune_steps, amp=bench.amp, augment=bench.augment)
     return {
         "preset": bench.preset, "threads": bench.threads, "device": str(device), "episodes": len(data.data.ticks),
         "ticks_per_epoch": int(len(data.samples)), "batch_size": bench.batch_size, "frozen": frozen,
@@ -202,14 +207,14 @@ def _frozen(bench: BenchData, tmp: Path, device: torch.device) -> dict:
 
 
 def _finetune(bench: BenchData, tmp: Path, device: torch.device, *, finetune: str, batch_size: int, steps: int,
-              amp: bool) -> dict:
+              amp: bool, augment: bool) -> dict:
     """Timed fine-tuning steps of encoder + head (after one warm-up step) and the memory they needed; for last:N
     also the one-off run of the frozen blocks whose output the steps then read (train.trainers.CachedPrefixTrainer)."""
     from anytouch_policy.train.trainers import CachedPrefixTrainer
 
     start = time.perf_counter()
     trainer, batches, optimizer = bench.finetune(tmp, finetune=finetune, batch_size=batch_size, device=device,
-                                                 amp=amp)
+                                                 amp=amp, augment=augment)
     setup_s = time.perf_counter() - start  # frames decoded (and, last:N, the frozen blocks run)
     batches = batches[:steps + 1]
     if device.type == "cuda":
@@ -224,7 +229,7 @@ def _finetune(bench: BenchData, tmp: Path, device: torch.device, *, finetune: st
     memory = ({"peak_cuda_memory_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
               if device.type == "cuda" else
               {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})  # whole run
-    return {"mode": finetune, "amp": amp, "steps": timed, "steps_per_s": round(timed / seconds, 2),
+    return {"mode": finetune, "amp": amp, "augment": augment, "steps": timed, "steps_per_s": round(timed / seconds, 2),
             "samples_per_s": round(samples / seconds, 1), "samples": samples, "seconds": round(seconds, 2),
             "episodes_per_batch": trainer.config.episodes_per_batch,
             "frozen_blocks_stored": trainer.start if isinstance(trainer, CachedPrefixTrainer) else 0,

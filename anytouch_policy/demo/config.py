@@ -95,10 +95,12 @@ class DemoConfig:
                                                            "the random init too)")
     preset: str = Field(default="anytouch-small", description="encoder preset of the random-init row (and of the "
                                                               "pretrained rows without an encoder)")
-    finetune: str = Field(default="all", description="which encoder part the fine-tuned cells train (all or last:N)")
-    prefix_draws: Annotated[int, Interval.parse("[0, 32]")] = Field(
-        default=2, description="last:N: colour-jitter draws whose frozen-block output is kept (anytouch train "
-                               "--prefix-draws; 0: run the frozen blocks at every step)")
+    # last:1 with no jitter, not all: the frozen blocks then run once per cell (anytouch train), three fine-tunes
+    # take a third of the time, and the fine-tuned dynamic cell poured as well over run seeds (docs/training.md)
+    finetune: str = Field(default="last:1", description="which encoder part the fine-tuned cells train (all or "
+                                                        "last:N)")
+    augment: bool = Field(default=False, description="fine-tuned cells: per-episode colour jitter (with last:N "
+                                                     "the frozen blocks then run at every step)")
     finetune_epochs: Count = 8  # docs/training.md: the time budget of three fine-tunes on 2 cores
     frozen_epochs: Count = 40
     # 1, not train's 0: the sim's demonstrations carry the scale the target needs, and it lowered five of the six

@@ -35,7 +35,7 @@ from anytouch_policy.sim.expert import ScriptedExpert
 from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.threads import set_torch_threads
-from anytouch_policy.train import TrainConfig, TrainMode, train
+from anytouch_policy.train import Augment, TrainConfig, TrainMode, train
 from anytouch_policy.train.trainers import bfloat16_is_native
 
 
@@ -110,7 +110,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
             train(TrainConfig(
                 bags=[bags], out=models / variant.name, mode=variant.mode,
                 encoder=config.encoder if pretrained else None, preset=None if pretrained else config.preset,
-                finetune=config.finetune, prefix_draws=config.prefix_draws, frames=variant.frames,
+                finetune=config.finetune, augment=Augment() if config.augment else None, frames=variant.frames,
                 stride=config.stride, seed=config.seed,
                 cache_dir=out / "cache", progress=config.progress, amp=amp, select=config.select,
                 remaining_weight=config.remaining_weight,
@@ -149,7 +149,8 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
     title = (f"Simulated pouring, {config.initial_g:g} g -> {config.target_g:g} g, {config.eval_episodes} evaluation "
              f"episodes per cell, {config.episodes} demonstrations")
     text = render_text(cells, labels, expert=expert, header=[title, *header], ordered=ordered)
-    notes = [f"fine-tune = {config.finetune} for {config.finetune_epochs} epochs, freeze = head only for "
+    notes = [f"fine-tune = encoder ({config.finetune}) and head for {config.finetune_epochs} epochs "
+             f"({'with' if config.augment else 'without'} colour jitter), freeze = head only for "
              f"{config.frozen_epochs} epochs on cached embeddings; the same for every row",
              (f"every head also learns the grams still to pour (--remaining-weight {config.remaining_weight:g}); the "
               "decision comes from its three logits" if config.remaining_weight else
@@ -177,7 +178,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
                            "summary": evals[config.same_run(v).name].report.summary()} for v in VARIANTS},
         "orderings": [o.to_dict() for o in ordered],
         "expert": {**expert.to_dict(), "summary": expert_report.summary()},
-        "settings": {"finetune": config.finetune, "finetune_epochs": config.finetune_epochs,
+        "settings": {"finetune": config.finetune, "augment": config.augment, "finetune_epochs": config.finetune_epochs,
                      "frozen_epochs": config.frozen_epochs, "remaining_weight": config.remaining_weight,
                      "sensors": list(config.sensors), "amp": amp},
         "timing_s": stage.wall, "cpu_s": stage.cpu, "seconds": round(seconds, 1),

@@ -92,10 +92,9 @@ class TrainConfig:
                                                           "retract is rare)")
     augment: Augment | None = Field(default_factory=Augment, description="finetune: per-episode colour jitter")
     prefix_draws: Annotated[int, Interval.parse("[0, 32]")] = Field(
-        default=2, description="finetune last:N: run the frozen blocks once for this many colour-jitter draws per "
-                               "episode (and once without, for validation) and train the last N on their stored "
-                               "output, a few times faster than running every block at every step with a fresh "
-                               "draw, which 0 does (memory: the log says how much)")
+        default=0, description="finetune last:N with colour jitter: store the frozen blocks' output for this many "
+                               "draws per episode instead of running them at every step with a fresh draw (0); "
+                               "without jitter (--no-augment) they always run once (docs/training.md)")
     cache_dir: Path | None = Field(default=None, description="frozen: embedding cache (default ~/.cache/anytouch)")
     use_cache: bool = Field(default=True, description="frozen: keep embeddings in the on-disk cache")
     precision: Precision = Field(
@@ -138,6 +137,13 @@ class TrainConfig:
     @property
     def finetune_spec(self) -> Finetune:
         return Finetune.parse(self.finetune)
+
+    @property
+    def stores_frozen_blocks(self) -> bool:
+        """Whether a fine-tune runs its frozen blocks once (train.trainers.CachedPrefixTrainer): `last:N` without
+        colour jitter, where that changes nothing but the time, or with --prefix-draws stored draws."""
+        return (self.mode is TrainMode.FINETUNE and self.finetune_spec.mode is FinetuneMode.LAST
+                and (self.augment is None or self.prefix_draws > 0))
 
     @property
     def total_epochs(self) -> int:

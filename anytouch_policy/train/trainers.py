@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from anytouch_policy.data.frames import load_frame_table
 from anytouch_policy.data.memo import BagMemo
-from anytouch_policy.model.encoder import AnyTouchEncoder, FinetuneMode
+from anytouch_policy.model.encoder import AnyTouchEncoder
 from anytouch_policy.model.optim import param_groups
 from anytouch_policy.policy.config import ReferenceMode
 from anytouch_policy.policy.head import PolicyHead
@@ -147,10 +147,11 @@ class CachedPrefixTrainer(FinetuneTrainer):
     """A `last:N` fine-tune whose frozen blocks run once per view instead of at every step.
 
     Nothing before the first trained block changes during training, so its output for every tick's windows is
-    computed once for view 0 (no augmentation: validation) and for `prefix_draws` colour-jitter draws per episode
-    (views 1..), and kept in memory. A training batch takes, per episode, one of those draws at random for its
-    windows and its reference (the episode's first tick), where FinetuneTrainer draws afresh: the same steps with a
-    few draws cycled, for the price of the trained blocks alone.
+    computed once for view 0 (no augmentation) and, with colour jitter, for `prefix_draws` draws per episode (views
+    1..), and kept in memory. Without jitter this trains exactly what FinetuneTrainer trains, for the price of the
+    trained blocks alone. With it a training batch takes, per episode, one of the stored draws at random for its
+    windows and its reference (the episode's first tick), where FinetuneTrainer draws afresh; a few fixed draws per
+    episode also mark each episode by its colour, which measured worse (docs/training.md).
     """
 
     def __init__(self, config: TrainConfig, data: Prepared, head: PolicyHead, encoder: AnyTouchEncoder,
@@ -208,7 +209,7 @@ class CachedPrefixTrainer(FinetuneTrainer):
 def finetune_trainer(config: TrainConfig, data: Prepared, head: PolicyHead, encoder: AnyTouchEncoder,
                      slots: list[int], device: torch.device, rank: int,
                      memo: BagMemo | None = None) -> FinetuneTrainer:
-    """The fine-tuning trainer `config` asks for: stored frozen-block states for `last:N` with --prefix-draws > 0."""
-    if config.finetune_spec.mode is FinetuneMode.LAST and config.prefix_draws:
+    """The fine-tuning trainer `config` asks for (TrainConfig.stores_frozen_blocks)."""
+    if config.stores_frozen_blocks:
         return CachedPrefixTrainer(config, data, head, encoder, slots, device, rank, memo)
     return FinetuneTrainer(config, data, head, encoder, slots, device, rank, memo)

@@ -39,8 +39,10 @@ def test_bench_train_can_time_fine_tuning_alone_in_autocast(expert_bags, capsys)
 
 def test_bench_train_times_a_last_n_fine_tune_on_stored_frozen_blocks(expert_bags, capsys):
     code = main(["bench", "train", "--preset", "anytouch-tiny", "--bags", str(expert_bags), "--threads", "2",
-                 "--finetune-steps", "2", "--batch-size", "16", "--no-frozen", "--finetune", "last:1"])
+                 "--finetune-steps", "2", "--batch-size", "16", "--no-frozen", "--finetune", "last:1",
+                 "--no-augment"])
     assert code == 0
     finetune = json.loads(capsys.readouterr().out)["finetune"]
     assert finetune["mode"] == "last:1" and finetune["frozen_blocks_stored"] == 1  # anytouch-tiny: 2 blocks
+    assert finetune["augment"] is False
     assert finetune["setup_s"] > 0 and finetune["samples"] == 2 * 16

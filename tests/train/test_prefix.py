@@ -65,10 +65,22 @@ def test_each_training_batch_takes_one_stored_draw_per_episode(tmp_path, expert_
     assert not torch.allclose(drawn, clean)
 
 
+def test_which_fine_tunes_store_their_frozen_blocks(tmp_path, expert_bags, tiny_encoder):
+    def stores(**kw):
+        return config(expert_bags, tmp_path / "x", tiny_encoder, **kw).stores_frozen_blocks
+
+    assert stores(augment=None)  # nothing but the time changes
+    assert not stores()  # colour jitter: a fresh draw per batch, every block at every step
+    assert stores(prefix_draws=2)  # unless stored draws are asked for
+    assert not stores(finetune="all", augment=None)  # every block trains
+    assert not TrainConfig(bags=[expert_bags], out=tmp_path / "f", encoder=tiny_encoder,
+                           finetune="last:1", augment=None).stores_frozen_blocks  # frozen mode caches embeddings
+
+
 def test_a_cached_fine_tune_trains_and_is_deterministic(tmp_path, expert_bags, tiny_encoder, capsys):
-    first = train(config(expert_bags, tmp_path / "a", tiny_encoder, epochs=2))
+    first = train(config(expert_bags, tmp_path / "a", tiny_encoder, epochs=2, augment=None))
     assert "their output kept in memory" in capsys.readouterr().out
-    again = train(config(expert_bags, tmp_path / "b", tiny_encoder, epochs=2))
+    again = train(config(expert_bags, tmp_path / "b", tiny_encoder, epochs=2, augment=None))
     for key, value in first.state.items():
         assert torch.equal(again.state[key], value), key
     init = load_encoder_bundle(tiny_encoder).encoder.state_dict()
