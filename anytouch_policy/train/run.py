@@ -137,9 +137,10 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None], me
                      for _, kind in data.sensors]
             trainer = finetune_trainer(config, data, head, bundle.encoder, slots, ctx.device, ctx.rank, memo)
             if isinstance(trainer, CachedPrefixTrainer):
-                log(f"finetune {config.finetune}: blocks 0-{trainer.start - 1} ran once for {trainer.states.shape[0]} "
-                    f"views, their output kept in memory ({trainer.state_bytes / 2**20:.0f} MiB; --prefix-draws 0 "
-                    f"runs them at every step)")
+                views = trainer.states.shape[0]
+                log(f"finetune {config.finetune}: blocks 0-{trainer.start - 1} ran once ({views} "
+                    f"view{'s' if views > 1 else ''}), their output kept in memory "
+                    f"({trainer.state_bytes / 2**20:.0f} MiB)")
         history, best_state = fit(trainer, data, config, ctx, log)
         trainer.net.load_state_dict(best_state)
         best = history.best()
