@@ -411,7 +411,7 @@ def scan_episodes(roots: Sequence[Path | str], *,
                   read: Callable[[Path], Episode] = read_episode) -> EpisodeScan:
     """Read every episode folder under the given roots; each one once, however many roots reach it (the same
     root twice, a root and an episode inside it, a symlink), and every folder that cannot be used is listed.
-    `read` reads one folder (a BagMemo's keeps what it read for the next run)."""
+    `read` reads one folder (BagMemo.read_episode keeps each for later runs)."""
     episodes: list[Episode] = []
     skipped: list[tuple[Path, str]] = []
     seen: set[Path] = set()

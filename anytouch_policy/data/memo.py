@@ -29,7 +29,7 @@ class BagMemo:
 
     def __init__(self) -> None:
         self._episodes: dict[Path, tuple[Signature, Episode]] = {}
-        self._frames: dict[tuple[Path, Signature, str, int], dict[int, np.ndarray]] = {}
+        self._frames: dict[tuple[Path, str, int], tuple[Signature, dict[int, np.ndarray]]] = {}
 
     def read_episode(self, path: Path | str) -> Episode:
         """read_episode(path), from memory when the bag is unchanged (errors are not kept: a bad bag reads again)."""
@@ -46,7 +46,11 @@ class BagMemo:
         """The frames at positions `indices` of `sensor`, resized to `size` (tactile.resize_rgb), decoding only
         those not kept yet."""
         real = episode.path.resolve()
-        store = self._frames.setdefault((real, _signature(real), sensor, size), {})
+        signature = _signature(real)
+        kept = self._frames.get((real, sensor, size))
+        if kept is None or kept[0] != signature:  # new, or the bag changed: its old frames go
+            kept = self._frames[(real, sensor, size)] = (signature, {})
+        store = kept[1]
         wanted = [int(i) for i in indices]
         missing = sorted({i for i in wanted if i not in store})
         if missing:

@@ -1,6 +1,7 @@
 """BagMemo: several training runs read each bag and decode each frame once, and get what reading afresh gives."""
 
 import os
+import shutil
 
 import numpy as np
 import torch
@@ -15,9 +16,15 @@ def bag_folders(root):
     return sorted(p for p in root.iterdir() if p.is_dir())
 
 
-def test_episodes_are_kept_until_their_bag_changes(expert_bags):
+def own_copy(expert_bags, tmp_path):
+    """One bag of the session's fixture, copied: these tests change its files' times."""
+    bag = bag_folders(expert_bags)[0]
+    return shutil.copytree(bag, tmp_path / bag.name)
+
+
+def test_episodes_are_kept_until_their_bag_changes(expert_bags, tmp_path):
     memo = BagMemo()
-    path = bag_folders(expert_bags)[0]
+    path = own_copy(expert_bags, tmp_path)
     first = memo.read_episode(path)
     assert memo.read_episode(path) is first
     fresh = read_episode(path)
@@ -28,9 +35,9 @@ def test_episodes_are_kept_until_their_bag_changes(expert_bags):
     assert memo.read_episode(path) is not first
 
 
-def test_frames_are_resized_once_and_decoded_only_when_missing(expert_bags, monkeypatch):
+def test_frames_are_resized_once_and_decoded_only_when_missing(expert_bags, tmp_path, monkeypatch):
     memo = BagMemo()
-    episode = memo.read_episode(bag_folders(expert_bags)[0])
+    episode = memo.read_episode(own_copy(expert_bags, tmp_path))
     sensor = episode.sensors[0]
     asked: list[list[int]] = []
     real = Episode.load_frames
@@ -49,6 +56,10 @@ def test_frames_are_resized_once_and_decoded_only_when_missing(expert_bags, monk
         assert np.array_equal((got | again)[i], expected)
     memo.frames(episode, sensor, [0], 64)
     assert asked[-1] == [0]  # another size is another entry
+    meta = episode.path / "metadata.yaml"
+    os.utime(meta, ns=(meta.stat().st_atime_ns, meta.stat().st_mtime_ns + 1_000_000_000))
+    memo.frames(episode, sensor, [1, 2], 112)
+    assert asked[-1] == [1, 2]  # the bag changed: its frames are decoded again
 
 
 def test_runs_sharing_a_memo_train_what_runs_without_it_train(tmp_path, expert_bags, tiny_encoder, monkeypatch):
