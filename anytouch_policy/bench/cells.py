@@ -48,16 +48,14 @@ def train_policy(bags: Path, out: Path, *, encoder: Path, mode: str, epochs: int
                  threads: int | None, cache: Path, log: Callable[[str], None]) -> Path:
     """One policy bundle from `bags` on `encoder` (dynamic 3-frame windows, episode-start reference, conditioned on
     the grams), as `anytouch train` writes it; as the demo trains: the last epoch is kept (`--select last`), and a
-    fine-tune runs in bfloat16 autocast where the CPU or GPU runs it natively."""
+    fine-tune runs in float32, so the cells are the same on every CPU."""
     from anytouch_policy.model.runtime import TokenMode
     from anytouch_policy.train import TrainConfig, TrainMode, train
     from anytouch_policy.train.metrics import Selection
-    from anytouch_policy.train.trainers import bfloat16_is_native
 
     train(TrainConfig(bags=[bags], out=out, mode=TrainMode(mode), encoder=encoder, epochs=epochs,
                       token_mode=TokenMode(token), seed=seed,
-                      threads=threads, cache_dir=cache, progress=False, overwrite=True, select=Selection.LAST,
-                      amp=mode == "finetune" and bfloat16_is_native()),
+                      threads=threads, cache_dir=cache, progress=False, overwrite=True, select=Selection.LAST),
           log=lambda text: log("  " + text.replace("\n", "\n  ")))
     return out
 

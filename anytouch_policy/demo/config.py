@@ -113,8 +113,10 @@ class DemoConfig:
     max_ticks: Count | None = None  # cut episodes (demonstrations and evaluation) after this many ticks
     threads: Count | None = Field(default=2, description="CPU threads (torch) of training")
     workers: Count | None = Field(default=None, description=WORKERS_HELP)
-    amp: bool | None = Field(
-        default=None, description="fine-tune in bfloat16 autocast (default: where the CPU/GPU runs bfloat16 natively)")
+    # float32, not bfloat16 where native: float32 gave the same table, cell for cell, on an AMD EPYC and an Intel
+    # Xeon, bfloat16 another one (docs/training.md); with last:1 it saves only 4-6 s a cell
+    amp: bool = Field(default=False, description="fine-tune in bfloat16 autocast: a little faster where the CPU/GPU "
+                                                 "runs it natively, but the cells then depend on the machine")
     select: Selection = Selection.LAST  # 8 validation episodes pick epochs by noise; the schedule's end is stabler
     progress: bool = Field(default=True, description="progress bars")
 

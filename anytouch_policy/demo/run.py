@@ -36,7 +36,6 @@ from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train import Augment, TrainConfig, TrainMode, train
-from anytouch_policy.train.trainers import bfloat16_is_native
 
 
 @dataclass
@@ -80,7 +79,6 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
     rig = RigConfig(initial_g=config.initial_g)
     if config.max_ticks is not None:
         rig = replace(rig, max_ticks=config.max_ticks)
-    amp = bfloat16_is_native() if config.amp is None else config.amp
     header = header_lines(config)
     for line in header:
         log(line)
@@ -112,7 +110,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
                 encoder=config.encoder if pretrained else None, preset=None if pretrained else config.preset,
                 finetune=config.finetune, augment=Augment() if config.augment else None, frames=variant.frames,
                 stride=config.stride, seed=config.seed,
-                cache_dir=out / "cache", progress=config.progress, amp=amp, select=config.select,
+                cache_dir=out / "cache", progress=config.progress, amp=config.amp, select=config.select,
                 remaining_weight=config.remaining_weight,
                 epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
                 log=lambda text: log("  " + text.replace("\n", "\n  ")), memo=memo)
@@ -180,7 +178,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
         "expert": {**expert.to_dict(), "summary": expert_report.summary()},
         "settings": {"finetune": config.finetune, "augment": config.augment, "finetune_epochs": config.finetune_epochs,
                      "frozen_epochs": config.frozen_epochs, "remaining_weight": config.remaining_weight,
-                     "sensors": list(config.sensors), "amp": amp},
+                     "sensors": list(config.sensors), "amp": config.amp},
         "timing_s": stage.wall, "cpu_s": stage.cpu, "seconds": round(seconds, 1),
         "files": {"table_md": "table.md", "pours_png": "pours.png", "errors_png": "errors.png",
                   "models": "models/", "eval": "eval/", "bags": str(bags)},

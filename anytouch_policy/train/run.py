@@ -180,7 +180,7 @@ def _summary(config: TrainConfig, data: Prepared, history: History, ctx: DistCon
         "seconds": round(seconds, 1),
         "hyper": {"batch_size": config.batch_size, "lr": config.lr, "encoder_lr": config.encoder_lr,
                   "weight_decay": config.weight_decay, "class_weights": config.class_weights,
-                  "remaining_weight": config.remaining_weight,
+                  "remaining_weight": config.remaining_weight, "amp": config.amp,
                   "augment": None if config.augment is None else dump(config.augment)},
     }
 

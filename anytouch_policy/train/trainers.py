@@ -27,14 +27,6 @@ from anytouch_policy.train.data import Prepared
 from anytouch_policy.train.nets import FinetuneNet, FrozenNet
 
 
-def bfloat16_is_native(device: str = "auto") -> bool:
-    """Whether bfloat16 autocast speeds fine-tuning up here: a CUDA GPU with bf16, or a CPU with AVX512-BF16/AMX
-    (elsewhere it is emulated and slower than float32)."""
-    if device != "cpu" and torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-
-
 class Trainer:
     """The parts of a run that differ between modes: the module, its batches and one forward pass."""
 

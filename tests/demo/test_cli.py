@@ -30,7 +30,10 @@ def test_demo_quick_writes_table_models_and_plots(demo):
         assert cell["mean_g"] == pytest.approx(np.mean(errors[name]), abs=1e-3)
         assert cell["timeouts"] == sum(e["timed_out"] for e in ev["episodes"])
         # by default every head also learns the grams still to pour (demo --remaining-weight 1)
-        assert json.loads((demo / "models" / name / "config.json").read_text())["head"]["remaining"] is True
+        bundle = json.loads((demo / "models" / name / "config.json").read_text())
+        assert bundle["head"]["remaining"] is True
+        # fine-tuned in float32 whatever the CPU (the table is then the same on every machine), and the bundle says so
+        assert bundle["training"]["hyper"]["amp"] is False
         assert (demo / "models" / name / "training_curves.png").stat().st_size > 1000
     # one ordering by hand: dynamic - static in the freeze column, seed by seed, with the t-interval
     diff = np.subtract(errors["pretrained-frozen-dynamic"], errors["pretrained-frozen-static"])
