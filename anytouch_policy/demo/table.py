@@ -88,7 +88,8 @@ def claimed_orderings() -> list[tuple[str, Variant, Variant]]:
     pre, rand = Init.PRETRAINED, Init.RANDOM
     out = [(f"dynamic < static ({COLUMN_TITLES[mode]})", Variant(pre, mode, 3), Variant(pre, mode, 1))
            for mode in COLUMNS]
-    out.append(("pretrained < random (freeze)", Variant(pre, TrainMode.FROZEN, 3), Variant(rand, TrainMode.FROZEN, 3)))
+    out += [(f"pretrained < random ({COLUMN_TITLES[mode]})", Variant(pre, mode, 3), Variant(rand, mode, 3))
+            for mode in COLUMNS]
     out += [(f"fine-tune <= freeze ({Variant(init, TrainMode.FINETUNE, frames).row})",
              Variant(init, TrainMode.FINETUNE, frames), Variant(init, TrainMode.FROZEN, frames))
             for init, frames in ROWS]

@@ -40,6 +40,7 @@ def test_every_cell_and_claimed_ordering_is_there():
     assert pairs == {
         ("dynamic < static (fine-tune)", "pretrained-finetune-dynamic", "pretrained-finetune-static"),
         ("dynamic < static (freeze)", "pretrained-frozen-dynamic", "pretrained-frozen-static"),
+        ("pretrained < random (fine-tune)", "pretrained-finetune-dynamic", "random-finetune-dynamic"),
         ("pretrained < random (freeze)", "pretrained-frozen-dynamic", "random-frozen-dynamic"),
         ("fine-tune <= freeze (random-dynamic)", "random-finetune-dynamic", "random-frozen-dynamic"),
         ("fine-tune <= freeze (pretrained-static)", "pretrained-finetune-static", "pretrained-frozen-static"),
