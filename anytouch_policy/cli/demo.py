@@ -39,7 +39,7 @@ FLAGS = Flags(
          help="encoder bundle of the pretrained rows (default: the shipped sim-pretrained models/anytouch-small "
               f"where present, not with --quick; '{NO_ENCODER}': every row from the random init)"),
     Flag("preset", optional=True), Flag("finetune", metavar="all|last:N"), "augment",
-    Flag("finetune_epochs", optional=True), Flag("frozen_epochs", optional=True), "remaining_weight",
+    Flag("finetune_epochs", optional=True), Flag("frozen_epochs", optional=True), "frozen_dropout", "remaining_weight",
     Flag("bags", metavar="DIR"), "seed", "threads",
     "workers", "amp",
     Flag("progress", help="no progress bars"),

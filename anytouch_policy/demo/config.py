@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from anytouch_policy.bounds import AT_LEAST_1, MASS_G, NONNEGATIVE, Interval
+from anytouch_policy.bounds import AT_LEAST_1, DROPOUT, MASS_G, NONNEGATIVE, Interval
 from anytouch_policy.demo.record import draw_pairs
 from anytouch_policy.model.bundle import read_bundle_config
 from anytouch_policy.model.config import EncoderConfig, load_preset
@@ -103,6 +103,10 @@ class DemoConfig:
                                                      "the frozen blocks then run at every step)")
     finetune_epochs: Count = 8  # docs/training.md: the time budget of three fine-tunes on 2 cores
     frozen_epochs: Count = 40
+    # 0.5, not anytouch train's 0.1: a frozen head that also learns the grams still to pour over-fits these 40
+    # demonstrations at 0.1 and waits out the clock (docs/training.md "Head dropout"); without that output 0.5 did worse
+    frozen_dropout: Annotated[float, DROPOUT] = Field(default=0.5, description="head dropout of the frozen cells "
+                                                                               "(the fine-tuned cells keep 0.1)")
     # 1, not train's 0: the sim's demonstrations carry the scale the target needs, and it lowered five of the six
     # cells (docs/training.md "The grams still to pour"); a user's own bags may have no scale
     remaining_weight: Annotated[float, Interval.parse("[0, 100]")] = Field(

@@ -36,6 +36,7 @@ from anytouch_policy.sim.params import RigConfig
 from anytouch_policy.sim.sensor_params import SensorSpec
 from anytouch_policy.threads import set_torch_threads
 from anytouch_policy.train import Augment, TrainConfig, TrainMode, train
+from anytouch_policy.train.config import HEAD_DROPOUT
 
 
 @dataclass
@@ -112,6 +113,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
                 stride=config.stride, seed=config.seed,
                 cache_dir=out / "cache", progress=config.progress, amp=config.amp, select=config.select,
                 remaining_weight=config.remaining_weight,
+                dropout=config.frozen_dropout if variant.mode is TrainMode.FROZEN else HEAD_DROPOUT,
                 epochs=config.finetune_epochs if variant.mode is TrainMode.FINETUNE else config.frozen_epochs),
                 log=lambda text: log("  " + text.replace("\n", "\n  ")), memo=memo)
 
@@ -148,8 +150,9 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
              f"episodes per cell, {config.episodes} demonstrations")
     text = render_text(cells, labels, expert=expert, header=[title, *header], ordered=ordered)
     notes = [f"fine-tune = encoder ({config.finetune}) and head for {config.finetune_epochs} epochs "
-             f"({'with' if config.augment else 'without'} colour jitter), freeze = head only for "
-             f"{config.frozen_epochs} epochs on cached embeddings; the same for every row",
+             f"({'with' if config.augment else 'without'} colour jitter, "
+             f"{'bfloat16 autocast' if config.amp else 'float32'}), freeze = head only for {config.frozen_epochs} "
+             f"epochs on cached embeddings (head dropout {config.frozen_dropout:g}); the same for every row",
              (f"every head also learns the grams still to pour (--remaining-weight {config.remaining_weight:g}); the "
               "decision comes from its three logits" if config.remaining_weight else
               "the heads learn the decision alone (--remaining-weight 0)"),
@@ -177,7 +180,8 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print) -> DemoR
         "orderings": [o.to_dict() for o in ordered],
         "expert": {**expert.to_dict(), "summary": expert_report.summary()},
         "settings": {"finetune": config.finetune, "augment": config.augment, "finetune_epochs": config.finetune_epochs,
-                     "frozen_epochs": config.frozen_epochs, "remaining_weight": config.remaining_weight,
+                     "frozen_epochs": config.frozen_epochs, "frozen_dropout": config.frozen_dropout,
+                     "remaining_weight": config.remaining_weight,
                      "sensors": list(config.sensors), "amp": config.amp},
         "timing_s": stage.wall, "cpu_s": stage.cpu, "seconds": round(seconds, 1),
         "files": {"table_md": "table.md", "pours_png": "pours.png", "errors_png": "errors.png",

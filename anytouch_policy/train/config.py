@@ -40,10 +40,8 @@ class TrainMode(StrEnum):
 
 #: Epochs when --epochs is not given: the head alone converges fast on cached embeddings.
 DEFAULT_EPOCHS = {TrainMode.FROZEN: 40, TrainMode.FINETUNE: 8}
-#: Head dropout when --dropout is not given. A frozen head sees the same embedding of a tick in every one of its 40
-#: epochs and over-fits 40 demonstrations at 0.1 (docs/training.md, "Head dropout"); a fine-tune's encoder changes
-#: them every step, and 0.3 there poured worse.
-DEFAULT_DROPOUT = {TrainMode.FROZEN: 0.5, TrainMode.FINETUNE: 0.1}
+#: Head dropout when --dropout is not given.
+HEAD_DROPOUT = 0.1
 
 
 @config(frozen=False)
@@ -74,8 +72,7 @@ class TrainConfig:
     #   cosine decay
     hidden: Count = Field(default=256, description="head hidden width")
     layers: Count = Field(default=2, description="head hidden layers")
-    dropout: Annotated[float, DROPOUT] | None = Field(default=None, description="head dropout (default: 0.5 frozen, "
-                                                                              "0.1 finetune)")
+    dropout: Annotated[float, DROPOUT] = HEAD_DROPOUT
     feature_noise: Annotated[float, Interval.parse("[0, 10]")] = Field(
         default=0.0, description="frozen: Gaussian noise on the training embeddings, in units of each dimension's "
                                  "spread (a head for another sensor's embeddings, which match the seen one's only "
@@ -153,7 +150,3 @@ class TrainConfig:
     @property
     def total_epochs(self) -> int:
         return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.mode]
-
-    @property
-    def head_dropout(self) -> float:
-        return self.dropout if self.dropout is not None else DEFAULT_DROPOUT[self.mode]

@@ -112,7 +112,7 @@ def _train(config: TrainConfig, ctx: DistContext, log: Callable[[str], None], me
         head = PolicyHead(HeadConfig(sensors=len(names), embed_dim=bundle.config.output_dim,
                                      reference=config.reference is not ReferenceMode.NONE,
                                      conditioning=len(config.conditioning), hidden=config.hidden,
-                                     layers=config.layers, dropout=config.head_dropout,
+                                     layers=config.layers, dropout=config.dropout,
                                      remaining=config.remaining_weight > 0))
         cache = None
         if config.mode is TrainMode.FROZEN:

@@ -34,6 +34,7 @@ def test_demo_quick_writes_table_models_and_plots(demo):
         assert bundle["head"]["remaining"] is True
         # fine-tuned in float32 whatever the CPU (the table is then the same on every machine), and the bundle says so
         assert bundle["training"]["hyper"]["amp"] is False
+        assert bundle["head"]["dropout"] == (0.5 if "frozen" in name else 0.1)  # --frozen-dropout; train's default
         assert (demo / "models" / name / "training_curves.png").stat().st_size > 1000
     # one ordering by hand: dynamic - static in the freeze column, seed by seed, with the t-interval
     diff = np.subtract(errors["pretrained-frozen-dynamic"], errors["pretrained-frozen-static"])
@@ -50,6 +51,8 @@ def test_demo_quick_writes_table_models_and_plots(demo):
     assert "| Method | Dynamic Perception | Mean Error (g) ↓ Fine-tune | Mean Error (g) ↓ Freeze |" in md
     assert md.count("| AnyTouch sim-pretrained (encoder) |") == 2 and "NO PRETRAINED" not in md
     assert all(o["claim"] in md for o in table["orderings"])
+    assert "colour jitter, float32), freeze = head only" in md and "(head dropout 0.5)" in md  # what the cells ran
+    assert table["settings"]["frozen_dropout"] == 0.5
     for png in ("pours.png", "errors.png"):
         assert (demo / png).read_bytes()[:4] == b"\x89PNG"
     bags = sorted(p.name for p in (demo / "bags").iterdir() if p.is_dir())
@@ -113,6 +116,14 @@ def test_demo_checks_its_settings_before_recording(tmp_path, capsys, args, messa
     assert main(["demo", "--quick", "--episodes", "1", "--out", str(out), "--no-progress", *args]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()  # nothing recorded, nothing created
+
+
+def test_demo_refuses_a_frozen_dropout_out_of_range_by_its_flag(tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--quick", "--out", str(out), "--frozen-dropout", "1"])
+    assert exc.value.code == 2 and "--frozen-dropout: must be a finite number in [0, 1)" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_demo_refuses_a_used_out_folder_before_recording(tmp_path, capsys):

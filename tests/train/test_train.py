@@ -1,7 +1,6 @@
 """Training end to end on real (short) expert bags: frozen with its embedding cache, finetune, and the bundles."""
 
 import hashlib
-import json
 
 import numpy as np
 import pytest
@@ -42,7 +41,6 @@ def test_frozen_training_cache_and_runtime(tmp_path, expert_bags, tiny_encoder, 
     config = frozen_config(expert_bags, tmp_path / "a", tiny_encoder, cache)
     assert first.history.epochs[-1].lr == pytest.approx(LR_FLOOR * config.lr)  # the schedule ends at its floor
     assert set(first.summary["episodes"]["train"]).isdisjoint(first.summary["episodes"]["val"])
-    assert json.loads((bundle / "config.json").read_text())["head"]["dropout"] == 0.5  # a frozen head's default
 
     again = train(frozen_config(expert_bags, tmp_path / "b", tiny_encoder, cache))
     assert again.cache.hits == first.cache.misses and again.cache.misses == 0 and again.cache.windows_encoded == 0
@@ -86,15 +84,6 @@ def test_finetune_bundle_carries_the_finetuned_encoder(tmp_path, expert_bags, ti
     head = load_file(result.bundle / "model.safetensors")
     assert torch.equal(head["mlp.0.weight"], result.state["head.mlp.0.weight"])
     assert result.summary["hyper"]["augment"]["hflip"] == 0.5
-    assert json.loads((result.bundle / "config.json").read_text())["head"]["dropout"] == 0.1  # a fine-tune's default
-
-
-@pytest.mark.parametrize(("mode", "given", "used"), [
-    (TrainMode.FROZEN, None, 0.5), (TrainMode.FINETUNE, None, 0.1), (TrainMode.FROZEN, 0.2, 0.2),
-    (TrainMode.FINETUNE, 0.0, 0.0)])
-def test_head_dropout_defaults_by_mode_and_a_given_value_wins(tmp_path, mode, given, used):
-    config = TrainConfig(bags=[tmp_path], out=tmp_path / "out", preset="anytouch-tiny", mode=mode, dropout=given)
-    assert config.head_dropout == used
 
 
 def test_class_weights_and_logit_adjustment(tmp_path, expert_bags, tiny_encoder):
