@@ -327,6 +327,11 @@ def _read_meta(path: Path) -> EpisodeMeta:
     return EpisodeMeta.from_json(custom[META_KEY], where=f"{path}/metadata.yaml")
 
 
+def episode_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime_ns) of every file of a bag folder: changes whenever the bag's content may have."""
+    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file()))
+
+
 def read_episode(path: Path | str, *, allow_incomplete: bool = False, require_actions: bool = True) -> Episode:
     """Read an episode's metadata and timeline (actions, frame stamps, scalar series), not its images."""
     path = Path(path)

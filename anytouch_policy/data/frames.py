@@ -17,7 +17,6 @@ from anytouch_policy.data.memo import BagMemo
 from anytouch_policy.data.samples import EpisodeTicks
 from anytouch_policy.errors import EpisodeError
 from anytouch_policy.progress import bar_disabled
-from anytouch_policy.tactile import resize_rgb
 
 
 @dataclass
@@ -44,11 +43,7 @@ def load_frame_table(ticks: Sequence[EpisodeTicks], *, sensors: Sequence[str], s
         ep_rows = np.empty_like(et.windows)
         for k, sensor in enumerate(sensors):
             wanted = np.unique(et.windows[:, k])
-            if memo is not None:
-                decoded = memo.frames(et.episode, sensor, wanted.tolist(), size)
-            else:
-                raw = et.episode.load_frames(sensor, wanted.tolist())
-                decoded = {i: resize_rgb(frame, size) for i, frame in raw.items()}
+            decoded = (memo or BagMemo()).frames(et.episode, sensor, wanted.tolist(), size)  # a new memo keeps nothing
             missing = [int(i) for i in wanted if int(i) not in decoded]
             if missing:
                 raise EpisodeError(f"{et.episode.path}: frames {missing[:5]} of sensor {sensor!r} could not be read")

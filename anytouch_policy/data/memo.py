@@ -13,15 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from anytouch_policy.data.episode import Episode, read_episode
+from anytouch_policy.data.episode import Episode, episode_stamp, read_episode
 from anytouch_policy.tactile import resize_rgb
 
-Signature = tuple[tuple[str, int, int], ...]
-
-
-def _signature(path: Path) -> Signature:
-    """Name, size and modification time of every file of a bag folder."""
-    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file()))
+Signature = tuple[tuple[str, int, int], ...]  # episode_stamp of a bag folder
 
 
 class BagMemo:
@@ -34,7 +29,7 @@ class BagMemo:
     def read_episode(self, path: Path | str) -> Episode:
         """read_episode(path), from memory when the bag is unchanged (errors are not kept: a bad bag reads again)."""
         real = Path(path).resolve()
-        signature = _signature(real) if real.is_dir() else ()
+        signature = episode_stamp(real) if real.is_dir() else ()
         kept = self._episodes.get(real)
         if kept is not None and kept[0] == signature:
             return kept[1]
@@ -46,7 +41,7 @@ class BagMemo:
         """The frames at positions `indices` of `sensor`, resized to `size` (tactile.resize_rgb), decoding only
         those not kept yet."""
         real = episode.path.resolve()
-        signature = _signature(real)
+        signature = episode_stamp(real)
         kept = self._frames.get((real, sensor, size))
         if kept is None or kept[0] != signature:  # new, or the bag changed: its old frames go
             kept = self._frames[(real, sensor, size)] = (signature, {})

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from anytouch_policy.data.episode import Episode
+from anytouch_policy.data.episode import Episode, episode_stamp
 from anytouch_policy.data.memo import BagMemo
 from anytouch_policy.data.samples import EpisodeTicks
 from anytouch_policy.errors import ConfigError, EpisodeError, TrainingError
@@ -28,7 +28,6 @@ from anytouch_policy.model.runtime import EncoderRuntime
 from anytouch_policy.outputs import make_dir
 from anytouch_policy.progress import bar_disabled
 from anytouch_policy.sensors import SensorType
-from anytouch_policy.tactile import resize_rgb
 
 #: Windows per forward pass when filling the cache.
 ENCODE_BATCH = 32
@@ -40,11 +39,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ["ANYTOUCH_CACHE"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "anytouch" / "embeddings"
-
-
-def episode_stamp(path: Path) -> list[tuple[str, int, int]]:
-    """(name, size, mtime_ns) of every file of a bag folder: changes whenever the bag's content may have."""
-    return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file())
 
 
 @dataclass
@@ -117,12 +111,7 @@ def embed_episode_windows(runtime: EncoderRuntime, episode: Episode, *, sensor: 
                           windows: np.ndarray, memo: BagMemo | None = None) -> np.ndarray:
     """Embeddings (N, D) of windows (N, 3) of frame positions: decode each frame once (or take it from `memo`),
     resize, encode in batches."""
-    wanted = np.unique(windows)
-    if memo is not None:
-        frames = memo.frames(episode, sensor, wanted.tolist(), runtime.image_size)
-    else:
-        decoded = episode.load_frames(sensor, wanted.tolist())
-        frames = {int(i): resize_rgb(decoded[int(i)], runtime.image_size) for i in wanted}
+    frames = (memo or BagMemo()).frames(episode, sensor, np.unique(windows).tolist(), runtime.image_size)
     out = np.empty((len(windows), runtime.output_dim), np.float32)
     for start in range(0, len(windows), ENCODE_BATCH):
         chunk = windows[start:start + ENCODE_BATCH]
